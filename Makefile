@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Each creates .venv and
+# installs vmlir (editable) with its test dependencies when that has not been done yet.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lit unit bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "vmlir needs Python >= 3.11 (found " + sys.version.split()[0] + ")"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m vmlir.examples.demo
+
+lit: $(STAMP)
+	$(VENV)/bin/lit -sv tests/lit
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+test: lit unit
+
+bench: $(STAMP)
+	$(PY) -m vmlir.examples.demo --bench-only
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache tests/lit/**/Output

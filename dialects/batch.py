@@ -1,0 +1,340 @@
+"""The `batch` dialect: batching made explicit in the IR.
+
+`batch.vmap` maps a per-example body over one axis of its operands, like `jax.vmap`. The
+passes rewrite it step by step into plain StableHLO; the ops and attributes below are how
+they state what they know between steps, so `vmlir-opt --print-between-passes` shows it:
+
+- `batch.vmap` / `batch.yield`: the mapped region and its terminator.
+- `batch.move_axis`: a batched value whose batch axis moves (a transpose that only the
+  batch axis takes part in).
+- `batch.broadcast`: a uniform (unbatched) value given a batch axis, where a batched
+  result must be produced from it (e.g. a constant output with out_axes=0).
+- the discardable attribute `batch.varying` (set by batch-propagate-axes): per result of
+  an op inside a `batch.vmap`, whether it differs between examples.
+
+Axes are written as `[0 : i64, none]`: an integer axis, or `none` for "not mapped".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    I64,
+    IntegerAttr,
+    IntegerType,
+    NoneAttr,
+    NoneType,
+    TensorType,
+    i1,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Dialect, Region, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_op_definition,
+    operand_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+    var_result_def,
+)
+from xdsl.traits import HasParent, IsTerminator, Pure
+from xdsl.utils.exceptions import VerifyException
+
+Axis = int | None
+
+VARYING_ATTR = "batch.varying"
+"""Discardable attribute set by batch-propagate-axes: `array<i1: ...>`, one per result."""
+
+
+def _is_none(a: Attribute) -> bool:
+    # `none` in an attribute list parses as the builtin none TYPE; accept the attribute too.
+    return isinstance(a, (NoneType, NoneAttr))
+
+
+def axes_attr(axes: Sequence[Axis]) -> ArrayAttr[Attribute]:
+    """`[0 : i64, none]` from `[0, None]`."""
+    return ArrayAttr([NoneType() if a is None else IntegerAttr(a, i64) for a in axes])
+
+
+def axes_of(attr: ArrayAttr[Attribute]) -> list[Axis]:
+    """`[0, None]` from `[0 : i64, none]`."""
+    return [None if _is_none(a) else a.value.data for a in attr]  # type: ignore[union-attr]
+
+
+def varying_attr(flags: Sequence[bool]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(i1, [int(f) for f in flags])
+
+
+def insert_axis(t: TensorType, axis: int, size: int) -> TensorType:
+    shape = list(t.get_shape())
+    shape.insert(axis, size)
+    return TensorType(t.element_type, shape)
+
+
+def remove_axis(t: TensorType, axis: int) -> TensorType:
+    shape = list(t.get_shape())
+    del shape[axis]
+    return TensorType(t.element_type, shape)
+
+
+def move_axis_type(t: TensorType, src: int, dst: int) -> TensorType:
+    shape = list(t.get_shape())
+    shape.insert(dst, shape.pop(src))
+    return TensorType(t.element_type, shape)
+
+
+def _check_axes_attr(attr: ArrayAttr[Attribute], what: str) -> None:
+    for a in attr:
+        if not _is_none(a) and not (
+            isinstance(a, IntegerAttr) and isinstance(a.type, IntegerType)
+        ):
+            raise VerifyException(f"{what} entries must be integer axes or none, got {a}")
+
+
+@irdl_op_definition
+class VmapOp(IRDLOperation):
+    """Maps its per-example body over a batch axis of its operands.
+
+    Operand i is sliced along `in_axes[i]` (or passed whole to every example when it
+    is `none`); the body sees one example; result j stacks the j-th yielded value
+    along `out_axes[j]` (`none`: the value is the same for every example).
+
+    ```mlir
+    %r = "batch.vmap"(%x) <{axis_size = 4 : i64, in_axes = [0 : i64], out_axes = [0 : i64]}> ({
+    ^bb0(%v: tensor<3xf32>):
+      %s = "stablehlo.multiply"(%v, %v) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+      "batch.yield"(%s) : (tensor<3xf32>) -> ()
+    }) : (tensor<4x3xf32>) -> tensor<4x3xf32>
+    ```
+    """
+
+    name = "batch.vmap"
+
+    args = var_operand_def(TensorType)
+    outs = var_result_def(TensorType)
+    in_axes = prop_def(ArrayAttr)
+    out_axes = prop_def(ArrayAttr)
+    axis_size = prop_def(IntegerAttr)
+    body = region_def("single_block")
+
+    def __init__(
+        self,
+        args: Sequence[SSAValue],
+        in_axes: Sequence[Axis],
+        out_axes: Sequence[Axis],
+        axis_size: int,
+        body: Region,
+        result_types: Sequence[Attribute],
+    ):
+        super().__init__(
+            operands=[args],
+            result_types=[result_types],
+            properties={
+                "in_axes": axes_attr(in_axes),
+                "out_axes": axes_attr(out_axes),
+                "axis_size": IntegerAttr(axis_size, i64),
+            },
+            regions=[body],
+        )
+
+    @property
+    def in_axes_list(self) -> list[Axis]:
+        return axes_of(self.in_axes)
+
+    @property
+    def out_axes_list(self) -> list[Axis]:
+        return axes_of(self.out_axes)
+
+    @property
+    def size(self) -> int:
+        return self.axis_size.value.data
+
+    def verify_(self) -> None:
+        _check_axes_attr(self.in_axes, "in_axes")
+        _check_axes_attr(self.out_axes, "out_axes")
+        size = self.size
+        if size < 0:
+            raise VerifyException(f"axis_size must be non-negative, got {size}")
+        in_axes = self.in_axes_list
+        if len(in_axes) != len(self.args):
+            raise VerifyException(
+                f"in_axes must name one axis (or none) per operand: {len(in_axes)} axes "
+                f"for {len(self.args)} operands"
+            )
+        block = self.body.block
+        if len(block.args) != len(self.args):
+            raise VerifyException(
+                f"body must take one argument per operand: {len(block.args)} arguments "
+                f"for {len(self.args)} operands"
+            )
+        for i, (arg, axis, barg) in enumerate(zip(self.args, in_axes, block.args)):
+            t = arg.type
+            assert isinstance(t, TensorType)
+            if axis is None:
+                expected: Attribute = t
+            else:
+                if not 0 <= axis < t.get_num_dims():
+                    raise VerifyException(
+                        f"in_axes[{i}] = {axis} is out of range for operand of rank "
+                        f"{t.get_num_dims()}"
+                    )
+                if t.get_shape()[axis] != size:
+                    raise VerifyException(
+                        f"operand {i} has size {t.get_shape()[axis]} on its mapped axis "
+                        f"{axis}, but axis_size is {size}"
+                    )
+                expected = remove_axis(t, axis)
+            if barg.type != expected:
+                raise VerifyException(
+                    f"body argument {i} must be the per-example type {expected}, got {barg.type}"
+                )
+        out_axes = self.out_axes_list
+        if len(out_axes) != len(self.outs):
+            raise VerifyException(
+                f"out_axes must name one axis (or none) per result: {len(out_axes)} axes "
+                f"for {len(self.outs)} results"
+            )
+        term = block.last_op
+        if not isinstance(term, YieldOp):
+            raise VerifyException("body must end with batch.yield")
+        if len(term.values) != len(self.outs):
+            raise VerifyException(
+                f"batch.yield yields {len(term.values)} values for {len(self.outs)} results"
+            )
+        for j, (res, axis, val) in enumerate(zip(self.outs, out_axes, term.values)):
+            vt = val.type
+            assert isinstance(vt, TensorType)
+            if axis is None:
+                expected = vt
+            else:
+                if not 0 <= axis <= vt.get_num_dims():
+                    raise VerifyException(
+                        f"out_axes[{j}] = {axis} is out of range for a yielded value of "
+                        f"rank {vt.get_num_dims()}"
+                    )
+                expected = insert_axis(vt, axis, size)
+            if res.type != expected:
+                raise VerifyException(f"result {j} must have type {expected}, got {res.type}")
+
+
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    """Terminates a `batch.vmap` body with the per-example results."""
+
+    name = "batch.yield"
+    values = var_operand_def()
+    traits = traits_def(IsTerminator(), HasParent(VmapOp))
+
+    def __init__(self, values: Sequence[SSAValue]):
+        super().__init__(operands=[values])
+
+
+@irdl_op_definition
+class MoveAxisOp(IRDLOperation):
+    """Moves the batch axis of a batched value from `source` to `destination`.
+
+    ```mlir
+    %t = batch.move_axis %x from 1 to 0 : (tensor<3x4xf32>) -> tensor<4x3xf32>
+    ```
+    """
+
+    name = "batch.move_axis"
+    operand = operand_def(TensorType)
+    result = result_def(TensorType)
+    source = prop_def(IntegerAttr[I64])
+    destination = prop_def(IntegerAttr[I64])
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$operand `from` $source `to` $destination attr-dict `:` "
+        "functional-type($operand, $result)"
+    )
+
+    def __init__(self, operand: SSAValue, source: int, destination: int):
+        t = operand.type
+        assert isinstance(t, TensorType)
+        super().__init__(
+            operands=[operand],
+            result_types=[move_axis_type(t, source, destination)],
+            properties={
+                "source": IntegerAttr(source, i64),
+                "destination": IntegerAttr(destination, i64),
+            },
+        )
+
+    def verify_(self) -> None:
+        t = self.operand.type
+        assert isinstance(t, TensorType)
+        src, dst = self.source.value.data, self.destination.value.data
+        rank = t.get_num_dims()
+        if not (0 <= src < rank and 0 <= dst < rank):
+            raise VerifyException(
+                f"axes must be in [0, {rank}) for an operand of rank {rank}, got from {src} to {dst}"
+            )
+        expected = move_axis_type(t, src, dst)
+        if self.result.type != expected:
+            raise VerifyException(f"result must have type {expected}, got {self.result.type}")
+
+    def permutation(self) -> list[int]:
+        """The stablehlo.transpose permutation that performs this move."""
+        t = self.operand.type
+        assert isinstance(t, TensorType)
+        perm = list(range(t.get_num_dims()))
+        perm.insert(self.destination.value.data, perm.pop(self.source.value.data))
+        return perm
+
+
+@irdl_op_definition
+class BroadcastOp(IRDLOperation):
+    """Gives a uniform value a batch axis: every example gets the same value.
+
+    ```mlir
+    %b = batch.broadcast %c axis 0 size 4 : (tensor<3xf32>) -> tensor<4x3xf32>
+    ```
+    """
+
+    name = "batch.broadcast"
+    operand = operand_def(TensorType)
+    result = result_def(TensorType)
+    axis = prop_def(IntegerAttr[I64])
+    size = prop_def(IntegerAttr[I64])
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$operand `axis` $axis `size` $size attr-dict `:` functional-type($operand, $result)"
+    )
+
+    def __init__(self, operand: SSAValue, axis: int, size: int):
+        t = operand.type
+        assert isinstance(t, TensorType)
+        super().__init__(
+            operands=[operand],
+            result_types=[insert_axis(t, axis, size)],
+            properties={"axis": IntegerAttr(axis, i64), "size": IntegerAttr(size, i64)},
+        )
+
+    def verify_(self) -> None:
+        t = self.operand.type
+        assert isinstance(t, TensorType)
+        axis, size = self.axis.value.data, self.size.value.data
+        if not 0 <= axis <= t.get_num_dims():
+            raise VerifyException(
+                f"axis {axis} is out of range for an operand of rank {t.get_num_dims()}"
+            )
+        if size < 0:
+            raise VerifyException(f"size must be non-negative, got {size}")
+        expected = insert_axis(t, axis, size)
+        if self.result.type != expected:
+            raise VerifyException(f"result must have type {expected}, got {self.result.type}")
+
+
+Batch = Dialect("batch", [VmapOp, YieldOp, MoveAxisOp, BroadcastOp], [])
+
+
+def new_body(arg_types: Sequence[Attribute]) -> Region:
+    """An empty single-block region with the given argument types."""
+    return Region(Block(arg_types=arg_types))

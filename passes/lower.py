@@ -1,0 +1,80 @@
+"""batch-lower: the last step to plain StableHLO.
+
+Expects: batch-vectorize has run (no `batch.vmap` left).
+Does: `batch.move_axis` becomes `stablehlo.transpose`, `batch.broadcast` becomes
+`stablehlo.broadcast_in_dim`; leftover `batch.*` discardable attributes are dropped.
+Guarantees: no op or attribute of the batch dialect remains; the module is pure
+StableHLO + func, printable in the generic form jaxlib parses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, TensorType, i64
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.batch import BroadcastOp, MoveAxisOp, VmapOp
+from vmlir.errors import VmlirError
+
+
+class MoveAxisToTransposePattern(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: MoveAxisOp, rewriter: PatternRewriter) -> None:
+        rewriter.replace_op(
+            op,
+            hlo.TransposeOp.create(
+                operands=[op.operand],
+                result_types=[op.result.type],
+                properties={"permutation": DenseArrayBase.from_list(i64, op.permutation())},
+            ),
+        )
+
+
+class BroadcastToBroadcastInDimPattern(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: BroadcastOp, rewriter: PatternRewriter) -> None:
+        t = op.operand.type
+        assert isinstance(t, TensorType)
+        axis = op.axis.value.data
+        dims = [d if d < axis else d + 1 for d in range(t.get_num_dims())]
+        rewriter.replace_op(
+            op,
+            hlo.BroadcastInDimOp.create(
+                operands=[op.operand],
+                result_types=[op.result.type],
+                properties={"broadcast_dimensions": DenseArrayBase.from_list(i64, dims)},
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class BatchLowerPass(ModulePass):
+    """Remove the batch dialect (see module doc)."""
+
+    name = "batch-lower"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for inner in op.walk():
+            if isinstance(inner, VmapOp):
+                raise VmlirError(
+                    "batch-lower found a batch.vmap: run batch-vectorize before batch-lower"
+                )
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier(
+                [MoveAxisToTransposePattern(), BroadcastToBroadcastInDimPattern()]
+            ),
+            apply_recursively=False,
+        ).rewrite_module(op)
+        for inner in op.walk():
+            for key in [k for k in inner.attributes if k.startswith("batch.")]:
+                del inner.attributes[key]

@@ -1,0 +1,25 @@
+"""vmlir: a vectorization compiler research framework.
+
+`vmlir.compile(vmlir.vmap(fn, in_axes, out_axes))` batches a per-example jax.numpy function
+through our own MLIR batching dialect and passes (xDSL), then runs the resulting StableHLO
+with XLA. See README.md and docs/architecture.md.
+"""
+
+from typing import Any
+
+from vmlir.errors import VmlirError, VmlirUnsupportedError
+
+__all__ = ["Compiled", "Lowered", "Vmapped", "VmlirError", "VmlirUnsupportedError", "compile", "vmap"]
+__version__ = "0.1.0"
+
+_API = {"Compiled", "Lowered", "Vmapped", "compile", "vmap"}
+
+
+def __getattr__(name: str) -> Any:
+    # The API imports jax; the IR tools (vmlir-opt, the dialects, the passes) do not need
+    # it, so it is loaded on first use.
+    if name in _API:
+        from vmlir import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'vmlir' has no attribute {name!r}")

@@ -1,0 +1,65 @@
+"""Run a pass pipeline over a batch-dialect module, keeping the IR after every step.
+
+The verifier runs after every pass, so a pass that breaks an invariant is caught where
+it happened, not when XLA rejects the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.utils.exceptions import VerifyException
+
+from vmlir.errors import VmlirError
+from vmlir.ir import make_context, print_custom, print_generic
+from vmlir.passes import DEFAULT_PIPELINE
+
+
+def available_passes() -> dict[str, type[ModulePass]]:
+    from vmlir.universe import VMLIR_UNIVERSE
+
+    return {name: get() for name, get in VMLIR_UNIVERSE.all_passes.items()}
+
+
+@dataclass
+class Stages:
+    """The IR of one compilation at every stage, in order."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, text: str) -> None:
+        self.texts[name] = text
+
+    def names(self) -> list[str]:
+        return list(self.texts)
+
+
+def run_pipeline(module: ModuleOp, pipeline: str | None, stages: Stages) -> str:
+    """Apply `pipeline` (default: DEFAULT_PIPELINE) to `module` in place.
+
+    Records the IR after each pass in `stages` and returns the final module as generic
+    text (what the runtime hands to XLA).
+    """
+    spec = pipeline or DEFAULT_PIPELINE
+    passes = available_passes()
+
+    def after_each(prev: ModulePass | None, mod: ModuleOp, nxt: ModulePass | None) -> None:
+        if prev is None:
+            return
+        try:
+            mod.verify()
+        except VerifyException as e:
+            raise VmlirError(f"the IR is invalid after pass '{prev.name}': {e}") from e
+        stages.add(prev.name, print_custom(mod))
+
+    try:
+        pipe = PassPipeline.parse_spec(passes, spec, after_each)
+    except Exception as e:  # xDSL raises plain Exceptions for unknown passes / bad options
+        raise VmlirError(f"bad pass pipeline {spec!r}: {e}") from e
+    module.verify()
+    pipe.apply(make_context(), module)
+    final = print_generic(module)
+    stages.add("stablehlo", final)
+    return final

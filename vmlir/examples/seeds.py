@@ -1,0 +1,99 @@
+"""The seed programs vmlir grew from (vmap basics, vmap performance, kernel matrices).
+
+Each entry: the per-example function, how to vmap it, and a maker of random inputs.
+The demo, the tests and the benchmarks all use these same definitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def sum_of_squares(vector):
+    return jnp.sum(vector**2)
+
+
+def predict(params, input_vector):
+    w, b = params
+    return jnp.tanh(jnp.dot(w, input_vector) + b)
+
+
+def dist(x, y):
+    return jnp.sqrt(jnp.dot(x, x) - 2.0 * jnp.dot(x, y) + jnp.dot(y, y))
+
+
+def rbf(gamma, x, y):
+    return jnp.exp(-gamma * jnp.sum((x - y) ** 2))
+
+
+def kernel(x, y):
+    return jnp.exp(-jnp.sum((x - y) ** 2))
+
+
+def loss(w, x, y):
+    return jnp.mean((jnp.tanh(w @ x) - y) ** 2)
+
+
+@dataclass(frozen=True)
+class Seed:
+    name: str
+    per_example: Callable[..., Any]
+    batch: Callable[[Callable[..., Any]], Callable[..., Any]]
+    """Applies a vmap implementation (vmlir.vmap or jax.vmap) the way this seed needs."""
+    inputs: Callable[[np.random.Generator, int], tuple[Any, ...]]
+    """Random inputs for a batch size n."""
+
+
+def _f32(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.normal(size=shape).astype(np.float32)
+
+
+SEEDS: list[Seed] = [
+    Seed(
+        "sum_of_squares",
+        sum_of_squares,
+        lambda vmap: vmap(sum_of_squares),
+        lambda rng, n: (_f32(rng, n, 3),),
+    ),
+    Seed(
+        "predict",
+        predict,
+        lambda vmap: vmap(predict, in_axes=(None, 0)),
+        lambda rng, n: ((_f32(rng, 5, 3), _f32(rng, 5)), _f32(rng, n, 3)),
+    ),
+    Seed(
+        "pairwise_distances",
+        dist,
+        lambda vmap: vmap(vmap(dist, in_axes=(None, 0)), in_axes=(0, None)),
+        # x·x - 2x·y + y·y cancels badly near 0; keep points apart so sqrt is stable.
+        lambda rng, n: (_f32(rng, n, 4) * 3.0, _f32(rng, n + 1, 4) * 3.0 + 10.0),
+    ),
+    Seed(
+        "rbf_gram",
+        rbf,
+        lambda vmap: vmap(vmap(rbf, in_axes=(None, None, 0)), in_axes=(None, 0, None)),
+        lambda rng, n: (np.float32(0.1), _f32(rng, n, 4), _f32(rng, n + 2, 4)),
+    ),
+    Seed(
+        "covariance_matrix",
+        kernel,
+        lambda vmap: vmap(
+            lambda x, y: vmap(kernel, in_axes=(0, None), out_axes=0)(x, y),
+            in_axes=(None, 0),
+            out_axes=1,
+        ),
+        lambda rng, n: (_f32(rng, n, 4), _f32(rng, n + 3, 4)),
+    ),
+    Seed(
+        "per_example_grads",
+        jax.grad(loss),
+        lambda vmap: vmap(jax.grad(loss), in_axes=(None, 0, 0)),
+        lambda rng, n: (_f32(rng, 2, 3), _f32(rng, n, 3), _f32(rng, n, 2)),
+    ),
+]

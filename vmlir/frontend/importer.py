@@ -1,0 +1,150 @@
+"""Import JAX's per-example StableHLO into our IR, wrapped in `batch.vmap`.
+
+Input: the generic-form module JAX printed for one example (`func.func @main` plus private
+functions for nested jit-ed helpers and nested vmlir.vmap markers).
+Output: a module with one `func.func @main` over the BATCHED arguments whose body is a
+`batch.vmap` holding the per-example program:
+
+    func.func @main(%x: tensor<4x3xf32>) -> tensor<4xf32> {
+      %r = "batch.vmap"(%x) <{axis_size = 4, in_axes = [0], out_axes = [0]}> ({ ... })
+      func.return %r
+    }
+
+Calls are inlined; a `stablehlo.custom_call @vmlir.vmap` (a nested vmlir.vmap) becomes a
+nested `batch.vmap` around the body of the function it names. Locations are kept as `loc("file.py":line:col)` so errors can name them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.dialects.func import CallOp, FuncOp, ReturnOp
+from xdsl.ir import Attribute, Block, Region
+from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.utils.exceptions import ParseError
+
+from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
+from vmlir.errors import VmlirError, VmlirUnsupportedError
+from vmlir.frontend.locations import inline_locations
+from vmlir.dialects.stablehlo import CustomCallOp
+from vmlir.frontend.trace import VMAP_MARKER
+from vmlir.ir import parse_module
+
+Axis = int | None
+
+
+def _parse(text: str) -> ModuleOp:
+    try:
+        return parse_module(inline_locations(text), name="<jax>")
+    except ParseError as e:
+        msg = str(e)
+        marker = "Unregistered op "
+        if "unregistered" in msg.lower() and '"' in msg:
+            op_name = msg.split('"')[1] if marker not in msg else msg.split(marker)[1].split()[0]
+            raise VmlirUnsupportedError(
+                f"vmlir has no definition of the op '{op_name}' that JAX emitted for this "
+                "function (no batching rule either)"
+            ) from e
+        raise VmlirError(f"could not read JAX's StableHLO:\n{msg}") from e
+
+
+def _batched_types(
+    per_example: Sequence[Attribute], axes: Sequence[Axis], size: int
+) -> list[Attribute]:
+    out: list[Attribute] = []
+    for t, a in zip(per_example, axes):
+        assert isinstance(t, TensorType)
+        out.append(t if a is None else insert_axis(t, a, size))
+    return out
+
+
+class _Inliner:
+    def __init__(self, module: ModuleOp):
+        self.funcs = {f.sym_name.data: f for f in module.ops if isinstance(f, FuncOp)}
+
+    def callee_body(self, name: str) -> Region:
+        callee = self.funcs.get(name)
+        if callee is None:
+            raise VmlirError(f"call of an unknown function @{name}")
+        return callee.body.clone()
+
+    def inline_calls(self, block: Block) -> None:
+        """Inline every call in `block` (recursively), turning vmap markers into batch.vmap."""
+        for op in list(block.ops):
+            if isinstance(op, CallOp):
+                self._inline(op)
+                continue
+            if isinstance(op, CustomCallOp) and op.call_target_name.data == VMAP_MARKER:
+                self._to_vmap(op)
+                continue
+            for region in op.regions:
+                for inner in region.blocks:
+                    self.inline_calls(inner)
+
+    def _inline(self, call: CallOp) -> None:
+        body = self.callee_body(call.callee.root_reference.data)
+        block = body.block
+        self.inline_calls(block)
+        ret = block.last_op
+        assert isinstance(ret, ReturnOp)
+        results = list(ret.arguments)
+        block.erase_op(ret)
+        Rewriter.inline_block(block, InsertPoint.before(call), call.arguments)
+        Rewriter.replace_op(call, [], results)
+
+    def _to_vmap(self, call: CustomCallOp) -> None:
+        spec_attr = call.backend_config
+        assert isinstance(spec_attr, StringAttr)
+        spec = json.loads(spec_attr.data)
+        (callee,) = call.called_computations
+        body = self.callee_body(callee.root_reference.data)
+        block = body.block
+        self.inline_calls(block)
+        ret = block.last_op
+        assert isinstance(ret, ReturnOp)
+        Rewriter.replace_op(ret, YieldOp(list(ret.arguments)))
+        vmap = VmapOp(
+            list(call.operands),
+            spec["in_axes"],
+            spec["out_axes"],
+            spec["axis_size"],
+            body,
+            [r.type for r in call.results],
+        )
+        Rewriter.replace_op(call, vmap)
+
+
+def import_per_example(
+    text: str, in_axes: Sequence[Axis], out_axes: Sequence[Axis], axis_size: int
+) -> ModuleOp:
+    """Our batch-dialect module for JAX's per-example module `text` (see module doc)."""
+    jax_module = _parse(text)
+    inliner = _Inliner(jax_module)
+    main = inliner.funcs.get("main")
+    if main is None:
+        raise VmlirError("JAX's module has no @main function")
+    per_example_in = list(main.function_type.inputs)
+    per_example_out = list(main.function_type.outputs)
+    if len(in_axes) != len(per_example_in) or len(out_axes) != len(per_example_out):
+        raise VmlirError(
+            f"axes do not match the traced program: {len(in_axes)} in_axes for "
+            f"{len(per_example_in)} arguments, {len(out_axes)} out_axes for "
+            f"{len(per_example_out)} results"
+        )
+    in_types = _batched_types(per_example_in, in_axes, axis_size)
+    out_types = _batched_types(per_example_out, out_axes, axis_size)
+
+    body = main.body.clone()
+    inliner.inline_calls(body.block)
+    ret = body.block.last_op
+    assert isinstance(ret, ReturnOp)
+    Rewriter.replace_op(ret, YieldOp(list(ret.arguments)))
+
+    outer = Block(arg_types=in_types)
+    vmap = VmapOp(list(outer.args), in_axes, out_axes, axis_size, body, out_types)
+    outer.add_ops([vmap, ReturnOp(*vmap.results)])
+    func = FuncOp("main", (in_types, out_types), Region(outer))
+    return ModuleOp([func])
+

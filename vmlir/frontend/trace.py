@@ -1,0 +1,125 @@
+"""Tracing one example with JAX, and the marker a nested vmlir.vmap leaves behind.
+
+JAX lowers the PER-EXAMPLE function (the user's function on one example's shapes) to
+StableHLO; batching is our job, not jax.vmap's. While we trace, a `vmlir.vmap` called
+inside the function does not batch anything itself: it binds `vmlir_vmap_p`, whose
+lowering is a `stablehlo.custom_call @vmlir.vmap` naming the inner per-example program
+in `called_computations`, with `{in_axes, out_axes, axis_size}` as backend_config. The importer turns that call into a
+nested `batch.vmap`, so nesting is explicit in our IR.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+from jax.extend.core import Primitive
+from jax.interpreters import mlir
+
+from vmlir.errors import VmlirError, VmlirUnsupportedError
+from vmlir.frontend.axes import Axis, flatten_args, flatten_out_axes
+from vmlir.jaxmlir import embed_call
+
+VMAP_MARKER = "vmlir.vmap"
+"""call_target_name of the stablehlo.custom_call a nested vmlir.vmap lowers to."""
+
+_state = threading.local()
+
+
+def in_vmlir_trace() -> bool:
+    """Whether we are tracing a per-example function for vmlir right now."""
+    return getattr(_state, "depth", 0) > 0
+
+
+@contextlib.contextmanager
+def _vmlir_trace() -> Iterator[None]:
+    _state.depth = getattr(_state, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _state.depth -= 1
+
+
+@dataclass(frozen=True)
+class PerExampleProgram:
+    """JAX's StableHLO for one example, and the shape of what it returns."""
+
+    text: str  # generic form, with JAX's debug locations
+    out_tree: Any
+    out_avals: tuple[jax.ShapeDtypeStruct, ...]
+
+
+def lower_per_example(
+    fn: Callable[..., Any], in_tree: Any, per_example: Sequence[jax.ShapeDtypeStruct]
+) -> PerExampleProgram:
+    """Lower `fn` on one example's (flattened) argument shapes."""
+    out_trees: list[Any] = []
+
+    def flat_fn(*leaves: Any) -> list[Any]:
+        out = fn(*jax.tree_util.tree_unflatten(in_tree, leaves))
+        out_leaves, out_tree = jax.tree_util.tree_flatten(out)
+        out_trees.append(out_tree)
+        return out_leaves
+
+    flat_fn.__name__ = getattr(fn, "__name__", "per_example")
+    with _vmlir_trace():
+        lowered = jax.jit(flat_fn).lower(*per_example)
+    text = lowered.compiler_ir("stablehlo").operation.get_asm(
+        print_generic_op_form=True, enable_debug_info=True
+    )
+    out_avals = tuple(jax.tree_util.tree_leaves(lowered.out_info))
+    return PerExampleProgram(text, out_trees[-1], out_avals)
+
+
+def batched_aval(aval: Any, axis: Axis, size: int) -> jax.core.ShapedArray:
+    shape = tuple(aval.shape)
+    if axis is not None:
+        shape = shape[:axis] + (size,) + shape[axis:]
+    return jax.core.ShapedArray(shape, aval.dtype, weak_type=getattr(aval, "weak_type", False))
+
+
+vmlir_vmap_p = Primitive("vmlir_vmap")
+vmlir_vmap_p.multiple_results = True
+
+
+def _vmap_impl(*args: Any, **params: Any) -> Any:
+    raise VmlirError("a nested vmlir.vmap marker ran outside vmlir's compiler (this is a bug)")
+
+
+def _vmap_abstract_eval(*args: Any, text: str, spec: str, out_avals: tuple[Any, ...]) -> Any:
+    return list(out_avals)
+
+
+def _vmap_lowering(ctx: mlir.LoweringRuleContext, *args: Any, text: str, spec: str, out_avals: Any):
+    return embed_call(ctx, text, args, "vmlir_inner_vmap", marker=(VMAP_MARKER, spec))
+
+
+vmlir_vmap_p.def_impl(_vmap_impl)
+vmlir_vmap_p.def_abstract_eval(_vmap_abstract_eval)
+mlir.register_lowering(vmlir_vmap_p, _vmap_lowering)
+
+
+def nested_vmap_call(
+    fn: Callable[..., Any], args: tuple[Any, ...], in_axes: Any, out_axes: Any, axis_size: int | None
+) -> Any:
+    """A vmlir.vmap called while an outer one is being traced: leave a marker."""
+    flat, in_tree, leaves = flatten_args(args, in_axes, axis_size)
+    prog = lower_per_example(fn, in_tree, flat.per_example)
+    out_ax = flatten_out_axes(out_axes, prog.out_tree, [len(a.shape) for a in prog.out_avals])
+    spec = json.dumps(
+        {"in_axes": list(flat.in_axes), "out_axes": out_ax, "axis_size": flat.axis_size}
+    )
+    out_avals = tuple(batched_aval(a, ax, flat.axis_size) for a, ax in zip(prog.out_avals, out_ax))
+    try:
+        outs = vmlir_vmap_p.bind(*leaves, text=prog.text, spec=spec, out_avals=out_avals)
+    except NotImplementedError as e:
+        # JAX raises this when a transformation (e.g. jax.grad) meets our marker.
+        raise VmlirUnsupportedError(
+            f"a nested vmlir.vmap cannot be transformed by JAX here ({e})"
+        ) from e
+    return jax.tree_util.tree_unflatten(prog.out_tree, outs)

@@ -1,0 +1,58 @@
+"""The one place where MLIR text is embedded into a JAX lowering.
+
+Both the runtime (a compiled vmlir module called from jax.jit) and the frontend (a nested
+`vmlir.vmap` seen while tracing an outer one) lower a JAX primitive to a `func.call` of a
+module given as text: the text is parsed into the lowering's MLIR context, merged into the
+module being built (`merge_mlir_modules` renames its `main`), and called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jax.interpreters import mlir
+
+# jax exposes no public builder for func.call or custom_call; both live under jax._src.
+from jax._src.interpreters.mlir import custom_call as _custom_call
+from jax._src.lib.mlir.dialects import func as _func_dialect
+
+
+def embed_call(
+    ctx: mlir.LoweringRuleContext,
+    text: str,
+    args: Sequence[object],
+    sym_name: str,
+    marker: tuple[str, str] | None = None,
+) -> Sequence[object]:
+    """Merge the module `text` into the lowering and call its main.
+
+    Without `marker`, a `func.call` (types must match the callee's signature). With
+    `marker = (target, config)`, a `stablehlo.custom_call @target` that names the callee
+    in `called_computations` and carries `config` as its backend_config: the operand
+    types may then differ from the callee's (a nested vmap passes batched values to a
+    per-example function), and the importer reads the marker back.
+    """
+    module = mlir.ir.Module.parse(text, context=ctx.module_context.context)
+    callee = mlir.merge_mlir_modules(ctx.module_context.module, sym_name, module)
+    result_types = [mlir.aval_to_ir_type(ctx.module_context, a) for a in ctx.avals_out]
+    operands = mlir.flatten_ir_values(args)
+    if marker is None:
+        call = _func_dialect.CallOp(result_types, mlir.ir.FlatSymbolRefAttr.get(callee), operands)
+        return call.results
+    target, config = marker
+    op = _custom_call(
+        target,
+        result_types=result_types,
+        operands=operands,
+        backend_config=config,
+        called_computations=[callee],
+        api_version=1,
+    )
+    return op.results
+
+
+def parse_with_jaxlib(text: str) -> str:
+    """Parse MLIR text with jaxlib's own parser (StableHLO registered); its generic print."""
+    ctx = mlir.make_ir_context()
+    module = mlir.ir.Module.parse(text, context=ctx)
+    return module.operation.get_asm(print_generic_op_form=True, enable_debug_info=False)

@@ -1,0 +1,56 @@
+"""`vmlir-opt`: xdsl-opt with vmlir's dialects and passes, and user-facing errors.
+
+Everything xdsl-opt offers is here (`-p` pipelines, `--print-between-passes`,
+`--time-passes`, `--split-input-file`, `--verify-diagnostics`, ...). Differences:
+input is read through `vmlir.ir.fix_hex_floats` (xDSL misreads hex float literals), and a
+malformed input or a failing pass prints a diagnostic and exits with code 1, without a
+Python traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
+from xdsl.xdsl_opt_main import xDSLOptMain
+
+from vmlir.errors import VmlirError
+from vmlir.ir import fix_hex_floats
+
+
+class VmlirOptMain(xDSLOptMain):
+    version_format = "vmlir-opt (vmlir) built on xdsl {xdsl_version}"
+
+    def __init__(self, args: list[str] | None = None):
+        super().__init__(description="vmlir modular optimizer driver", args=args)
+
+    def register_all_frontends(self) -> None:
+        def parse_mlir(io: IO[bytes]):
+            text = io.read().decode()
+            return Parser(self.ctx, fix_hex_floats(text), self.get_input_name()).parse_module(
+                not self.args.no_implicit_module
+            )
+
+        self.available_frontends["mlir"] = parse_mlir
+
+
+def main(args: list[str] | None = None) -> int:
+    try:
+        VmlirOptMain(args).run()
+    except (ParseError, VerifyException, DiagnosticException, VmlirError) as e:
+        print(f"vmlir-opt: error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:  # xDSL reports unknown passes and file types this way
+        print(f"vmlir-opt: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cli() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,46 @@
+"""The `vmlir` xDSL Universe: how `xdsl-opt` and `vmlir-opt` find our dialects and passes.
+
+Registered under the `xdsl.universe` entry point in pyproject.toml.
+"""
+
+from xdsl.universe import Universe
+
+
+def _batch():
+    from vmlir.dialects.batch import Batch
+
+    return Batch
+
+
+def _stablehlo():
+    from vmlir.dialects.stablehlo import StableHLO
+
+    return StableHLO
+
+
+def _propagate_axes():
+    from vmlir.passes.propagate_axes import BatchPropagateAxesPass
+
+    return BatchPropagateAxesPass
+
+
+def _vectorize():
+    from vmlir.passes.vectorize import BatchVectorizePass
+
+    return BatchVectorizePass
+
+
+def _lower():
+    from vmlir.passes.lower import BatchLowerPass
+
+    return BatchLowerPass
+
+
+VMLIR_UNIVERSE = Universe(
+    all_dialects={"batch": _batch, "stablehlo": _stablehlo},
+    all_passes={
+        "batch-propagate-axes": _propagate_axes,
+        "batch-vectorize": _vectorize,
+        "batch-lower": _lower,
+    },
+)
