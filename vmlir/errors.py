@@ -1,8 +1,14 @@
 """The errors vmlir raises on purpose. Anything else escaping is a bug in vmlir."""
 
+from xdsl.utils.exceptions import DiagnosticException
 
-class VmlirError(Exception):
-    """Base of every error vmlir reports to a user."""
+
+class VmlirError(DiagnosticException):
+    """Base of every error vmlir reports to a user.
+
+    A DiagnosticException, so `vmlir-opt --verify-diagnostics` prints it and goes on with
+    the next `// -----` chunk, as it does for verifier errors.
+    """
 
 
 class VmlirUnsupportedError(VmlirError, NotImplementedError):

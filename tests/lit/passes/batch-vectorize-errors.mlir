@@ -1,0 +1,37 @@
+// RUN: vmlir-opt %s --split-input-file --verify-diagnostics -p batch-vectorize | filecheck %s
+// What batch-vectorize refuses, and how it says so.
+
+func.func @no_rule(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 4 : i64}> ({
+  ^bb0(%v: tensor<3xf32>):
+    %s = "stablehlo.reverse"(%v) <{dimensions = array<i64: 0>}> : (tensor<3xf32>) -> tensor<3xf32>
+    "batch.yield"(%s) : (tensor<3xf32>) -> ()
+  }) : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  func.return %r : tensor<4x3xf32>
+}
+// CHECK: no batching rule for 'stablehlo.reverse'
+
+// -----
+
+func.func @mapped_output_with_out_axes_none(%x: tensor<4x3xf32>) -> tensor<3xf32> {
+  %r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [none], axis_size = 4 : i64}> ({
+  ^bb0(%v: tensor<3xf32>):
+    "batch.yield"(%v) : (tensor<3xf32>) -> ()
+  }) : (tensor<4x3xf32>) -> tensor<3xf32>
+  func.return %r : tensor<3xf32>
+}
+// CHECK: vmap has mapped output (result 0) but out_axes is None
+
+// -----
+
+func.func @uniform_output_with_out_axes_none(%x: tensor<4x3xf32>, %w: tensor<3xf32>) -> tensor<3xf32> {
+  %r = "batch.vmap"(%x, %w) <{in_axes = [0 : i64, none], out_axes = [none], axis_size = 4 : i64}> ({
+  ^bb0(%v: tensor<3xf32>, %u: tensor<3xf32>):
+    %e = "stablehlo.exponential"(%u) : (tensor<3xf32>) -> tensor<3xf32>
+    "batch.yield"(%e) : (tensor<3xf32>) -> ()
+  }) : (tensor<4x3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  func.return %r : tensor<3xf32>
+}
+// CHECK-LABEL: func.func @uniform_output_with_out_axes_none(
+// CHECK-NEXT:    %e = "stablehlo.exponential"(%w) : (tensor<3xf32>) -> tensor<3xf32>
+// CHECK-NEXT:    func.return %e : tensor<3xf32>
