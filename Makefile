@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit unit bench clean
+.PHONY: demo test lit unit clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "vmlir needs Python >= 3.11 (found " + sys.version.split()[0] + ")"'
@@ -24,9 +24,6 @@ unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 test: lit unit
-
-bench: $(STAMP)
-	$(PY) -m vmlir.examples.demo --bench-only
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/lit/**/Output

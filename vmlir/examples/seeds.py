@@ -46,8 +46,10 @@ class Seed:
     per_example: Callable[..., Any]
     batch: Callable[[Callable[..., Any]], Callable[..., Any]]
     """Applies a vmap implementation (vmlir.vmap or jax.vmap) the way this seed needs."""
-    inputs: Callable[[np.random.Generator, int], tuple[Any, ...]]
-    """Random inputs for a batch size n."""
+    inputs: Callable[..., tuple[Any, ...]]
+    """inputs(rng, n, d): random inputs for batch size n and feature size d."""
+    nested: bool = False
+    """Two nested maps (over pairs of examples) rather than one."""
 
 
 def _f32(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -59,26 +61,28 @@ SEEDS: list[Seed] = [
         "sum_of_squares",
         sum_of_squares,
         lambda vmap: vmap(sum_of_squares),
-        lambda rng, n: (_f32(rng, n, 3),),
+        lambda rng, n, d=3: (_f32(rng, n, d),),
     ),
     Seed(
         "predict",
         predict,
         lambda vmap: vmap(predict, in_axes=(None, 0)),
-        lambda rng, n: ((_f32(rng, 5, 3), _f32(rng, 5)), _f32(rng, n, 3)),
+        lambda rng, n, d=3: ((_f32(rng, 5, d), _f32(rng, 5)), _f32(rng, n, d)),
     ),
     Seed(
         "pairwise_distances",
         dist,
         lambda vmap: vmap(vmap(dist, in_axes=(None, 0)), in_axes=(0, None)),
         # x·x - 2x·y + y·y cancels badly near 0; keep points apart so sqrt is stable.
-        lambda rng, n: (_f32(rng, n, 4) * 3.0, _f32(rng, n + 1, 4) * 3.0 + 10.0),
+        lambda rng, n, d=4: (_f32(rng, n, d) * 3.0, _f32(rng, n + 1, d) * 3.0 + 10.0),
+        nested=True,
     ),
     Seed(
         "rbf_gram",
         rbf,
         lambda vmap: vmap(vmap(rbf, in_axes=(None, None, 0)), in_axes=(None, 0, None)),
-        lambda rng, n: (np.float32(0.1), _f32(rng, n, 4), _f32(rng, n + 2, 4)),
+        lambda rng, n, d=4: (np.float32(0.1), _f32(rng, n, d), _f32(rng, n + 2, d)),
+        nested=True,
     ),
     Seed(
         "covariance_matrix",
@@ -88,12 +92,13 @@ SEEDS: list[Seed] = [
             in_axes=(None, 0),
             out_axes=1,
         ),
-        lambda rng, n: (_f32(rng, n, 4), _f32(rng, n + 3, 4)),
+        lambda rng, n, d=4: (_f32(rng, n, d), _f32(rng, n + 3, d)),
+        nested=True,
     ),
     Seed(
         "per_example_grads",
         jax.grad(loss),
         lambda vmap: vmap(jax.grad(loss), in_axes=(None, 0, 0)),
-        lambda rng, n: (_f32(rng, 2, 3), _f32(rng, n, 3), _f32(rng, n, 2)),
+        lambda rng, n, d=3: (_f32(rng, 2, d), _f32(rng, n, d), _f32(rng, n, 2)),
     ),
 ]
