@@ -1,0 +1,108 @@
+"""What every batching rule uses: the RuleContext and small shape helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from vmlir.dialects.batch import BroadcastOp, MoveAxisOp
+from xdsl.dialects.builtin import DenseArrayBase, TensorType, i64
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.rewriter import InsertPoint, Rewriter
+
+Axis = int | None
+RuleResult = tuple[Sequence[SSAValue], Sequence[Axis]]
+Rule = Callable[
+    ["RuleContext", Operation, Sequence[SSAValue], Sequence[Axis]], RuleResult
+]
+
+
+def where(op: Operation) -> str:
+    """`op`'s name and, when the importer recorded one, the Python source location."""
+    loc = op.attributes.get("vmlir.loc")
+    return f"'{op.name}'" + (f" (from {loc.data})" if loc is not None else "")  # type: ignore[union-attr]
+
+
+@dataclass
+class RuleContext:
+    """What a rule may use: the batch size and a place to put new ops."""
+
+    axis_size: int
+    insertion_point: InsertPoint
+
+    def emit(self, op: Operation) -> Operation:
+        Rewriter.insert_op(op, self.insertion_point)
+        return op
+
+    def move_axis(self, value: SSAValue, src: int, dst: int) -> SSAValue:
+        if src == dst:
+            return value
+        return self.emit(MoveAxisOp(value, src, dst)).results[0]
+
+    def broadcast(self, value: SSAValue, axis: int) -> SSAValue:
+        """A uniform value with a batch axis inserted at `axis` (every example equal)."""
+        return self.emit(BroadcastOp(value, axis, self.axis_size)).results[0]
+
+    def to_axis(self, value: SSAValue, axis: Axis, dst: int) -> SSAValue:
+        """`value` batched at `dst`, whether it was batched elsewhere or uniform."""
+        if axis is None:
+            return self.broadcast(value, dst)
+        return self.move_axis(value, axis, dst)
+
+    def rebuild(
+        self,
+        op: Operation,
+        operands: Sequence[SSAValue],
+        result_types: Sequence[Attribute],
+        **properties: Attribute,
+    ) -> Operation:
+        """`op` again with new operands, result types and (some) properties; regions cloned."""
+        props = dict(op.properties)
+        props.update(properties)
+        attrs = {k: v for k, v in op.attributes.items() if not k.startswith("batch.")}
+        new = op.create(
+            operands=list(operands),
+            result_types=list(result_types),
+            properties=props,
+            attributes=attrs,
+            regions=[r.clone() for r in op.regions],
+        )
+        return self.emit(new)
+
+
+def _tensor(v: SSAValue) -> TensorType:
+    t = v.type
+    assert isinstance(t, TensorType), f"expected a tensor, got {t}"
+    return t
+
+
+def _i64_array(values: Sequence[int]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(i64, list(values))
+
+
+def _shift(d: int, axis: int) -> int:
+    """Per-example dimension `d` in a value batched at `axis`."""
+    return d if d < axis else d + 1
+
+
+def _first_batched(axes: Sequence[Axis]) -> int:
+    return next(a for a in axes if a is not None)
+
+
+def tensor_type(v: SSAValue) -> TensorType:
+    t = v.type
+    assert isinstance(t, TensorType), f"expected a tensor, got {t}"
+    return t
+
+
+def i64_array(values: Sequence[int]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(i64, list(values))
+
+
+def shift(d: int, axis: int) -> int:
+    """Per-example dimension `d` in a value batched at `axis`."""
+    return d if d < axis else d + 1
+
+
+def first_batched(axes: Sequence[Axis]) -> int:
+    return next(a for a in axes if a is not None)

@@ -1,0 +1,91 @@
+"""Contractions and reductions."""
+
+from __future__ import annotations
+
+from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.batch import insert_axis
+from vmlir.errors import VmlirUnsupportedError
+from vmlir.passes.rules.context import (
+    RuleContext,
+    RuleResult,
+    first_batched,
+    i64_array,
+    shift,
+    tensor_type,
+    where,
+)
+from xdsl.ir import Operation
+
+
+def dot_general_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
+    """The batch axis of both operands becomes a new leading batching dimension; of one
+    operand, a free dimension, so the product stays one GEMM (no broadcast of the other)."""
+    dn = op.properties["dot_dimension_numbers"]
+    assert isinstance(dn, hlo.DotDimensionNumbersAttr)
+    lb, rb = list(dn.lhs_batching_dimensions), list(dn.rhs_batching_dimensions)
+    lc, rc = list(dn.lhs_contracting_dimensions), list(dn.rhs_contracting_dimensions)
+    (lhs, rhs), (a, b) = operands, axes
+    lhs_rank, rhs_rank = (
+        tensor_type(op.operands[0]).get_num_dims(),
+        tensor_type(op.operands[1]).get_num_dims(),
+    )
+    if a is not None and b is not None:
+        new_dn = hlo.DotDimensionNumbersAttr.make(
+            [a] + [shift(d, a) for d in lb],
+            [b] + [shift(d, b) for d in rb],
+            [shift(d, a) for d in lc],
+            [shift(d, b) for d in rc],
+        )
+        out_axis = 0
+    elif a is not None:
+        new_dn = hlo.DotDimensionNumbersAttr.make(
+            [shift(d, a) for d in lb], rb, [shift(d, a) for d in lc], rc
+        )
+        lhs_free = [
+            d for d in range(lhs_rank + 1) if d not in {shift(x, a) for x in lb + lc}
+        ]
+        out_axis = len(lb) + lhs_free.index(a)
+    else:
+        assert b is not None
+        new_dn = hlo.DotDimensionNumbersAttr.make(
+            lb, [shift(d, b) for d in rb], lc, [shift(d, b) for d in rc]
+        )
+        lhs_free_count = lhs_rank - len(lb) - len(lc)
+        rhs_free = [
+            d for d in range(rhs_rank + 1) if d not in {shift(x, b) for x in rb + rc}
+        ]
+        out_axis = len(lb) + lhs_free_count + rhs_free.index(b)
+    out = insert_axis(tensor_type(op.results[0]), out_axis, ctx.axis_size)
+    new = ctx.rebuild(op, [lhs, rhs], [out], dot_dimension_numbers=new_dn)
+    return new.results, [out_axis]
+
+
+def reduce_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
+    n = len(op.operands) // 2
+    inputs, inits = operands[:n], operands[n:]
+    in_axes, init_axes = axes[:n], axes[n:]
+    if any(a is not None for a in init_axes):
+        raise VmlirUnsupportedError(
+            f"{where(op)}: a reduction whose initial value differs between examples has no "
+            "batching rule yet"
+        )
+    k = first_batched(in_axes)
+    moved = [ctx.to_axis(v, a, k) for v, a in zip(inputs, in_axes)]
+    dims = list(op.properties["dimensions"].get_values())  # type: ignore[union-attr]
+    out_axis = k - sum(1 for d in dims if d < k)
+    result_types = [
+        insert_axis(tensor_type(r), out_axis, ctx.axis_size) for r in op.results
+    ]
+    new = ctx.rebuild(
+        op,
+        moved + list(inits),
+        result_types,
+        dimensions=i64_array([shift(d, k) for d in dims]),
+    )
+    return new.results, [out_axis] * len(op.results)
+
+
+RULES = {
+    hlo.DotGeneralOp: dot_general_rule,
+    hlo.ReduceOp: reduce_rule,
+}

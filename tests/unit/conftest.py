@@ -1,0 +1,26 @@
+"""Shared helpers for the unit tests: comparing vmlir's results with jax.vmap's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+
+
+def _assert_same(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5) -> None:
+    a_leaves, a_tree = jax.tree_util.tree_flatten(actual)
+    e_leaves, e_tree = jax.tree_util.tree_flatten(expected)
+    assert a_tree == e_tree, f"output structure {a_tree} != jax.vmap's {e_tree}"
+    for i, (a, e) in enumerate(zip(a_leaves, e_leaves)):
+        a, e = np.asarray(a), np.asarray(e)
+        assert a.shape == e.shape, f"leaf {i}: shape {a.shape} != jax.vmap's {e.shape}"
+        assert a.dtype == e.dtype, f"leaf {i}: dtype {a.dtype} != jax.vmap's {e.dtype}"
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"leaf {i}")
+
+
+@pytest.fixture
+def assert_same():
+    """`assert_same(actual, expected)`: same pytree, shapes, dtypes; values to 1e-5."""
+    return _assert_same
