@@ -9,6 +9,14 @@ they state what they know between steps, so `vmlir-opt --print-between-passes` s
   batch axis takes part in).
 - `batch.broadcast`: a uniform (unbatched) value given a batch axis, where a batched
   result must be produced from it (e.g. a constant output with out_axes=0).
+- `batch.masked`: a region that only the examples whose mask is true need; the others may
+  compute anything (their results are discarded by a select). Control-flow masking
+  (batch-mask-control-flow) puts the branches of a varying `if`/`case` and the body of a
+  varying `while` in such regions.
+- `batch.any` / `batch.all`: a collective over the mapped axis: whether any / every
+  example's i1 value is true. The result is uniform. A varying `while` loops while
+  `batch.any` of its predicate holds; an expensive masked region is skipped when
+  `batch.any` of its mask is false.
 - the discardable attribute `batch.varying` (set by batch-propagate-axes): per result of
   an op inside a `batch.vmap`, whether it differs between examples.
 
@@ -18,6 +26,7 @@ Axes are written as `[0 : i64, none]`: an integer axis, or `none` for "not mappe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -34,6 +43,8 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Dialect, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
+    VarConstraint,
+    base,
     irdl_op_definition,
     operand_def,
     prop_def,
@@ -43,7 +54,7 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.traits import HasParent, IsTerminator, Pure
+from xdsl.traits import IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
 Axis = int | None
@@ -224,15 +235,94 @@ class VmapOp(IRDLOperation):
 
 
 @irdl_op_definition
+class MaskedOp(IRDLOperation):
+    """Runs its region for the examples whose `mask` is true.
+
+    The other examples' results are unspecified (the region may compute garbage for them,
+    e.g. divide by zero); whoever uses the results must select them away. Values from
+    outside are used directly (the region is not isolated).
+
+    ```mlir
+    %r = "batch.masked"(%m) ({
+      %s = "stablehlo.sine"(%x) : (tensor<3xf32>) -> tensor<3xf32>
+      "batch.yield"(%s) : (tensor<3xf32>) -> ()
+    }) : (tensor<i1>) -> tensor<3xf32>
+    ```
+    """
+
+    name = "batch.masked"
+    mask = operand_def(TensorType)
+    outs = var_result_def(TensorType)
+    body = region_def("single_block")
+
+    def __init__(self, mask: SSAValue, body: Region, result_types: Sequence[Attribute]):
+        super().__init__(operands=[mask], result_types=[result_types], regions=[body])
+
+    def verify_(self) -> None:
+        t = self.mask.type
+        assert isinstance(t, TensorType)
+        if t.get_num_dims() != 0 or t.element_type != i1:
+            raise VerifyException(f"mask must be a tensor<i1>, got {t}")
+        term = self.body.block.last_op
+        if not isinstance(term, YieldOp):
+            raise VerifyException("body must end with batch.yield")
+        if [v.type for v in term.values] != [r.type for r in self.outs]:
+            raise VerifyException(
+                "batch.yield must yield the result types "
+                f"({', '.join(str(r.type) for r in self.outs)})"
+            )
+
+
+@irdl_op_definition
 class YieldOp(IRDLOperation):
-    """Terminates a `batch.vmap` body with the per-example results."""
+    """Terminates a `batch.vmap` or `batch.masked` body with the per-example results."""
 
     name = "batch.yield"
     values = var_operand_def()
-    traits = traits_def(IsTerminator(), HasParent(VmapOp))
+    traits = traits_def(IsTerminator())
 
     def __init__(self, values: Sequence[SSAValue]):
         super().__init__(operands=[values])
+
+    def verify_(self) -> None:
+        if not isinstance(self.parent_op(), (VmapOp, MaskedOp)):
+            raise VerifyException("'batch.yield' expects parent op 'batch.vmap' or 'batch.masked'")
+
+
+class _LaneReductionOp(IRDLOperation):
+    # One type variable for operand and result lets the format infer the result type.
+    T: ClassVar = VarConstraint("T", base(TensorType))
+    operand = operand_def(T)
+    result = result_def(T)
+    traits = traits_def(Pure())
+    assembly_format = "$operand attr-dict `:` type($operand)"
+
+    def __init__(self, operand: SSAValue):
+        super().__init__(operands=[operand], result_types=[operand.type])
+
+    def verify_(self) -> None:
+        t = self.operand.type
+        assert isinstance(t, TensorType)
+        if t.get_num_dims() != 0 or t.element_type != i1:
+            raise VerifyException(f"operand must be a tensor<i1>, got {t}")
+        if self.result.type != t:
+            raise VerifyException(f"result must have type {t}, got {self.result.type}")
+
+
+@irdl_op_definition
+class AnyOp(_LaneReductionOp):
+    """Whether the operand is true for any example of the enclosing `batch.vmap`
+    (uniform result). `%a = batch.any %p : tensor<i1>`"""
+
+    name = "batch.any"
+
+
+@irdl_op_definition
+class AllOp(_LaneReductionOp):
+    """Whether the operand is true for every example of the enclosing `batch.vmap`
+    (uniform result). `%a = batch.all %p : tensor<i1>`"""
+
+    name = "batch.all"
 
 
 @irdl_op_definition
@@ -332,7 +422,9 @@ class BroadcastOp(IRDLOperation):
             raise VerifyException(f"result must have type {expected}, got {self.result.type}")
 
 
-Batch = Dialect("batch", [VmapOp, YieldOp, MoveAxisOp, BroadcastOp], [])
+Batch = Dialect(
+    "batch", [VmapOp, YieldOp, MoveAxisOp, BroadcastOp, MaskedOp, AnyOp, AllOp], []
+)
 
 
 def new_body(arg_types: Sequence[Attribute]) -> Region:

@@ -2,29 +2,39 @@
 
 Expects: `batch.vmap` ops (possibly nested) whose bodies hold per-example ops.
 Does: a forward data-flow analysis per `batch.vmap` body. A body argument varies when its
-`in_axes` entry is an axis; an op's results vary when any operand does, or when one of its
-regions uses a varying value defined outside it. Everything else is uniform: the same for
-every example, so vectorization keeps it unbatched (it is computed once, never broadcast
-just to carry a batch axis). Nested `batch.vmap` ops are analysed relative to their own
-axis; the nested op itself varies in the outer one when an operand does.
-Guarantees: every op directly inside a `batch.vmap` body carries `batch.varying =
-array<i1: ...>` with one flag per result. The IR is otherwise unchanged.
+`in_axes` entry is an axis. An op's results vary when an operand does, or (for ops with
+regions) when a value a region yields or reads from outside varies. Control flow is
+analysed inside: a `case`/`if` varies when its index does or a branch yields a varying
+value; a `while` is a fixpoint over its carries (a carry varies when its initial value
+does or the body makes it vary; when the predicate varies, every carry the body changes
+varies too, since examples stop at different iterations). `batch.any`/`batch.all` are
+uniform by definition. Everything else is uniform: the same for every example, so
+vectorization keeps it unbatched (computed once, never broadcast just to carry a batch
+axis). Nested `batch.vmap` ops are analysed relative to their own axis.
+Guarantees: every op directly inside a `batch.vmap` body, and inside the regions of its
+control-flow ops, carries `batch.varying = array<i1: ...>` with one flag per result. The IR
+is otherwise unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from vmlir.dialects.batch import VARYING_ATTR, VmapOp, YieldOp, varying_attr
+from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.batch import VARYING_ATTR, AllOp, AnyOp, MaskedOp, VmapOp, YieldOp, varying_attr
+
+CONTROL_FLOW = (hlo.CaseOp, hlo.IfOp, hlo.WhileOp, MaskedOp)
+"""Ops whose regions hold per-example code that the analysis (and vectorization) enters."""
 
 
-def _uses_varying_capture(op: Operation, varying: set[SSAValue]) -> bool:
-    """Whether an op nested in `op`'s regions reads a varying value from outside them."""
+def _reads_varying_capture(op: Operation, varying: set[SSAValue]) -> bool:
+    """Whether an op nested in `op`'s regions reads a varying value."""
     for region in op.regions:
         for inner in region.walk():
             if any(v in varying for v in inner.operands):
@@ -32,30 +42,96 @@ def _uses_varying_capture(op: Operation, varying: set[SSAValue]) -> bool:
     return False
 
 
+def _terminator_operands(op: Operation) -> Iterator[SSAValue]:
+    for region in op.regions:
+        for block in region.blocks:
+            if block.last_op is not None:
+                yield from block.last_op.operands
+
+
+def _analyse_block(block: Block, varying: set[SSAValue]) -> None:
+    for op in block.ops:
+        _analyse_op(op, varying)
+
+
+def _analyse_while(op: hlo.WhileOp, varying: set[SSAValue]) -> None:
+    cond, body = op.cond.block, op.body.block
+    carried = [v in varying for v in op.operands]
+    while True:
+        for block in (cond, body):
+            for arg, c in zip(block.args, carried):
+                if c:
+                    varying.add(arg)
+        _analyse_block(cond, varying)
+        _analyse_block(body, varying)
+        pred_varies = cond.last_op.operands[0] in varying  # type: ignore[union-attr]
+        yields = body.last_op.operands  # type: ignore[union-attr]
+        new = [
+            c or y in varying or (pred_varies and y is not arg)
+            for c, y, arg in zip(carried, yields, body.args)
+        ]
+        if new == carried:
+            break
+        carried = new
+    for result, c in zip(op.results, carried):
+        if c:
+            varying.add(result)
+
+
+def _analyse_op(op: Operation, varying: set[SSAValue]) -> None:
+    if isinstance(op, (AnyOp, AllOp)):
+        return
+    if isinstance(op, hlo.WhileOp):
+        _analyse_while(op, varying)
+        return
+    if isinstance(op, CONTROL_FLOW):
+        for region in op.regions:
+            for block in region.blocks:
+                _analyse_block(block, varying)
+        if any(v in varying for v in op.operands) or any(
+            v in varying for v in _terminator_operands(op)
+        ):
+            varying.update(op.results)
+        return
+    # Other ops with regions (reduce, sort, nested vmap, ...) compute from their own
+    # operands; their regions only see per-element values or their own example.
+    if any(v in varying for v in op.operands) or _reads_varying_capture(op, varying):
+        varying.update(op.results)
+
+
 def varying_values(vmap: VmapOp) -> set[SSAValue]:
-    """The values of `vmap`'s body (arguments and op results) that vary between examples."""
+    """The values of `vmap`'s body that vary between the examples of `vmap`."""
     block = vmap.body.block
     varying: set[SSAValue] = {
         arg for arg, axis in zip(block.args, vmap.in_axes_list) if axis is not None
     }
-    for op in block.ops:
-        if any(v in varying for v in op.operands) or _uses_varying_capture(op, varying):
-            varying.update(op.results)
+    _analyse_block(block, varying)
     return varying
+
+
+def analysed_ops(block: Block) -> Iterator[Operation]:
+    """The ops the analysis is about: `block`'s ops and those in control-flow regions."""
+    for op in block.ops:
+        if isinstance(op, YieldOp):
+            continue
+        yield op
+        if isinstance(op, CONTROL_FLOW):
+            for region in op.regions:
+                for inner in region.blocks:
+                    yield from analysed_ops(inner)
 
 
 @dataclass(frozen=True)
 class BatchPropagateAxesPass(ModulePass):
-    """Annotate every op in a `batch.vmap` body with `batch.varying` (see module doc)."""
+    """Annotate ops in `batch.vmap` bodies with `batch.varying` (see module doc)."""
 
     name = "batch-propagate-axes"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for vmap in [o for o in op.walk() if isinstance(o, VmapOp)]:
             varying = varying_values(vmap)
-            for inner in vmap.body.block.ops:
-                if isinstance(inner, YieldOp):
-                    continue
-                inner.attributes[VARYING_ATTR] = varying_attr(
-                    [r in varying for r in inner.results]
-                )
+            for inner in analysed_ops(vmap.body.block):
+                if inner.results:
+                    inner.attributes[VARYING_ATTR] = varying_attr(
+                        [r in varying for r in inner.results]
+                    )

@@ -1,91 +1,131 @@
 """batch-vectorize: replace each `batch.vmap` by batched ops, one batching rule per op.
 
-Expects: `batch.vmap` ops, optionally annotated by batch-propagate-axes (the analysis is
-run here when the `batch.varying` annotations are missing).
-Does: innermost `batch.vmap` first, walks the body in order and maps every value to its
-batched replacement and batch axis (None = uniform). Uniform ops are copied unchanged
-(computed once for the whole batch); varying ops go through their rule in
-`vmlir.passes.rules`. At the yield, each result is put on its `out_axes` axis with
-`batch.move_axis` (or given one with `batch.broadcast` when uniform). A nested vmap,
-vectorized first, leaves plain ops in the outer body, which are then batched again.
-Guarantees: no `batch.vmap`/`batch.yield` remain; `batch.move_axis` and
-`batch.broadcast` may (batch-lower turns them into StableHLO).
+Expects: `batch.vmap` ops, masked by batch-mask-control-flow (run again here on each vmap
+just before it is vectorized). It does not need batch-propagate-axes' annotations: it
+tracks where every value carries the batch axis itself, which agrees with the analysis.
+Does: innermost `batch.vmap` first. Control flow that varies is masked first (again: a
+nested vmap, once vectorized, can leave control flow that varies in the outer one). Then
+the body is walked in order, mapping every value to its batched replacement and batch
+axis (None = uniform). Uniform ops are copied unchanged (computed once for the whole
+batch); varying ops go through their rule in `vmlir.passes.rules`; rules for control
+flow vectorize their regions with the same machinery. At the yield, each result is put
+on its `out_axes` axis with `batch.move_axis` (or given one with `batch.broadcast`).
+Guarantees: no `batch.vmap`/`batch.yield`/`batch.masked`/`batch.any`/`batch.all` remain;
+`batch.move_axis` and `batch.broadcast` may (batch-lower turns them into StableHLO).
 Errors: an op without a batching rule, or a varying value yielded with out_axes none,
 raise VmlirUnsupportedError / VmlirError naming the op.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseArrayBase, ModuleOp
-from xdsl.ir import SSAValue
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from vmlir.dialects.batch import VARYING_ATTR, VmapOp, YieldOp
-from vmlir.errors import VmlirError
-from vmlir.passes.propagate_axes import varying_values
-from vmlir.passes.rules import Axis, RuleContext, rule_for, where
+from vmlir.dialects.batch import VARYING_ATTR, AllOp, AnyOp, VmapOp, YieldOp, insert_axis
+from vmlir.errors import VmlirAxisError
+from vmlir.passes.mask_control_flow import mask_control_flow
+from vmlir.passes.rules import Axis, RuleContext, rule_for
+
+_ALWAYS_RULE = (AnyOp, AllOp)
+"""Ops that need their rule even when uniform (a lane reduction of a uniform value is the
+value itself, which the rule returns)."""
 
 
-def _annotated_varying(op) -> list[bool] | None:
-    attr = op.attributes.get(VARYING_ATTR)
-    if not isinstance(attr, DenseArrayBase):
-        return None
-    return [bool(v) for v in attr.get_values()]
+class Vectorizer:
+    """Maps per-example values of one `batch.vmap` to batched values and their axes."""
+
+    def __init__(self, vmap: VmapOp):
+        self.vmap = vmap
+        self.axis_size = vmap.size
+        self.env: dict[SSAValue, tuple[SSAValue, Axis]] = {}
+        self.mapping: dict[SSAValue, SSAValue] = {}
+
+    def bind(self, old: SSAValue, new: SSAValue, axis: Axis) -> None:
+        self.env[old] = (new, axis)
+        self.mapping[old] = new
+
+    def lookup(self, v: SSAValue) -> tuple[SSAValue, Axis]:
+        # Values from outside the vmap are the same for every example.
+        return self.env.get(v, (v, None))
+
+    def reads_batched_capture(self, op: Operation) -> bool:
+        """Whether a region of `op` reads a batched value from outside it."""
+        for region in op.regions:
+            for inner in region.walk():
+                for v in inner.operands:
+                    if v in self.env and self.env[v][1] is not None:
+                        return True
+        return False
+
+    def context(self, ip: InsertPoint) -> RuleContext:
+        return RuleContext(self.axis_size, ip, self)
+
+    def run(self, ops: Iterable[Operation], ip: InsertPoint) -> None:
+        """Vectorize `ops` (no terminator) into new ops at `ip`."""
+        ctx = self.context(ip)
+        for op in list(ops):
+            self.vectorize_op(op, ctx)
+
+    def vectorize_op(self, op: Operation, ctx: RuleContext) -> None:
+        looked = [self.lookup(v) for v in op.operands]
+        operands = [v for v, _ in looked]
+        axes = [a for _, a in looked]
+        uniform = all(a is None for a in axes) and not self.reads_batched_capture(op)
+        if uniform and not isinstance(op, _ALWAYS_RULE):
+            clone = op.clone(value_mapper=self.mapping)
+            for inner in clone.walk():
+                inner.attributes.pop(VARYING_ATTR, None)
+            ctx.emit(clone)
+            for r, c in zip(op.results, clone.results):
+                self.bind(r, c, None)
+            return
+        results, result_axes = rule_for(op)(ctx, op, operands, axes)
+        for r, new, axis in zip(op.results, results, result_axes, strict=True):
+            self.bind(r, new, axis)
+
+    def vectorize_block(
+        self, block: Block, arg_types: Sequence[Attribute], arg_axes: Sequence[Axis]
+    ) -> tuple[Block, list[tuple[SSAValue, Axis]]]:
+        """A new block computing `block` batched; its arguments are batched per `arg_axes`
+        (from the per-example argument types). Returns the block (no terminator yet) and
+        the batched values and axes its terminator would yield."""
+        new_types = [
+            t if a is None else insert_axis(t, a, self.axis_size)  # type: ignore[arg-type]
+            for t, a in zip(arg_types, arg_axes)
+        ]
+        new = Block(arg_types=new_types)
+        for old_arg, new_arg, a in zip(block.args, new.args, arg_axes):
+            self.bind(old_arg, new_arg, a)
+        term = block.last_op
+        assert term is not None
+        self.run([o for o in block.ops if o is not term], InsertPoint.at_end(new))
+        return new, [self.lookup(v) for v in term.operands]
 
 
 def vectorize_vmap(vmap: VmapOp) -> None:
     """Replace one `batch.vmap` (with no nested vmap left inside) by batched ops."""
-    ctx = RuleContext(vmap.size, InsertPoint.before(vmap))
+    mask_control_flow(vmap)
+    vec = Vectorizer(vmap)
     block = vmap.body.block
-    env: dict[SSAValue, tuple[SSAValue, Axis]] = {
-        arg: (operand, axis) for arg, operand, axis in zip(block.args, vmap.args, vmap.in_axes_list)
-    }
-    mapping: dict[SSAValue, SSAValue] = {arg: new for arg, (new, _) in env.items()}
-    analysed: set[SSAValue] | None = None
-
-    def lookup(v: SSAValue) -> tuple[SSAValue, Axis]:
-        # Values from outside the vmap are the same for every example.
-        return env.get(v, (v, None))
-
-    for op in list(block.ops):
-        if isinstance(op, YieldOp):
-            continue
-        operands, axes = zip(*(lookup(v) for v in op.operands)) if op.operands else ((), ())
-        flags = _annotated_varying(op)
-        if flags is None:
-            analysed = analysed if analysed is not None else varying_values(vmap)
-            flags = [r in analysed for r in op.results]
-        if not any(flags) and all(a is None for a in axes):
-            clone = op.clone(value_mapper=mapping)
-            clone.attributes.pop(VARYING_ATTR, None)
-            ctx.emit(clone)
-            for r, c in zip(op.results, clone.results):
-                env[r] = (c, None)
-            continue
-        if all(a is None for a in axes):
-            raise VmlirError(
-                f"{where(op)} is marked varying but reads only uniform values; its region "
-                "captures a varying value, which has no batching rule yet"
-            )
-        results, result_axes = rule_for(op)(ctx, op, list(operands), list(axes))
-        for r, new, axis in zip(op.results, results, result_axes, strict=True):
-            env[r] = (new, axis)
-            mapping[r] = new
-
+    for arg, operand, axis in zip(block.args, vmap.args, vmap.in_axes_list):
+        vec.bind(arg, operand, axis)
     term = block.last_op
     assert isinstance(term, YieldOp)
+    ip = InsertPoint.before(vmap)
+    vec.run([o for o in block.ops if o is not term], ip)
+    ctx = vec.context(ip)
     outs: list[SSAValue] = []
     for j, (v, out_axis) in enumerate(zip(term.values, vmap.out_axes_list)):
-        new, axis = lookup(v)
+        new, axis = vec.lookup(v)
         if out_axis is None:
             if axis is not None:
-                raise VmlirError(
-                    f"vmap has mapped output (result {j}) but out_axes is None"
-                )
+                raise VmlirAxisError(f"vmap has mapped output (result {j}) but out_axes is None")
             outs.append(new)
         else:
             outs.append(ctx.to_axis(new, axis, out_axis))
@@ -103,3 +143,4 @@ class BatchVectorizePass(ModulePass):
         vmaps = [o for o in op.walk() if isinstance(o, VmapOp)]
         for vmap in reversed(vmaps):
             vectorize_vmap(vmap)
+

@@ -13,3 +13,7 @@ class VmlirError(DiagnosticException):
 
 class VmlirUnsupportedError(VmlirError, NotImplementedError):
     """A construct vmlir does not handle (yet): the message names it and where it came from."""
+
+
+class VmlirAxisError(VmlirError, ValueError):
+    """An axis specification that does not fit the program (a ValueError, as in jax.vmap)."""

@@ -24,6 +24,12 @@ def _propagate_axes():
     return BatchPropagateAxesPass
 
 
+def _mask_control_flow():
+    from vmlir.passes.mask_control_flow import BatchMaskControlFlowPass
+
+    return BatchMaskControlFlowPass
+
+
 def _vectorize():
     from vmlir.passes.vectorize import BatchVectorizePass
 
@@ -40,6 +46,7 @@ VMLIR_UNIVERSE = Universe(
     all_dialects={"batch": _batch, "stablehlo": _stablehlo},
     all_passes={
         "batch-propagate-axes": _propagate_axes,
+        "batch-mask-control-flow": _mask_control_flow,
         "batch-vectorize": _vectorize,
         "batch-lower": _lower,
     },

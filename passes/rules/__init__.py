@@ -17,14 +17,22 @@ from __future__ import annotations
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.errors import VmlirUnsupportedError
-from vmlir.passes.rules import contraction, shape
+from vmlir.passes.rules import chlo, contraction, control, indexing, misc, shape
 from vmlir.passes.rules.context import Axis, Rule, RuleContext, RuleResult, where
 from vmlir.passes.rules.elementwise import elementwise_rule
+from xdsl.dialects.builtin import UnregisteredOp
 from xdsl.ir import Operation
 
 __all__ = ["RULES", "Axis", "Rule", "RuleContext", "RuleResult", "rule_for", "where"]
 
-RULES: dict[type[Operation], Rule] = {**shape.RULES, **contraction.RULES}
+RULES: dict[type[Operation], Rule] = {
+    **shape.RULES,
+    **contraction.RULES,
+    **indexing.RULES,
+    **misc.RULES,
+    **chlo.RULES,
+    **control.RULES,
+}
 """The one table: op class -> batching rule (elementwise ops are matched by base class)."""
 
 
@@ -32,6 +40,11 @@ def rule_for(op: Operation) -> Rule:
     """The batching rule of `op`, or a VmlirUnsupportedError naming it."""
     if isinstance(op, hlo.ElementwiseOp):
         return elementwise_rule
+    if isinstance(op, UnregisteredOp):
+        raise VmlirUnsupportedError(
+            f"vmlir has no definition of the op {where(op)} that JAX emitted for this "
+            "function (no batching rule either)"
+        )
     rule = RULES.get(type(op))
     if rule is None:
         raise VmlirUnsupportedError(f"no batching rule for {where(op)}")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vmlir.dialects.batch import BroadcastOp, MoveAxisOp
 from xdsl.dialects.builtin import DenseArrayBase, TensorType, i64
+from xdsl.dialects.builtin import FileLineColLoc, UnregisteredOp
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 
@@ -18,9 +20,12 @@ Rule = Callable[
 
 
 def where(op: Operation) -> str:
-    """`op`'s name and, when the importer recorded one, the Python source location."""
-    loc = op.attributes.get("vmlir.loc")
-    return f"'{op.name}'" + (f" (from {loc.data})" if loc is not None else "")  # type: ignore[union-attr]
+    """`op`'s name and, when the importer kept one, the Python file:line it came from."""
+    name = op.op_name.data if isinstance(op, UnregisteredOp) else op.name
+    loc = op.location
+    if isinstance(loc, FileLineColLoc):
+        return f"'{name}' (from {loc.filename.data}:{loc.line.data})"
+    return f"'{name}'"
 
 
 @dataclass
@@ -29,6 +34,12 @@ class RuleContext:
 
     axis_size: int
     insertion_point: InsertPoint
+    vectorizer: Any = None
+    """The pass's Vectorizer: rules for ops with regions use it to vectorize them."""
+
+    def at(self, ip: InsertPoint) -> RuleContext:
+        """The same context, emitting at `ip` (e.g. into a new region's block)."""
+        return RuleContext(self.axis_size, ip, self.vectorizer)
 
     def emit(self, op: Operation) -> Operation:
         Rewriter.insert_op(op, self.insertion_point)
@@ -66,6 +77,7 @@ class RuleContext:
             properties=props,
             attributes=attrs,
             regions=[r.clone() for r in op.regions],
+            location=op.location,
         )
         return self.emit(new)
 

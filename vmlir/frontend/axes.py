@@ -26,7 +26,7 @@ def broadcast_prefix(spec: Any, tree: Any, what: str) -> list[Axis]:
     spec_leaves, spec_def = jax.tree_util.tree_flatten(spec, is_leaf=_is_axis_leaf)
     for leaf in spec_leaves:
         if not _is_axis_leaf(leaf) or isinstance(leaf, bool):
-            raise ValueError(
+            raise TypeError(
                 f"vmap {what} must be an int, None, or a (nested) container with those "
                 f"types as leaves, but got {leaf!r}."
             )
@@ -104,7 +104,9 @@ def flatten_args(
         norm.append(a)
         sizes.append((aval.shape[a], a, path, aval))
     if not sizes and axis_size is None:
-        raise ValueError("vmap must have at least one non-None value in in_axes")
+        raise ValueError(
+            "vmap must have at least one non-None value in in_axes or axis_size must be specified"
+        )
     size = axis_size if axis_size is not None else sizes[0][0]
     if any(s != size for s, *_ in sizes):
         lines = [

@@ -17,9 +17,10 @@ nested `batch.vmap` around the body of the function it names. Locations are kept
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, StringAttr, TensorType
 from xdsl.dialects.func import CallOp, FuncOp, ReturnOp
 from xdsl.ir import Attribute, Block, Region
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -30,22 +31,27 @@ from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.locations import inline_locations
 from vmlir.dialects.stablehlo import CustomCallOp
 from vmlir.frontend.trace import VMAP_MARKER
-from vmlir.ir import parse_module
+from vmlir.ir import make_context, parse_module
 
 Axis = int | None
+
+# xDSL's words for an op no loaded dialect defines.
+_UNREGISTERED = re.compile(r"Operation ([\w.]+) is not registered")
 
 
 def _parse(text: str) -> ModuleOp:
     try:
-        return parse_module(inline_locations(text), name="<jax>")
+        # Unknown ops and attributes (custom_call details, sharding annotations) are kept
+        # as unregistered: uniform ones pass through untouched, varying ones meet
+        # rule_for, which names them.
+        return parse_module(inline_locations(text), make_context(allow_unregistered=True), "<jax>")
     except ParseError as e:
         msg = str(e)
-        marker = "Unregistered op "
-        if "unregistered" in msg.lower() and '"' in msg:
-            op_name = msg.split('"')[1] if marker not in msg else msg.split(marker)[1].split()[0]
+        unknown = _UNREGISTERED.search(msg)
+        if unknown:
             raise VmlirUnsupportedError(
-                f"vmlir has no definition of the op '{op_name}' that JAX emitted for this "
-                "function (no batching rule either)"
+                f"vmlir has no definition of the op '{unknown.group(1)}' that JAX emitted for "
+                "this function (no batching rule either)"
             ) from e
         raise VmlirError(f"could not read JAX's StableHLO:\n{msg}") from e
 
@@ -91,6 +97,11 @@ class _Inliner:
         assert isinstance(ret, ReturnOp)
         results = list(ret.arguments)
         block.erase_op(ret)
+        if isinstance(call.location, FileLineColLoc):
+            # A jit-ed helper's ops have no location of their own; name the call site.
+            for inner in block.walk():
+                if not isinstance(inner.location, FileLineColLoc):
+                    inner.location = call.location
         Rewriter.inline_block(block, InsertPoint.before(call), call.arguments)
         Rewriter.replace_op(call, [], results)
 

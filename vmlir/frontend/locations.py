@@ -3,13 +3,16 @@
 JAX prints locations as trailing aliases (`loc(#loc13)` with `#loc13 = loc(...)` at the
 end of the module) built from names, call sites and file ranges; xDSL 0.74 reads neither
 the aliases nor call sites. We resolve each location to the innermost Python source
-position it mentions (the user's frame: JAX already filters its own frames out) and
-write it inline, or drop it when it names no file.
+position it mentions outside vmlir itself (JAX already filters its own frames out) and
+write it inline, or drop it when it names no such file.
 """
 
 from __future__ import annotations
 
+import os
 import re
+
+import vmlir
 
 _ALIAS_DEF = re.compile(r"^(#loc\d*) = loc\((.*)\)\s*$", re.MULTILINE)
 _FILE_LOC = re.compile(r'^"((?:[^"\\]|\\.)*)":(\d+):(\d+)')
@@ -41,10 +44,21 @@ def _matching_paren(text: str, i: int) -> int:
         i += 1
 
 
+def _own_dirs() -> tuple[str, ...]:
+    """vmlir's own source folders: frames there are ours, not the user's."""
+    import vmlir.dialects
+    import vmlir.passes
+
+    return tuple(
+        os.path.dirname(m.__file__) + os.sep for m in (vmlir, vmlir.dialects, vmlir.passes)  # type: ignore[arg-type]
+    )
+
+
 class _Resolver:
     def __init__(self, aliases: dict[str, str]):
         self.aliases = aliases
         self.memo: dict[str, str | None] = {}
+        self.skip = _own_dirs()
 
     def resolve(self, body: str) -> str | None:
         """`"file":line:col` for a location body, or None if it names no file."""
@@ -56,6 +70,8 @@ class _Resolver:
             return self.memo[body]
         m = _FILE_LOC.match(body)
         if m:
+            if m.group(1).startswith(self.skip):
+                return None  # a frame inside vmlir (e.g. our tracing wrapper)
             return f'"{m.group(1)}":{m.group(2)}:{m.group(3)}'
         if body.startswith("callsite("):
             callee, _, caller = body[len("callsite(") : -1].partition(" at ")

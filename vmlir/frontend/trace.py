@@ -51,7 +51,7 @@ class PerExampleProgram:
 
     text: str  # generic form, with JAX's debug locations
     out_tree: Any
-    out_avals: tuple[jax.ShapeDtypeStruct, ...]
+    out_avals: tuple[Any, ...]  # per-example ShapedArrays (with weak types)
 
 
 def lower_per_example(
@@ -68,11 +68,14 @@ def lower_per_example(
 
     flat_fn.__name__ = getattr(fn, "__name__", "per_example")
     with _vmlir_trace():
-        lowered = jax.jit(flat_fn).lower(*per_example)
+        # keep_unused: every argument must stay a parameter, to match in_axes one to one.
+        traced = jax.jit(flat_fn, keep_unused=True).trace(*per_example)
+        lowered = traced.lower()
     text = lowered.compiler_ir("stablehlo").operation.get_asm(
         print_generic_op_form=True, enable_debug_info=True
     )
-    out_avals = tuple(jax.tree_util.tree_leaves(lowered.out_info))
+    # The jaxpr's avals keep weak types (lowered.out_info drops them).
+    out_avals = tuple(traced.jaxpr.out_avals)
     return PerExampleProgram(text, out_trees[-1], out_avals)
 
 

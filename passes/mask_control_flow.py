@@ -1,0 +1,244 @@
+"""batch-mask-control-flow: linearize control flow whose predicate varies between examples.
+
+Expects: `batch.vmap` bodies with per-example `stablehlo.case` / `if` / `while`.
+Does, per `batch.vmap` (relative to its own examples):
+- `case`/`if` with a UNIFORM index/predicate stay real control flow (batch-vectorize only
+  vectorizes their branches).
+- `case`/`if` with a VARYING index/predicate: each branch k runs in a `batch.masked`
+  region under its mask m_k (index == k; the last branch takes every other index, as
+  stablehlo.case does), and the results merge with `stablehlo.select`. Inside an already
+  masked region the masks compose (`and` with the enclosing mask).
+- `while` with a VARYING predicate: the loop runs while `batch.any` example is active
+  (its predicate and the enclosing mask hold); the body runs in a `batch.masked` region
+  under the active mask and each carry it changes is kept with `select(active, new, old)`,
+  so a finished example's values never change again and inactive examples cannot keep the
+  loop alive. Carries the body passes through unchanged stay as they are (and uniform).
+- Region skipping (`region-skipping=true`, the default): a masked branch whose cost (op
+  count, expensive ops weighing more) is at least `skip-threshold` is guarded by a uniform
+  `stablehlo.case` on `batch.any(mask)`, so a branch no example takes is not executed.
+Guarantees: in every `batch.vmap`, every `case`/`if`/`while` left has a uniform
+index/predicate. Examples outside a mask may compute garbage (division by zero,
+out-of-range indices) inside `batch.masked`; it is never selected into their results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, IntegerType, ModuleOp, TensorType, i1, i32
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.batch import AnyOp, MaskedOp, VmapOp, YieldOp
+from vmlir.passes.propagate_axes import varying_values
+
+_EXPENSIVE = (hlo.DotGeneralOp, hlo.WhileOp, hlo.ReduceOp, hlo.GatherOp, hlo.ScatterOp, hlo.SortOp)
+
+
+def region_cost(region: Region) -> int:
+    """A rough cost: one per op, ten per op that loops or contracts."""
+    return sum(10 if isinstance(op, _EXPENSIVE) else 1 for op in region.walk())
+
+
+class _Builder:
+    """Emits per-example scalar ops at an insertion point."""
+
+    def __init__(self, ip: InsertPoint):
+        self.ip = ip
+
+    def emit(self, op: Operation) -> SSAValue:
+        Rewriter.insert_op(op, self.ip)
+        return op.results[0]
+
+    def constant(self, t: TensorType, value: int | float | bool) -> SSAValue:
+        elt = t.element_type
+        scalar_t = TensorType(elt, [])
+        if isinstance(elt, IntegerType):
+            attr = DenseIntOrFPElementsAttr.from_list(scalar_t, [int(value)])
+        else:
+            attr = DenseIntOrFPElementsAttr.from_list(scalar_t, [float(value)])
+        c = self.emit(hlo.ConstantOp.create(properties={"value": attr}, result_types=[scalar_t]))
+        if not t.get_shape():
+            return c
+        return self.emit(
+            hlo.BroadcastInDimOp.create(
+                operands=[c],
+                result_types=[t],
+                properties={"broadcast_dimensions": _i64_array([])},
+            )
+        )
+
+    def compare_eq(self, x: SSAValue, k: int) -> SSAValue:
+        t = x.type
+        assert isinstance(t, TensorType)
+        c = self.constant(t, k)
+        return self.emit(
+            hlo.CompareOp.create(
+                operands=[x, c],
+                result_types=[TensorType(i1, [])],
+                properties={
+                    "comparison_direction": hlo.ComparisonDirectionAttr(hlo.ComparisonDirection.EQ),
+                    "compare_type": hlo.ComparisonTypeAttr(hlo.ComparisonType.SIGNED),
+                },
+            )
+        )
+
+    def binary(self, cls: type[Operation], a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.emit(cls.create(operands=[a, b], result_types=[a.type]))
+
+    def not_(self, a: SSAValue) -> SSAValue:
+        return self.emit(hlo.NotOp.create(operands=[a], result_types=[a.type]))
+
+    def and_mask(self, a: SSAValue, mask: SSAValue | None) -> SSAValue:
+        return a if mask is None else self.binary(hlo.AndOp, a, mask)
+
+    def select(self, p: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.emit(hlo.SelectOp.create(operands=[p, a, b], result_types=[a.type]))
+
+
+def _i64_array(values: Sequence[int]):
+    from xdsl.dialects.builtin import DenseArrayBase, i64
+
+    return DenseArrayBase.from_list(i64, list(values))
+
+
+@dataclass
+class _Masker:
+    varying: set[SSAValue]
+    region_skipping: bool
+    skip_threshold: int
+
+    def block(self, block: Block, mask: SSAValue | None) -> None:
+        for op in list(block.ops):
+            self.op(op, mask)
+
+    def op(self, op: Operation, mask: SSAValue | None) -> None:
+        if isinstance(op, (hlo.CaseOp, hlo.IfOp)):
+            selector = op.operands[0]
+            if selector in self.varying:
+                self.linearize_branches(op, mask)
+                return
+        elif isinstance(op, hlo.WhileOp):
+            if op.cond.block.last_op.operands[0] in self.varying:  # type: ignore[union-attr]
+                self.mask_while(op, mask)
+                return
+        elif isinstance(op, MaskedOp):
+            self.block(op.body.block, op.mask)
+            return
+        elif isinstance(op, VmapOp):
+            return  # its examples are not ours; it is masked relative to itself
+        for region in op.regions:
+            for inner in region.blocks:
+                self.block(inner, mask)
+
+    def branch_masks(self, op: Operation, b: _Builder, mask: SSAValue | None) -> list[SSAValue]:
+        if isinstance(op, hlo.IfOp):
+            pred = op.operands[0]
+            masks = [pred, b.not_(pred)]  # regions: true_branch, false_branch
+        else:
+            index, n = op.operands[0], len(op.regions)
+            masks = [b.compare_eq(index, k) for k in range(n - 1)]
+            if masks:
+                taken = masks[0]
+                for m in masks[1:]:
+                    taken = b.binary(hlo.OrOp, taken, m)
+                masks.append(b.not_(taken))  # out-of-range indices take the last branch
+            else:
+                masks.append(b.constant(TensorType(i1, []), True))
+        return [b.and_mask(m, mask) for m in masks]
+
+    def masked_region(self, b: _Builder, region: Region, m: SSAValue, types: list) -> list[SSAValue]:
+        """Move `region` (ending in stablehlo.return) into a batch.masked under `m`."""
+        term = region.block.last_op
+        assert isinstance(term, hlo.ReturnOp)
+        Rewriter.replace_op(term, YieldOp(list(term.operands)))
+        region.parent_op().detach_region(region)  # type: ignore[union-attr]
+        masked = MaskedOp(m, region, types)
+        if self.region_skipping and region_cost(region) >= self.skip_threshold:
+            any_op = AnyOp(m)
+            b.emit(any_op)
+            index = b.emit(hlo.ConvertOp.create(operands=[any_op.result], result_types=[TensorType(i32, [])]))
+            skip = Block()
+            skip_b = _Builder(InsertPoint.at_end(skip))
+            zeros = [skip_b.constant(t, 0) for t in types]
+            skip.add_op(hlo.ReturnOp(*zeros))
+            run = Block()
+            run.add_ops([masked, hlo.ReturnOp(*masked.results)])
+            guard = hlo.CaseOp.create(
+                operands=[index], result_types=types, regions=[Region(skip), Region(run)]
+            )
+            Rewriter.insert_op(guard, b.ip)
+            self.block(masked.body.block, m)
+            return list(guard.results)
+        Rewriter.insert_op(masked, b.ip)
+        self.block(masked.body.block, m)
+        return list(masked.results)
+
+    def linearize_branches(self, op: Operation, mask: SSAValue | None) -> None:
+        b = _Builder(InsertPoint.before(op))
+        types = [r.type for r in op.results]
+        masks = self.branch_masks(op, b, mask)
+        regions = list(op.regions)
+        outs = [self.masked_region(b, r, m, types) for r, m in zip(regions, masks)]
+        merged = outs[-1]
+        for k in reversed(range(len(outs) - 1)):
+            merged = [b.select(masks[k], outs[k][j], merged[j]) for j in range(len(types))]
+        Rewriter.replace_op(op, [], merged)
+
+    def mask_while(self, op: hlo.WhileOp, mask: SSAValue | None) -> None:
+        cond, body = op.cond.block, op.body.block
+        cond_ret, body_ret = cond.last_op, body.last_op
+        assert isinstance(cond_ret, hlo.ReturnOp) and isinstance(body_ret, hlo.ReturnOp)
+        yields = list(body_ret.operands)
+        old_body_ops = [o for o in body.ops if o is not body_ret]
+        for o in old_body_ops:
+            o.detach()
+        body.erase_op(body_ret)
+        # body: recompute the predicate (a copy of cond), run the old body masked by it,
+        # and keep what finished examples had.
+        bb = _Builder(InsertPoint.at_end(body))
+        mapping: dict[SSAValue, SSAValue] = dict(zip(cond.args, body.args))
+        for o in cond.ops:
+            if o is not cond_ret:
+                Rewriter.insert_op(o.clone(value_mapper=mapping), bb.ip)
+        pred = cond_ret.operands[0]
+        active = bb.and_mask(mapping.get(pred, pred), mask)
+        inner = Block()
+        inner.add_ops(old_body_ops)
+        inner.add_op(YieldOp(yields))
+        masked = MaskedOp(active, Region(inner), [y.type for y in yields])
+        Rewriter.insert_op(masked, bb.ip)
+        outs = [
+            # A carry the body passes through unchanged needs no select (and stays uniform).
+            arg if y is arg else bb.select(active, new, arg)
+            for new, y, arg in zip(masked.results, yields, body.args)
+        ]
+        body.add_op(hlo.ReturnOp(*outs))
+        # cond: loop while any example is active.
+        cb = _Builder(InsertPoint.before(cond_ret))
+        any_active = cb.emit(AnyOp(cb.and_mask(pred, mask)))
+        Rewriter.replace_op(cond_ret, hlo.ReturnOp(any_active))
+        self.block(inner, active)
+
+
+def mask_control_flow(vmap: VmapOp, region_skipping: bool = True, skip_threshold: int = 20) -> None:
+    """Linearize the varying control flow of one `batch.vmap` (see module doc)."""
+    _Masker(varying_values(vmap), region_skipping, skip_threshold).block(vmap.body.block, None)
+
+
+@dataclass(frozen=True)
+class BatchMaskControlFlowPass(ModulePass):
+    """Linearize varying `case`/`if`/`while` under masks (see module doc)."""
+
+    name = "batch-mask-control-flow"
+
+    region_skipping: bool = True
+    skip_threshold: int = 20
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for vmap in [o for o in op.walk() if isinstance(o, VmapOp)]:
+            mask_control_flow(vmap, self.region_skipping, self.skip_threshold)

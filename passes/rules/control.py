@@ -1,0 +1,151 @@
+"""Control flow: stablehlo.case / if / while with a uniform index or predicate, and the
+batch ops control-flow masking introduces (batch.masked, batch.any, batch.all).
+
+A varying index or predicate never reaches these rules: batch-mask-control-flow
+linearizes it first (batch-vectorize runs it on every vmap before vectorizing it). What
+is left is real control flow whose branches or body read varying values: the control
+flow stays, its regions are vectorized, and results the regions make varying come out
+batched on axis 0 (every region must agree on one axis per result).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, TensorType, i1
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.rewriter import InsertPoint
+
+from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.batch import AllOp, AnyOp, MaskedOp, insert_axis
+from vmlir.errors import VmlirError
+from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, i64_array, tensor_type, where
+
+
+def _batched_types(op: Operation, axes: Sequence[Axis], size: int) -> list[Attribute]:
+    return [
+        r.type if a is None else insert_axis(tensor_type(r), a, size)
+        for r, a in zip(op.results, axes)
+    ]
+
+
+def _finish(ctx: RuleContext, block: Block, values: Sequence[tuple[SSAValue, Axis]], axes: Sequence[Axis]) -> Region:
+    """Terminate `block` with its values on the agreed axes (uniform ones broadcast)."""
+    at_end = ctx.at(InsertPoint.at_end(block))
+    outs = [v if want is None else at_end.to_axis(v, a, want) for (v, a), want in zip(values, axes)]
+    block.add_op(hlo.ReturnOp(*outs))
+    return Region(block)
+
+
+def _rebuild_with_regions(ctx: RuleContext, op: Operation, operands, regions, result_types) -> Operation:
+    new = op.create(
+        operands=list(operands),
+        result_types=list(result_types),
+        properties=dict(op.properties),
+        attributes={k: v for k, v in op.attributes.items() if not k.startswith("batch.")},
+        regions=regions,
+        location=op.location,
+    )
+    return ctx.emit(new)
+
+
+def branches_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
+    """case/if with a uniform selector whose branches read varying values."""
+    if axes[0] is not None:
+        raise VmlirError(
+            f"{where(op)}: the branch selector varies between examples; run "
+            "batch-mask-control-flow before batch-vectorize"
+        )
+    built = [ctx.vectorizer.vectorize_block(r.block, [], []) for r in op.regions]
+    out_axes: list[Axis] = [
+        None if all(yields[j][1] is None for _, yields in built) else 0
+        for j in range(len(op.results))
+    ]
+    regions = [_finish(ctx, block, yields, out_axes) for block, yields in built]
+    new = _rebuild_with_regions(ctx, op, operands, regions, _batched_types(op, out_axes, ctx.axis_size))
+    return new.results, out_axes
+
+
+def while_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
+    """A while with a uniform predicate: carries are batched (on axis 0) when their initial
+    value is or the body makes them vary (a fixpoint, as JAX does); others stay uniform."""
+    assert isinstance(op, hlo.WhileOp)
+    vec = ctx.vectorizer
+    per_example = [v.type for v in op.operands]
+    carried = [a is not None for a in axes]
+    while True:
+        carry_axes: list[Axis] = [0 if c else None for c in carried]
+        body, body_yields = vec.vectorize_block(op.body.block, per_example, carry_axes)
+        grown = [c or a is not None for c, (_, a) in zip(carried, body_yields)]
+        if grown == carried:
+            break
+        body.drop_all_references()  # discard this attempt; it read values it must not keep
+        carried = grown
+    cond, cond_yields = vec.vectorize_block(op.cond.block, per_example, carry_axes)
+    if cond_yields[0][1] is not None:
+        raise VmlirError(
+            f"{where(op)}: the loop predicate varies between examples; run "
+            "batch-mask-control-flow before batch-vectorize"
+        )
+    cond.add_op(hlo.ReturnOp(cond_yields[0][0]))
+    body_region = _finish(ctx, body, body_yields, carry_axes)
+    inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, carry_axes)]
+    new = _rebuild_with_regions(
+        ctx, op, inits, [Region(cond), body_region], _batched_types(op, carry_axes, ctx.axis_size)
+    )
+    return new.results, carry_axes
+
+
+def masked_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
+    """batch.masked: the region runs for every example (the others' results are discarded
+    by the select that follows), so its ops are vectorized in place."""
+    assert isinstance(op, MaskedOp)
+    block = op.body.block
+    term = block.last_op
+    assert term is not None
+    ctx.vectorizer.run([o for o in block.ops if o is not term], ctx.insertion_point)
+    looked = [ctx.vectorizer.lookup(v) for v in term.operands]
+    return [v for v, _ in looked], [a for _, a in looked]
+
+
+def _lane_reduce(ctx: RuleContext, op: Operation, operands, axes, combine: type[Operation], init: bool) -> RuleResult:
+    (x,), (a,) = operands, axes
+    if a is None:
+        return [x], [None]  # every example has the same value
+    scalar = TensorType(i1, [])
+    init_value = ctx.emit(
+        hlo.ConstantOp.create(
+            properties={"value": DenseIntOrFPElementsAttr.from_list(scalar, [int(init)])},
+            result_types=[scalar],
+        )
+    ).results[0]
+    body = Block(arg_types=[scalar, scalar])
+    combined = combine.create(operands=list(body.args), result_types=[scalar])
+    body.add_ops([combined, hlo.ReturnOp(combined.results[0])])
+    reduce = hlo.ReduceOp.create(
+        operands=[x, init_value],
+        result_types=[scalar],
+        properties={"dimensions": i64_array([a])},
+        regions=[Region(body)],
+    )
+    return ctx.emit(reduce).results, [None]
+
+
+def any_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
+    """batch.any: an `or` reduction over the batch axis; the result is uniform."""
+    return _lane_reduce(ctx, op, operands, axes, hlo.OrOp, False)
+
+
+def all_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
+    """batch.all: an `and` reduction over the batch axis; the result is uniform."""
+    return _lane_reduce(ctx, op, operands, axes, hlo.AndOp, True)
+
+
+RULES = {
+    hlo.CaseOp: branches_rule,
+    hlo.IfOp: branches_rule,
+    hlo.WhileOp: while_rule,
+    MaskedOp: masked_rule,
+    AnyOp: any_rule,
+    AllOp: all_rule,
+}
