@@ -47,6 +47,7 @@ from xdsl.irdl import (
     base,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     prop_def,
     region_def,
     result_def,
@@ -132,6 +133,8 @@ class VmapOp(IRDLOperation):
     in_axes = prop_def(ArrayAttr)
     out_axes = prop_def(ArrayAttr)
     axis_size = prop_def(IntegerAttr)
+    chunk_size = opt_prop_def(IntegerAttr)
+    """Run the examples this many at a time (batch-chunk makes the loop)."""
     body = region_def("single_block")
 
     def __init__(
@@ -142,6 +145,7 @@ class VmapOp(IRDLOperation):
         axis_size: int,
         body: Region,
         result_types: Sequence[Attribute],
+        chunk_size: int | None = None,
     ):
         super().__init__(
             operands=[args],
@@ -150,6 +154,7 @@ class VmapOp(IRDLOperation):
                 "in_axes": axes_attr(in_axes),
                 "out_axes": axes_attr(out_axes),
                 "axis_size": IntegerAttr(axis_size, i64),
+                "chunk_size": None if chunk_size is None else IntegerAttr(chunk_size, i64),
             },
             regions=[body],
         )
@@ -172,6 +177,10 @@ class VmapOp(IRDLOperation):
         size = self.size
         if size < 0:
             raise VerifyException(f"axis_size must be non-negative, got {size}")
+        if self.chunk_size is not None and self.chunk_size.value.data < 1:
+            raise VerifyException(
+                f"chunk_size must be positive, got {self.chunk_size.value.data}"
+            )
         in_axes = self.in_axes_list
         if len(in_axes) != len(self.args):
             raise VerifyException(

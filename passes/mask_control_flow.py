@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, IntegerType, ModuleOp, TensorType, i1, i32
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, IntegerType, ModuleOp, TensorType, UnitAttr, i1, i32
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -35,6 +35,10 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AnyOp, MaskedOp, VmapOp, YieldOp
 from vmlir.passes.propagate_axes import varying_values
+
+LANE_LOOP_ATTR = "batch.lane_loop"
+"""Marks a while this pass masked: its cond returns `batch.any(active)`, its body keeps
+finished examples with selects. Lane compaction relies on exactly that shape."""
 
 _EXPENSIVE = (hlo.DotGeneralOp, hlo.WhileOp, hlo.ReduceOp, hlo.GatherOp, hlo.ScatterOp, hlo.SortOp)
 
@@ -222,6 +226,7 @@ class _Masker:
         cb = _Builder(InsertPoint.before(cond_ret))
         any_active = cb.emit(AnyOp(cb.and_mask(pred, mask)))
         Rewriter.replace_op(cond_ret, hlo.ReturnOp(any_active))
+        op.attributes[LANE_LOOP_ATTR] = UnitAttr()
         self.block(inner, active)
 
 

@@ -37,14 +37,26 @@ _ALWAYS_RULE = (AnyOp, AllOp)
 value itself, which the rule returns)."""
 
 
+@dataclass(frozen=True)
+class VectorizeOptions:
+    compact_lanes: bool = True
+    """Lane compaction in varying while loops (see passes/rules/compaction.py)."""
+    min_bucket: int = 128
+    """Compaction stops halving below this many lanes."""
+
+
 class Vectorizer:
     """Maps per-example values of one `batch.vmap` to batched values and their axes."""
 
-    def __init__(self, vmap: VmapOp):
-        self.vmap = vmap
-        self.axis_size = vmap.size
+    def __init__(self, axis_size: int, options: VectorizeOptions = VectorizeOptions()):
+        self.axis_size = axis_size
+        self.options = options
         self.env: dict[SSAValue, tuple[SSAValue, Axis]] = {}
         self.mapping: dict[SSAValue, SSAValue] = {}
+
+    def child(self, axis_size: int) -> Vectorizer:
+        """A vectorizer for the same per-example code over fewer lanes (lane compaction)."""
+        return Vectorizer(axis_size, self.options)
 
     def bind(self, old: SSAValue, new: SSAValue, axis: Axis) -> None:
         self.env[old] = (new, axis)
@@ -108,10 +120,10 @@ class Vectorizer:
         return new, [self.lookup(v) for v in term.operands]
 
 
-def vectorize_vmap(vmap: VmapOp) -> None:
+def vectorize_vmap(vmap: VmapOp, options: VectorizeOptions = VectorizeOptions()) -> None:
     """Replace one `batch.vmap` (with no nested vmap left inside) by batched ops."""
     mask_control_flow(vmap)
-    vec = Vectorizer(vmap)
+    vec = Vectorizer(vmap.size, options)
     block = vmap.body.block
     for arg, operand, axis in zip(block.args, vmap.args, vmap.in_axes_list):
         vec.bind(arg, operand, axis)
@@ -138,9 +150,13 @@ class BatchVectorizePass(ModulePass):
 
     name = "batch-vectorize"
 
+    compact_lanes: bool = True
+    min_bucket: int = 128
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        options = VectorizeOptions(self.compact_lanes, self.min_bucket)
         # Post-order: a nested vmap is vectorized before the vmap that contains it.
         vmaps = [o for o in op.walk() if isinstance(o, VmapOp)]
         for vmap in reversed(vmaps):
-            vectorize_vmap(vmap)
+            vectorize_vmap(vmap, options)
 

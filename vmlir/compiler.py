@@ -17,6 +17,16 @@ from vmlir.ir import make_context, print_custom, print_generic
 from vmlir.passes import DEFAULT_PIPELINE
 
 
+def default_pipeline(fast_math: bool = False) -> str:
+    """The pipeline `vmlir.compile` runs: DEFAULT_PIPELINE, with the algebraic rewrites of
+    batch-fuse switched on under fast_math."""
+    if not fast_math:
+        return DEFAULT_PIPELINE
+    if "batch-fuse" not in DEFAULT_PIPELINE:
+        raise VmlirError("fast_math needs the batch-fuse pass in the pipeline")
+    return DEFAULT_PIPELINE.replace("batch-fuse", "batch-fuse{algebraic=true}")
+
+
 def available_passes() -> dict[str, type[ModulePass]]:
     from vmlir.universe import VMLIR_UNIVERSE
 

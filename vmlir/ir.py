@@ -58,12 +58,13 @@ def fix_hex_floats(text: str) -> str:
 
 
 def make_context(allow_unregistered: bool = False) -> Context:
-    """A context with builtin, func and our dialects (stablehlo, batch) loaded."""
+    """A context with builtin, func and our dialects (stablehlo, chlo, batch) loaded."""
     from vmlir.dialects.batch import Batch
+    from vmlir.dialects.chlo import CHLO
     from vmlir.dialects.stablehlo import StableHLO
 
     ctx = Context(allow_unregistered=allow_unregistered)
-    for dialect in (Builtin, Func, StableHLO, Batch):
+    for dialect in (Builtin, Func, StableHLO, CHLO, Batch):
         ctx.load_dialect(dialect)
     return ctx
 

@@ -35,7 +35,7 @@ def embed_call(
     module = mlir.ir.Module.parse(text, context=ctx.module_context.context)
     callee = mlir.merge_mlir_modules(ctx.module_context.module, sym_name, module)
     result_types = [mlir.aval_to_ir_type(ctx.module_context, a) for a in ctx.avals_out]
-    operands = mlir.flatten_ir_values(args)
+    operands = list(args)  # one ir.Value per array operand
     if marker is None:
         call = _func_dialect.CallOp(result_types, mlir.ir.FlatSymbolRefAttr.get(callee), operands)
         return call.results

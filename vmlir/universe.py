@@ -18,6 +18,12 @@ def _stablehlo():
     return StableHLO
 
 
+def _chlo():
+    from vmlir.dialects.chlo import CHLO
+
+    return CHLO
+
+
 def _propagate_axes():
     from vmlir.passes.propagate_axes import BatchPropagateAxesPass
 
@@ -43,7 +49,7 @@ def _lower():
 
 
 VMLIR_UNIVERSE = Universe(
-    all_dialects={"batch": _batch, "stablehlo": _stablehlo},
+    all_dialects={"batch": _batch, "stablehlo": _stablehlo, "chlo": _chlo},
     all_passes={
         "batch-propagate-axes": _propagate_axes,
         "batch-mask-control-flow": _mask_control_flow,

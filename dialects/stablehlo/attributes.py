@@ -386,3 +386,135 @@ class DotAlgorithmAttr(ParametrizedAttribute):
                 printer.print_string(f"{key} = {getattr(self, key).data}, ")
             flag = "true" if self.allow_imprecise_accumulation.value.data else "false"
             printer.print_string(f"allow_imprecise_accumulation = {flag}")
+
+
+# ---------------------------------------------------------------------------
+# Attributes of the less common ops (fft, rng, triangular_solve, convolution)
+# ---------------------------------------------------------------------------
+
+
+class FftType(StrEnum):
+    FFT = "FFT"
+    IFFT = "IFFT"
+    RFFT = "RFFT"
+    IRFFT = "IRFFT"
+
+
+class RngAlgorithm(StrEnum):
+    DEFAULT = "DEFAULT"
+    THREE_FRY = "THREE_FRY"
+    PHILOX = "PHILOX"
+
+
+class RngDistribution(StrEnum):
+    UNIFORM = "UNIFORM"
+    NORMAL = "NORMAL"
+
+
+class Transpose(StrEnum):
+    NO_TRANSPOSE = "NO_TRANSPOSE"
+    TRANSPOSE = "TRANSPOSE"
+    ADJOINT = "ADJOINT"
+
+
+@irdl_attr_definition
+class FftTypeAttr(EnumAttribute[FftType], SpacedOpaqueSyntaxAttribute):
+    """Kind of `stablehlo.fft`, e.g. `#stablehlo<fft_type RFFT>`."""
+
+    name = "stablehlo.fft_type"
+
+
+@irdl_attr_definition
+class RngAlgorithmAttr(EnumAttribute[RngAlgorithm], SpacedOpaqueSyntaxAttribute):
+    """Generator of `stablehlo.rng_bit_generator` (JAX's "rbg" PRNG implementations)."""
+
+    name = "stablehlo.rng_algorithm"
+
+
+@irdl_attr_definition
+class RngDistributionAttr(EnumAttribute[RngDistribution], SpacedOpaqueSyntaxAttribute):
+    """Distribution of `stablehlo.rng` (jax.lax.rng_uniform)."""
+
+    name = "stablehlo.rng_distribution"
+
+
+@irdl_attr_definition
+class TransposeAttr(EnumAttribute[Transpose], SpacedOpaqueSyntaxAttribute):
+    """What `stablehlo.triangular_solve` does to `a`, e.g. `#stablehlo<transpose ADJOINT>`."""
+
+    name = "stablehlo.transpose"
+
+
+class ConvDimensionNumbers(NamedTuple):
+    input_batch_dimension: int
+    input_feature_dimension: int
+    input_spatial_dimensions: Dims
+    kernel_input_feature_dimension: int
+    kernel_output_feature_dimension: int
+    kernel_spatial_dimensions: Dims
+    output_batch_dimension: int
+    output_feature_dimension: int
+    output_spatial_dimensions: Dims
+
+
+# The letters naming the two non-spatial dimensions of input, kernel and output.
+_CONV_LABELS = (("b", "f"), ("i", "o"), ("b", "f"))
+
+
+def _parse_conv_layout(parser: AttrParser, labels: tuple[str, str]) -> tuple[int, int, Dims]:
+    """`[b, 0, 1, f]`: where the two labelled dimensions and each spatial one are."""
+    start = parser.pos
+
+    def entry() -> int | str:
+        number = parser.parse_optional_integer(allow_boolean=False, allow_negative=False)
+        return number if number is not None else parser.parse_identifier("dimension label")
+
+    entries = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, entry)
+    spatial = len(entries) - 2
+    if sorted(entries, key=str) != sorted([*labels, *range(spatial)], key=str):
+        parser.raise_error(
+            f"expected {labels[0]}, {labels[1]} and spatial dimensions 0..{spatial - 1} "
+            "exactly once each",
+            start,
+            parser.pos,
+        )
+    return (
+        entries.index(labels[0]),
+        entries.index(labels[1]),
+        tuple(entries.index(s) for s in range(spatial)),
+    )
+
+
+def _conv_layout(first: int, second: int, spatial: Dims, labels: tuple[str, str]) -> str:
+    names = [""] * (len(spatial) + 2)
+    names[first], names[second] = labels
+    for i, d in enumerate(spatial):
+        names[d] = str(i)
+    return "[" + ", ".join(names) + "]"
+
+
+@irdl_attr_definition
+class ConvDimensionNumbersAttr(Data[ConvDimensionNumbers]):
+    """Layouts of `stablehlo.convolution`, in jaxlib's compact syntax:
+    `#stablehlo.conv<[b, 0, 1, f]x[0, 1, i, o]->[b, f, 0, 1]>` (b/f: batch and feature
+    of input and output, i/o: kernel input and output features, digits: spatial dims)."""
+
+    name = "stablehlo.conv"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> ConvDimensionNumbers:
+        with parser.in_angle_brackets():
+            lhs = _parse_conv_layout(parser, _CONV_LABELS[0])
+            parser.parse_keyword("x")
+            rhs = _parse_conv_layout(parser, _CONV_LABELS[1])
+            parser.parse_punctuation("->")
+            out = _parse_conv_layout(parser, _CONV_LABELS[2])
+        return ConvDimensionNumbers(*lhs, *rhs, *out)
+
+    def print_parameter(self, printer: Printer) -> None:
+        d = self.data
+        layouts = [
+            _conv_layout(*d[3 * i : 3 * i + 3], _CONV_LABELS[i])  # type: ignore[arg-type]
+            for i in range(3)
+        ]
+        printer.print_string(f"<{layouts[0]}x{layouts[1]}->{layouts[2]}>")

@@ -6,6 +6,8 @@ from abc import ABC
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
+    I32,
+    IntegerAttr,
     IntegerType,
     TensorType,
 )
@@ -295,6 +297,16 @@ class ConvertOp(UnaryElementwiseOp):
     """Element type conversion, same shape."""
 
     name = "stablehlo.convert"
+
+
+@irdl_op_definition
+class ReducePrecisionOp(UnaryElementwiseOp):
+    """Round to a narrower float format, keeping the type (jax.lax.reduce_precision)."""
+
+    name = "stablehlo.reduce_precision"
+
+    exponent_bits = prop_def(IntegerAttr[I32])
+    mantissa_bits = prop_def(IntegerAttr[I32])
 
 
 @irdl_op_definition

@@ -31,6 +31,7 @@ from xdsl.irdl import (
     opt_prop_def,
     prop_def,
     region_def,
+    result_def,
     traits_def,
     var_operand_def,
     var_region_def,
@@ -157,6 +158,25 @@ class SortOp(IRDLOperation):
     is_stable = opt_prop_def(BoolAttr)
     comparator = region_def()
     outputs = var_result_def(TensorType)
+    traits = traits_def(RecursiveMemoryEffect())
+
+
+@irdl_op_definition
+class SelectAndScatterOp(IRDLOperation):
+    """In each window of operand pick one element with `select`, and combine the
+    matching source element into it with `scatter` (the gradient of max pooling)."""
+
+    name = "stablehlo.select_and_scatter"
+
+    operand = operand_def(TensorType)
+    source = operand_def(TensorType)
+    init_value = operand_def(TensorType)
+    window_dimensions = opt_prop_def(DenseArrayBase[I64])
+    window_strides = opt_prop_def(DenseArrayBase[I64])
+    padding = opt_prop_def(DenseIntElementsAttr)
+    select = region_def()
+    scatter = region_def()
+    result = result_def(TensorType)
     traits = traits_def(RecursiveMemoryEffect())
 
 

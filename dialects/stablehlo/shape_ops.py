@@ -9,6 +9,7 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     BoolAttr,
     DenseArrayBase,
+    DenseIntElementsAttr,
     IntegerAttr,
     TensorType,
 )
@@ -35,9 +36,14 @@ from xdsl.utils.exceptions import VerifyException
 
 from vmlir.dialects.stablehlo._shapes import _i64_array, _shape
 from vmlir.dialects.stablehlo.attributes import (
+    ConvDimensionNumbersAttr,
     Dims,
     DotDimensionNumbersAttr,
+    FftTypeAttr,
     GatherDimensionNumbersAttr,
+    RngAlgorithmAttr,
+    RngDistributionAttr,
+    TransposeAttr,
 )
 
 
@@ -328,4 +334,90 @@ class GatherOp(IRDLOperation):
     slice_sizes = prop_def(DenseArrayBase[I64])
     indices_are_sorted = opt_prop_def(BoolAttr)
     result = result_def(TensorType)
+    traits = traits_def(Pure())
+
+
+# ---------------------------------------------------------------------------
+# Less common ops JAX emits: signal processing, linear algebra, random bits
+# ---------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class ConvolutionOp(IRDLOperation):
+    """Windowed contraction of an input with a kernel (lax.conv*, jnp.convolve)."""
+
+    name = "stablehlo.convolution"
+
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    window_strides = opt_prop_def(DenseArrayBase[I64])
+    padding = opt_prop_def(DenseIntElementsAttr)
+    lhs_dilation = opt_prop_def(DenseArrayBase[I64])
+    rhs_dilation = opt_prop_def(DenseArrayBase[I64])
+    window_reversal = opt_prop_def(DenseArrayBase)
+    dimension_numbers = prop_def(ConvDimensionNumbersAttr)
+    feature_group_count = prop_def(IntegerAttr[I64])
+    batch_group_count = prop_def(IntegerAttr[I64])
+    precision_config = opt_prop_def(ArrayAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+
+
+@irdl_op_definition
+class FftOp(IRDLOperation):
+    """FFT over the trailing len(fft_length) dimensions (jnp.fft.*)."""
+
+    name = "stablehlo.fft"
+
+    operand = operand_def(TensorType)
+    fft_type = prop_def(FftTypeAttr)
+    fft_length = prop_def(DenseArrayBase[I64])
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+
+
+@irdl_op_definition
+class TriangularSolveOp(IRDLOperation):
+    """Solve a x = b (or x a = b) for triangular a; how GPU and TPU lower
+    solve_triangular (on CPU JAX calls LAPACK through a custom_call instead)."""
+
+    name = "stablehlo.triangular_solve"
+
+    a = operand_def(TensorType)
+    b = operand_def(TensorType)
+    left_side = prop_def(BoolAttr)
+    lower = prop_def(BoolAttr)
+    unit_diagonal = prop_def(BoolAttr)
+    transpose_a = prop_def(TransposeAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+
+
+@irdl_op_definition
+class RngOp(IRDLOperation):
+    """Stateful random numbers between a and b of a given shape (lax.rng_uniform).
+
+    Not Pure: two identical calls must not be merged into one.
+    """
+
+    name = "stablehlo.rng"
+
+    a = operand_def(TensorType)
+    b = operand_def(TensorType)
+    shape = operand_def(TensorType)
+    rng_distribution = prop_def(RngDistributionAttr)
+    result = result_def(TensorType)
+
+
+@irdl_op_definition
+class RngBitGeneratorOp(IRDLOperation):
+    """Random bits from an explicit state; returns the next state and the bits
+    (JAX's "rbg" and "unsafe_rbg" PRNG implementations)."""
+
+    name = "stablehlo.rng_bit_generator"
+
+    initial_state = operand_def(TensorType)
+    rng_algorithm = prop_def(RngAlgorithmAttr)
+    output_state = result_def(TensorType)
+    output = result_def(TensorType)
     traits = traits_def(Pure())

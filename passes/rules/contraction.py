@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import insert_axis
-from vmlir.errors import VmlirUnsupportedError
+from vmlir.passes.rules import misc
 from vmlir.passes.rules.context import (
     RuleContext,
     RuleResult,
@@ -12,7 +12,6 @@ from vmlir.passes.rules.context import (
     i64_array,
     shift,
     tensor_type,
-    where,
 )
 from xdsl.ir import Operation
 
@@ -61,14 +60,14 @@ def dot_general_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleRes
 
 
 def reduce_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
+    """Reduce the same dimensions (shifted); the batch axis stays at the first batched
+    input's position, minus the reduced dims before it. Init values that differ between
+    examples: `misc.reduce_with_batched_init` (correct for any reducer body)."""
     n = len(op.operands) // 2
     inputs, inits = operands[:n], operands[n:]
     in_axes, init_axes = axes[:n], axes[n:]
     if any(a is not None for a in init_axes):
-        raise VmlirUnsupportedError(
-            f"{where(op)}: a reduction whose initial value differs between examples has no "
-            "batching rule yet"
-        )
+        return misc.reduce_with_batched_init(ctx, op, operands, axes)
     k = first_batched(in_axes)
     moved = [ctx.to_axis(v, a, k) for v, a in zip(inputs, in_axes)]
     dims = list(op.properties["dimensions"].get_values())  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from xdsl.rewriter import InsertPoint
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AllOp, AnyOp, MaskedOp, insert_axis
 from vmlir.errors import VmlirError
+from vmlir.passes.rules import compaction
 from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, i64_array, tensor_type, where
 
 
@@ -68,8 +69,22 @@ def branches_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult
 
 def while_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
     """A while with a uniform predicate: carries are batched (on axis 0) when their initial
-    value is or the body makes them vary (a fixpoint, as JAX does); others stay uniform."""
+    value is or the body makes them vary (a fixpoint, as JAX does); others stay uniform.
+    A masked lane loop (batch-mask-control-flow) on many lanes is compacted: see
+    passes/rules/compaction.py."""
     assert isinstance(op, hlo.WhileOp)
+    if compaction.applies(ctx, op):
+        keep = ctx.axis_size // 2
+        results, carry_axes = _build_while(ctx, op, operands, axes, stop_at=keep)
+        return compaction.compact(ctx, op, results, carry_axes, while_rule)
+    return _build_while(ctx, op, operands, axes, stop_at=None)
+
+
+def _build_while(
+    ctx: RuleContext, op: hlo.WhileOp, operands, axes, stop_at: int | None
+) -> RuleResult:
+    """The vectorized while; with `stop_at`, it also stops once at most that many lanes
+    of a lane loop are active."""
     vec = ctx.vectorizer
     per_example = [v.type for v in op.operands]
     carried = [a is not None for a in axes]
@@ -87,7 +102,16 @@ def while_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
             f"{where(op)}: the loop predicate varies between examples; run "
             "batch-mask-control-flow before batch-vectorize"
         )
-    cond.add_op(hlo.ReturnOp(cond_yields[0][0]))
+    predicate = cond_yields[0][0]
+    if stop_at is not None:
+        at_end = ctx.at(InsertPoint.at_end(cond))
+        active, a = vec.lookup(compaction.active_lanes(op))
+        count = compaction.count_active(at_end, at_end.move_axis(active, a, 0))
+        many = compaction.more_than(at_end, count, stop_at)
+        predicate = at_end.emit(
+            hlo.AndOp.create(operands=[predicate, many], result_types=[predicate.type])
+        ).results[0]
+    cond.add_op(hlo.ReturnOp(predicate))
     body_region = _finish(ctx, body, body_yields, carry_axes)
     inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, carry_axes)]
     new = _rebuild_with_regions(

@@ -302,7 +302,7 @@ def test_elementwise_ops_share_the_elementwise_base():
     names = {op.name for op in elementwise}
     assert {"stablehlo.add", "stablehlo.convert", "stablehlo.compare"} <= names
     assert {"stablehlo.select", "stablehlo.clamp", "stablehlo.is_finite"} <= names
-    assert len(elementwise) == 26 + 16 + 3
+    assert len(elementwise) == 27 + 16 + 3
     assert not issubclass(shlo.BitcastConvertOp, shlo.ElementwiseOp)
 
 

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, StringAttr, TensorType, UnregisteredOp
 from xdsl.dialects.func import CallOp, FuncOp, ReturnOp
 from xdsl.ir import Attribute, Block, Region
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -95,7 +95,9 @@ class _Inliner:
         self.inline_calls(block)
         ret = block.last_op
         assert isinstance(ret, ReturnOp)
-        results = list(ret.arguments)
+        # A helper may return one of its own arguments: that is the call's operand.
+        arg_of = dict(zip(block.args, call.arguments))
+        results = [arg_of.get(v, v) for v in ret.arguments]
         block.erase_op(ret)
         if isinstance(call.location, FileLineColLoc):
             # A jit-ed helper's ops have no location of their own; name the call site.
@@ -123,15 +125,36 @@ class _Inliner:
             spec["axis_size"],
             body,
             [r.type for r in call.results],
+            spec.get("chunk_size"),
         )
         Rewriter.replace_op(call, vmap)
 
 
+_SHARDING_NO_OPS = ("sdy.sharding_constraint", "sdy.mesh")
+
+
+def _drop_sharding_annotations(module: ModuleOp) -> None:
+    """Remove Shardy's annotations, which JAX adds around typed PRNG keys even on one
+    device: an empty mesh and identity sharding constraints. They mean nothing for one
+    example, and vmlir's output is placed by the jax.jit that calls it."""
+    for op in list(module.walk()):
+        if isinstance(op, UnregisteredOp) and op.op_name.data in _SHARDING_NO_OPS:
+            if op.results:
+                Rewriter.replace_op(op, [], list(op.operands))
+            else:
+                Rewriter.erase_op(op)
+
+
 def import_per_example(
-    text: str, in_axes: Sequence[Axis], out_axes: Sequence[Axis], axis_size: int
+    text: str,
+    in_axes: Sequence[Axis],
+    out_axes: Sequence[Axis],
+    axis_size: int,
+    chunk_size: int | None = None,
 ) -> ModuleOp:
     """Our batch-dialect module for JAX's per-example module `text` (see module doc)."""
     jax_module = _parse(text)
+    _drop_sharding_annotations(jax_module)
     inliner = _Inliner(jax_module)
     main = inliner.funcs.get("main")
     if main is None:
@@ -154,7 +177,7 @@ def import_per_example(
     Rewriter.replace_op(ret, YieldOp(list(ret.arguments)))
 
     outer = Block(arg_types=in_types)
-    vmap = VmapOp(list(outer.args), in_axes, out_axes, axis_size, body, out_types)
+    vmap = VmapOp(list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size)
     outer.add_ops([vmap, ReturnOp(*vmap.results)])
     func = FuncOp("main", (in_types, out_types), Region(outer))
     return ModuleOp([func])

@@ -108,14 +108,24 @@ mlir.register_lowering(vmlir_vmap_p, _vmap_lowering)
 
 
 def nested_vmap_call(
-    fn: Callable[..., Any], args: tuple[Any, ...], in_axes: Any, out_axes: Any, axis_size: int | None
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    in_axes: Any,
+    out_axes: Any,
+    axis_size: int | None,
+    chunk_size: int | None = None,
 ) -> Any:
     """A vmlir.vmap called while an outer one is being traced: leave a marker."""
     flat, in_tree, leaves = flatten_args(args, in_axes, axis_size)
     prog = lower_per_example(fn, in_tree, flat.per_example)
     out_ax = flatten_out_axes(out_axes, prog.out_tree, [len(a.shape) for a in prog.out_avals])
     spec = json.dumps(
-        {"in_axes": list(flat.in_axes), "out_axes": out_ax, "axis_size": flat.axis_size}
+        {
+            "in_axes": list(flat.in_axes),
+            "out_axes": out_ax,
+            "axis_size": flat.axis_size,
+            "chunk_size": chunk_size,
+        }
     )
     out_avals = tuple(batched_aval(a, ax, flat.axis_size) for a, ax in zip(prog.out_avals, out_ax))
     try:

@@ -4,12 +4,12 @@
 func.func @no_rule(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
   %r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 4 : i64}> ({
   ^bb0(%v: tensor<3xf32>):
-    %s = "stablehlo.reverse"(%v) <{dimensions = array<i64: 0>}> : (tensor<3xf32>) -> tensor<3xf32>
+    %s = "stablehlo.custom_call"(%v) <{call_target_name = "my_kernel", api_version = 1 : i32}> : (tensor<3xf32>) -> tensor<3xf32>
     "batch.yield"(%s) : (tensor<3xf32>) -> ()
   }) : (tensor<4x3xf32>) -> tensor<4x3xf32>
   func.return %r : tensor<4x3xf32>
 }
-// CHECK: no batching rule for 'stablehlo.reverse'
+// CHECK: 'stablehlo.custom_call': custom_call @my_kernel has no batching rule
 
 // -----
 
