@@ -1,0 +1,46 @@
+// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{min_bucket=2}" | filecheck %s
+// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{min_bucket=2},batch-lower" | vmlir-translate --to-jaxlib | filecheck %s --check-prefix=JAXLIB
+// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{compact_lanes=false}" | filecheck %s --check-prefix=OFF
+
+// Lane compaction of a varying while on 4 lanes, halving to 2 (min_bucket=2): the loop
+// runs on 4 lanes while more than 2 are active (its predicate also counts active lanes),
+// the active lanes are found with a prefix sum (reduce_window) and gathered into 2 lanes,
+// the loop finishes there, and a scatter writes the 2 lanes back.
+
+// CHECK-LABEL: func.func @halve(
+// CHECK:         %0 = "stablehlo.while"(%x) ({
+// CHECK:           "stablehlo.compare"({{.*}}comparison_direction GT{{.*}} : (tensor<i32>, tensor<i32>) -> tensor<i1>
+// CHECK:         }) : (tensor<4xf32>) -> tensor<4xf32>
+// CHECK:         "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>{{.*}}padding = dense<{{\[\[}}3, 0]]>
+// CHECK:         [[IDX:%[0-9]+]] = "stablehlo.reshape"({{.*}}) : (tensor<2xi32>) -> tensor<2x1xi32>
+// CHECK-NEXT:    [[SMALL:%[0-9]+]] = "stablehlo.gather"(%0, [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
+// CHECK-NEXT:    [[DONE:%[0-9]+]] = "stablehlo.while"([[SMALL]]) ({
+// CHECK:         }) : (tensor<2xf32>) -> tensor<2xf32>
+// CHECK-NEXT:    %r = "stablehlo.scatter"(%0, [[IDX]], [[DONE]]) {{.*}}unique_indices = true
+// CHECK:         func.return %r : tensor<4xf32>
+
+// JAXLIB: "stablehlo.gather"
+// JAXLIB: "stablehlo.scatter"
+
+// OFF-LABEL: func.func @halve(
+// OFF-COUNT-1: "stablehlo.while"
+// OFF-NOT:     "stablehlo.gather"
+
+func.func @halve(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 4 : i64}> ({
+  ^bb0(%v: tensor<f32>):
+    %w = "stablehlo.while"(%v) ({
+    ^bb0(%c: tensor<f32>):
+      %one = "stablehlo.constant"() <{value = dense<1.0> : tensor<f32>}> : () -> tensor<f32>
+      %gt = "stablehlo.compare"(%c, %one) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<f32>, tensor<f32>) -> tensor<i1>
+      "stablehlo.return"(%gt) : (tensor<i1>) -> ()
+    }, {
+    ^bb0(%c: tensor<f32>):
+      %two = "stablehlo.constant"() <{value = dense<2.0> : tensor<f32>}> : () -> tensor<f32>
+      %h = "stablehlo.divide"(%c, %two) : (tensor<f32>, tensor<f32>) -> tensor<f32>
+      "stablehlo.return"(%h) : (tensor<f32>) -> ()
+    }) : (tensor<f32>) -> tensor<f32>
+    "batch.yield"(%w) : (tensor<f32>) -> ()
+  }) : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %r : tensor<4xf32>
+}
