@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from xdsl.dialects.builtin import (
+    I64,
     ArrayAttr,
     DenseArrayBase,
-    I64,
     IntegerAttr,
     IntegerType,
     NoneAttr,

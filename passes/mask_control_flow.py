@@ -23,17 +23,17 @@ out-of-range indices) inside `batch.masked`; it is never selected into their res
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, IntegerType, ModuleOp, TensorType, UnitAttr, i1, i32
+from xdsl.dialects.builtin import ModuleOp, TensorType, UnitAttr, i1, i32
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AnyOp, MaskedOp, VmapOp, YieldOp
+from vmlir.passes.builder import Builder
 from vmlir.passes.propagate_axes import varying_values
 
 LANE_LOOP_ATTR = "batch.lane_loop"
@@ -46,68 +46,6 @@ _EXPENSIVE = (hlo.DotGeneralOp, hlo.WhileOp, hlo.ReduceOp, hlo.GatherOp, hlo.Sca
 def region_cost(region: Region) -> int:
     """A rough cost: one per op, ten per op that loops or contracts."""
     return sum(10 if isinstance(op, _EXPENSIVE) else 1 for op in region.walk())
-
-
-class _Builder:
-    """Emits per-example scalar ops at an insertion point."""
-
-    def __init__(self, ip: InsertPoint):
-        self.ip = ip
-
-    def emit(self, op: Operation) -> SSAValue:
-        Rewriter.insert_op(op, self.ip)
-        return op.results[0]
-
-    def constant(self, t: TensorType, value: int | float | bool) -> SSAValue:
-        elt = t.element_type
-        scalar_t = TensorType(elt, [])
-        if isinstance(elt, IntegerType):
-            attr = DenseIntOrFPElementsAttr.from_list(scalar_t, [int(value)])
-        else:
-            attr = DenseIntOrFPElementsAttr.from_list(scalar_t, [float(value)])
-        c = self.emit(hlo.ConstantOp.create(properties={"value": attr}, result_types=[scalar_t]))
-        if not t.get_shape():
-            return c
-        return self.emit(
-            hlo.BroadcastInDimOp.create(
-                operands=[c],
-                result_types=[t],
-                properties={"broadcast_dimensions": _i64_array([])},
-            )
-        )
-
-    def compare_eq(self, x: SSAValue, k: int) -> SSAValue:
-        t = x.type
-        assert isinstance(t, TensorType)
-        c = self.constant(t, k)
-        return self.emit(
-            hlo.CompareOp.create(
-                operands=[x, c],
-                result_types=[TensorType(i1, [])],
-                properties={
-                    "comparison_direction": hlo.ComparisonDirectionAttr(hlo.ComparisonDirection.EQ),
-                    "compare_type": hlo.ComparisonTypeAttr(hlo.ComparisonType.SIGNED),
-                },
-            )
-        )
-
-    def binary(self, cls: type[Operation], a: SSAValue, b: SSAValue) -> SSAValue:
-        return self.emit(cls.create(operands=[a, b], result_types=[a.type]))
-
-    def not_(self, a: SSAValue) -> SSAValue:
-        return self.emit(hlo.NotOp.create(operands=[a], result_types=[a.type]))
-
-    def and_mask(self, a: SSAValue, mask: SSAValue | None) -> SSAValue:
-        return a if mask is None else self.binary(hlo.AndOp, a, mask)
-
-    def select(self, p: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
-        return self.emit(hlo.SelectOp.create(operands=[p, a, b], result_types=[a.type]))
-
-
-def _i64_array(values: Sequence[int]):
-    from xdsl.dialects.builtin import DenseArrayBase, i64
-
-    return DenseArrayBase.from_list(i64, list(values))
 
 
 @dataclass
@@ -139,13 +77,15 @@ class _Masker:
             for inner in region.blocks:
                 self.block(inner, mask)
 
-    def branch_masks(self, op: Operation, b: _Builder, mask: SSAValue | None) -> list[SSAValue]:
+    def branch_masks(self, op: Operation, b: Builder, mask: SSAValue | None) -> list[SSAValue]:
         if isinstance(op, hlo.IfOp):
             pred = op.operands[0]
             masks = [pred, b.not_(pred)]  # regions: true_branch, false_branch
         else:
             index, n = op.operands[0], len(op.regions)
-            masks = [b.compare_eq(index, k) for k in range(n - 1)]
+            index_type = index.type
+            assert isinstance(index_type, TensorType)
+            masks = [b.compare(index, b.constant(index_type, k), "EQ") for k in range(n - 1)]
             if masks:
                 taken = masks[0]
                 for m in masks[1:]:
@@ -155,7 +95,7 @@ class _Masker:
                 masks.append(b.constant(TensorType(i1, []), True))
         return [b.and_mask(m, mask) for m in masks]
 
-    def masked_region(self, b: _Builder, region: Region, m: SSAValue, types: list) -> list[SSAValue]:
+    def masked_region(self, b: Builder, region: Region, m: SSAValue, types: list) -> list[SSAValue]:
         """Move `region` (ending in stablehlo.return) into a batch.masked under `m`."""
         term = region.block.last_op
         assert isinstance(term, hlo.ReturnOp)
@@ -167,7 +107,7 @@ class _Masker:
             b.emit(any_op)
             index = b.emit(hlo.ConvertOp.create(operands=[any_op.result], result_types=[TensorType(i32, [])]))
             skip = Block()
-            skip_b = _Builder(InsertPoint.at_end(skip))
+            skip_b = Builder(InsertPoint.at_end(skip))
             zeros = [skip_b.constant(t, 0) for t in types]
             skip.add_op(hlo.ReturnOp(*zeros))
             run = Block()
@@ -183,7 +123,7 @@ class _Masker:
         return list(masked.results)
 
     def linearize_branches(self, op: Operation, mask: SSAValue | None) -> None:
-        b = _Builder(InsertPoint.before(op))
+        b = Builder(InsertPoint.before(op))
         types = [r.type for r in op.results]
         masks = self.branch_masks(op, b, mask)
         regions = list(op.regions)
@@ -204,7 +144,7 @@ class _Masker:
         body.erase_op(body_ret)
         # body: recompute the predicate (a copy of cond), run the old body masked by it,
         # and keep what finished examples had.
-        bb = _Builder(InsertPoint.at_end(body))
+        bb = Builder(InsertPoint.at_end(body))
         mapping: dict[SSAValue, SSAValue] = dict(zip(cond.args, body.args))
         for o in cond.ops:
             if o is not cond_ret:
@@ -223,7 +163,7 @@ class _Masker:
         ]
         body.add_op(hlo.ReturnOp(*outs))
         # cond: loop while any example is active.
-        cb = _Builder(InsertPoint.before(cond_ret))
+        cb = Builder(InsertPoint.before(cond_ret))
         any_active = cb.emit(AnyOp(cb.and_mask(pred, mask)))
         Rewriter.replace_op(cond_ret, hlo.ReturnOp(any_active))
         op.attributes[LANE_LOOP_ATTR] = UnitAttr()

@@ -27,7 +27,15 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import VARYING_ATTR, AllOp, AnyOp, MaskedOp, VmapOp, YieldOp, varying_attr
+from vmlir.dialects.batch import (
+    VARYING_ATTR,
+    AllOp,
+    AnyOp,
+    MaskedOp,
+    VmapOp,
+    YieldOp,
+    varying_attr,
+)
 
 CONTROL_FLOW = (hlo.CaseOp, hlo.IfOp, hlo.WhileOp, MaskedOp)
 """Ops whose regions hold per-example code that the analysis (and vectorization) enters."""

@@ -27,7 +27,14 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from vmlir.dialects.batch import VARYING_ATTR, AllOp, AnyOp, VmapOp, YieldOp, insert_axis
+from vmlir.dialects.batch import (
+    VARYING_ATTR,
+    AllOp,
+    AnyOp,
+    VmapOp,
+    YieldOp,
+    insert_axis,
+)
 from vmlir.errors import VmlirAxisError
 from vmlir.passes.mask_control_flow import mask_control_flow
 from vmlir.passes.rules import Axis, RuleContext, rule_for

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jax.interpreters import mlir
-
 # jax exposes no public builder for func.call or custom_call; both live under jax._src.
 from jax._src.interpreters.mlir import custom_call as _custom_call
 from jax._src.lib.mlir.dialects import func as _func_dialect
+from jax.interpreters import mlir
 
 
 def embed_call(

@@ -18,7 +18,6 @@ from xdsl.ir import (
 
 from vmlir.dialects.stablehlo.attributes import Dims
 
-
 # ---------------------------------------------------------------------------
 # Verification helpers
 # ---------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.str_enum import StrEnum
 
-
 # ---------------------------------------------------------------------------
 # Enum attributes: `#stablehlo<mnemonic VALUE>`
 # ---------------------------------------------------------------------------

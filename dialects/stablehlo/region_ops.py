@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vmlir.dialects.stablehlo._shapes import _i64_array
-from vmlir.dialects.stablehlo.attributes import (
-    ScatterDimensionNumbersAttr,
-)
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
@@ -44,6 +40,11 @@ from xdsl.traits import (
     ReturnLike,
 )
 from xdsl.utils.exceptions import VerifyException
+
+from vmlir.dialects.stablehlo._shapes import _i64_array
+from vmlir.dialects.stablehlo.attributes import (
+    ScatterDimensionNumbersAttr,
+)
 
 # ---------------------------------------------------------------------------
 # Region-carrying ops

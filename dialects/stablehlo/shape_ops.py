@@ -46,7 +46,6 @@ from vmlir.dialects.stablehlo.attributes import (
     TransposeAttr,
 )
 
-
 # ---------------------------------------------------------------------------
 # Shape and data-movement ops
 # ---------------------------------------------------------------------------

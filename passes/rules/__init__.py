@@ -15,13 +15,14 @@ they move it (`batch.move_axis`) only where the op's semantics need a fixed posi
 
 from __future__ import annotations
 
+from xdsl.dialects.builtin import UnregisteredOp
+from xdsl.ir import Operation
+
 from vmlir.dialects import stablehlo as hlo
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.passes.rules import chlo, contraction, control, indexing, misc, shape
 from vmlir.passes.rules.context import Axis, Rule, RuleContext, RuleResult, where
 from vmlir.passes.rules.elementwise import elementwise_rule
-from xdsl.dialects.builtin import UnregisteredOp
-from xdsl.ir import Operation
 
 __all__ = ["RULES", "Axis", "Rule", "RuleContext", "RuleResult", "rule_for", "where"]
 

@@ -17,12 +17,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import BoolAttr, DenseIntOrFPElementsAttr, IntegerAttr, TensorType, i1, i32, i64
-from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.dialects.builtin import (
+    BoolAttr,
+    DenseIntOrFPElementsAttr,
+    IntegerAttr,
+    TensorType,
+    i32,
+    i64,
+)
+from xdsl.ir import Operation, SSAValue
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AnyOp
-from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, i64_array, tensor_type
+from vmlir.passes.builder import Builder, scalar_body
+from vmlir.passes.rules.context import (
+    Axis,
+    RuleContext,
+    RuleResult,
+    i64_array,
+    tensor_type,
+)
 
 LANE_LOOP_ATTR = "batch.lane_loop"
 
@@ -43,149 +57,68 @@ def active_lanes(op: hlo.WhileOp) -> SSAValue:
     return any_op.operand
 
 
-def _scalar(ctx: RuleContext, t: TensorType, value: int) -> SSAValue:
-    attr = DenseIntOrFPElementsAttr.from_list(TensorType(t.element_type, []), [value])
-    return ctx.emit(hlo.ConstantOp.create(properties={"value": attr}, result_types=[TensorType(t.element_type, [])])).results[0]
-
-
-def _binary_body(scalar: TensorType, combine: type[Operation] | None) -> Region:
-    """A two-argument scalar region returning combine(a, b), or b when combine is None."""
-    block = Block(arg_types=[scalar, scalar])
-    if combine is None:
-        block.add_op(hlo.ReturnOp(block.args[1]))
-    else:
-        c = combine.create(operands=list(block.args), result_types=[scalar])
-        block.add_ops([c, hlo.ReturnOp(c.results[0])])
-    return Region(block)
-
-
-def count_active(ctx: RuleContext, active: SSAValue) -> SSAValue:
+def count_active(b: Builder, active: SSAValue) -> SSAValue:
     """The number of true lanes of a (B,) i1 tensor, as a tensor<i32>."""
     n = tensor_type(active).get_shape()[0]
-    ints = ctx.emit(hlo.ConvertOp.create(operands=[active], result_types=[TensorType(i32, [n])])).results[0]
-    zero = _scalar(ctx, TensorType(i32, []), 0)
-    scalar = TensorType(i32, [])
-    reduce = hlo.ReduceOp.create(
-        operands=[ints, zero],
-        result_types=[scalar],
-        properties={"dimensions": i64_array([0])},
-        regions=[_binary_body(scalar, hlo.AddOp)],
-    )
-    return ctx.emit(reduce).results[0]
+    ints = b.unary(hlo.ConvertOp, active, TensorType(i32, [n]))
+    return b.reduce(ints, b.constant(TensorType(i32, []), 0), [0], hlo.AddOp)
 
 
-def more_than(ctx: RuleContext, count: SSAValue, limit: int) -> SSAValue:
-    c = _scalar(ctx, TensorType(i32, []), limit)
-    return ctx.emit(
-        hlo.CompareOp.create(
-            operands=[count, c],
-            result_types=[TensorType(i1, [])],
-            properties={
-                "comparison_direction": hlo.ComparisonDirectionAttr(hlo.ComparisonDirection.GT),
-                "compare_type": hlo.ComparisonTypeAttr(hlo.ComparisonType.SIGNED),
-            },
-        )
-    ).results[0]
+def more_than(b: Builder, count: SSAValue, limit: int) -> SSAValue:
+    return b.compare(count, b.constant(TensorType(i32, []), limit), "GT")
 
 
-def _emit1(ctx: RuleContext, op: Operation) -> SSAValue:
-    return ctx.emit(op).results[0]
-
-
-def _compare(ctx: RuleContext, a: SSAValue, b: SSAValue, direction: str) -> SSAValue:
-    shape = tensor_type(a).get_shape()
-    return _emit1(
-        ctx,
-        hlo.CompareOp.create(
-            operands=[a, b],
-            result_types=[TensorType(i1, shape)],
-            properties={
-                "comparison_direction": hlo.ComparisonDirectionAttr(hlo.ComparisonDirection(direction)),
-                "compare_type": hlo.ComparisonTypeAttr(hlo.ComparisonType.SIGNED),
-            },
-        ),
-    )
-
-
-def _splat(ctx: RuleContext, value: int, n: int) -> SSAValue:
-    c = _scalar(ctx, TensorType(i32, []), value)
-    return _emit1(
-        ctx,
-        hlo.BroadcastInDimOp.create(
-            operands=[c], result_types=[TensorType(i32, [n])], properties={"broadcast_dimensions": i64_array([])}
-        ),
-    )
-
-
-def _active_first(ctx: RuleContext, active: SSAValue, keep: int) -> SSAValue:
+def _active_first(b: Builder, active: SSAValue, keep: int) -> SSAValue:
     """Indices (keep, 1) of distinct lanes: the first `keep` active lanes in lane order,
     then (when fewer are active) inactive lanes filling the remaining slots from the end.
     Spare slots must hold INACTIVE lanes: a copy of an active lane would count as active
     and keep the smaller loop running. Prefix sums give every lane its slot: O(B), where
     a sort costs O(B log B) and was 10x slower on XLA CPU at 100k lanes."""
     n = tensor_type(active).get_shape()[0]
-    vec_i32 = TensorType(i32, [n])
-    scalar = TensorType(i32, [])
-    ones = _emit1(ctx, hlo.ConvertOp.create(operands=[active], result_types=[vec_i32]))
-    zero = _scalar(ctx, scalar, 0)
-    prefix = _emit1(  # inclusive prefix sum of active lanes
-        ctx,
+    vec_i32, scalar = TensorType(i32, [n]), TensorType(i32, [])
+
+    def splat(value: int) -> SSAValue:
+        return b.constant(vec_i32, value)
+
+    prefix = b.emit(  # inclusive prefix sum of the active flags
         hlo.ReduceWindowOp.create(
-            operands=[ones, zero],
+            operands=[b.unary(hlo.ConvertOp, active, vec_i32), b.constant(scalar, 0)],
             result_types=[vec_i32],
             properties={
                 "window_dimensions": i64_array([n]),
                 "window_strides": i64_array([1]),
                 "padding": DenseIntOrFPElementsAttr.from_list(TensorType(i64, [1, 2]), [n - 1, 0]),
             },
-            regions=[_binary_body(scalar, hlo.AddOp)],
-        ),
+            regions=[scalar_body(scalar, hlo.AddOp)],
+        )
     )
-    lanes = _emit1(
-        ctx, hlo.IotaOp.create(properties={"iota_dimension": IntegerAttr(0, i64)}, result_types=[vec_i32])
+    lanes = b.emit(
+        hlo.IotaOp.create(properties={"iota_dimension": IntegerAttr(0, i64)}, result_types=[vec_i32])
     )
-    total = _emit1(
-        ctx,
-        hlo.BroadcastInDimOp.create(
-            operands=[count_active(ctx, active)],
-            result_types=[vec_i32],
-            properties={"broadcast_dimensions": i64_array([])},
-        ),
-    )
-
-    def binary(cls: type[Operation], a: SSAValue, b: SSAValue) -> SSAValue:
-        return _emit1(ctx, cls.create(operands=[a, b], result_types=[a.type]))
-
-    # Active lane with inclusive rank p goes to slot p - 1 (if < keep).
-    active_slot = binary(hlo.SubtractOp, prefix, _splat(ctx, 1, n))
-    active_ok = binary(hlo.AndOp, active, _compare(ctx, active_slot, _splat(ctx, keep, n), "LT"))
-    # Inactive lane with inclusive rank q goes to slot keep - q (if >= the active count).
-    inactive_rank = binary(hlo.SubtractOp, binary(hlo.AddOp, lanes, _splat(ctx, 1, n)), prefix)
-    inactive_slot = binary(hlo.SubtractOp, _splat(ctx, keep, n), inactive_rank)
-    inactive = _emit1(ctx, hlo.NotOp.create(operands=[active], result_types=[active.type]))
-    inactive_ok = binary(hlo.AndOp, inactive, _compare(ctx, inactive_slot, total, "GE"))
-    dropped = _splat(ctx, keep, n)  # past the end: the scatter drops it
-
-    def pick(pred: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
-        return _emit1(ctx, hlo.SelectOp.create(operands=[pred, a, b], result_types=[vec_i32]))
-
-    target = pick(active_ok, active_slot, pick(inactive_ok, inactive_slot, dropped))
-    target = _emit1(ctx, hlo.ReshapeOp.create(operands=[target], result_types=[TensorType(i32, [n, 1])]))
-    dn = hlo.ScatterDimensionNumbersAttr.make([], [0], [0], 1)
-    idx = _emit1(
-        ctx,
+    total = b.broadcast(count_active(b, active), vec_i32)
+    # An active lane of inclusive rank p goes to slot p - 1 (if < keep).
+    active_slot = b.binary(hlo.SubtractOp, prefix, splat(1))
+    active_ok = b.binary(hlo.AndOp, active, b.compare(active_slot, splat(keep), "LT"))
+    # An inactive lane of inclusive rank q goes to slot keep - q (if >= the active count).
+    inactive_rank = b.binary(hlo.SubtractOp, b.binary(hlo.AddOp, lanes, splat(1)), prefix)
+    inactive_slot = b.binary(hlo.SubtractOp, splat(keep), inactive_rank)
+    inactive_ok = b.binary(hlo.AndOp, b.not_(active), b.compare(inactive_slot, total, "GE"))
+    # Lanes taken nowhere aim past the end: the scatter drops them.
+    target = b.select(active_ok, active_slot, b.select(inactive_ok, inactive_slot, splat(keep)))
+    target = b.unary(hlo.ReshapeOp, target, TensorType(i32, [n, 1]))
+    idx = b.emit(
         hlo.ScatterOp.create(
-            operands=[_splat(ctx, 0, keep), target, lanes],
+            operands=[b.constant(TensorType(i32, [keep]), 0), target, lanes],
             result_types=[TensorType(i32, [keep])],
             properties={
                 "indices_are_sorted": BoolAttr.from_bool(False),
-                "scatter_dimension_numbers": dn,
+                "scatter_dimension_numbers": hlo.ScatterDimensionNumbersAttr.make([], [0], [0], 1),
                 "unique_indices": BoolAttr.from_bool(False),
             },
-            regions=[_binary_body(scalar, None)],
-        ),
+            regions=[scalar_body(scalar, None)],
+        )
     )
-    return _emit1(ctx, hlo.ReshapeOp.create(operands=[idx], result_types=[TensorType(i32, [keep, 1])]))
+    return b.unary(hlo.ReshapeOp, idx, TensorType(i32, [keep, 1]))
 
 
 def take_rows(ctx: RuleContext, x: SSAValue, idx: SSAValue) -> SSAValue:
@@ -221,7 +154,7 @@ def put_rows(ctx: RuleContext, x: SSAValue, idx: SSAValue, rows: SSAValue) -> SS
             # Every slot holds a distinct lane.
             "unique_indices": BoolAttr.from_bool(True),
         },
-        regions=[_binary_body(TensorType(t.element_type, []), None)],
+        regions=[scalar_body(TensorType(t.element_type, []), None)],
     )
     return ctx.emit(scatter).results[0]
 
@@ -264,7 +197,7 @@ def compact(
     vec.run([o for o in cond.ops if o is not cond.last_op], ctx.insertion_point)
     active, axis = vec.lookup(active_lanes(op))
     assert axis is not None, "a lane loop's active flag varies"
-    idx = _active_first(ctx, ctx.move_axis(active, axis, 0), keep)
+    idx = _active_first(ctx.builder(), ctx.move_axis(active, axis, 0), keep)
 
     child = vec.child(keep)
     for v in _captured(op):

@@ -6,11 +6,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vmlir.dialects.batch import BroadcastOp, MoveAxisOp
-from xdsl.dialects.builtin import DenseArrayBase, TensorType, i64
-from xdsl.dialects.builtin import FileLineColLoc, UnregisteredOp
+from xdsl.dialects.builtin import (
+    FileLineColLoc,
+    TensorType,
+    UnregisteredOp,
+)
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
+
+from vmlir.dialects.batch import BroadcastOp, MoveAxisOp
+from vmlir.passes.builder import Builder, i64_array  # noqa: F401 - the rules' helper too
 
 Axis = int | None
 RuleResult = tuple[Sequence[SSAValue], Sequence[Axis]]
@@ -36,6 +41,10 @@ class RuleContext:
     insertion_point: InsertPoint
     vectorizer: Any = None
     """The pass's Vectorizer: rules for ops with regions use it to vectorize them."""
+
+    def builder(self) -> Builder:
+        """Small-computation helpers (constants, compares, reductions) emitting here."""
+        return Builder(self.insertion_point)
 
     def at(self, ip: InsertPoint) -> RuleContext:
         """The same context, emitting at `ip` (e.g. into a new region's block)."""
@@ -82,33 +91,10 @@ class RuleContext:
         return self.emit(new)
 
 
-def _tensor(v: SSAValue) -> TensorType:
-    t = v.type
-    assert isinstance(t, TensorType), f"expected a tensor, got {t}"
-    return t
-
-
-def _i64_array(values: Sequence[int]) -> DenseArrayBase:
-    return DenseArrayBase.from_list(i64, list(values))
-
-
-def _shift(d: int, axis: int) -> int:
-    """Per-example dimension `d` in a value batched at `axis`."""
-    return d if d < axis else d + 1
-
-
-def _first_batched(axes: Sequence[Axis]) -> int:
-    return next(a for a in axes if a is not None)
-
-
 def tensor_type(v: SSAValue) -> TensorType:
     t = v.type
     assert isinstance(t, TensorType), f"expected a tensor, got {t}"
     return t
-
-
-def i64_array(values: Sequence[int]) -> DenseArrayBase:
-    return DenseArrayBase.from_list(i64, list(values))
 
 
 def shift(d: int, axis: int) -> int:

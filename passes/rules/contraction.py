@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xdsl.ir import Operation
+
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import insert_axis
 from vmlir.passes.rules import misc
@@ -13,7 +15,6 @@ from vmlir.passes.rules.context import (
     shift,
     tensor_type,
 )
-from xdsl.ir import Operation
 
 
 def dot_general_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, TensorType, i1
+from xdsl.dialects.builtin import TensorType, i1
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
@@ -20,7 +20,7 @@ from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AllOp, AnyOp, MaskedOp, insert_axis
 from vmlir.errors import VmlirError
 from vmlir.passes.rules import compaction
-from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, i64_array, tensor_type, where
+from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type, where
 
 
 def _batched_types(op: Operation, axes: Sequence[Axis], size: int) -> list[Attribute]:
@@ -105,12 +105,10 @@ def _build_while(
     predicate = cond_yields[0][0]
     if stop_at is not None:
         at_end = ctx.at(InsertPoint.at_end(cond))
+        b = at_end.builder()
         active, a = vec.lookup(compaction.active_lanes(op))
-        count = compaction.count_active(at_end, at_end.move_axis(active, a, 0))
-        many = compaction.more_than(at_end, count, stop_at)
-        predicate = at_end.emit(
-            hlo.AndOp.create(operands=[predicate, many], result_types=[predicate.type])
-        ).results[0]
+        count = compaction.count_active(b, at_end.move_axis(active, a, 0))
+        predicate = b.binary(hlo.AndOp, predicate, compaction.more_than(b, count, stop_at))
     cond.add_op(hlo.ReturnOp(predicate))
     body_region = _finish(ctx, body, body_yields, carry_axes)
     inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, carry_axes)]
@@ -136,23 +134,8 @@ def _lane_reduce(ctx: RuleContext, op: Operation, operands, axes, combine: type[
     (x,), (a,) = operands, axes
     if a is None:
         return [x], [None]  # every example has the same value
-    scalar = TensorType(i1, [])
-    init_value = ctx.emit(
-        hlo.ConstantOp.create(
-            properties={"value": DenseIntOrFPElementsAttr.from_list(scalar, [int(init)])},
-            result_types=[scalar],
-        )
-    ).results[0]
-    body = Block(arg_types=[scalar, scalar])
-    combined = combine.create(operands=list(body.args), result_types=[scalar])
-    body.add_ops([combined, hlo.ReturnOp(combined.results[0])])
-    reduce = hlo.ReduceOp.create(
-        operands=[x, init_value],
-        result_types=[scalar],
-        properties={"dimensions": i64_array([a])},
-        regions=[Region(body)],
-    )
-    return ctx.emit(reduce).results, [None]
+    b = ctx.builder()
+    return [b.reduce(x, b.constant(TensorType(i1, []), init), [a], combine)], [None]
 
 
 def any_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from xdsl.dialects.builtin import TensorType
+from xdsl.ir import Operation, SSAValue
+
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import insert_axis
 from vmlir.passes.rules.context import (
@@ -11,8 +14,6 @@ from vmlir.passes.rules.context import (
     i64_array,
     tensor_type,
 )
-from xdsl.dialects.builtin import TensorType
-from xdsl.ir import Operation, SSAValue
 
 
 def elementwise_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:

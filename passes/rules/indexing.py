@@ -21,6 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from xdsl.dialects.builtin import (
+    BoolAttr,
+    DenseIntOrFPElementsAttr,
+    IntegerAttr,
+    TensorType,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import insert_axis
 from vmlir.errors import VmlirUnsupportedError
@@ -34,14 +43,6 @@ from vmlir.passes.rules.context import (
     tensor_type,
     where,
 )
-from xdsl.dialects.builtin import (
-    BoolAttr,
-    DenseIntOrFPElementsAttr,
-    IntegerAttr,
-    TensorType,
-    i64,
-)
-from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 # --- helpers ------------------------------------------------------------------------
 

@@ -19,6 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from xdsl.dialects.builtin import (
+    AnyFloat,
+    DenseIntOrFPElementsAttr,
+    IntegerAttr,
+    IntegerType,
+    TensorType,
+    i1,
+    i64,
+)
+from xdsl.ir import Attribute, Operation, Region, SSAValue
+
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import insert_axis
 from vmlir.errors import VmlirUnsupportedError
@@ -33,16 +44,6 @@ from vmlir.passes.rules.context import (
     tensor_type,
     where,
 )
-from xdsl.dialects.builtin import (
-    AnyFloat,
-    DenseIntOrFPElementsAttr,
-    IntegerAttr,
-    IntegerType,
-    TensorType,
-    i1,
-    i64,
-)
-from xdsl.ir import Attribute, Operation, Region, SSAValue
 
 # --- small builders ----------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, i64
+from xdsl.ir import Operation
+
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import BroadcastOp, MoveAxisOp, insert_axis
 from vmlir.passes.rules.context import (
@@ -11,8 +14,6 @@ from vmlir.passes.rules.context import (
     shift,
     tensor_type,
 )
-from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, i64
-from xdsl.ir import Operation
 
 
 def broadcast_in_dim_rule(

@@ -27,9 +27,9 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import ParseError
 
 from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
+from vmlir.dialects.stablehlo import CustomCallOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.locations import inline_locations
-from vmlir.dialects.stablehlo import CustomCallOp
 from vmlir.frontend.trace import VMAP_MARKER
 from vmlir.ir import make_context, parse_module
 

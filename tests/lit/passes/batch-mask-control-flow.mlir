@@ -107,7 +107,7 @@ func.func @varying_cond_is_linearized(%p: tensor<4xf32>, %x: tensor<4x3xf32>) ->
 // CHECK-NEXT: %4 = "stablehlo.select"(%gt_1, %1, %c_1) : (tensor<i1>, tensor<f32>, tensor<f32>) -> tensor<f32>
 // CHECK-NEXT: %5 = "stablehlo.select"(%gt_1, %2, %n_1) : (tensor<i1>, tensor<i32>, tensor<i32>) -> tensor<i32>
 // CHECK-NEXT: "stablehlo.return"(%4, %5, %kc_1) : (tensor<f32>, tensor<i32>, tensor<f32>) -> ()
-// CHECK-NEXT: }) : (tensor<f32>, tensor<i32>, tensor<f32>) -> (tensor<f32>, tensor<i32>, tensor<f32>)
+// CHECK-NEXT: }) {batch.lane_loop} : (tensor<f32>, tensor<i32>, tensor<f32>) -> (tensor<f32>, tensor<i32>, tensor<f32>)
 // CHECK-NEXT: "batch.yield"(%w, %w_1) : (tensor<f32>, tensor<i32>) -> ()
 // CHECK-NEXT: }) : (tensor<4xf32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xi32>)
 // CHECK-NEXT: func.return %r, %r_1 : tensor<4xf32>, tensor<4xi32>
