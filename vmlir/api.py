@@ -14,9 +14,10 @@ from typing import Any
 
 import jax
 
-from vmlir.compiler import Stages, run_pipeline
+from vmlir.compiler import Stages, default_pipeline, run_pipeline
 from vmlir.frontend.axes import flatten_args, flatten_out_axes, leaf_aval
 from vmlir.frontend.importer import import_per_example
+from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, in_vmlir_trace, lower_per_example, nested_vmap_call
 from vmlir.ir import print_custom
 from vmlir.runtime import xla
@@ -33,10 +34,20 @@ def _copy_name(wrapper: object, wrapped: object) -> None:
 class Vmapped:
     """A per-example function with the axes to map it over (what `vmlir.vmap` returns)."""
 
-    def __init__(self, fn: Callable[..., Any], in_axes: Any, out_axes: Any, axis_size: int | None):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        in_axes: Any,
+        out_axes: Any,
+        axis_size: int | None,
+        chunk_size: int | None = None,
+    ):
         if not callable(fn):
             raise TypeError(f"vmap requires a callable, got {fn!r}")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ValueError(f"vmap chunk_size must be a positive int, got {chunk_size!r}")
         self.fn, self.in_axes, self.out_axes, self.axis_size = fn, in_axes, out_axes, axis_size
+        self.chunk_size = chunk_size
         _copy_name(self, fn)
         self._default: Compiled | None = None
 
@@ -47,7 +58,8 @@ class Vmapped:
         in_axes = self.in_axes
         if not isinstance(in_axes, (tuple, list)):
             in_axes = (in_axes,) * len(args)
-        fn = self.fn
+        # Convert Python control flow here: the wrapper below would hide the user's code.
+        fn = convert(self.fn)
 
         def with_kw(*a: Any) -> Any:
             return fn(*a[:-1], **a[-1])
@@ -57,17 +69,27 @@ class Vmapped:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if in_vmlir_trace():
             fn, args, in_axes = self.with_kwargs(args, kwargs)
-            return nested_vmap_call(fn, args, in_axes, self.out_axes, self.axis_size)
+            return nested_vmap_call(
+                fn, args, in_axes, self.out_axes, self.axis_size, self.chunk_size
+            )
         if self._default is None:
             self._default = Compiled(self, None)
         return self._default(*args, **kwargs)
 
 
 def vmap(
-    fn: Callable[..., Any], in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None = None
+    fn: Callable[..., Any],
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    axis_size: int | None = None,
+    chunk_size: int | None = None,
 ) -> Vmapped:
-    """Vectorize `fn` over a batch axis, with jax.vmap's semantics, through vmlir's compiler."""
-    return Vmapped(fn, in_axes, out_axes, axis_size)
+    """Vectorize `fn` over a batch axis, with jax.vmap's semantics, through vmlir's compiler.
+
+    `chunk_size=k` runs the batch k examples at a time (a loop over chunks plus a
+    remainder), bounding the memory of the intermediates to that of k examples.
+    """
+    return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size)
 
 
 @dataclass(frozen=True)
@@ -106,12 +128,29 @@ def _signature(leaves: list[Any], tree: Any) -> tuple[Any, ...]:
 class Compiled:
     """`vmlir.compile(vmapped)`: call it like the vmapped function; `.lower(...)` shows IR."""
 
-    def __init__(self, vmapped: Vmapped, pipeline: str | None):
+    def __init__(
+        self,
+        vmapped: Vmapped,
+        pipeline: str | None,
+        fast_math: bool = False,
+        memory_limit_bytes: int | None = None,
+    ):
         if not isinstance(vmapped, Vmapped):
             raise TypeError(
                 f"vmlir.compile expects what vmlir.vmap returns, got {type(vmapped).__name__}"
             )
-        self.vmapped, self.pipeline = vmapped, pipeline
+        self.vmapped = vmapped
+        self.pipeline = pipeline if pipeline is not None else default_pipeline(fast_math)
+        self.fast_math = fast_math
+        if memory_limit_bytes is not None and (
+            isinstance(memory_limit_bytes, bool)
+            or not isinstance(memory_limit_bytes, int)
+            or memory_limit_bytes < 0
+        ):
+            raise ValueError(
+                f"memory_limit_bytes must be a non-negative int, got {memory_limit_bytes!r}"
+            )
+        self.memory_limit_bytes = memory_limit_bytes
         self._programs: dict[Any, Program] = {}
         self._jitted = jax.jit(self._traced)
         _copy_name(self, vmapped)
@@ -126,18 +165,48 @@ class Compiled:
             per_example = lower_per_example(fn, in_tree, flat.per_example)
             ranks = [len(a.shape) for a in per_example.out_avals]
             out_axes = flatten_out_axes(v.out_axes, per_example.out_tree, ranks)
-            stages = Stages()
-            stages.add("jax", per_example.text)
-            module = import_per_example(per_example.text, flat.in_axes, out_axes, flat.axis_size)
-            stages.add("batch", print_custom(module))
-            text = run_pipeline(module, self.pipeline, stages)
-            out_avals = tuple(
-                batched_aval(a, ax, flat.axis_size)
-                for a, ax in zip(per_example.out_avals, out_axes)
-            )
-            program = Program(text, per_example.out_tree, out_avals, stages)
+
+            def build(chunk_size: int | None) -> Program:
+                stages = Stages()
+                stages.add("jax", per_example.text)
+                module = import_per_example(
+                    per_example.text, flat.in_axes, out_axes, flat.axis_size, chunk_size
+                )
+                stages.add("batch", print_custom(module))
+                text = run_pipeline(module, self.pipeline, stages)
+                out_avals = tuple(
+                    batched_aval(a, ax, flat.axis_size)
+                    for a, ax in zip(per_example.out_avals, out_axes)
+                )
+                return Program(text, per_example.out_tree, out_avals, stages)
+
+            if self.memory_limit_bytes is None:
+                program = build(v.chunk_size)
+            else:
+                program = self._fit_memory(build, leaves, flat.axis_size)
             self._programs[key] = program
         return program, leaves
+
+    def _fit_memory(
+        self, build: Callable[[int | None], Program], leaves: list[Any], axis_size: int
+    ) -> Program:
+        """The program whose outer chunk size is the largest that keeps XLA's temporary
+        memory within memory_limit_bytes (vmlir/memory.py): each candidate is compiled,
+        never run. The user's own chunk_size, if any, is the largest tried."""
+        from vmlir import memory  # only compilations with a memory limit need it
+
+        assert self.memory_limit_bytes is not None
+        in_avals = [leaf_aval(x) for x in leaves]
+        built: dict[int | None, Program] = {}
+
+        def temp_for(chunk_size: int | None) -> int:
+            built[chunk_size] = program = build(chunk_size)
+            return memory.temp_bytes(program.text, in_avals, program.out_avals)
+
+        chosen = memory.choose_chunk_size(
+            temp_for, axis_size, self.memory_limit_bytes, self.vmapped.chunk_size
+        )
+        return built[chosen]
 
     def _traced(self, *args: Any, **kwargs: Any) -> Any:
         program, leaves = self._program(args, kwargs)
@@ -151,7 +220,22 @@ class Compiled:
         """Compile for these arguments (arrays or jax.ShapeDtypeStruct) without running."""
         return Lowered(self._program(args, kwargs)[0])
 
+    def xla(self, *args: Any, **kwargs: Any) -> Any:
+        """XLA's compiled executable for these arguments (jax's `Compiled`): for
+        `.memory_analysis()`, `.cost_analysis()`, `.as_text()`."""
+        return self._jitted.lower(*args, **kwargs).compile()
 
-def compile(batched: Vmapped, pipeline: str | None = None) -> Compiled:  # noqa: A001
-    """Compile a `vmlir.vmap`-ed function; `pipeline` is a vmlir-opt pass pipeline."""
-    return Compiled(batched, pipeline)
+
+def compile(  # noqa: A001
+    batched: Vmapped,
+    pipeline: str | None = None,
+    fast_math: bool = False,
+    memory_limit_bytes: int | None = None,
+) -> Compiled:
+    """Compile a `vmlir.vmap`-ed function.
+
+    `pipeline`: a vmlir-opt pass pipeline (default: `vmlir.passes.DEFAULT_PIPELINE`).
+    `fast_math=True`: allow algebraic rewrites that change rounding (see docs/passes.md).
+    `memory_limit_bytes`: pick a chunk size so XLA's temporary memory stays under it.
+    """
+    return Compiled(batched, pipeline, fast_math, memory_limit_bytes)

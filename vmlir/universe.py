@@ -36,6 +36,12 @@ def _mask_control_flow():
     return BatchMaskControlFlowPass
 
 
+def _chunk():
+    from vmlir.passes.chunk import BatchChunkPass
+
+    return BatchChunkPass
+
+
 def _vectorize():
     from vmlir.passes.vectorize import BatchVectorizePass
 
@@ -53,6 +59,7 @@ VMLIR_UNIVERSE = Universe(
     all_passes={
         "batch-propagate-axes": _propagate_axes,
         "batch-mask-control-flow": _mask_control_flow,
+        "batch-chunk": _chunk,
         "batch-vectorize": _vectorize,
         "batch-lower": _lower,
     },

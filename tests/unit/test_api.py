@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import vmlir
+from vmlir.passes import DEFAULT_PIPELINE
 
 
 def _f32(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -225,7 +226,7 @@ def test_numpy_inputs_not_mutated():
 
 # --- stages and pipelines -------------------------------------------------------------
 
-DEFAULT_STAGES = ["jax", "batch", "batch-propagate-axes", "batch-mask-control-flow", "batch-vectorize", "batch-lower", "stablehlo"]
+DEFAULT_STAGES = ["jax", "batch", *DEFAULT_PIPELINE.split(","), "stablehlo"]
 
 
 def test_stages_in_order():

@@ -23,6 +23,7 @@ from jax.interpreters import mlir
 
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, flatten_args, flatten_out_axes
+from vmlir.frontend.pycontrol import convert
 from vmlir.jaxmlir import embed_call
 
 VMAP_MARKER = "vmlir.vmap"
@@ -57,7 +58,11 @@ class PerExampleProgram:
 def lower_per_example(
     fn: Callable[..., Any], in_tree: Any, per_example: Sequence[jax.ShapeDtypeStruct]
 ) -> PerExampleProgram:
-    """Lower `fn` on one example's (flattened) argument shapes."""
+    """Lower `fn` on one example's (flattened) argument shapes.
+
+    Python `if`/`while`/`for` on traced values in `fn` are first rewritten into lax
+    control flow (vmlir.frontend.pycontrol), so they work per example."""
+    fn = convert(fn)
     out_trees: list[Any] = []
 
     def flat_fn(*leaves: Any) -> list[Any]:
