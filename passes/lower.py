@@ -30,7 +30,7 @@ from vmlir.errors import VmlirError
 class MoveAxisToTransposePattern(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: MoveAxisOp, rewriter: PatternRewriter) -> None:
-        rewriter.replace_op(
+        rewriter.replace(
             op,
             hlo.TransposeOp.create(
                 operands=[op.operand],
@@ -47,7 +47,7 @@ class BroadcastToBroadcastInDimPattern(RewritePattern):
         assert isinstance(t, TensorType)
         axis = op.axis.value.data
         dims = [d if d < axis else d + 1 for d in range(t.get_num_dims())]
-        rewriter.replace_op(
+        rewriter.replace(
             op,
             hlo.BroadcastInDimOp.create(
                 operands=[op.operand],

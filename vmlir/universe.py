@@ -48,6 +48,12 @@ def _vectorize():
     return BatchVectorizePass
 
 
+def _fuse():
+    from vmlir.passes.fuse import BatchFusePass
+
+    return BatchFusePass
+
+
 def _lower():
     from vmlir.passes.lower import BatchLowerPass
 
@@ -61,6 +67,7 @@ VMLIR_UNIVERSE = Universe(
         "batch-mask-control-flow": _mask_control_flow,
         "batch-chunk": _chunk,
         "batch-vectorize": _vectorize,
+        "batch-fuse": _fuse,
         "batch-lower": _lower,
     },
 )
