@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit unit clean
+.PHONY: demo test lit unit clean fuzz
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "vmlir needs Python >= 3.11 (found " + sys.version.split()[0] + ")"'
@@ -24,6 +24,12 @@ unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 test: lit unit
+
+# Differential fuzzing against jax.vmap: `make fuzz N=10000 SEED=3`.
+N ?= 1000
+SEED ?= 0
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/lit/**/Output

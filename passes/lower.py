@@ -23,7 +23,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import BroadcastOp, MoveAxisOp, VmapOp
+from vmlir.dialects.batch import AllOp, AnyOp, BroadcastOp, MaskedOp, MoveAxisOp, VmapOp
 from vmlir.errors import VmlirError
 
 
@@ -65,9 +65,9 @@ class BatchLowerPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for inner in op.walk():
-            if isinstance(inner, VmapOp):
+            if isinstance(inner, (VmapOp, MaskedOp, AnyOp, AllOp)):
                 raise VmlirError(
-                    "batch-lower found a batch.vmap: run batch-vectorize before batch-lower"
+                    f"batch-lower found a {inner.name}: run batch-vectorize before batch-lower"
                 )
         PatternRewriteWalker(
             GreedyRewritePatternApplier(

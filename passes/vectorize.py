@@ -31,6 +31,7 @@ from vmlir.dialects.batch import (
     VARYING_ATTR,
     AllOp,
     AnyOp,
+    MaskedOp,
     VmapOp,
     YieldOp,
     insert_axis,
@@ -39,9 +40,16 @@ from vmlir.errors import VmlirAxisError
 from vmlir.passes.mask_control_flow import mask_control_flow
 from vmlir.passes.rules import Axis, RuleContext, rule_for
 
-_ALWAYS_RULE = (AnyOp, AllOp)
-"""Ops that need their rule even when uniform (a lane reduction of a uniform value is the
-value itself, which the rule returns)."""
+_ALWAYS_RULE = (AnyOp, AllOp, MaskedOp)
+"""Batch ops that need their rule even when uniform (a lane reduction of a uniform value is
+the value itself; a masked region is inlined): copying them would leave batch ops behind.
+An op whose regions hold one goes through its rule too."""
+
+
+def _holds_batch_ops(op: Operation) -> bool:
+    return isinstance(op, _ALWAYS_RULE) or any(
+        isinstance(inner, _ALWAYS_RULE) for region in op.regions for inner in region.walk()
+    )
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,7 @@ class Vectorizer:
         operands = [v for v, _ in looked]
         axes = [a for _, a in looked]
         uniform = all(a is None for a in axes) and not self.reads_batched_capture(op)
-        if uniform and not isinstance(op, _ALWAYS_RULE):
+        if uniform and not _holds_batch_ops(op):
             clone = op.clone(value_mapper=self.mapping)
             for inner in clone.walk():
                 inner.attributes.pop(VARYING_ATTR, None)

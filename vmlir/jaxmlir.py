@@ -32,7 +32,10 @@ def embed_call(
     per-example function), and the importer reads the marker back.
     """
     module = mlir.ir.Module.parse(text, context=ctx.module_context.context)
-    callee = mlir.merge_mlir_modules(ctx.module_context.module, sym_name, module)
+    # Through JAX's own symbol table, so functions JAX adds later are renamed around ours.
+    callee = mlir.merge_mlir_modules(
+        ctx.module_context.module, sym_name, module, ctx.module_context.symbol_table
+    )
     result_types = [mlir.aval_to_ir_type(ctx.module_context, a) for a in ctx.avals_out]
     operands = list(args)  # one ir.Value per array operand
     if marker is None:

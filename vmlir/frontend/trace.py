@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
-from jax.extend.core import Primitive
+from jax.extend.core import ClosedJaxpr, Primitive, jaxpr_as_fun
 from jax.interpreters import mlir
 
 from vmlir.errors import VmlirError, VmlirUnsupportedError
-from vmlir.frontend.axes import Axis, flatten_args, flatten_out_axes
+from vmlir.frontend.axes import Axis, FlatArgs, flatten_args, flatten_out_axes
 from vmlir.frontend.pycontrol import convert
 from vmlir.jaxmlir import embed_call
 
@@ -56,13 +56,17 @@ class PerExampleProgram:
 
 
 def lower_per_example(
-    fn: Callable[..., Any], in_tree: Any, per_example: Sequence[jax.ShapeDtypeStruct]
+    fn: Callable[..., Any],
+    in_tree: Any,
+    per_example: Sequence[jax.ShapeDtypeStruct],
+    convert_control_flow: bool = True,
 ) -> PerExampleProgram:
     """Lower `fn` on one example's (flattened) argument shapes.
 
     Python `if`/`while`/`for` on traced values in `fn` are first rewritten into lax
     control flow (vmlir.frontend.pycontrol), so they work per example."""
-    fn = convert(fn)
+    if convert_control_flow:
+        fn = convert(fn)
     out_trees: list[Any] = []
 
     def flat_fn(*leaves: Any) -> list[Any]:
@@ -112,6 +116,47 @@ vmlir_vmap_p.def_abstract_eval(_vmap_abstract_eval)
 mlir.register_lowering(vmlir_vmap_p, _vmap_lowering)
 
 
+def _hoist_outer_values(
+    fn: Callable[..., Any], in_tree: Any, flat: FlatArgs, leaves: list[Any]
+) -> tuple[Callable[..., Any], Any, FlatArgs, list[Any], Any]:
+    """Make the values of the outer example that `fn` closes over explicit operands.
+
+    The inner program is lowered on its own; a closed-over tracer of the outer trace would
+    otherwise become a hidden parameter of it. Traced once to a jaxpr: its tracer
+    constants become extra unmapped operands (in_axes None), concrete ones stay constants.
+    Returns the flat function, its input tree, the extended arguments, and `fn`'s output
+    tree."""
+    out_trees: list[Any] = []
+
+    def flat_fn(*xs: Any) -> list[Any]:
+        out = fn(*jax.tree_util.tree_unflatten(in_tree, xs))
+        out_leaves, out_tree = jax.tree_util.tree_flatten(out)
+        out_trees.append(out_tree)
+        return out_leaves
+
+    closed = jax.make_jaxpr(flat_fn)(*flat.per_example)
+    traced = [i for i, c in enumerate(closed.consts) if isinstance(c, jax.core.Tracer)]
+    hoisted = [closed.consts[i] for i in traced]
+    n = len(leaves)
+
+    def explicit(*xs: Any) -> list[Any]:
+        consts = list(closed.consts)
+        for i, c in zip(traced, xs[n:]):
+            consts[i] = c
+        return jaxpr_as_fun(ClosedJaxpr(closed.jaxpr, consts))(*xs[:n])
+
+    avals = [jax.typeof(c) for c in hoisted]
+    flat = FlatArgs(
+        flat.avals + tuple(avals),
+        flat.in_axes + (None,) * len(hoisted),
+        flat.axis_size,
+        flat.per_example
+        + tuple(jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals),
+    )
+    _, flat_tree = jax.tree_util.tree_flatten((0,) * (n + len(hoisted)))
+    return explicit, flat_tree, flat, [*leaves, *hoisted], out_trees[0]
+
+
 def nested_vmap_call(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
@@ -122,8 +167,10 @@ def nested_vmap_call(
 ) -> Any:
     """A vmlir.vmap called while an outer one is being traced: leave a marker."""
     flat, in_tree, leaves = flatten_args(args, in_axes, axis_size)
-    prog = lower_per_example(fn, in_tree, flat.per_example)
-    out_ax = flatten_out_axes(out_axes, prog.out_tree, [len(a.shape) for a in prog.out_avals])
+    fn = convert(fn)
+    fn, in_tree, flat, leaves, out_tree = _hoist_outer_values(fn, in_tree, flat, leaves)
+    prog = lower_per_example(fn, in_tree, flat.per_example, convert_control_flow=False)
+    out_ax = flatten_out_axes(out_axes, out_tree, [len(a.shape) for a in prog.out_avals])
     spec = json.dumps(
         {
             "in_axes": list(flat.in_axes),
@@ -140,4 +187,4 @@ def nested_vmap_call(
         raise VmlirUnsupportedError(
             f"a nested vmlir.vmap cannot be transformed by JAX here ({e})"
         ) from e
-    return jax.tree_util.tree_unflatten(prog.out_tree, outs)
+    return jax.tree_util.tree_unflatten(out_tree, outs)

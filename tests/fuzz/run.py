@@ -1,0 +1,220 @@
+"""Differential fuzzing: random programs through vmlir and through jax.vmap.
+
+    python -m tests.fuzz.run --n 1000 --seed 0 [--verbose] [--only I] [--all-features] [--extra]
+
+Program i of a run comes from `progen.generate(f"{seed}:{i}")`, its inputs from
+`numpy.random.default_rng([seed, i])`, so `--seed S --only I` reruns one program, and
+`--source FILE --seed S --only I` runs a reported source (maybe edited) on the same inputs.
+Each program runs as `vmlir.compile(vmlir.vmap(f, ...))` (nested maps are `vmlir.vmap`)
+and as `jax.vmap(f, ...)` (nested maps are `jax.vmap`) on the same inputs, compared by
+difftest.assert_same (rtol = atol = 1e-4). Outcomes:
+
+- ok
+- mismatch: different structure/shape/dtype/values, or vmlir raised a VmlirError (not
+  VmlirUnsupportedError) where jax.vmap did not
+- crash: vmlir raised anything that is not a VmlirError (a bug in vmlir)
+- unsupported: vmlir raised VmlirUnsupportedError (the generator should avoid these)
+- invalid: jax.vmap raised, or returned other shapes than the generator meant (a bug in
+  the generator)
+
+The last line is `programs: N, mismatches: M, crashes: C, unsupported: U, invalid: I`;
+the exit code is 1 when there are mismatches or crashes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+
+import vmlir
+from tests.fuzz import progen
+from tests.unit.difftest import assert_same
+
+TOL = 1e-4
+FAILURES = ("mismatch", "crash")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    index: int
+    kind: str  # ok | mismatch | crash | unsupported | invalid
+    program: progen.Program
+    error: str = ""
+
+    def report(self, seed: int) -> str:
+        return (
+            f"--- program {self.index} (--seed {seed} --only {self.index}): {self.kind}\n"
+            f"{self.program.source}# error:\n{_indent(self.error)}"
+        )
+
+
+def _indent(text: str) -> str:
+    return "".join(f"#   {line}\n" for line in text.rstrip().splitlines())
+
+
+def _describe(e: BaseException, tb: bool) -> str:
+    if tb:
+        return "".join(traceback.format_exception(e)).rstrip()
+    text = f"{type(e).__module__}.{type(e).__qualname__}: {e}"
+    return text if len(text) < 3000 else text[:3000] + " ..."
+
+
+def program(
+    seed: int,
+    index: int,
+    exclude: Iterable[str] = tuple(progen.KNOWN_ISSUES),
+    extra: bool = False,
+    n_ops: tuple[int, int] = progen.N_OPS,
+) -> progen.Program:
+    return progen.generate(f"{seed}:{index}", exclude=exclude, extra=extra, n_ops=n_ops)
+
+
+class _JaxRaised(Exception):
+    """jax.vmap raised while tracing the reference: the program is invalid."""
+
+
+XLA_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+"""Compile options of the one XLA computation per program: about 4x faster to compile
+than the defaults for these small programs, and the same for both sides."""
+
+
+def check(prog: progen.Program, seed: int, index: int, tb: bool = False) -> Outcome:
+    """Run one program through vmlir and jax.vmap; classify the outcome.
+
+    Both run in ONE jax.jit (one XLA compilation instead of two, the main cost): the
+    reference `jax.vmap(f)` is traced first, so an exception from it means an invalid
+    program; then `vmlir.compile(vmlir.vmap(f))` is called inside the same trace (the
+    documented "called from inside a user's jax.jit" path: vmlir's frontend and passes
+    run on the abstract arguments and embed the final StableHLO).
+    """
+    args = prog.inputs(np.random.default_rng([seed, index]))
+    ref, ours = prog.build(jax.vmap), prog.build(vmlir.vmap)
+    want_fn = jax.vmap(ref["f"], ref["in_axes"], ref["out_axes"], axis_size=ref["axis_size"])
+    got_fn = vmlir.compile(
+        vmlir.vmap(ours["f"], ours["in_axes"], ours["out_axes"], axis_size=ours["axis_size"])
+    )
+
+    def both(*a: Any) -> Any:
+        try:
+            want = want_fn(*a)
+        except Exception as e:
+            raise _JaxRaised() from e
+        return got_fn(*a), want
+
+    try:
+        got, want = jax.jit(both).lower(*args).compile(XLA_OPTIONS)(*args)
+    except _JaxRaised as e:
+        return Outcome(index, "invalid", prog, "jax.vmap: " + _describe(e.__cause__, tb))
+    except vmlir.VmlirUnsupportedError as e:
+        return Outcome(index, "unsupported", prog, _describe(e, tb))
+    except vmlir.VmlirError as e:
+        return Outcome(
+            index, "mismatch", prog, "vmlir raised, jax.vmap did not: " + _describe(e, tb)
+        )
+    except Exception as e:  # noqa: BLE001 - anything else escaping vmlir is a bug
+        return Outcome(index, "crash", prog, _describe(e, tb))
+    shapes = tuple(tuple(x.shape) for x in jax.tree_util.tree_leaves(want))
+    if prog.out_shapes is not None and shapes != prog.out_shapes:
+        msg = f"generator expected output shapes {prog.out_shapes}, jax.vmap gave {shapes}"
+        return Outcome(index, "invalid", prog, msg)
+    try:
+        assert_same(got, want, rtol=TOL, atol=TOL)
+    except AssertionError as e:
+        return Outcome(index, "mismatch", prog, str(e).strip())
+    return Outcome(index, "ok", prog)
+
+
+def run(
+    n: int,
+    seed: int = 0,
+    start: int = 0,
+    exclude: Iterable[str] = tuple(progen.KNOWN_ISSUES),
+    tb: bool = False,
+    extra: bool = False,
+) -> list[Outcome]:
+    exclude = tuple(exclude)
+    return [check(program(seed, i, exclude, extra), seed, i, tb) for i in range(start, start + n)]
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    c = Counter(o.kind for o in outcomes)
+    return (
+        f"programs: {len(outcomes)}, mismatches: {c['mismatch']}, crashes: {c['crash']}, "
+        f"unsupported: {c['unsupported']}, invalid: {c['invalid']}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m tests.fuzz.run", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--n", type=int, default=1000, help="number of programs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", type=int, default=None, help="run program I of this seed only")
+    p.add_argument("--verbose", action="store_true", help="print every program, tracebacks")
+    p.add_argument(
+        "--source",
+        metavar="FILE",
+        help="run the program in FILE (a reported source; --seed/--only pick its inputs)",
+    )
+    p.add_argument(
+        "--all-features",
+        action="store_true",
+        help="also generate the features of progen.KNOWN_ISSUES (known to fail today)",
+    )
+    p.add_argument(
+        "--ops",
+        type=lambda t: tuple(int(x) for x in t.split(",")),
+        default=progen.N_OPS,
+        metavar="MIN,MAX",
+        help="ops per program (default {},{}; nested bodies add more)".format(*progen.N_OPS),
+    )
+    p.add_argument(
+        "--extra",
+        action="store_true",
+        help="also generate progen.EXTRA_OPS (gather, scatter, sort, pad, control flow, ...)",
+    )
+    a = p.parse_args(argv)
+    exclude = () if a.all_features else tuple(progen.KNOWN_ISSUES)
+    if a.source:
+        with open(a.source) as f:
+            o = check(progen.from_source(f.read()), a.seed, a.only or 0, tb=True)
+        print(o.report(a.seed) if o.kind != "ok" else "ok")
+        return 1 if o.kind in FAILURES else 0
+    indices = [a.only] if a.only is not None else range(a.n)
+    outcomes: list[Outcome] = []
+    t0 = time.perf_counter()
+    for i in indices:
+        o = check(program(a.seed, i, exclude, a.extra, a.ops), a.seed, i, a.verbose)
+        outcomes.append(o)
+        if a.verbose:
+            print(
+                o.report(a.seed) if o.kind != "ok" else f"--- program {i}: ok\n{o.program.source}",
+                flush=True,
+            )
+        elif o.kind != "ok":
+            print(o.report(a.seed), flush=True)
+    dt = time.perf_counter() - t0
+    kinds = Counter(o.kind for o in outcomes)
+    features = Counter(f for o in outcomes for f in o.program.features)
+    print(
+        f"# {len(outcomes)} programs in {dt:.1f} s ({len(outcomes) / dt:.1f} programs/s); "
+        f"outcomes {dict(kinds)}",
+        file=sys.stderr,
+    )
+    print(f"# features: {dict(sorted(features.items()))}", file=sys.stderr)
+    print(summary(outcomes), flush=True)
+    return 1 if any(o.kind in FAILURES for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
