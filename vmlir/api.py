@@ -152,27 +152,34 @@ class Compiled:
             )
         self.memory_limit_bytes = memory_limit_bytes
         self._programs: dict[Any, Program] = {}
+        self._traces: dict[Any, tuple[Any, list[Any]]] = {}
         self._jitted = jax.jit(self._traced)
         _copy_name(self, vmapped)
 
-    def _program(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Program, list[Any]]:
+    def _program(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], record: bool = False
+    ) -> tuple[Program, list[Any]]:
+        """The compiled program for this signature (cached); `record` keeps every stage's IR."""
         v = self.vmapped
         fn, args, in_axes = v.with_kwargs(args, kwargs)
         flat, in_tree, leaves = flatten_args(args, in_axes, v.axis_size)
         key = _signature(leaves, in_tree)
         program = self._programs.get(key)
-        if program is None:
-            per_example = lower_per_example(fn, in_tree, flat.per_example)
-            ranks = [len(a.shape) for a in per_example.out_avals]
-            out_axes = flatten_out_axes(v.out_axes, per_example.out_tree, ranks)
+        if program is None or (record and not program.stages.record):
+            if key not in self._traces:  # the Python function is traced once per signature
+                per_example = lower_per_example(fn, in_tree, flat.per_example)
+                ranks = [len(a.shape) for a in per_example.out_avals]
+                out_axes = flatten_out_axes(v.out_axes, per_example.out_tree, ranks)
+                self._traces[key] = (per_example, out_axes)
+            per_example, out_axes = self._traces[key]
 
             def build(chunk_size: int | None) -> Program:
-                stages = Stages()
+                stages = Stages(record)
                 stages.add("jax", per_example.text)
                 module = import_per_example(
                     per_example.text, flat.in_axes, out_axes, flat.axis_size, chunk_size
                 )
-                stages.add("batch", print_custom(module))
+                stages.add("batch", lambda: print_custom(module))
                 text = run_pipeline(module, self.pipeline, stages)
                 out_avals = tuple(
                     batched_aval(a, ax, flat.axis_size)
@@ -218,7 +225,7 @@ class Compiled:
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Compile for these arguments (arrays or jax.ShapeDtypeStruct) without running."""
-        return Lowered(self._program(args, kwargs)[0])
+        return Lowered(self._program(args, kwargs, record=True)[0])
 
     def xla(self, *args: Any, **kwargs: Any) -> Any:
         """XLA's compiled executable for these arguments (jax's `Compiled`): for

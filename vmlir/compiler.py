@@ -6,6 +6,7 @@ it happened, not when XLA rejects the result.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xdsl.dialects.builtin import ModuleOp
@@ -35,12 +36,18 @@ def available_passes() -> dict[str, type[ModulePass]]:
 
 @dataclass
 class Stages:
-    """The IR of one compilation at every stage, in order."""
+    """The IR of one compilation at every stage, in order.
 
+    Printing the IR after every pass costs about as much as the passes themselves, so it
+    is only done when `record` is set (by `Compiled.lower`); the final StableHLO is always
+    kept, since the runtime needs it."""
+
+    record: bool = True
     texts: dict[str, str] = field(default_factory=dict)
 
-    def add(self, name: str, text: str) -> None:
-        self.texts[name] = text
+    def add(self, name: str, text: str | Callable[[], str]) -> None:
+        if self.record or name == "stablehlo":
+            self.texts[name] = text if isinstance(text, str) else text()
 
     def names(self) -> list[str]:
         return list(self.texts)
@@ -62,7 +69,7 @@ def run_pipeline(module: ModuleOp, pipeline: str | None, stages: Stages) -> str:
             mod.verify()
         except VerifyException as e:
             raise VmlirError(f"the IR is invalid after pass '{prev.name}': {e}") from e
-        stages.add(prev.name, print_custom(mod))
+        stages.add(prev.name, lambda: print_custom(mod))
 
     try:
         pipe = PassPipeline.parse_spec(passes, spec, after_each)
