@@ -55,6 +55,19 @@ class PerExampleProgram:
     out_avals: tuple[Any, ...]  # per-example ShapedArrays (with weak types)
 
 
+def _flat(fn: Callable[..., Any], in_tree: Any, out_trees: list[Any]) -> Callable[..., list[Any]]:
+    """`fn` on flat argument leaves, returning flat result leaves; each call appends the
+    result's tree structure to `out_trees`."""
+
+    def flat_fn(*leaves: Any) -> list[Any]:
+        out = fn(*jax.tree_util.tree_unflatten(in_tree, leaves))
+        out_leaves, out_tree = jax.tree_util.tree_flatten(out)
+        out_trees.append(out_tree)
+        return out_leaves
+
+    return flat_fn
+
+
 def lower_per_example(
     fn: Callable[..., Any],
     in_tree: Any,
@@ -68,13 +81,7 @@ def lower_per_example(
     if convert_control_flow:
         fn = convert(fn)
     out_trees: list[Any] = []
-
-    def flat_fn(*leaves: Any) -> list[Any]:
-        out = fn(*jax.tree_util.tree_unflatten(in_tree, leaves))
-        out_leaves, out_tree = jax.tree_util.tree_flatten(out)
-        out_trees.append(out_tree)
-        return out_leaves
-
+    flat_fn = _flat(fn, in_tree, out_trees)
     flat_fn.__name__ = getattr(fn, "__name__", "per_example")
     with _vmlir_trace():
         # keep_unused: every argument must stay a parameter, to match in_axes one to one.
@@ -127,14 +134,7 @@ def _hoist_outer_values(
     Returns the flat function, its input tree, the extended arguments, and `fn`'s output
     tree."""
     out_trees: list[Any] = []
-
-    def flat_fn(*xs: Any) -> list[Any]:
-        out = fn(*jax.tree_util.tree_unflatten(in_tree, xs))
-        out_leaves, out_tree = jax.tree_util.tree_flatten(out)
-        out_trees.append(out_tree)
-        return out_leaves
-
-    closed = jax.make_jaxpr(flat_fn)(*flat.per_example)
+    closed = jax.make_jaxpr(_flat(fn, in_tree, out_trees))(*flat.per_example)
     traced = [i for i, c in enumerate(closed.consts) if isinstance(c, jax.core.Tracer)]
     hoisted = [closed.consts[i] for i in traced]
     n = len(leaves)
