@@ -36,7 +36,7 @@ from vmlir.dialects.batch import (
     YieldOp,
     insert_axis,
 )
-from vmlir.errors import VmlirAxisError
+from vmlir.errors import VmlirAxisError, VmlirError
 from vmlir.passes.mask_control_flow import mask_control_flow
 from vmlir.passes.rules import Axis, RuleContext, rule_for
 
@@ -57,7 +57,11 @@ class VectorizeOptions:
     compact_lanes: bool = True
     """Lane compaction in varying while loops (see passes/rules/compaction.py)."""
     min_bucket: int = 128
-    """Compaction stops halving below this many lanes."""
+    """Compaction stops shrinking below this many lanes."""
+    shrink: int = 4
+    """Each compaction level continues on 1/shrink of the lanes."""
+    quick_stage: int = 4
+    """Compact only after a stage of at most this many iterations (see compaction.py)."""
 
 
 class Vectorizer:
@@ -167,9 +171,18 @@ class BatchVectorizePass(ModulePass):
 
     compact_lanes: bool = True
     min_bucket: int = 128
+    shrink: int = 4
+    quick_stage: int = 4
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        options = VectorizeOptions(self.compact_lanes, self.min_bucket)
+        if self.shrink < 2 or self.min_bucket < 1:
+            raise VmlirError(
+                f"batch-vectorize needs shrink >= 2 and min_bucket >= 1, got {self.shrink} "
+                f"and {self.min_bucket}"
+            )
+        options = VectorizeOptions(
+            self.compact_lanes, self.min_bucket, self.shrink, self.quick_stage
+        )
         # Post-order: a nested vmap is vectorized before the vmap that contains it.
         vmaps = [o for o in op.walk() if isinstance(o, VmapOp)]
         for vmap in reversed(vmaps):

@@ -2,10 +2,12 @@
 
 A masked while (batch-mask-control-flow) runs until its slowest example finishes, on
 every lane: with 1% slow examples, 99% of the work is discarded. Compaction runs the loop
-on all B lanes only while more than B/2 are active, then gathers the active lanes into a
-buffer of B/2 lanes (a static size: XLA needs static shapes), continues there (halving
-again, recursively, down to `min_bucket` lanes), and scatters the results back. The work
-then tracks the number of active examples, not the slowest one.
+on all B lanes only while more than B/s are active (s = `shrink`, 4 by default), then
+gathers the active lanes into a buffer of B/s lanes (a static size: XLA needs static
+shapes), continues there (shrinking again, recursively, down to `min_bucket` lanes), and
+scatters the results back. The work then tracks the number of active examples, not the
+slowest one. Each level costs a few O(B) ops (a prefix sum, gathers, a scatter); s = 4
+rather than 2 halves the number of levels, which is what those costs are paid per.
 
 Correctness does not depend on which lanes are picked: the masked loop keeps an inactive
 lane's carries unchanged, so an inactive lane that fills a spare slot of the smaller
@@ -25,7 +27,8 @@ from xdsl.dialects.builtin import (
     i32,
     i64,
 )
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.rewriter import InsertPoint
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AnyOp
@@ -46,7 +49,7 @@ def applies(ctx: RuleContext, op: Operation) -> bool:
     return (
         LANE_LOOP_ATTR in op.attributes
         and vec.options.compact_lanes
-        and ctx.axis_size // 2 >= vec.options.min_bucket
+        and ctx.axis_size // vec.options.shrink >= vec.options.min_bucket
     )
 
 
@@ -184,12 +187,21 @@ def compact(
     op: hlo.WhileOp,
     results: Sequence[SSAValue],
     carry_axes: Sequence[Axis],
+    iterations: SSAValue,
     while_rule,
+    build_while,
 ) -> RuleResult:
-    """After a loop stage at B lanes (exited with at most B/2 active): finish the loop on
-    B/2 gathered lanes (recursively compacted) and scatter the results back."""
+    """After a loop stage at B lanes (it exited with at most B/shrink active, after
+    `iterations` iterations), one of three real branches:
+    - no lane active: done (a loop that ends in its first stage pays for one count);
+    - the stage took more than `quick_stage` iterations: the examples finish at steadily
+      spread times (Newton-like), where gathering pays less than it costs: finish the
+      loop at full width;
+    - else (most examples finished fast, a few remain: escape-time-like): gather the
+      active lanes into B/shrink lanes, finish there (recursively compacted), scatter
+      the results back."""
     vec = ctx.vectorizer
-    keep = ctx.axis_size // 2
+    keep = ctx.axis_size // vec.options.shrink
     # Which lanes are still active: the loop predicate, evaluated on the stage's results.
     cond = op.cond.block
     for arg, value, axis in zip(cond.args, results, carry_axes):
@@ -197,19 +209,41 @@ def compact(
     vec.run([o for o in cond.ops if o is not cond.last_op], ctx.insertion_point)
     active, axis = vec.lookup(active_lanes(op))
     assert axis is not None, "a lane loop's active flag varies"
-    idx = _active_first(ctx.builder(), ctx.move_axis(active, axis, 0), keep)
+    active = ctx.move_axis(active, axis, 0)
+    b = ctx.builder()
+    scalar = TensorType(i32, [])
+    any_left = b.unary(hlo.ConvertOp, more_than(b, count_active(b, active), 0), scalar)
+    quick = b.unary(hlo.ConvertOp, b.compare(iterations, b.constant(scalar, vec.options.quick_stage), "LE"), scalar)
+    # 0: done, 1: finish at full width, 2: compact.
+    choice = b.binary(hlo.MultiplyOp, any_left, b.binary(hlo.AddOp, quick, b.constant(scalar, 1)))
 
+    done = Block()
+    done.add_op(hlo.ReturnOp(*results))
+
+    wide = Block()
+    rest, _, _ = build_while(ctx.at(InsertPoint.at_end(wide)), op, results, list(carry_axes), None)
+    wide.add_op(hlo.ReturnOp(*rest))
+
+    narrow = Block()
+    here = ctx.at(InsertPoint.at_end(narrow))
+    idx = _active_first(here.builder(), active, keep)
     child = vec.child(keep)
     for v in _captured(op):
         value, a = vec.lookup(v)
-        child.bind(v, value if a is None else take_rows(ctx, ctx.move_axis(value, a, 0), idx), None if a is None else 0)
-    small_ctx = RuleContext(keep, ctx.insertion_point, child)
-    small_inits = [v if a is None else take_rows(ctx, v, idx) for v, a in zip(results, carry_axes)]
+        child.bind(v, value if a is None else take_rows(here, here.move_axis(value, a, 0), idx), None if a is None else 0)
+    small_ctx = RuleContext(keep, here.insertion_point, child)
+    small_inits = [v if a is None else take_rows(here, v, idx) for v, a in zip(results, carry_axes)]
     small, small_axes = while_rule(small_ctx, op, small_inits, list(carry_axes))
     outs = []
     for full, part, a, pa in zip(results, small, carry_axes, small_axes):
         if a is None:
             outs.append(part)  # a carry uniform in both: the body never changes it
         else:
-            outs.append(put_rows(ctx, full, idx, small_ctx.to_axis(part, pa, 0)))
-    return outs, list(carry_axes)
+            outs.append(put_rows(here, full, idx, small_ctx.to_axis(part, pa, 0)))
+    narrow.add_op(hlo.ReturnOp(*outs))
+    branch = hlo.CaseOp.create(
+        operands=[choice],
+        result_types=[r.type for r in results],
+        regions=[Region(done), Region(wide), Region(narrow)],
+    )
+    return ctx.emit(branch).results, list(carry_axes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import TensorType, i1
+from xdsl.dialects.builtin import TensorType, i1, i32
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
@@ -74,17 +74,18 @@ def while_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
     passes/rules/compaction.py."""
     assert isinstance(op, hlo.WhileOp)
     if compaction.applies(ctx, op):
-        keep = ctx.axis_size // 2
-        results, carry_axes = _build_while(ctx, op, operands, axes, stop_at=keep)
-        return compaction.compact(ctx, op, results, carry_axes, while_rule)
-    return _build_while(ctx, op, operands, axes, stop_at=None)
+        keep = ctx.axis_size // ctx.vectorizer.options.shrink
+        results, carry_axes, iterations = _build_while(ctx, op, operands, axes, stop_at=keep)
+        return compaction.compact(ctx, op, results, carry_axes, iterations, while_rule, _build_while)
+    results, carry_axes, _ = _build_while(ctx, op, operands, axes, stop_at=None)
+    return results, carry_axes
 
 
 def _build_while(
     ctx: RuleContext, op: hlo.WhileOp, operands, axes, stop_at: int | None
-) -> RuleResult:
-    """The vectorized while; with `stop_at`, it also stops once at most that many lanes
-    of a lane loop are active."""
+) -> tuple[Sequence[SSAValue], list[Axis], SSAValue | None]:
+    """The vectorized while. With `stop_at`, it also stops once at most that many lanes of
+    a lane loop are active, and counts its iterations (returned last; else None)."""
     vec = ctx.vectorizer
     per_example = [v.type for v in op.operands]
     carried = [a is not None for a in axes]
@@ -103,19 +104,33 @@ def _build_while(
             "batch-mask-control-flow before batch-vectorize"
         )
     predicate = cond_yields[0][0]
+    inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, carry_axes)]
+    result_types = _batched_types(op, carry_axes, ctx.axis_size)
+    body_region = _finish(ctx, body, body_yields, carry_axes)
     if stop_at is not None:
         at_end = ctx.at(InsertPoint.at_end(cond))
         b = at_end.builder()
         active, a = vec.lookup(compaction.active_lanes(op))
         count = compaction.count_active(b, at_end.move_axis(active, a, 0))
-        predicate = b.binary(hlo.AndOp, predicate, compaction.more_than(b, count, stop_at))
+        # More than stop_at >= 1 active lanes implies any: one reduction, not two.
+        predicate = compaction.more_than(b, count, stop_at)
+        # An extra carry counts the iterations (compaction decides by it).
+        counter = TensorType(i32, [])
+        cond.insert_arg(counter, len(cond.args))
+        step = body.insert_arg(counter, len(body.args))
+        ret = body.last_op
+        assert ret is not None
+        inc = ctx.at(InsertPoint.before(ret)).builder()
+        next_step = inc.binary(hlo.AddOp, step, inc.constant(counter, 1))
+        body.erase_op(ret)
+        body.add_op(hlo.ReturnOp(*ret.operands, next_step))
+        inits = [*inits, ctx.builder().constant(counter, 0)]
+        result_types = [*result_types, counter]
     cond.add_op(hlo.ReturnOp(predicate))
-    body_region = _finish(ctx, body, body_yields, carry_axes)
-    inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, carry_axes)]
-    new = _rebuild_with_regions(
-        ctx, op, inits, [Region(cond), body_region], _batched_types(op, carry_axes, ctx.axis_size)
-    )
-    return new.results, carry_axes
+    new = _rebuild_with_regions(ctx, op, inits, [Region(cond), body_region], result_types)
+    if stop_at is not None:
+        return new.results[:-1], carry_axes, new.results[-1]
+    return new.results, carry_axes, None
 
 
 def masked_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:

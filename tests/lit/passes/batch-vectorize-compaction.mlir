@@ -1,22 +1,32 @@
-// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{min_bucket=2}" | filecheck %s
-// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{min_bucket=2},batch-lower" | vmlir-translate --to-jaxlib | filecheck %s --check-prefix=JAXLIB
+// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{min_bucket=2 shrink=2}" | filecheck %s
+// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{min_bucket=2 shrink=2},batch-lower" | vmlir-translate --to-jaxlib | filecheck %s --check-prefix=JAXLIB
 // RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{compact_lanes=false}" | filecheck %s --check-prefix=OFF
 
-// Lane compaction of a varying while on 4 lanes, halving to 2 (min_bucket=2): the loop
-// runs on 4 lanes while more than 2 are active (its predicate also counts active lanes),
-// the active lanes are found with a prefix sum (reduce_window) and gathered into 2 lanes,
-// the loop finishes there, and a scatter writes the 2 lanes back.
+// Lane compaction of a varying while on 4 lanes, shrinking to 2 (min_bucket=2, shrink=2):
+// the loop runs on 4 lanes while more than 2 are active (its predicate counts active
+// lanes; an extra carry counts iterations); then a 3-way branch: nothing left (return),
+// a slow stage (finish at full width), or a quick one: the active lanes are found with a
+// prefix sum (reduce_window), gathered into 2 lanes, the loop finishes there, and a
+// scatter writes the 2 lanes back.
 
 // CHECK-LABEL: func.func @halve(
-// CHECK:         %0 = "stablehlo.while"(%x) ({
+// CHECK:         %1, %2 = "stablehlo.while"(%x, %0) ({
 // CHECK:           "stablehlo.compare"({{.*}}comparison_direction GT{{.*}} : (tensor<i32>, tensor<i32>) -> tensor<i1>
-// CHECK:         }) : (tensor<4xf32>) -> tensor<4xf32>
-// CHECK:         "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>{{.*}}padding = dense<{{\[\[}}3, 0]]>
-// CHECK:         [[IDX:%[0-9]+]] = "stablehlo.reshape"({{.*}}) : (tensor<2xi32>) -> tensor<2x1xi32>
-// CHECK-NEXT:    [[SMALL:%[0-9]+]] = "stablehlo.gather"(%0, [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
-// CHECK-NEXT:    [[DONE:%[0-9]+]] = "stablehlo.while"([[SMALL]]) ({
-// CHECK:         }) : (tensor<2xf32>) -> tensor<2xf32>
-// CHECK-NEXT:    %r = "stablehlo.scatter"(%0, [[IDX]], [[DONE]]) {{.*}}unique_indices = true
+// CHECK:         }) : (tensor<4xf32>, tensor<i32>) -> (tensor<4xf32>, tensor<i32>)
+// CHECK:         %r = "stablehlo.case"([[CHOICE:%[0-9]+]]) ({
+// CHECK-NEXT:      "stablehlo.return"(%1) : (tensor<4xf32>) -> ()
+// CHECK-NEXT:    }, {
+// CHECK-NEXT:      [[WIDE:%[0-9]+]] = "stablehlo.while"(%1) ({
+// CHECK:           }) : (tensor<4xf32>) -> tensor<4xf32>
+// CHECK-NEXT:      "stablehlo.return"([[WIDE]]) : (tensor<4xf32>) -> ()
+// CHECK-NEXT:    }, {
+// CHECK:           "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>{{.*}}padding = dense<{{\[\[}}3, 0]]>
+// CHECK:           [[IDX:%[0-9]+]] = "stablehlo.reshape"({{.*}}) : (tensor<2xi32>) -> tensor<2x1xi32>
+// CHECK-NEXT:      [[SMALL:%[0-9]+]] = "stablehlo.gather"(%1, [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
+// CHECK-NEXT:      [[DONE:%[0-9]+]] = "stablehlo.while"([[SMALL]]) ({
+// CHECK:           }) : (tensor<2xf32>) -> tensor<2xf32>
+// CHECK-NEXT:      [[BACK:%[0-9]+]] = "stablehlo.scatter"(%1, [[IDX]], [[DONE]]) {{.*}}unique_indices = true
+// CHECK:           "stablehlo.return"([[BACK]]) : (tensor<4xf32>) -> ()
 // CHECK:         func.return %r : tensor<4xf32>
 
 // JAXLIB: "stablehlo.gather"
