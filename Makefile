@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit unit clean fuzz
+.PHONY: demo test lit unit clean fuzz bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "vmlir needs Python >= 3.11 (found " + sys.version.split()[0] + ")"'
@@ -30,6 +30,12 @@ N ?= 1000
 SEED ?= 0
 fuzz: $(STAMP)
 	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED)
+
+# The benchmark suite: `make bench` (options: `make bench ARGS="--rounds 3 --only rbf_gram"`).
+# Writes bench/results.md and bench/results.png.
+bench: $(STAMP)
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/lit/**/Output

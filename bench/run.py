@@ -1,0 +1,765 @@
+"""`make bench`: time vmlir against jax.jit(jax.vmap), manual vectorization and a Python loop.
+
+Everything runs in this one process. Per workload (bench/workloads.py):
+
+1. Build the contenders on the same inputs (already on the device): every vmlir variant
+   (`vmlir.compile(vmlir.vmap(...), **options)`), `jax.jit(jax.vmap(...))`, the manual
+   version (`jax.jit`-ed) where there is one, and a Python loop of jitted per-example calls
+   over `--loop-sample` examples spread over the batch (its time is scaled to the batch).
+2. Warm up (compile) each; check its result against eager `jax.vmap` (allclose at the
+   workload's tolerance, exact for integer outputs; fast_math at its own, looser
+   tolerance) and mark a mismatch or an error loudly.
+3. Calibrate: a contender faster than `--min-time` is called that many times per sample.
+4. `--rounds` rounds; each runs every contender once, forwards on even rounds and backwards
+   on odd ones. Per round, ratio = t(other) / t(vmlir); the table shows the median per-round
+   ratio (robust on a noisy shared machine) and median absolute times.
+5. XLA's temporary memory (`memory_analysis().temp_size_in_bytes`) of each compiled one.
+
+Then dispatch cost on a tiny input and cold compile latency (first call of a fresh
+vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each time).
+Writes OUT/results.md and OUT/results.png (bench/plot.py; needs matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+import vmlir
+from bench.workloads import WORKLOADS, Variant, Workload
+
+HERE = Path(__file__).resolve().parent
+
+JAX = "jax.jit(vmap)"
+MANUAL = "manual"
+LOOP = "python loop"
+
+
+def _block(x: Any) -> Any:
+    return jax.block_until_ready(x)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_time(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1.0:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def fmt_bytes(b: int | None) -> str:
+    if b is None:
+        return "-"
+    if b < 1024:
+        return f"{b} B"
+    if b < 1024**2:
+        return f"{b / 1024:.1f} KiB"
+    if b < 1024**3:
+        return f"{b / 1024**2:.1f} MiB"
+    return f"{b / 1024**3:.2f} GiB"
+
+
+def fmt_ratio(r: float | None) -> str:
+    return "-" if r is None or not math.isfinite(r) else f"{r:.2f}x"
+
+
+def geomean(xs: Sequence[float]) -> float | None:
+    xs = [x for x in xs if x is not None and x > 0 and math.isfinite(x)]
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def compare(got: Any, want: Any, rtol: float, atol: float) -> tuple[bool, str]:
+    """(ok, detail): same pytree, shapes and dtypes; integer/bool leaves exactly equal,
+    float leaves allclose(rtol, atol)."""
+    g_leaves, g_tree = jax.tree_util.tree_flatten(got)
+    w_leaves, w_tree = jax.tree_util.tree_flatten(want)
+    if g_tree != w_tree:
+        return False, f"output structure {g_tree} != {w_tree}"
+    worst = 0.0
+    for i, (g, w) in enumerate(zip(g_leaves, w_leaves)):
+        g, w = np.asarray(g), np.asarray(w)
+        if g.shape != w.shape or g.dtype != w.dtype:
+            return False, f"leaf {i}: {g.dtype}{list(g.shape)} != {w.dtype}{list(w.shape)}"
+        if not np.issubdtype(w.dtype, np.inexact):
+            bad = int(np.sum(g != w))
+            if bad:
+                return False, f"leaf {i}: {bad} of {w.size} integer values differ"
+            continue
+        if not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
+            err = np.abs(g.astype(np.float64) - w)
+            excess = np.max(err - atol - rtol * np.abs(w))
+            bad = int(np.sum(~np.isclose(g, w, rtol=rtol, atol=atol, equal_nan=True)))
+            return False, (
+                f"leaf {i}: {bad} of {w.size} values off (max abs err {np.nanmax(err):.2e}, "
+                f"{excess:.2e} over rtol={rtol:g} atol={atol:g})"
+            )
+        if w.size:
+            scale = np.maximum(np.abs(w), 1e-30)
+            worst = max(worst, float(np.nanmax(np.abs(g.astype(np.float64) - w) / scale)))
+    return True, f"max rel err {worst:.1e}" if worst else "exact"
+
+
+# --------------------------------------------------------------------------- mapping helpers
+
+
+def _per_arg(in_axes: Any, n: int) -> tuple[Any, ...]:
+    return tuple(in_axes) if isinstance(in_axes, (tuple, list)) else (in_axes,) * n
+
+
+def _extent(args: tuple[Any, ...], in_axes: Any) -> int:
+    for a, ax in zip(args, _per_arg(in_axes, len(args))):
+        if ax is not None:
+            return int(jax.tree_util.tree_leaves(a)[0].shape[0])
+    raise ValueError("no mapped argument")
+
+
+def _index(args: tuple[Any, ...], in_axes: Any, i: int) -> tuple[Any, ...]:
+    return tuple(
+        a if ax is None else jax.tree_util.tree_map(lambda leaf: leaf[i], a)
+        for a, ax in zip(args, _per_arg(in_axes, len(args)))
+    )
+
+
+def batch_extents(w: Workload, args: tuple[Any, ...]) -> list[int]:
+    """Sizes of the mapped axes, outermost first."""
+    out, cur = [], args
+    for in_axes in reversed(w.levels):
+        out.append(_extent(cur, in_axes))
+        cur = _index(cur, in_axes, 0)
+    return out
+
+
+def example_args(w: Workload, args: tuple[Any, ...], idx: Sequence[int]) -> tuple[Any, ...]:
+    """The arguments of the per-example call at multi-index `idx` (outermost first)."""
+    cur = args
+    for in_axes, i in zip(reversed(w.levels), idx):
+        cur = _index(cur, in_axes, int(i))
+    return cur
+
+
+# --------------------------------------------------------------------------- contenders
+
+
+@dataclass
+class Contender:
+    name: str
+    kind: str  # "vmlir" | "jax" | "manual" | "loop"
+    call: Callable[[], Any] | None = None
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    variant: Variant | None = None
+    scale: float = 1.0
+    """Multiplies a sample's time to the whole batch (the Python loop)."""
+    inner: int = 1
+    error: str | None = None
+    ok: bool | None = None
+    check: str = ""
+    times: list[float] = field(default_factory=list)
+    temp_bytes: int | None = None
+    compiled_for_memory: Callable[[], Any] | None = None
+    idxs: list[tuple[int, ...]] = field(default_factory=list)
+    """The Python loop's sampled examples (multi-indices, outermost first)."""
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None and self.call is not None
+
+    def median(self) -> float | None:
+        return statistics.median(self.times) * self.scale if self.times else None
+
+
+@dataclass
+class WorkloadResult:
+    workload: Workload
+    sizes: dict[str, int]
+    size_text: str
+    contenders: list[Contender]
+    info: str = ""
+    int_outputs: bool = False
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _short_error(e: BaseException) -> str:
+    msg = " ".join(str(e).split())
+    return f"{type(e).__name__}: {msg[:160]}{'...' if len(msg) > 160 else ''}"
+
+
+def _loop_contender(w: Workload, args: tuple[Any, ...], sample: int) -> Contender:
+    ext = batch_extents(w, args)
+    total = int(np.prod(ext))
+    flat = np.unique(np.linspace(0, total - 1, min(sample, total)).round().astype(int))
+    idxs = [tuple(int(i) for i in np.unravel_index(k, ext)) for k in flat]
+    single = jax.jit(w.per_example)
+    calls = [jax.device_put(example_args(w, args, idx)) for idx in idxs]
+
+    def loop() -> list[Any]:
+        return [_block(single(*a)) for a in calls]
+
+    c = Contender(LOOP, "loop", loop, w.rtol, w.atol, scale=total / len(idxs))
+    c.idxs = idxs
+    return c
+
+
+def build_contenders(w: Workload, args: tuple[Any, ...], loop_sample: int) -> list[Contender]:
+    out: list[Contender] = []
+    for v in w.variants:
+        c = Contender(
+            v.label,
+            "vmlir",
+            rtol=v.rtol if v.rtol is not None else w.rtol,
+            atol=v.atol if v.atol is not None else w.atol,
+            variant=v,
+        )
+        try:
+            fn = vmlir.compile(w.batch(vmlir.vmap), **v.options)
+            c.call = lambda fn=fn: fn(*args)
+            c.compiled_for_memory = lambda fn=fn: fn.xla(*args)
+        except Exception as e:  # noqa: BLE001 - report any failure as a row, go on
+            c.error = _short_error(e)
+        out.append(c)
+    theirs = jax.jit(w.batch(jax.vmap))
+    out.append(
+        Contender(
+            JAX,
+            "jax",
+            lambda: theirs(*args),
+            w.rtol,
+            w.atol,
+            compiled_for_memory=lambda: theirs.lower(*args).compile(),
+        )
+    )
+    if w.manual is not None:
+        manual = jax.jit(w.manual)
+        out.append(
+            Contender(
+                MANUAL,
+                "manual",
+                lambda: manual(*args),
+                w.manual_rtol if w.manual_rtol is not None else w.rtol,
+                w.manual_atol if w.manual_atol is not None else w.atol,
+                compiled_for_memory=lambda: manual.lower(*args).compile(),
+            )
+        )
+    if loop_sample > 0:
+        out.append(_loop_contender(w, args, loop_sample))
+    return out
+
+
+def _warm_and_check(c: Contender, ref: Any) -> None:
+    try:
+        got = _block(c.call())
+        if c.kind == "loop":
+            want = [jax.tree_util.tree_map(lambda leaf, i=i: leaf[i], ref) for i in c.idxs]
+            got = list(got)
+        else:
+            want = ref
+        c.ok, c.check = compare(got, want, c.rtol, c.atol)
+        if not c.ok:
+            print(f"!!! MISMATCH: {c.name} vs jax.vmap: {c.check}", flush=True)
+    except Exception as e:  # noqa: BLE001
+        c.error = _short_error(e)
+    if c.error:
+        print(f"!!! ERROR: {c.name}: {c.error}", flush=True)
+
+
+def _sample(fn: Callable[[], Any], inner: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        _block(fn())
+    return (time.perf_counter() - t0) / inner
+
+
+def time_contenders(contenders: list[Contender], rounds: int, min_time: float) -> None:
+    live = [c for c in contenders if c.usable]
+    for c in live:  # second warm call, then calibrate the calls per sample
+        t = _sample(c.call, 1)
+        if c.kind != "loop" and t < min_time:
+            c.inner = min(10_000, max(1, math.ceil(min_time / max(t, 1e-7))))
+    for r in range(rounds):
+        for c in live if r % 2 == 0 else live[::-1]:
+            c.times.append(_sample(c.call, c.inner))
+
+
+def measure_memory(contenders: list[Contender]) -> None:
+    for c in contenders:
+        if c.usable and c.compiled_for_memory is not None:
+            try:
+                c.temp_bytes = int(c.compiled_for_memory().memory_analysis().temp_size_in_bytes)
+            except Exception as e:  # noqa: BLE001 - memory is informative only
+                print(f"(no memory analysis for {c.name}: {_short_error(e)})")
+
+
+def _per_round_ratio(num: Contender | None, den: Contender) -> float | None:
+    if num is None or not num.times or not den.times:
+        return None
+    return statistics.median(
+        (a * num.scale) / (b * den.scale) for a, b in zip(num.times, den.times)
+    )
+
+
+def make_rows(res: WorkloadResult) -> None:
+    by_kind = {c.kind: c for c in res.contenders if c.kind != "vmlir"}
+    jx, man, loop = by_kind.get("jax"), by_kind.get("manual"), by_kind.get("loop")
+    def problems(cs: list[Contender]) -> list[str]:
+        return [
+            f"**{'ERROR' if c.error else 'MISMATCH'}** {c.name}: {c.error or c.check}"
+            for c in cs
+            if c.error or c.ok is False
+        ]
+
+    for v in (c for c in res.contenders if c.kind == "vmlir"):
+        mine = problems([v, *(c for c in res.contenders if c.kind != "vmlir")])
+        label = res.workload.name if v.name == "vmlir" else f"{res.workload.name} ({v.name})"
+        res.rows.append(
+            {
+                "workload": res.workload.name,
+                "label": label,
+                "variant": v.name,
+                "primary": bool(v.variant and v.variant.primary),
+                "exact": not (v.variant and v.variant.options.get("fast_math")),
+                "tags": list(res.workload.tags),
+                "sizes": res.size_text,
+                "t": {c.name: c.median() for c in [v, jx, man, loop] if c is not None},
+                "jax_ratio": _per_round_ratio(jx, v),
+                "manual_ratio": _per_round_ratio(man, v),
+                "loop_ratio": _per_round_ratio(loop, v),
+                "mem": {c.name: c.temp_bytes for c in [v, jx, man] if c is not None},
+                "error": v.error,
+                "problems": mine,
+                "checks": {c.name: (c.error or c.check) for c in res.contenders},
+                "ok": not mine,
+                "inner": {c.name: c.inner for c in res.contenders},
+            }
+        )
+
+
+def bench_workload(
+    w: Workload,
+    *,
+    rounds: int,
+    scale: float,
+    loop_sample: int,
+    min_time: float,
+    seed: int = 0,
+    verbose: bool = True,
+) -> WorkloadResult:
+    sizes = w.scaled_sizes(scale)
+    host_args = w.make_inputs(np.random.default_rng(seed), sizes)
+    args = jax.device_put(host_args)
+    ref = _block(w.batch(jax.vmap)(*args))
+    res = WorkloadResult(w, sizes, w.size_text(sizes), [])
+    res.int_outputs = any(
+        not np.issubdtype(np.asarray(leaf).dtype, np.inexact) for leaf in jax.tree_util.tree_leaves(ref)
+    )
+    if w.describe_inputs is not None:
+        res.info = w.describe_inputs(host_args, ref)
+        if verbose:
+            print(f"  {w.name}: {res.info}", flush=True)
+    res.contenders = build_contenders(w, args, loop_sample)
+    for c in res.contenders:
+        if c.usable:
+            _warm_and_check(c, ref)
+        elif c.error:
+            print(f"!!! ERROR: {c.name}: {c.error}", flush=True)
+    time_contenders(res.contenders, rounds, min_time)
+    measure_memory(res.contenders)
+    make_rows(res)
+    return res
+
+
+# --------------------------------------------------------------------------- dispatch, compile
+
+
+def bench_dispatch(rounds: int = 21, calls: int = 200) -> dict[str, Any]:
+    """Per-call time of vmlir vs jax.jit of the same batched function on a (2, 3) input."""
+    from vmlir.examples.seeds import sum_of_squares
+
+    x = jax.device_put(np.ones((2, 3), np.float32))
+    ours = vmlir.compile(vmlir.vmap(sum_of_squares))
+    theirs = jax.jit(jax.vmap(sum_of_squares))
+    fns = [("vmlir", ours), (JAX, theirs)]
+    for _, fn in fns:
+        _block(fn(x))
+        _block(fn(x))
+    per_call: dict[str, list[float]] = {name: [] for name, _ in fns}
+    for r in range(rounds):
+        for name, fn in fns if r % 2 == 0 else fns[::-1]:
+            t0 = time.perf_counter()
+            for _ in range(calls - 1):
+                fn(x)
+            _block(fn(x))
+            per_call[name].append((time.perf_counter() - t0) / calls)
+    ratio = statistics.median(a / b for a, b in zip(per_call["vmlir"], per_call[JAX]))
+    return {
+        "input": "sum_of_squares on a (2, 3) input",
+        "vmlir": statistics.median(per_call["vmlir"]),
+        "jax": statistics.median(per_call[JAX]),
+        "ratio": ratio,
+        "rounds": rounds,
+        "calls": calls,
+    }
+
+
+def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A new function object with the same behaviour, so no jit cache knows it."""
+
+    def fresh(*a: Any) -> Any:
+        return fn(*a)
+
+    return fresh
+
+
+COMPILE_BATCH = 16
+
+
+def bench_compile(w: Workload, reps: int, seed: int = 0) -> dict[str, Any]:
+    """First-call time of a fresh vmlir.compile(vmlir.vmap(f)) vs a fresh
+    jax.jit(jax.vmap(f)) on a COMPILE_BATCH-example input (so the call is ~ all compile)."""
+    sizes = {k: (min(v, COMPILE_BATCH) if k in w.batch_keys else v) for k, v in w.sizes.items()}
+    args = jax.device_put(w.make_inputs(np.random.default_rng(seed), sizes))
+
+    def batch_with(vmap: Callable[..., Any]) -> Callable[..., Any]:
+        fn = _fresh(w.per_example)
+        for in_axes in w.levels:
+            fn = vmap(fn, in_axes=in_axes)
+        return fn
+
+    def first_vmlir() -> float:
+        t0 = time.perf_counter()
+        _block(vmlir.compile(batch_with(vmlir.vmap))(*args))
+        return time.perf_counter() - t0
+
+    def first_jax() -> float:
+        t0 = time.perf_counter()
+        _block(jax.jit(batch_with(jax.vmap))(*args))
+        return time.perf_counter() - t0
+
+    ts: dict[str, list[float]] = {"vmlir": [], JAX: []}
+    try:
+        for r in range(reps):
+            pair = [("vmlir", first_vmlir), (JAX, first_jax)]
+            for name, f in pair if r % 2 == 0 else pair[::-1]:
+                ts[name].append(f())
+    except Exception as e:  # noqa: BLE001
+        return {"workload": w.name, "error": _short_error(e)}
+    return {
+        "workload": w.name,
+        "sizes": w.size_text(sizes),
+        "vmlir": statistics.median(ts["vmlir"]),
+        "jax": statistics.median(ts[JAX]),
+        "ratio": statistics.median(a / b for a, b in zip(ts["vmlir"], ts[JAX])),
+        "reps": reps,
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine_info() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import jaxlib
+    import xdsl
+
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count() or 0
+    dev = jax.devices()[0]
+    return {
+        "cpus": f"{os.cpu_count()} CPUs ({affinity} usable), {cpu}",
+        "os": platform.platform(),
+        "backend": f"{jax.default_backend()} ({dev.device_kind}, {len(jax.devices())} device(s))",
+        "versions": (
+            f"python {platform.python_version()}, jax {jax.__version__}, "
+            f"jaxlib {jaxlib.__version__}, xdsl {getattr(xdsl, '__version__', '?')}, "
+            f"numpy {np.__version__}"
+        ),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def targets(rows: list[dict[str, Any]], dispatch: dict | None, compiles: list[dict]) -> list[tuple[str, str, str]]:
+    """(target, measured, status) lines."""
+    out: list[tuple[str, str, str]] = []
+
+    def status(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("met" if ok else "**not met**")
+
+    prim = [r for r in rows if r["primary"]]
+    rbf = [r for r in prim if "rbf" in r["tags"]]
+    if rbf:
+        r = rbf[0]
+        exact = [x for x in rows if "rbf" in x["tags"] and not x["primary"]]
+        also = f" (exact vmlir: {fmt_ratio(exact[0]['jax_ratio'])})" if exact else ""
+        out.append(
+            ("RBF gram, vmlir fast_math >= 5x jax.jit(vmap)",
+             (r["error"] or fmt_ratio(r["jax_ratio"])) + also,
+             status(None if r["jax_ratio"] is None else r["jax_ratio"] >= 5.0))
+        )
+    esc = [r for r in prim if "escape_time" in r["tags"]]
+    if esc:
+        r = esc[0]
+        out.append(
+            ("escape time (Mandelbrot) >= 4x jax.jit(vmap)",
+             r["error"] or fmt_ratio(r["jax_ratio"]),
+             status(None if r["jax_ratio"] is None else r["jax_ratio"] >= 4.0))
+        )
+    others = [r for r in prim if not ({"rbf", "escape_time"} & set(r["tags"]))]
+    measured = [r for r in others if r["jax_ratio"] is not None]
+    if others:
+        slow = [f"{r['label']} {fmt_ratio(r['jax_ratio'])}" for r in measured if r["jax_ratio"] < 0.95]
+        out.append(
+            ("every other workload >= 0.95x",
+             (f"{len(measured) - len(slow)} of {len(others)} met"
+              + (f"; below: {', '.join(slow)}" if slow else "")),
+             status(None if not measured else (not slow and len(measured) == len(others))))
+        )
+    g = geomean([r["jax_ratio"] for r in prim])
+    out.append(("geometric mean of jax/vmlir >= 1.0", fmt_ratio(g), status(None if g is None else g >= 1.0)))
+    if dispatch:
+        d = dispatch["ratio"]
+        out.append(("dispatch: vmlir within 10% of jax.jit", f"{d:.2f}x per call", status(d <= 1.10)))
+    ok_c = [c for c in compiles if "ratio" in c]
+    if ok_c:
+        worst = max(ok_c, key=lambda c: c["ratio"])
+        over = [c for c in ok_c if c["ratio"] > 2.0]
+        out.append(
+            ("cold compile: vmlir within 2x of jax.jit(vmap)",
+             f"geomean {fmt_ratio(geomean([c['ratio'] for c in ok_c]))}, worst {worst['workload']} "
+             f"{fmt_ratio(worst['ratio'])}; {len(ok_c) - len(over)} of {len(ok_c)} within 2x",
+             status(not over and len(ok_c) == len(compiles)))
+        )
+    bad = sum(1 for r in rows if not r["ok"])
+    out.append(("every result matches jax.vmap", "all ok" if not bad else f"{bad} row(s) with problems", status(bad == 0)))
+    return out
+
+
+def render_markdown(
+    results: list[WorkloadResult],
+    dispatch: dict | None,
+    compiles: list[dict],
+    meta: dict[str, Any],
+) -> str:
+    rows = [row for res in results for row in res.rows]
+    m = meta["machine"]
+    lines = [
+        "# vmlir benchmark results",
+        "",
+        f"- machine: {m['cpus']}; {m['os']}",
+        f"- jax backend: {m['backend']}",
+        f"- date: {m['date']}",
+        f"- versions: {m['versions']}",
+        f"- rounds: {meta['rounds']} (median per-round ratio, median times); scale {meta['scale']:g}; "
+        f"min sample time {meta['min_time']:g} s; Python loop: {meta['loop_sample']} examples timed, scaled to the batch",
+        f"- command: `{meta['command']}`; wall time {meta['wall']:.0f} s",
+        "",
+        "Times are per call (median of the rounds). A ratio is t(contender) / t(vmlir) per round, "
+        "median over rounds: above 1 means vmlir is faster. Temp = XLA's "
+        "`memory_analysis().temp_size_in_bytes`.",
+        "",
+        "| workload | sizes | vmlir | jax.jit(vmap) | manual | python loop (est.) "
+        "| jax/vmlir | manual/vmlir | loop/vmlir | temp vmlir | temp jax | temp manual | check |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for r in rows:
+        t, mem = r["t"], r["mem"]
+        check = "ok" if r["ok"] else "; ".join(r["problems"])
+        vm = "ERROR" if r["error"] else fmt_time(t.get(r["variant"]))
+        lines.append(
+            f"| {r['label']} | {r['sizes']} | {vm} | {fmt_time(t.get(JAX))} | "
+            f"{fmt_time(t.get(MANUAL))} | {fmt_time(t.get(LOOP))} | {fmt_ratio(r['jax_ratio'])} | "
+            f"{fmt_ratio(r['manual_ratio'])} | {fmt_ratio(r['loop_ratio'])} | "
+            f"{fmt_bytes(mem.get(r['variant']))} | {fmt_bytes(mem.get(JAX))} | "
+            f"{fmt_bytes(mem.get(MANUAL))} | {check} |"
+        )
+    prim = [r["jax_ratio"] for r in rows if r["primary"]]
+    exact = [r["jax_ratio"] for r in rows if r["exact"]]
+    lines += [
+        "",
+        f"**Geometric mean of jax/vmlir: {fmt_ratio(geomean(prim))}** over the "
+        f"{sum(1 for x in prim if x is not None)} workloads' main vmlir contender (fast_math for RBF); "
+        f"{fmt_ratio(geomean(exact))} with exact vmlir everywhere.",
+    ]
+    if dispatch:
+        lines += [
+            "",
+            "| dispatch | vmlir per call | jax.jit per call | vmlir/jax |",
+            "|---|--:|--:|--:|",
+            f"| {dispatch['input']}, {dispatch['calls']} calls x {dispatch['rounds']} rounds | "
+            f"{fmt_time(dispatch['vmlir'])} | {fmt_time(dispatch['jax'])} | {fmt_ratio(dispatch['ratio'])} |",
+        ]
+    if compiles:
+        lines += [
+            "",
+            f"Cold compile: first call of a fresh `vmlir.compile(vmlir.vmap(f))` vs a fresh "
+            f"`jax.jit(jax.vmap(f))` (new function objects each time; batch {COMPILE_BATCH}, "
+            f"default pipeline; median of repetitions).",
+            "",
+            "| compile (first call) | sizes | vmlir | jax.jit(vmap) | vmlir/jax |",
+            "|---|---|--:|--:|--:|",
+        ]
+        for c in compiles:
+            if "error" in c:
+                lines.append(f"| {c['workload']} | - | **ERROR** {c['error']} | - | - |")
+            else:
+                lines.append(
+                    f"| {c['workload']} | {c['sizes']} | {fmt_time(c['vmlir'])} | "
+                    f"{fmt_time(c['jax'])} | {fmt_ratio(c['ratio'])} |"
+                )
+        ok_c = [c["ratio"] for c in compiles if "ratio" in c]
+        if ok_c:
+            lines.append(f"| geometric mean | | | | {fmt_ratio(geomean(ok_c))} |")
+    lines += ["", "## Targets", "", "| target | measured | status |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in targets(rows, dispatch, compiles)]
+    lines += ["", "## Notes", ""]
+    for res in results:
+        w = res.workload
+        tol = f"rtol {w.rtol:g}, atol {w.atol:g}"
+        extra = [
+            f"{c.name} at rtol {c.rtol:g}, atol {c.atol:g}"
+            for c in res.contenders
+            if c.kind in ("vmlir", "manual") and (c.rtol, c.atol) != (w.rtol, w.atol)
+        ]
+        line = f"- **{w.name}**: {w.description}. Checked against eager jax.vmap at {tol}"
+        line += f" ({'; '.join(extra)})" if extra else ""
+        line += ", its integer outputs exactly." if res.int_outputs else "."
+        if res.info:
+            line += f" Inputs: {res.info}."
+        lines.append(line)
+    lines += [
+        "- fast_math may reassociate (e.g. |x - y|^2 as |x|^2 - 2 x.y + |y|^2, one GEMM), whose "
+        "rounding error grows with |x|^2 + |y|^2: its results are checked at the looser tolerance "
+        "listed above, the exact contender at the workload's own.",
+        "- The Python loop times one jitted per-example call per sampled example (arguments "
+        "already on the device) and scales to the whole batch; for rare-branch and escape-time "
+        "workloads the sample may miss the rare examples, so it is an estimate.",
+        "",
+        "<!-- bench-data",
+        json.dumps({"rows": rows, "dispatch": dispatch, "compile": compiles, "meta": meta}, default=str),
+        "-->",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def select(only: str | None) -> list[Workload]:
+    if not only:
+        return list(WORKLOADS)
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    known = {w.name: w for w in WORKLOADS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[n] for n in names]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
+    p.add_argument("--only", help="comma-separated workload names")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply the batch sizes (quick runs: 0.05)")
+    p.add_argument("--out", default=str(HERE), help="directory for results.md and results.png (default bench/)")
+    p.add_argument("--loop-sample", type=int, default=32, help="examples timed in the Python loop (0: no loop)")
+    p.add_argument("--min-time", type=float, default=0.02, help="repeat faster calls up to this many seconds per sample")
+    p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
+    p.add_argument("--compile-reps", type=int, default=3, help="cold-compile repetitions per workload (0: skip)")
+    p.add_argument("--no-plot", action="store_true", help="do not write results.png")
+    p.add_argument("--list", action="store_true", help="list the workloads and exit")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for w in WORKLOADS:
+            print(f"{w.name:<24} {w.size_text(w.sizes):<40} {w.description}")
+        return 0
+    start = time.perf_counter()
+    workloads = select(args.only)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {
+        "machine": machine_info(),
+        "rounds": args.rounds,
+        "scale": args.scale,
+        "min_time": args.min_time,
+        "loop_sample": args.loop_sample,
+        "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    print(f"== vmlir benchmarks: {meta['machine']['cpus']}; {meta['machine']['backend']} ==", flush=True)
+    results = []
+    for w in workloads:
+        t0 = time.perf_counter()
+        print(f"-- {w.name}", flush=True)
+        res = bench_workload(
+            w, rounds=args.rounds, scale=args.scale, loop_sample=args.loop_sample, min_time=args.min_time
+        )
+        for row in res.rows:
+            print(
+                f"   {row['label']}: vmlir {fmt_time(row['t'].get(row['variant']))}, "
+                f"jax {fmt_time(row['t'].get(JAX))}, jax/vmlir {fmt_ratio(row['jax_ratio'])}, "
+                f"{'ok' if row['ok'] else 'PROBLEMS'} ({time.perf_counter() - t0:.1f} s)",
+                flush=True,
+            )
+        results.append(res)
+    dispatch = None
+    if args.dispatch_rounds > 0:
+        print("-- dispatch", flush=True)
+        dispatch = bench_dispatch(rounds=args.dispatch_rounds)
+    compiles = []
+    if args.compile_reps > 0:
+        print("-- cold compile", flush=True)
+        for w in workloads:
+            compiles.append(bench_compile(w, args.compile_reps))
+    meta["wall"] = time.perf_counter() - start
+    text = render_markdown(results, dispatch, compiles, meta)
+    (out / "results.md").write_text(text)
+    print()
+    print(text.split("\n<!-- bench-data")[0])
+    print(f"wrote {out / 'results.md'}")
+    if not args.no_plot:
+        from bench.plot import plot_results
+
+        plot_results([row for res in results for row in res.rows], out / "results.png", meta)
+    rows = [row for res in results for row in res.rows]
+    bad = [r["label"] for r in rows if not r["ok"]]
+    if bad:
+        print(f"!!! {len(bad)} row(s) with a MISMATCH or an ERROR: {', '.join(bad)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
