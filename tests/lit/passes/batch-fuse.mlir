@@ -245,6 +245,24 @@ func.func @move_of_dot(%w: tensor<3x4xf32>, %x: tensor<5x4xf32>) -> tensor<5x3xf
 
 // -----
 
+// Not when the swap would make the lhs contract along its major dim (A^T B, slow in
+// XLA's CPU GEMMs): the move stays after the add, where XLA fuses it (MLP's last layer).
+// CHECK-LABEL: func.func @move_of_dot_kept(
+// CHECK-NEXT:  %d = "stablehlo.dot_general"(%w, %h)
+// CHECK-NEXT:  %bb = "stablehlo.broadcast_in_dim"(%b)
+// CHECK-NEXT:  %s = "stablehlo.add"(%d, %bb)
+// CHECK-NEXT:  %m = batch.move_axis %s from 1 to 0 : (tensor<3x5xf32>) -> tensor<5x3xf32>
+// CHECK-NEXT:  func.return %m : tensor<5x3xf32>
+func.func @move_of_dot_kept(%w: tensor<3x4xf32>, %h: tensor<4x5xf32>, %b: tensor<3xf32>) -> tensor<5x3xf32> {
+  %d = "stablehlo.dot_general"(%w, %h) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [0]>}> : (tensor<3x4xf32>, tensor<4x5xf32>) -> tensor<3x5xf32>
+  %bb = "stablehlo.broadcast_in_dim"(%b) <{broadcast_dimensions = array<i64: 0>}> : (tensor<3xf32>) -> tensor<3x5xf32>
+  %s = "stablehlo.add"(%d, %bb) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
+  %m = batch.move_axis %s from 1 to 0 : (tensor<3x5xf32>) -> tensor<5x3xf32>
+  func.return %m : tensor<5x3xf32>
+}
+
+// -----
+
 // Folding would reorder the kept dims of the reduce: left alone.
 // CHECK-LABEL: func.func @move_into_reduce_kept_order(
 // CHECK-NEXT:  %m = batch.move_axis %x from 0 to 2 : (tensor<4x3x2xf32>) -> tensor<3x2x4xf32>
