@@ -65,16 +65,18 @@ class Builder:
         )
 
     def compare(self, a: SSAValue, b: SSAValue, direction: str) -> SSAValue:
-        """a <direction> b for integer tensors (EQ, NE, LT, LE, GT, GE)."""
+        """a <direction> b (EQ, NE, LT, LE, GT, GE): a FLOAT comparison for float tensors,
+        SIGNED for integer ones."""
         t = a.type
         assert isinstance(t, TensorType)
+        kind = hlo.ComparisonType.SIGNED if isinstance(t.element_type, IntegerType) else hlo.ComparisonType.FLOAT
         return self.emit(
             hlo.CompareOp.create(
                 operands=[a, b],
                 result_types=[TensorType(i1, t.get_shape())],
                 properties={
                     "comparison_direction": hlo.ComparisonDirectionAttr(hlo.ComparisonDirection(direction)),
-                    "compare_type": hlo.ComparisonTypeAttr(hlo.ComparisonType.SIGNED),
+                    "compare_type": hlo.ComparisonTypeAttr(kind),
                 },
             )
         )

@@ -24,6 +24,7 @@ from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     IntegerAttr,
     TensorType,
+    f32,
     i32,
     i64,
 )
@@ -67,8 +68,22 @@ def count_active(b: Builder, active: SSAValue) -> SSAValue:
     return b.reduce(ints, b.constant(TensorType(i32, []), 0), [0], hlo.AddOp)
 
 
-def more_than(b: Builder, count: SSAValue, limit: int) -> SSAValue:
-    return b.compare(count, b.constant(TensorType(i32, []), limit), "GT")
+_EXACT_F32_COUNT = 2**24
+"""Counts up to this are exact in f32."""
+
+
+def more_active_than(b: Builder, active: SSAValue, limit: int) -> SSAValue:
+    """Whether more than `limit` lanes of a (B,) i1 tensor are true (a tensor<i1>).
+
+    Counted in f32 where that is exact: XLA's CPU backend vectorizes an f32 sum of the
+    converted flags, not an i32 one, and a loop that tests this every iteration (a
+    compaction stage) ran ~5% slower with the i32 count (docs/passes.md)."""
+    n = tensor_type(active).get_shape()[0]
+    if n > _EXACT_F32_COUNT:
+        return b.compare(count_active(b, active), b.constant(TensorType(i32, []), limit), "GT")
+    ones = b.unary(hlo.ConvertOp, active, TensorType(f32, [n]))
+    count = b.reduce(ones, b.constant(TensorType(f32, []), 0.0), [0], hlo.AddOp)
+    return b.compare(count, b.constant(TensorType(f32, []), float(limit)), "GT")
 
 
 def _active_first(b: Builder, active: SSAValue, keep: int) -> SSAValue:
@@ -192,37 +207,36 @@ def compact(
     build_while,
 ) -> RuleResult:
     """After a loop stage at B lanes (it exited with at most B/shrink active, after
-    `iterations` iterations), one of three real branches:
-    - no lane active: done (a loop that ends in its first stage pays for one count);
-    - the stage took more than `quick_stage` iterations: the examples finish at steadily
-      spread times (Newton-like), where gathering pays less than it costs: finish the
-      loop at full width;
-    - else (most examples finished fast, a few remain: escape-time-like): gather the
-      active lanes into B/shrink lanes, finish there (recursively compacted), scatter
-      the results back."""
+    `iterations` iterations):
+    - if the stage took more than `quick_stage` iterations, the examples finish at
+      steadily spread times (Newton-like), where gathering pays less than it costs: a
+      second loop at full width finishes them (it runs no iteration otherwise);
+    - then, if lanes are still active (so the stage was quick: most examples finished
+      fast, a few remain, escape-time-like), a `stablehlo.if` gathers the active lanes
+      into B/shrink lanes, finishes there (recursively compacted) and scatters the
+      results back; its other branch passes the carries through.
+    A loop, not a 3-way `case`, finishes at full width: XLA copies the carries into and
+    out of a conditional's branches, which cost Newton ~5% (docs/passes.md)."""
     vec = ctx.vectorizer
     keep = ctx.axis_size // vec.options.shrink
-    # Which lanes are still active: the loop predicate, evaluated on the stage's results.
+    b = ctx.builder()
+    scalar = TensorType(i32, [])
+    slow = b.compare(iterations, b.constant(scalar, vec.options.quick_stage), "GT")
+    rest, _, _ = build_while(ctx, op, results, list(carry_axes), None, guard=slow)
+    # Which lanes are still active: the loop predicate, evaluated on the carries.
     cond = op.cond.block
-    for arg, value, axis in zip(cond.args, results, carry_axes):
+    for arg, value, axis in zip(cond.args, rest, carry_axes):
         vec.bind(arg, value, axis)
     vec.run([o for o in cond.ops if o is not cond.last_op], ctx.insertion_point)
     active, axis = vec.lookup(active_lanes(op))
     assert axis is not None, "a lane loop's active flag varies"
     active = ctx.move_axis(active, axis, 0)
+    any_left, _ = vec.lookup(cond.last_op.operands[0])  # type: ignore[union-attr]
     b = ctx.builder()
-    scalar = TensorType(i32, [])
-    any_left = b.unary(hlo.ConvertOp, more_than(b, count_active(b, active), 0), scalar)
-    quick = b.unary(hlo.ConvertOp, b.compare(iterations, b.constant(scalar, vec.options.quick_stage), "LE"), scalar)
-    # 0: done, 1: finish at full width, 2: compact.
-    choice = b.binary(hlo.MultiplyOp, any_left, b.binary(hlo.AddOp, quick, b.constant(scalar, 1)))
+    go = b.binary(hlo.AndOp, b.not_(slow), any_left)
 
     done = Block()
-    done.add_op(hlo.ReturnOp(*results))
-
-    wide = Block()
-    rest, _, _ = build_while(ctx.at(InsertPoint.at_end(wide)), op, results, list(carry_axes), None)
-    wide.add_op(hlo.ReturnOp(*rest))
+    done.add_op(hlo.ReturnOp(*rest))
 
     narrow = Block()
     here = ctx.at(InsertPoint.at_end(narrow))
@@ -232,18 +246,18 @@ def compact(
         value, a = vec.lookup(v)
         child.bind(v, value if a is None else take_rows(here, here.move_axis(value, a, 0), idx), None if a is None else 0)
     small_ctx = RuleContext(keep, here.insertion_point, child)
-    small_inits = [v if a is None else take_rows(here, v, idx) for v, a in zip(results, carry_axes)]
+    small_inits = [v if a is None else take_rows(here, v, idx) for v, a in zip(rest, carry_axes)]
     small, small_axes = while_rule(small_ctx, op, small_inits, list(carry_axes))
     outs = []
-    for full, part, a, pa in zip(results, small, carry_axes, small_axes):
+    for full, part, a, pa in zip(rest, small, carry_axes, small_axes):
         if a is None:
             outs.append(part)  # a carry uniform in both: the body never changes it
         else:
             outs.append(put_rows(here, full, idx, small_ctx.to_axis(part, pa, 0)))
     narrow.add_op(hlo.ReturnOp(*outs))
-    branch = hlo.CaseOp.create(
-        operands=[choice],
-        result_types=[r.type for r in results],
-        regions=[Region(done), Region(wide), Region(narrow)],
+    branch = hlo.IfOp.create(
+        operands=[go],
+        result_types=[r.type for r in rest],
+        regions=[Region(narrow), Region(done)],
     )
     return ctx.emit(branch).results, list(carry_axes)

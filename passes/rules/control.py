@@ -82,10 +82,16 @@ def while_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
 
 
 def _build_while(
-    ctx: RuleContext, op: hlo.WhileOp, operands, axes, stop_at: int | None
+    ctx: RuleContext,
+    op: hlo.WhileOp,
+    operands,
+    axes,
+    stop_at: int | None,
+    guard: SSAValue | None = None,
 ) -> tuple[Sequence[SSAValue], list[Axis], SSAValue | None]:
     """The vectorized while. With `stop_at`, it also stops once at most that many lanes of
-    a lane loop are active, and counts its iterations (returned last; else None)."""
+    a lane loop are active, and counts its iterations (returned last; else None). With
+    `guard` (a uniform tensor<i1> from outside), it runs only while the guard holds too."""
     vec = ctx.vectorizer
     per_example = [v.type for v in op.operands]
     carried = [a is not None for a in axes]
@@ -111,9 +117,8 @@ def _build_while(
         at_end = ctx.at(InsertPoint.at_end(cond))
         b = at_end.builder()
         active, a = vec.lookup(compaction.active_lanes(op))
-        count = compaction.count_active(b, at_end.move_axis(active, a, 0))
         # More than stop_at >= 1 active lanes implies any: one reduction, not two.
-        predicate = compaction.more_than(b, count, stop_at)
+        predicate = compaction.more_active_than(b, at_end.move_axis(active, a, 0), stop_at)
         # An extra carry counts the iterations (compaction decides by it).
         counter = TensorType(i32, [])
         cond.insert_arg(counter, len(cond.args))
@@ -126,6 +131,8 @@ def _build_while(
         body.add_op(hlo.ReturnOp(*ret.operands, next_step))
         inits = [*inits, ctx.builder().constant(counter, 0)]
         result_types = [*result_types, counter]
+    if guard is not None:
+        predicate = ctx.at(InsertPoint.at_end(cond)).builder().binary(hlo.AndOp, guard, predicate)
     cond.add_op(hlo.ReturnOp(predicate))
     new = _rebuild_with_regions(ctx, op, inits, [Region(cond), body_region], result_types)
     if stop_at is not None:

@@ -4,30 +4,40 @@
 
 // Lane compaction of a varying while on 4 lanes, shrinking to 2 (min_bucket=2, shrink=2):
 // the loop runs on 4 lanes while more than 2 are active (its predicate counts active
-// lanes; an extra carry counts iterations); then a 3-way branch: nothing left (return),
-// a slow stage (finish at full width), or a quick one: the active lanes are found with a
-// prefix sum (reduce_window), gathered into 2 lanes, the loop finishes there, and a
-// scatter writes the 2 lanes back.
+// lanes in f32; an extra carry counts iterations). Then a second loop at full width runs
+// only if that stage was slow (more than quick_stage=4 iterations), and if lanes are still
+// active after it (so the stage was quick), a stablehlo.if compacts: the active lanes are
+// found with a prefix sum (reduce_window), gathered into 2 lanes, the loop finishes
+// there, and a scatter writes the 2 lanes back.
 
 // CHECK-LABEL: func.func @halve(
 // CHECK:         %1, %2 = "stablehlo.while"(%x, %0) ({
-// CHECK:           "stablehlo.compare"({{.*}}comparison_direction GT{{.*}} : (tensor<i32>, tensor<i32>) -> tensor<i1>
+// CHECK:           "stablehlo.convert"({{.*}}) : (tensor<4xi1>) -> tensor<4xf32>
+// CHECK:           }) : (tensor<4xf32>, tensor<f32>) -> tensor<f32>
+// CHECK:           "stablehlo.compare"({{.*}}comparison_direction GT{{.*}}comparison_type FLOAT{{.*}} : (tensor<f32>, tensor<f32>) -> tensor<i1>
 // CHECK:         }) : (tensor<4xf32>, tensor<i32>) -> (tensor<4xf32>, tensor<i32>)
-// CHECK:         %r = "stablehlo.case"([[CHOICE:%[0-9]+]]) ({
-// CHECK-NEXT:      "stablehlo.return"(%1) : (tensor<4xf32>) -> ()
-// CHECK-NEXT:    }, {
-// CHECK-NEXT:      [[WIDE:%[0-9]+]] = "stablehlo.while"(%1) ({
-// CHECK:           }) : (tensor<4xf32>) -> tensor<4xf32>
-// CHECK-NEXT:      "stablehlo.return"([[WIDE]]) : (tensor<4xf32>) -> ()
-// CHECK-NEXT:    }, {
+// CHECK-NEXT:    [[Q:%[0-9]+]] = "stablehlo.constant"() <{value = dense<4> : tensor<i32>}>
+// CHECK-NEXT:    [[SLOW:%[0-9]+]] = "stablehlo.compare"(%2, [[Q]]) <{comparison_direction = #stablehlo<comparison_direction GT>
+// CHECK-NEXT:    [[WIDE:%[0-9]+]] = "stablehlo.while"(%1) ({
+// CHECK:           [[ANY:%[0-9]+]] = "stablehlo.reduce"
+// CHECK:           [[GO:%[0-9]+]] = "stablehlo.and"([[SLOW]], [[ANY]])
+// CHECK-NEXT:      "stablehlo.return"([[GO]]) : (tensor<i1>) -> ()
+// CHECK:         }) : (tensor<4xf32>) -> tensor<4xf32>
+// CHECK:         [[LEFT:%[0-9]+]] = "stablehlo.reduce"
+// CHECK:         [[QUICK:%[0-9]+]] = "stablehlo.not"([[SLOW]])
+// CHECK-NEXT:    [[COMPACT:%[0-9]+]] = "stablehlo.and"([[QUICK]], [[LEFT]])
+// CHECK-NEXT:    %r = "stablehlo.if"([[COMPACT]]) ({
 // CHECK:           "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>{{.*}}padding = dense<{{\[\[}}3, 0]]>
 // CHECK:           [[IDX:%[0-9]+]] = "stablehlo.reshape"({{.*}}) : (tensor<2xi32>) -> tensor<2x1xi32>
-// CHECK-NEXT:      [[SMALL:%[0-9]+]] = "stablehlo.gather"(%1, [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
+// CHECK-NEXT:      [[SMALL:%[0-9]+]] = "stablehlo.gather"([[WIDE]], [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
 // CHECK-NEXT:      [[DONE:%[0-9]+]] = "stablehlo.while"([[SMALL]]) ({
 // CHECK:           }) : (tensor<2xf32>) -> tensor<2xf32>
-// CHECK-NEXT:      [[BACK:%[0-9]+]] = "stablehlo.scatter"(%1, [[IDX]], [[DONE]]) {{.*}}unique_indices = true
+// CHECK-NEXT:      [[BACK:%[0-9]+]] = "stablehlo.scatter"([[WIDE]], [[IDX]], [[DONE]]) {{.*}}unique_indices = true
 // CHECK:           "stablehlo.return"([[BACK]]) : (tensor<4xf32>) -> ()
-// CHECK:         func.return %r : tensor<4xf32>
+// CHECK-NEXT:    }, {
+// CHECK-NEXT:      "stablehlo.return"([[WIDE]]) : (tensor<4xf32>) -> ()
+// CHECK-NEXT:    }) : (tensor<i1>) -> tensor<4xf32>
+// CHECK-NEXT:    func.return %r : tensor<4xf32>
 
 // JAXLIB: "stablehlo.gather"
 // JAXLIB: "stablehlo.scatter"
