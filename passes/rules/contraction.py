@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xdsl.dialects.builtin import ArrayAttr
 from xdsl.ir import Operation
 
 from vmlir.dialects import stablehlo as hlo
@@ -45,6 +46,24 @@ def dot_general_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleRes
             d for d in range(lhs_rank + 1) if d not in {shift(x, a) for x in lb + lc}
         ]
         out_axis = len(lb) + lhs_free.index(a)
+    elif not _rhs_free(rhs_rank, rb, rc) and "algorithm" not in op.properties:
+        # Only the rhs is batched and it has no other free dim (`W @ x` per example):
+        # swapped, the batched operand is the lhs and the batch axis leads the result,
+        # `X @ W^T`, the layout JAX's batching produces and XLA's CPU GEMMs prefer; with
+        # the batch axis last, XLA's transpose folding can later make an lhs that
+        # contracts along its major dim (`A^T B`, ~3x slower; docs/passes.md).
+        assert b is not None
+        new_dn = hlo.DotDimensionNumbersAttr.make(
+            [shift(d, b) for d in rb], lb, [shift(d, b) for d in rc], lc
+        )
+        out_axis = len(lb)
+        out = insert_axis(tensor_type(op.results[0]), out_axis, ctx.axis_size)
+        props = {"dot_dimension_numbers": new_dn}
+        precision = op.properties.get("precision_config")
+        if isinstance(precision, ArrayAttr):
+            props["precision_config"] = ArrayAttr(list(reversed(precision.data)))
+        new = ctx.rebuild(op, [rhs, lhs], [out], **props)
+        return new.results, [out_axis]
     else:
         assert b is not None
         new_dn = hlo.DotDimensionNumbersAttr.make(
@@ -58,6 +77,11 @@ def dot_general_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleRes
     out = insert_axis(tensor_type(op.results[0]), out_axis, ctx.axis_size)
     new = ctx.rebuild(op, [lhs, rhs], [out], dot_dimension_numbers=new_dn)
     return new.results, [out_axis]
+
+
+def _rhs_free(rank: int, batching: list[int], contracting: list[int]) -> list[int]:
+    """The per-example rhs's free dims."""
+    return [d for d in range(rank) if d not in batching and d not in contracting]
 
 
 def reduce_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:

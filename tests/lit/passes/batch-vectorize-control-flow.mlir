@@ -143,14 +143,13 @@ func.func @varying_while_loops_while_any_lane(%x: tensor<4xf32>, %k: tensor<f32>
 // CHECK-NEXT: %14 = batch.broadcast %13 axis 0 size 4 : (tensor<8xf32>) -> tensor<4x8xf32>
 // CHECK-NEXT: "stablehlo.return"(%14) : (tensor<4x8xf32>) -> ()
 // CHECK-NEXT: }, {
-// CHECK-NEXT: %15 = "stablehlo.dot_general"(%m, %x) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>}> : (tensor<8x8xf32>, tensor<4x8xf32>) -> tensor<8x4xf32>
-// CHECK-NEXT: %16 = "stablehlo.dot_general"(%m, %15) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [0]>}> : (tensor<8x8xf32>, tensor<8x4xf32>) -> tensor<8x4xf32>
-// CHECK-NEXT: %17 = "stablehlo.tanh"(%16) : (tensor<8x4xf32>) -> tensor<8x4xf32>
-// CHECK-NEXT: %18 = batch.move_axis %17 from 1 to 0 : (tensor<8x4xf32>) -> tensor<4x8xf32>
-// CHECK-NEXT: "stablehlo.return"(%18) : (tensor<4x8xf32>) -> ()
+// CHECK-NEXT: %15 = "stablehlo.dot_general"(%x, %m) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>}> : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+// CHECK-NEXT: %16 = "stablehlo.dot_general"(%15, %m) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>}> : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+// CHECK-NEXT: %17 = "stablehlo.tanh"(%16) : (tensor<4x8xf32>) -> tensor<4x8xf32>
+// CHECK-NEXT: "stablehlo.return"(%17) : (tensor<4x8xf32>) -> ()
 // CHECK-NEXT: }) : (tensor<i32>) -> tensor<4x8xf32>
-// CHECK-NEXT: %19 = "stablehlo.broadcast_in_dim"(%3) <{broadcast_dimensions = array<i64: 0>}> : (tensor<4xi1>) -> tensor<4x8xi1>
-// CHECK-NEXT: %r = "stablehlo.select"(%19, %x, %11) : (tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+// CHECK-NEXT: %18 = "stablehlo.broadcast_in_dim"(%3) <{broadcast_dimensions = array<i64: 0>}> : (tensor<4xi1>) -> tensor<4x8xi1>
+// CHECK-NEXT: %r = "stablehlo.select"(%18, %x, %11) : (tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
 // CHECK-NEXT: func.return %r : tensor<4x8xf32>
 // CHECK-NEXT: }
 func.func @expensive_branch_is_guarded(%p: tensor<4xi1>, %x: tensor<4x8xf32>, %m: tensor<8x8xf32>) -> tensor<4x8xf32> {

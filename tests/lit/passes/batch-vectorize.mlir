@@ -33,9 +33,10 @@ func.func @keeps_axis_one(%x: tensor<3x4xf32>, %y: tensor<3x4xf32>) -> tensor<3x
   func.return %r : tensor<3x4xf32>
 }
 
+// W @ x with only x batched: the operands swap so the batch axis leads the result
+// (X @ W^T, JAX's layout), and the precisions swap with them (next case).
 // CHECK-LABEL: func.func @matvec_uniform_matrix(
-// CHECK-NEXT: %0 = "stablehlo.dot_general"(%w, %x) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>}> : (tensor<5x3xf32>, tensor<4x3xf32>) -> tensor<5x4xf32>
-// CHECK-NEXT: %r = batch.move_axis %0 from 1 to 0 : (tensor<5x4xf32>) -> tensor<4x5xf32>
+// CHECK-NEXT: %r = "stablehlo.dot_general"(%x, %w) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>}> : (tensor<4x3xf32>, tensor<5x3xf32>) -> tensor<4x5xf32>
 // CHECK-NEXT: func.return %r : tensor<4x5xf32>
 // CHECK-NEXT: }
 func.func @matvec_uniform_matrix(%w: tensor<5x3xf32>, %x: tensor<4x3xf32>) -> tensor<4x5xf32> {
@@ -45,6 +46,31 @@ func.func @matvec_uniform_matrix(%w: tensor<5x3xf32>, %x: tensor<4x3xf32>) -> te
     "batch.yield"(%d) : (tensor<5xf32>) -> ()
   }) : (tensor<5x3xf32>, tensor<4x3xf32>) -> tensor<4x5xf32>
   func.return %r : tensor<4x5xf32>
+}
+
+// CHECK-LABEL: func.func @matvec_precision_swapped(
+// CHECK-NEXT: %r = "stablehlo.dot_general"(%x, %w) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>, precision_config = [#stablehlo<precision DEFAULT>, #stablehlo<precision HIGHEST>]}> : (tensor<4x3xf32>, tensor<5x3xf32>) -> tensor<4x5xf32>
+func.func @matvec_precision_swapped(%w: tensor<5x3xf32>, %x: tensor<4x3xf32>) -> tensor<4x5xf32> {
+  %r = "batch.vmap"(%w, %x) <{in_axes = [none, 0 : i64], out_axes = [0 : i64], axis_size = 4 : i64}> ({
+  ^bb0(%m: tensor<5x3xf32>, %v: tensor<3xf32>):
+    %d = "stablehlo.dot_general"(%m, %v) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [0]>, precision_config = [#stablehlo<precision HIGHEST>, #stablehlo<precision DEFAULT>]}> : (tensor<5x3xf32>, tensor<3xf32>) -> tensor<5xf32>
+    "batch.yield"(%d) : (tensor<5xf32>) -> ()
+  }) : (tensor<5x3xf32>, tensor<4x3xf32>) -> tensor<4x5xf32>
+  func.return %r : tensor<4x5xf32>
+}
+
+// W @ Y with only Y batched and Y keeping a free dim: no swap (it would reorder the
+// per-example result dims); the batch axis sits between W's and Y's free dims.
+// CHECK-LABEL: func.func @matmat_uniform_lhs(
+// CHECK-NEXT: %0 = "stablehlo.dot_general"(%w, %y) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>}> : (tensor<5x3xf32>, tensor<4x3x2xf32>) -> tensor<5x4x2xf32>
+// CHECK-NEXT: %r = batch.move_axis %0 from 1 to 0 : (tensor<5x4x2xf32>) -> tensor<4x5x2xf32>
+func.func @matmat_uniform_lhs(%w: tensor<5x3xf32>, %y: tensor<4x3x2xf32>) -> tensor<4x5x2xf32> {
+  %r = "batch.vmap"(%w, %y) <{in_axes = [none, 0 : i64], out_axes = [0 : i64], axis_size = 4 : i64}> ({
+  ^bb0(%m: tensor<5x3xf32>, %v: tensor<3x2xf32>):
+    %d = "stablehlo.dot_general"(%m, %v) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [0]>}> : (tensor<5x3xf32>, tensor<3x2xf32>) -> tensor<5x2xf32>
+    "batch.yield"(%d) : (tensor<5x2xf32>) -> ()
+  }) : (tensor<5x3xf32>, tensor<4x3x2xf32>) -> tensor<4x5x2xf32>
+  func.return %r : tensor<4x5x2xf32>
 }
 
 // CHECK-LABEL: func.func @dot_both_batched(
