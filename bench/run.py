@@ -13,21 +13,21 @@ Everything runs in this one process. Per workload (bench/workloads.py):
 4. `--rounds` rounds; each runs every contender once, forwards on even rounds and backwards
    on odd ones. Per round, ratio = t(other) / t(vmlir); the table shows the median per-round
    ratio (robust on a noisy shared machine) and median absolute times.
-5. XLA's temporary memory (`memory_analysis().temp_size_in_bytes`) of each compiled one.
+5. XLA's temporary memory (`memory_analysis().temp_size_in_bytes`) of each compiled one,
+   and whether XLA's optimized program for vmlir is the one it builds for
+   jax.jit(jax.vmap) (`normalized_hlo`).
 
 Then dispatch cost on a tiny input and cold compile latency (first call of a fresh
 vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each time).
-Writes OUT/results.md and OUT/results.png (bench/plot.py; needs matplotlib).
+Writes OUT/results.md (bench/report.py) and OUT/results.png (bench/plot.py; needs
+matplotlib).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import math
-import os
-import platform
+import re
 import statistics
 import sys
 import time
@@ -40,51 +40,24 @@ import jax
 import numpy as np
 
 import vmlir
+from bench.report import (
+    COMPILE_BATCH,
+    JAX,
+    LOOP,
+    MANUAL,
+    fmt_ratio,
+    fmt_time,
+    machine_info,
+    render_markdown,
+)
 from bench.workloads import WORKLOADS, Variant, Workload
 
 HERE = Path(__file__).resolve().parent
 
-JAX = "jax.jit(vmap)"
-MANUAL = "manual"
-LOOP = "python loop"
 
 
 def _block(x: Any) -> Any:
     return jax.block_until_ready(x)
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def fmt_time(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return "-"
-    if s < 1e-3:
-        return f"{s * 1e6:.1f} µs"
-    if s < 1.0:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s:.2f} s"
-
-
-def fmt_bytes(b: int | None) -> str:
-    if b is None:
-        return "-"
-    if b < 1024:
-        return f"{b} B"
-    if b < 1024**2:
-        return f"{b / 1024:.1f} KiB"
-    if b < 1024**3:
-        return f"{b / 1024**2:.1f} MiB"
-    return f"{b / 1024**3:.2f} GiB"
-
-
-def fmt_ratio(r: float | None) -> str:
-    return "-" if r is None or not math.isfinite(r) else f"{r:.2f}x"
-
-
-def geomean(xs: Sequence[float]) -> float | None:
-    xs = [x for x in xs if x is not None and x > 0 and math.isfinite(x)]
-    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
 
 
 # --------------------------------------------------------------------------- checking
@@ -179,6 +152,8 @@ class Contender:
     times: list[float] = field(default_factory=list)
     temp_bytes: int | None = None
     compiled_for_memory: Callable[[], Any] | None = None
+    program: str | None = None
+    """XLA's optimized program, normalized (`normalized_hlo`)."""
     idxs: list[tuple[int, ...]] = field(default_factory=list)
     """The Python loop's sampled examples (multi-indices, outermost first)."""
 
@@ -303,12 +278,37 @@ def time_contenders(contenders: list[Contender], rounds: int, min_time: float) -
 
 
 def measure_memory(contenders: list[Contender]) -> None:
+    """XLA's temporary memory of each compiled contender, and its optimized program."""
     for c in contenders:
         if c.usable and c.compiled_for_memory is not None:
             try:
-                c.temp_bytes = int(c.compiled_for_memory().memory_analysis().temp_size_in_bytes)
+                compiled = c.compiled_for_memory()
+                c.temp_bytes = int(compiled.memory_analysis().temp_size_in_bytes)
+                c.program = normalized_hlo(compiled.as_text())
             except Exception as e:  # noqa: BLE001 - memory is informative only
                 print(f"(no memory analysis for {c.name}: {_short_error(e)})")
+
+
+_HLO_NAME = re.compile(r"%[A-Za-z0-9_.\-]+")
+_HLO_PARAM = re.compile(r"([(,]\s*)[A-Za-z0-9_.\-]+: ")
+_HLO_NOISE = re.compile(r", (metadata|frontend_attributes)=\{[^{}]*\}")
+
+
+def normalized_hlo(text: str) -> str:
+    """XLA's optimized HLO without what differs between two compilations of the same
+    program: the module name, source locations, metadata, and instruction names (renamed
+    in order of appearance). Equal texts mean XLA runs the same program, so a time ratio
+    between them measures the machine, not the compilers."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(("%", "ENTRY"))), len(lines))
+    # Computation headers name their parameters: `%c (p.1: f32[5], ...) -> ...`.
+    kept = [
+        _HLO_PARAM.sub(r"\1", line) if line.startswith(("%", "ENTRY")) else line
+        for line in lines[start:]
+    ]
+    body = _HLO_NOISE.sub("", "\n".join(kept))
+    names: dict[str, str] = {}
+    return _HLO_NAME.sub(lambda m: names.setdefault(m.group(0), f"%v{len(names)}"), body)
 
 
 def _per_round_ratio(num: Contender | None, den: Contender) -> float | None:
@@ -346,6 +346,10 @@ def make_rows(res: WorkloadResult) -> None:
                 "manual_ratio": _per_round_ratio(man, v),
                 "loop_ratio": _per_round_ratio(loop, v),
                 "mem": {c.name: c.temp_bytes for c in [v, jx, man] if c is not None},
+                "same_program": (
+                    None if jx is None or v.program is None or jx.program is None
+                    else v.program == jx.program
+                ),
                 "error": v.error,
                 "problems": mine,
                 "checks": {c.name: (c.error or c.check) for c in res.contenders},
@@ -431,7 +435,6 @@ def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fresh
 
 
-COMPILE_BATCH = 16
 
 
 def bench_compile(w: Workload, reps: int, seed: int = 0) -> dict[str, Any]:
@@ -474,203 +477,6 @@ def bench_compile(w: Workload, reps: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------- report
-
-
-def machine_info() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import jaxlib
-    import xdsl
-
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count() or 0
-    dev = jax.devices()[0]
-    return {
-        "cpus": f"{os.cpu_count()} CPUs ({affinity} usable), {cpu}",
-        "os": platform.platform(),
-        "backend": f"{jax.default_backend()} ({dev.device_kind}, {len(jax.devices())} device(s))",
-        "versions": (
-            f"python {platform.python_version()}, jax {jax.__version__}, "
-            f"jaxlib {jaxlib.__version__}, xdsl {getattr(xdsl, '__version__', '?')}, "
-            f"numpy {np.__version__}"
-        ),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
-def targets(rows: list[dict[str, Any]], dispatch: dict | None, compiles: list[dict]) -> list[tuple[str, str, str]]:
-    """(target, measured, status) lines."""
-    out: list[tuple[str, str, str]] = []
-
-    def status(ok: bool | None) -> str:
-        return "n/a" if ok is None else ("met" if ok else "**not met**")
-
-    prim = [r for r in rows if r["primary"]]
-    rbf = [r for r in prim if "rbf" in r["tags"]]
-    if rbf:
-        r = rbf[0]
-        exact = [x for x in rows if "rbf" in x["tags"] and not x["primary"]]
-        also = f" (exact vmlir: {fmt_ratio(exact[0]['jax_ratio'])})" if exact else ""
-        out.append(
-            ("RBF gram, vmlir fast_math >= 5x jax.jit(vmap)",
-             (r["error"] or fmt_ratio(r["jax_ratio"])) + also,
-             status(None if r["jax_ratio"] is None else r["jax_ratio"] >= 5.0))
-        )
-    esc = [r for r in prim if "escape_time" in r["tags"]]
-    if esc:
-        r = esc[0]
-        out.append(
-            ("escape time (Mandelbrot) >= 4x jax.jit(vmap)",
-             r["error"] or fmt_ratio(r["jax_ratio"]),
-             status(None if r["jax_ratio"] is None else r["jax_ratio"] >= 4.0))
-        )
-    others = [r for r in prim if not ({"rbf", "escape_time"} & set(r["tags"]))]
-    measured = [r for r in others if r["jax_ratio"] is not None]
-    if others:
-        slow = [f"{r['label']} {fmt_ratio(r['jax_ratio'])}" for r in measured if r["jax_ratio"] < 0.95]
-        out.append(
-            ("every other workload >= 0.95x",
-             (f"{len(measured) - len(slow)} of {len(others)} met"
-              + (f"; below: {', '.join(slow)}" if slow else "")),
-             status(None if not measured else (not slow and len(measured) == len(others))))
-        )
-    g = geomean([r["jax_ratio"] for r in prim])
-    out.append(("geometric mean of jax/vmlir >= 1.0", fmt_ratio(g), status(None if g is None else g >= 1.0)))
-    if dispatch:
-        d = dispatch["ratio"]
-        out.append(("dispatch: vmlir within 10% of jax.jit", f"{d:.2f}x per call", status(d <= 1.10)))
-    ok_c = [c for c in compiles if "ratio" in c]
-    if ok_c:
-        worst = max(ok_c, key=lambda c: c["ratio"])
-        over = [c for c in ok_c if c["ratio"] > 2.0]
-        out.append(
-            ("cold compile: vmlir within 2x of jax.jit(vmap)",
-             f"geomean {fmt_ratio(geomean([c['ratio'] for c in ok_c]))}, worst {worst['workload']} "
-             f"{fmt_ratio(worst['ratio'])}; {len(ok_c) - len(over)} of {len(ok_c)} within 2x",
-             status(not over and len(ok_c) == len(compiles)))
-        )
-    bad = sum(1 for r in rows if not r["ok"])
-    out.append(("every result matches jax.vmap", "all ok" if not bad else f"{bad} row(s) with problems", status(bad == 0)))
-    return out
-
-
-def render_markdown(
-    results: list[WorkloadResult],
-    dispatch: dict | None,
-    compiles: list[dict],
-    meta: dict[str, Any],
-) -> str:
-    rows = [row for res in results for row in res.rows]
-    m = meta["machine"]
-    lines = [
-        "# vmlir benchmark results",
-        "",
-        f"- machine: {m['cpus']}; {m['os']}",
-        f"- jax backend: {m['backend']}",
-        f"- date: {m['date']}",
-        f"- versions: {m['versions']}",
-        f"- rounds: {meta['rounds']} (median per-round ratio, median times); scale {meta['scale']:g}; "
-        f"min sample time {meta['min_time']:g} s; Python loop: {meta['loop_sample']} examples timed, scaled to the batch",
-        f"- command: `{meta['command']}`; wall time {meta['wall']:.0f} s",
-        "",
-        "Times are per call (median of the rounds). A ratio is t(contender) / t(vmlir) per round, "
-        "median over rounds: above 1 means vmlir is faster. Temp = XLA's "
-        "`memory_analysis().temp_size_in_bytes`.",
-        "",
-        "| workload | sizes | vmlir | jax.jit(vmap) | manual | python loop (est.) "
-        "| jax/vmlir | manual/vmlir | loop/vmlir | temp vmlir | temp jax | temp manual | check |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
-    ]
-    for r in rows:
-        t, mem = r["t"], r["mem"]
-        check = "ok" if r["ok"] else "; ".join(r["problems"])
-        vm = "ERROR" if r["error"] else fmt_time(t.get(r["variant"]))
-        lines.append(
-            f"| {r['label']} | {r['sizes']} | {vm} | {fmt_time(t.get(JAX))} | "
-            f"{fmt_time(t.get(MANUAL))} | {fmt_time(t.get(LOOP))} | {fmt_ratio(r['jax_ratio'])} | "
-            f"{fmt_ratio(r['manual_ratio'])} | {fmt_ratio(r['loop_ratio'])} | "
-            f"{fmt_bytes(mem.get(r['variant']))} | {fmt_bytes(mem.get(JAX))} | "
-            f"{fmt_bytes(mem.get(MANUAL))} | {check} |"
-        )
-    prim = [r["jax_ratio"] for r in rows if r["primary"]]
-    exact = [r["jax_ratio"] for r in rows if r["exact"]]
-    lines += [
-        "",
-        f"**Geometric mean of jax/vmlir: {fmt_ratio(geomean(prim))}** over the "
-        f"{sum(1 for x in prim if x is not None)} workloads' main vmlir contender (fast_math for RBF); "
-        f"{fmt_ratio(geomean(exact))} with exact vmlir everywhere.",
-    ]
-    if dispatch:
-        lines += [
-            "",
-            "| dispatch | vmlir per call | jax.jit per call | vmlir/jax |",
-            "|---|--:|--:|--:|",
-            f"| {dispatch['input']}, {dispatch['calls']} calls x {dispatch['rounds']} rounds | "
-            f"{fmt_time(dispatch['vmlir'])} | {fmt_time(dispatch['jax'])} | {fmt_ratio(dispatch['ratio'])} |",
-        ]
-    if compiles:
-        lines += [
-            "",
-            f"Cold compile: first call of a fresh `vmlir.compile(vmlir.vmap(f))` vs a fresh "
-            f"`jax.jit(jax.vmap(f))` (new function objects each time; batch {COMPILE_BATCH}, "
-            f"default pipeline; median of repetitions).",
-            "",
-            "| compile (first call) | sizes | vmlir | jax.jit(vmap) | vmlir/jax |",
-            "|---|---|--:|--:|--:|",
-        ]
-        for c in compiles:
-            if "error" in c:
-                lines.append(f"| {c['workload']} | - | **ERROR** {c['error']} | - | - |")
-            else:
-                lines.append(
-                    f"| {c['workload']} | {c['sizes']} | {fmt_time(c['vmlir'])} | "
-                    f"{fmt_time(c['jax'])} | {fmt_ratio(c['ratio'])} |"
-                )
-        ok_c = [c["ratio"] for c in compiles if "ratio" in c]
-        if ok_c:
-            lines.append(f"| geometric mean | | | | {fmt_ratio(geomean(ok_c))} |")
-    lines += ["", "## Targets", "", "| target | measured | status |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in targets(rows, dispatch, compiles)]
-    lines += ["", "## Notes", ""]
-    for res in results:
-        w = res.workload
-        tol = f"rtol {w.rtol:g}, atol {w.atol:g}"
-        extra = [
-            f"{c.name} at rtol {c.rtol:g}, atol {c.atol:g}"
-            for c in res.contenders
-            if c.kind in ("vmlir", "manual") and (c.rtol, c.atol) != (w.rtol, w.atol)
-        ]
-        line = f"- **{w.name}**: {w.description}. Checked against eager jax.vmap at {tol}"
-        line += f" ({'; '.join(extra)})" if extra else ""
-        line += ", its integer outputs exactly." if res.int_outputs else "."
-        if res.info:
-            line += f" Inputs: {res.info}."
-        lines.append(line)
-    lines += [
-        "- fast_math may reassociate (e.g. |x - y|^2 as |x|^2 - 2 x.y + |y|^2, one GEMM), whose "
-        "rounding error grows with |x|^2 + |y|^2: its results are checked at the looser tolerance "
-        "listed above, the exact contender at the workload's own.",
-        "- The Python loop times one jitted per-example call per sampled example (arguments "
-        "already on the device) and scales to the whole batch; for rare-branch and escape-time "
-        "workloads the sample may miss the rare examples, so it is an estimate.",
-        "",
-        "<!-- bench-data",
-        json.dumps({"rows": rows, "dispatch": dispatch, "compile": compiles, "meta": meta}, default=str),
-        "-->",
-        "",
-    ]
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -687,7 +493,7 @@ def select(only: str | None) -> list[Workload]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
+    p.add_argument("--rounds", type=int, default=15, help="timed rounds (default 15)")
     p.add_argument("--only", help="comma-separated workload names")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the batch sizes (quick runs: 0.05)")
     p.add_argument("--out", default=str(HERE), help="directory for results.md and results.png (default bench/)")

@@ -211,33 +211,37 @@ def compact(
     - if the stage took more than `quick_stage` iterations, the examples finish at
       steadily spread times (Newton-like), where gathering pays less than it costs: a
       second loop at full width finishes them (it runs no iteration otherwise);
-    - then, if lanes are still active (so the stage was quick: most examples finished
-      fast, a few remain, escape-time-like), a `stablehlo.if` gathers the active lanes
-      into B/shrink lanes, finishes there (recursively compacted) and scatters the
-      results back; its other branch passes the carries through.
-    A loop, not a 3-way `case`, finishes at full width: XLA copies the carries into and
-    out of a conditional's branches, which cost Newton ~5% (docs/passes.md)."""
+    - else (most examples finished fast, a few remain: escape-time-like), a
+      `stablehlo.if` evaluates the predicate once more and, if lanes are still active,
+      gathers them into B/shrink lanes, finishes there (recursively compacted) and
+      scatters the results back.
+    A guarded loop, not a branch, finishes at full width, and a slow stage pays no extra
+    predicate evaluation: XLA copies a conditional's carries, and the 3-way `case` this
+    replaced cost Newton ~10% (docs/passes.md)."""
     vec = ctx.vectorizer
     keep = ctx.axis_size // vec.options.shrink
     b = ctx.builder()
     scalar = TensorType(i32, [])
     slow = b.compare(iterations, b.constant(scalar, vec.options.quick_stage), "GT")
     rest, _, _ = build_while(ctx, op, results, list(carry_axes), None, guard=slow)
-    # Which lanes are still active: the loop predicate, evaluated on the carries.
+    passthrough = Block()
+    passthrough.add_op(hlo.ReturnOp(*rest))
+    # A quick stage: which lanes are still active (the loop predicate, evaluated on the
+    # carries), and if any, compaction. Evaluated only then: a slow stage's loop above
+    # has finished every lane.
+    quick = Block()
+    inside = ctx.at(InsertPoint.at_end(quick))
     cond = op.cond.block
     for arg, value, axis in zip(cond.args, rest, carry_axes):
         vec.bind(arg, value, axis)
-    vec.run([o for o in cond.ops if o is not cond.last_op], ctx.insertion_point)
+    vec.run([o for o in cond.ops if o is not cond.last_op], inside.insertion_point)
     active, axis = vec.lookup(active_lanes(op))
     assert axis is not None, "a lane loop's active flag varies"
-    active = ctx.move_axis(active, axis, 0)
+    active = inside.move_axis(active, axis, 0)
     any_left, _ = vec.lookup(cond.last_op.operands[0])  # type: ignore[union-attr]
-    b = ctx.builder()
-    go = b.binary(hlo.AndOp, b.not_(slow), any_left)
 
     done = Block()
     done.add_op(hlo.ReturnOp(*rest))
-
     narrow = Block()
     here = ctx.at(InsertPoint.at_end(narrow))
     idx = _active_first(here.builder(), active, keep)
@@ -255,9 +259,12 @@ def compact(
         else:
             outs.append(put_rows(here, full, idx, small_ctx.to_axis(part, pa, 0)))
     narrow.add_op(hlo.ReturnOp(*outs))
+    types = [r.type for r in rest]
+    compacted = inside.emit(
+        hlo.IfOp.create(operands=[any_left], result_types=types, regions=[Region(narrow), Region(done)])
+    )
+    quick.add_op(hlo.ReturnOp(*compacted.results))
     branch = hlo.IfOp.create(
-        operands=[go],
-        result_types=[r.type for r in rest],
-        regions=[Region(narrow), Region(done)],
+        operands=[slow], result_types=types, regions=[Region(passthrough), Region(quick)]
     )
     return ctx.emit(branch).results, list(carry_axes)

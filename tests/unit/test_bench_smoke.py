@@ -41,6 +41,8 @@ def test_one_tiny_workload_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "8x128"  # 4096 * 0.002 examples of 128 features
     assert cells[-1] == "ok"
+    # sum(x**2) per example: XLA gets the very program jax.jit(jax.vmap) gives it.
+    assert cells[-2] == "same as jax"
     assert "jax backend" in text and "| dispatch |" in text and "| compile (first call) |" in text
     # The data block at the end of results.md round-trips for bench/plot.py.
     (data,) = read_results(tmp_path / "results.md")["rows"]

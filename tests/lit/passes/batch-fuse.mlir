@@ -457,3 +457,44 @@ func.func @not_hoisted(%x: tensor<3xf32>, %lo: tensor<f32>, %hi: tensor<f32>) ->
   }) : (tensor<i32>, tensor<3xf32>) -> (tensor<i32>, tensor<3xf32>)
   func.return %r#1 : tensor<3xf32>
 }
+
+// -----
+
+// Large cheap invariant ops stay in the loop (recomputing `k * a` fuses; hoisted, it is
+// one more 2048-element buffer read every iteration) unless an op worth hoisting reads
+// them: `exp(k * a)` leaves with its multiply, and a small multiply leaves on its own.
+// CHECK-LABEL: func.func @hoist_only_what_pays(
+// CHECK-NEXT:  %z = "stablehlo.constant"()
+// CHECK-NEXT:  %k = "stablehlo.constant"() <{value = dense<2.000000e+00> : tensor<2048xf32>}> : () -> tensor<2048xf32>
+// CHECK-NEXT:  %ka2 = "stablehlo.multiply"(%k, %a) : (tensor<2048xf32>, tensor<2048xf32>) -> tensor<2048xf32>
+// CHECK-NEXT:  %e = "stablehlo.exponential"(%ka2) : (tensor<2048xf32>) -> tensor<2048xf32>
+// CHECK-NEXT:  %s2 = "stablehlo.multiply"(%s, %s) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+// CHECK-NEXT:  %r, %t = "stablehlo.while"(%a, %s) ({
+// CHECK:       }, {
+// CHECK-NEXT:  ^bb0(%c_1: tensor<2048xf32>, %u_1: tensor<4xf32>):
+// CHECK-NEXT:  %ka = "stablehlo.multiply"(%k, %a) : (tensor<2048xf32>, tensor<2048xf32>) -> tensor<2048xf32>
+// CHECK-NEXT:  %n = "stablehlo.add"(%c_1, %ka) : (tensor<2048xf32>, tensor<2048xf32>) -> tensor<2048xf32>
+// CHECK-NEXT:  %m = "stablehlo.add"(%n, %e) : (tensor<2048xf32>, tensor<2048xf32>) -> tensor<2048xf32>
+// CHECK-NEXT:  "stablehlo.return"(%m, %s2) : (tensor<2048xf32>, tensor<4xf32>) -> ()
+// CHECK:       func.return %r, %t : tensor<2048xf32>, tensor<4xf32>
+func.func @hoist_only_what_pays(%a: tensor<2048xf32>, %s: tensor<4xf32>) -> (tensor<2048xf32>, tensor<4xf32>) {
+  %r, %t = "stablehlo.while"(%a, %s) ({
+  ^bb0(%c: tensor<2048xf32>, %u: tensor<4xf32>):
+    %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
+    %c0 = "stablehlo.slice"(%c) <{start_indices = array<i64: 0>, limit_indices = array<i64: 1>, strides = array<i64: 1>}> : (tensor<2048xf32>) -> tensor<1xf32>
+    %c1 = "stablehlo.reshape"(%c0) : (tensor<1xf32>) -> tensor<f32>
+    %lt = "stablehlo.compare"(%c1, %z) <{comparison_direction = #stablehlo<comparison_direction LT>}> : (tensor<f32>, tensor<f32>) -> tensor<i1>
+    "stablehlo.return"(%lt) : (tensor<i1>) -> ()
+  }, {
+  ^bb0(%c: tensor<2048xf32>, %u: tensor<4xf32>):
+    %k = "stablehlo.constant"() <{value = dense<2.0> : tensor<2048xf32>}> : () -> tensor<2048xf32>
+    %ka = "stablehlo.multiply"(%k, %a) : (tensor<2048xf32>, tensor<2048xf32>) -> tensor<2048xf32>
+    %n = "stablehlo.add"(%c, %ka) : (tensor<2048xf32>, tensor<2048xf32>) -> tensor<2048xf32>
+    %ka2 = "stablehlo.multiply"(%k, %a) : (tensor<2048xf32>, tensor<2048xf32>) -> tensor<2048xf32>
+    %e = "stablehlo.exponential"(%ka2) : (tensor<2048xf32>) -> tensor<2048xf32>
+    %m = "stablehlo.add"(%n, %e) : (tensor<2048xf32>, tensor<2048xf32>) -> tensor<2048xf32>
+    %s2 = "stablehlo.multiply"(%s, %s) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    "stablehlo.return"(%m, %s2) : (tensor<2048xf32>, tensor<4xf32>) -> ()
+  }) : (tensor<2048xf32>, tensor<4xf32>) -> (tensor<2048xf32>, tensor<4xf32>)
+  func.return %r, %t : tensor<2048xf32>, tensor<4xf32>
+}

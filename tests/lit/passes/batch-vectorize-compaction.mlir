@@ -5,10 +5,11 @@
 // Lane compaction of a varying while on 4 lanes, shrinking to 2 (min_bucket=2, shrink=2):
 // the loop runs on 4 lanes while more than 2 are active (its predicate counts active
 // lanes in f32; an extra carry counts iterations). Then a second loop at full width runs
-// only if that stage was slow (more than quick_stage=4 iterations), and if lanes are still
-// active after it (so the stage was quick), a stablehlo.if compacts: the active lanes are
-// found with a prefix sum (reduce_window), gathered into 2 lanes, the loop finishes
-// there, and a scatter writes the 2 lanes back.
+// only if that stage was slow (more than quick_stage=4 iterations). After a quick stage
+// (the outer stablehlo.if's second branch) the predicate is evaluated once more, and if
+// lanes are still active the inner if compacts: the active lanes are found with a prefix
+// sum (reduce_window), gathered into 2 lanes, the loop finishes there, and a scatter
+// writes the 2 lanes back.
 
 // CHECK-LABEL: func.func @halve(
 // CHECK:         %1, %2 = "stablehlo.while"(%x, %0) ({
@@ -23,19 +24,22 @@
 // CHECK:           [[GO:%[0-9]+]] = "stablehlo.and"([[SLOW]], [[ANY]])
 // CHECK-NEXT:      "stablehlo.return"([[GO]]) : (tensor<i1>) -> ()
 // CHECK:         }) : (tensor<4xf32>) -> tensor<4xf32>
-// CHECK:         [[LEFT:%[0-9]+]] = "stablehlo.reduce"
-// CHECK:         [[QUICK:%[0-9]+]] = "stablehlo.not"([[SLOW]])
-// CHECK-NEXT:    [[COMPACT:%[0-9]+]] = "stablehlo.and"([[QUICK]], [[LEFT]])
-// CHECK-NEXT:    %r = "stablehlo.if"([[COMPACT]]) ({
-// CHECK:           "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>{{.*}}padding = dense<{{\[\[}}3, 0]]>
-// CHECK:           [[IDX:%[0-9]+]] = "stablehlo.reshape"({{.*}}) : (tensor<2xi32>) -> tensor<2x1xi32>
-// CHECK-NEXT:      [[SMALL:%[0-9]+]] = "stablehlo.gather"([[WIDE]], [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
-// CHECK-NEXT:      [[DONE:%[0-9]+]] = "stablehlo.while"([[SMALL]]) ({
-// CHECK:           }) : (tensor<2xf32>) -> tensor<2xf32>
-// CHECK-NEXT:      [[BACK:%[0-9]+]] = "stablehlo.scatter"([[WIDE]], [[IDX]], [[DONE]]) {{.*}}unique_indices = true
-// CHECK:           "stablehlo.return"([[BACK]]) : (tensor<4xf32>) -> ()
-// CHECK-NEXT:    }, {
+// CHECK-NEXT:    %r = "stablehlo.if"([[SLOW]]) ({
 // CHECK-NEXT:      "stablehlo.return"([[WIDE]]) : (tensor<4xf32>) -> ()
+// CHECK-NEXT:    }, {
+// CHECK:           [[LEFT:%[0-9]+]] = "stablehlo.reduce"
+// CHECK:           [[INNER:%[0-9]+]] = "stablehlo.if"([[LEFT]]) ({
+// CHECK:             "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>{{.*}}padding = dense<{{\[\[}}3, 0]]>
+// CHECK:             [[IDX:%[0-9]+]] = "stablehlo.reshape"({{.*}}) : (tensor<2xi32>) -> tensor<2x1xi32>
+// CHECK-NEXT:        [[SMALL:%[0-9]+]] = "stablehlo.gather"([[WIDE]], [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
+// CHECK-NEXT:        [[DONE:%[0-9]+]] = "stablehlo.while"([[SMALL]]) ({
+// CHECK:             }) : (tensor<2xf32>) -> tensor<2xf32>
+// CHECK-NEXT:        [[BACK:%[0-9]+]] = "stablehlo.scatter"([[WIDE]], [[IDX]], [[DONE]]) {{.*}}unique_indices = true
+// CHECK:             "stablehlo.return"([[BACK]]) : (tensor<4xf32>) -> ()
+// CHECK-NEXT:      }, {
+// CHECK-NEXT:        "stablehlo.return"([[WIDE]]) : (tensor<4xf32>) -> ()
+// CHECK-NEXT:      }) : (tensor<i1>) -> tensor<4xf32>
+// CHECK-NEXT:      "stablehlo.return"([[INNER]]) : (tensor<4xf32>) -> ()
 // CHECK-NEXT:    }) : (tensor<i1>) -> tensor<4xf32>
 // CHECK-NEXT:    func.return %r : tensor<4xf32>
 
