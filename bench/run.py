@@ -493,12 +493,12 @@ def select(only: str | None) -> list[Workload]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=15, help="timed rounds (default 15)")
+    p.add_argument("--rounds", type=int, default=21, help="timed rounds (default 21)")
     p.add_argument("--only", help="comma-separated workload names")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the batch sizes (quick runs: 0.05)")
     p.add_argument("--out", default=str(HERE), help="directory for results.md and results.png (default bench/)")
     p.add_argument("--loop-sample", type=int, default=32, help="examples timed in the Python loop (0: no loop)")
-    p.add_argument("--min-time", type=float, default=0.02, help="repeat faster calls up to this many seconds per sample")
+    p.add_argument("--min-time", type=float, default=0.05, help="repeat faster calls up to this many seconds per sample (default 0.05)")
     p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
     p.add_argument("--compile-reps", type=int, default=3, help="cold-compile repetitions per workload (0: skip)")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
