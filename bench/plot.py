@@ -15,11 +15,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 # Fixed order and colours, so figures from different runs compare at a glance.
-_ORDER = ["vmlir", "vmlir fast_math", "vmlir exact", "jax.jit(vmap)", "manual", "python loop"]
+_ORDER = [
+    "vmlir", "vmlir fast_math", "vmlir exact", "vmlir no compaction",
+    "jax.jit(vmap)", "manual", "python loop",
+]  # fmt: skip
 _COLORS = {
     "vmlir": "#1f77b4",
     "vmlir fast_math": "#17becf",
     "vmlir exact": "#1f77b4",
+    "vmlir no compaction": "#9467bd",
     "jax.jit(vmap)": "#ff7f0e",
     "manual": "#2ca02c",
     "python loop": "#7f7f7f",

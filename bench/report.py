@@ -131,6 +131,19 @@ def targets(rows: list[dict[str, Any]], dispatch: dict | None, compiles: list[di
               + (f"; below: {', '.join(slow)}" if slow else "")),
              status(None if not measured else (not slow and len(measured) == len(others))))
         )
+    gains = []
+    for r in prim:
+        off = [x for x in rows if x["workload"] == r["workload"] and x.get("ablation")]
+        if off and r["jax_ratio"] and off[0]["jax_ratio"]:
+            gains.append((r["workload"], r["jax_ratio"] / off[0]["jax_ratio"]))
+    if gains:
+        g = geomean([x for _, x in gains])
+        out.append(
+            ("lane compaction (on by default) wins over the loop workloads",
+             f"geomean {fmt_ratio(g)} the speed without it: "
+             + ", ".join(f"{w} {fmt_ratio(x)}" for w, x in gains),
+             status(None if g is None else g > 1.0))
+        )
     g = geomean([r["jax_ratio"] for r in prim])
     out.append(("geometric mean of jax/vmlir >= 1.0", fmt_ratio(g), status(None if g is None else g >= 1.0)))
     if dispatch:

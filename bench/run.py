@@ -338,7 +338,10 @@ def make_rows(res: WorkloadResult) -> None:
                 "label": label,
                 "variant": v.name,
                 "primary": bool(v.variant and v.variant.primary),
-                "exact": not (v.variant and v.variant.options.get("fast_math")),
+                "exact": not (
+                    v.variant and (v.variant.options.get("fast_math") or v.variant.ablation)
+                ),
+                "ablation": bool(v.variant and v.variant.ablation),
                 "tags": list(res.workload.tags),
                 "sizes": res.size_text,
                 "t": {c.name: c.median() for c in [v, jx, man, loop] if c is not None},

@@ -24,6 +24,7 @@ import numpy as np
 from jax import lax
 
 from vmlir.examples.seeds import dist, predict, rbf, sum_of_squares
+from vmlir.passes import DEFAULT_PIPELINE
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,16 @@ class Variant:
     atol: float | None = None
     primary: bool = True
     """The contender the workload's targets and the geometric mean are about."""
+    ablation: bool = False
+    """A pass option switched off, to show what it buys: kept out of targets and means."""
+
+
+NO_COMPACTION = DEFAULT_PIPELINE.replace("batch-vectorize", "batch-vectorize{compact_lanes=false}")
+"""The default pipeline with lane compaction off."""
+_WITH_AND_WITHOUT_COMPACTION = (
+    Variant("vmlir"),
+    Variant("vmlir no compaction", {"pipeline": NO_COMPACTION}, primary=False, ablation=True),
+)
 
 
 @dataclass(frozen=True)
@@ -422,6 +433,7 @@ WORKLOADS: list[Workload] = [
         lambda rng, s: ((10.0 ** rng.uniform(-6, 6, s["n"])).astype(np.float32),),
         lambda s: f"{s['n']} scalars (1e-6..1e6)",
         manual=_manual_newton,
+        variants=_WITH_AND_WITHOUT_COMPACTION,
         rtol=1e-6,
         atol=0.0,
         describe_inputs=_describe_newton,
@@ -436,6 +448,7 @@ WORKLOADS: list[Workload] = [
         _mandel_inputs,
         lambda s: f"{s['n']} points (1% need 256 iterations)",
         manual=_manual_mandelbrot,
+        variants=_WITH_AND_WITHOUT_COMPACTION,
         describe_inputs=_describe_mandel,
         tags=("escape_time",),
     ),

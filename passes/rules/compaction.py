@@ -202,46 +202,41 @@ def compact(
     op: hlo.WhileOp,
     results: Sequence[SSAValue],
     carry_axes: Sequence[Axis],
-    iterations: SSAValue,
     while_rule,
     build_while,
 ) -> RuleResult:
-    """After a loop stage at B lanes (it exited with at most B/shrink active, after
-    `iterations` iterations):
-    - if the stage took more than `quick_stage` iterations, the examples finish at
-      steadily spread times (Newton-like), where gathering pays less than it costs: a
-      second loop at full width finishes them (it runs no iteration otherwise);
-    - else (most examples finished fast, a few remain: escape-time-like), a
-      `stablehlo.if` evaluates the predicate once more and, if lanes are still active,
-      gathers them into B/shrink lanes, finishes there (recursively compacted) and
-      scatters the results back.
-    A guarded loop, not a branch, finishes at full width, and a slow stage pays no extra
-    predicate evaluation: XLA copies a conditional's carries, and the 3-way `case` this
-    replaced cost Newton ~10% (docs/passes.md)."""
+    """After a first stage of at most `quick_stage` iterations at B lanes (`results`):
+    - if more than B/shrink lanes are still active, the examples finish at steadily
+      spread times (Newton-like), where gathering pays less than it costs: a second loop
+      at full width finishes them (guarded: it runs no iteration otherwise);
+    - else, if any lane is active (most examples finished fast, a few remain:
+      escape-time-like), a `stablehlo.if` gathers the active lanes into B/shrink lanes,
+      finishes there (recursively compacted) and scatters the results back.
+    The active lanes are counted once, after the first stage: counting them every
+    iteration (to stop a stage as soon as few are left) cost Newton ~50% once its loop
+    carried the active flag, since XLA's CPU reductions cost as much as the loop body
+    (docs/passes.md)."""
     vec = ctx.vectorizer
     keep = ctx.axis_size // vec.options.shrink
-    b = ctx.builder()
-    scalar = TensorType(i32, [])
-    slow = b.compare(iterations, b.constant(scalar, vec.options.quick_stage), "GT")
-    rest, _, _ = build_while(ctx, op, results, list(carry_axes), None, guard=slow)
-    passthrough = Block()
-    passthrough.add_op(hlo.ReturnOp(*rest))
-    # A quick stage: which lanes are still active (the loop predicate, evaluated on the
-    # carries), and if any, compaction. Evaluated only then: a slow stage's loop above
-    # has finished every lane.
-    quick = Block()
-    inside = ctx.at(InsertPoint.at_end(quick))
+    # The active flags after the first stage: the lane loop carries them.
     cond = op.cond.block
-    for arg, value, axis in zip(cond.args, rest, carry_axes):
+    for arg, value, axis in zip(cond.args, results, carry_axes):
         vec.bind(arg, value, axis)
-    vec.run([o for o in cond.ops if o is not cond.last_op], inside.insertion_point)
+    vec.run([o for o in cond.ops if o is not cond.last_op], ctx.insertion_point)
     active, axis = vec.lookup(active_lanes(op))
     assert axis is not None, "a lane loop's active flag varies"
-    active = inside.move_axis(active, axis, 0)
+    active = ctx.move_axis(active, axis, 0)
     any_left, _ = vec.lookup(cond.last_op.operands[0])  # type: ignore[union-attr]
+    b = ctx.builder()
+    many = more_active_than(b, active, keep)
+    rest, _ = build_while(ctx, op, results, list(carry_axes), guard=many)
+    b = ctx.builder()
+    go = b.binary(hlo.AndOp, b.not_(many), any_left)
 
     done = Block()
     done.add_op(hlo.ReturnOp(*rest))
+    # When `go` holds the loop above ran no iteration: `rest` is `results`, and
+    # `active` its flags.
     narrow = Block()
     here = ctx.at(InsertPoint.at_end(narrow))
     idx = _active_first(here.builder(), active, keep)
@@ -259,12 +254,9 @@ def compact(
         else:
             outs.append(put_rows(here, full, idx, small_ctx.to_axis(part, pa, 0)))
     narrow.add_op(hlo.ReturnOp(*outs))
-    types = [r.type for r in rest]
-    compacted = inside.emit(
-        hlo.IfOp.create(operands=[any_left], result_types=types, regions=[Region(narrow), Region(done)])
-    )
-    quick.add_op(hlo.ReturnOp(*compacted.results))
     branch = hlo.IfOp.create(
-        operands=[slow], result_types=types, regions=[Region(passthrough), Region(quick)]
+        operands=[go],
+        result_types=[r.type for r in rest],
+        regions=[Region(narrow), Region(done)],
     )
     return ctx.emit(branch).results, list(carry_axes)

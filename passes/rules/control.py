@@ -74,11 +74,10 @@ def while_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
     passes/rules/compaction.py."""
     assert isinstance(op, hlo.WhileOp)
     if compaction.applies(ctx, op):
-        keep = ctx.axis_size // ctx.vectorizer.options.shrink
-        results, carry_axes, iterations = _build_while(ctx, op, operands, axes, stop_at=keep)
-        return compaction.compact(ctx, op, results, carry_axes, iterations, while_rule, _build_while)
-    results, carry_axes, _ = _build_while(ctx, op, operands, axes, stop_at=None)
-    return results, carry_axes
+        quick = ctx.vectorizer.options.quick_stage
+        results, carry_axes = _build_while(ctx, op, operands, axes, max_iterations=quick)
+        return compaction.compact(ctx, op, results, carry_axes, while_rule, _build_while)
+    return _build_while(ctx, op, operands, axes)
 
 
 def _build_while(
@@ -86,12 +85,12 @@ def _build_while(
     op: hlo.WhileOp,
     operands,
     axes,
-    stop_at: int | None,
+    max_iterations: int | None = None,
     guard: SSAValue | None = None,
-) -> tuple[Sequence[SSAValue], list[Axis], SSAValue | None]:
-    """The vectorized while. With `stop_at`, it also stops once at most that many lanes of
-    a lane loop are active, and counts its iterations (returned last; else None). With
-    `guard` (a uniform tensor<i1> from outside), it runs only while the guard holds too."""
+) -> tuple[Sequence[SSAValue], list[Axis]]:
+    """The vectorized while. With `max_iterations`, it also stops after that many
+    iterations (an extra carry counts them); with `guard` (a uniform tensor<i1> from
+    outside), it runs only while the guard holds too."""
     vec = ctx.vectorizer
     per_example = [v.type for v in op.operands]
     carried = [a is not None for a in axes]
@@ -113,16 +112,13 @@ def _build_while(
     inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, carry_axes)]
     result_types = _batched_types(op, carry_axes, ctx.axis_size)
     body_region = _finish(ctx, body, body_yields, carry_axes)
-    if stop_at is not None:
-        at_end = ctx.at(InsertPoint.at_end(cond))
-        b = at_end.builder()
-        active, a = vec.lookup(compaction.active_lanes(op))
-        # More than stop_at >= 1 active lanes implies any: one reduction, not two.
-        predicate = compaction.more_active_than(b, at_end.move_axis(active, a, 0), stop_at)
-        # An extra carry counts the iterations (compaction decides by it).
+    if max_iterations is not None:
         counter = TensorType(i32, [])
-        cond.insert_arg(counter, len(cond.args))
+        count = cond.insert_arg(counter, len(cond.args))
         step = body.insert_arg(counter, len(body.args))
+        cb = ctx.at(InsertPoint.at_end(cond)).builder()
+        below = cb.compare(count, cb.constant(counter, max_iterations), "LT")
+        predicate = cb.binary(hlo.AndOp, below, predicate)
         ret = body.last_op
         assert ret is not None
         inc = ctx.at(InsertPoint.before(ret)).builder()
@@ -135,9 +131,9 @@ def _build_while(
         predicate = ctx.at(InsertPoint.at_end(cond)).builder().binary(hlo.AndOp, guard, predicate)
     cond.add_op(hlo.ReturnOp(predicate))
     new = _rebuild_with_regions(ctx, op, inits, [Region(cond), body_region], result_types)
-    if stop_at is not None:
-        return new.results[:-1], carry_axes, new.results[-1]
-    return new.results, carry_axes, None
+    if max_iterations is not None:
+        return new.results[:-1], carry_axes
+    return new.results, carry_axes
 
 
 def masked_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:

@@ -168,9 +168,11 @@ def test_uniform_loop_carry_stays_unbatched():
     x = RNG.uniform(1.0, 100.0, size=5).astype(np.float32)
     check(f, (x, np.float32(2.0)), in_axes=(0, None))
     text = vmlir.compile(vmlir.vmap(f, in_axes=(0, None))).lower(x, np.float32(2.0)).as_text()
-    # The while's result types: the batched value and the unbatched divisor (any order).
+    # The while's result types: the batched value, the unbatched divisor and the carried
+    # active flag (any order).
     results = re.findall(r"\}\) : \([^)]*\) -> \(([^)]*)\)", text)
-    assert any(sorted(r.split(", ")) == ["tensor<5xf32>", "tensor<f32>"] for r in results)
+    want = ["tensor<5xf32>", "tensor<5xi1>", "tensor<f32>"]
+    assert any(sorted(r.split(", ")) == want for r in results), results
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -84,30 +84,33 @@ func.func @varying_cond_is_linearized(%p: tensor<4xf32>, %x: tensor<4x3xf32>) ->
 }
 
 
+// A varying while: the active flag becomes a carry, evaluated before the loop and on the
+// new carries at the end of each iteration (one predicate evaluation per iteration); the
+// cond only asks batch.any; the body runs masked and finished examples keep their values.
 // CHECK-LABEL: func.func @varying_while_loops_while_any_lane(
 // CHECK-NEXT: %r, %r_1 = "batch.vmap"(%x, %k) <{in_axes = [0 : i64, none], out_axes = [0 : i64, 0 : i64], axis_size = 4 : i64}> ({
 // CHECK-NEXT: ^bb0(%v: tensor<f32>, %kk: tensor<f32>):
 // CHECK-NEXT: %zero = "stablehlo.constant"() <{value = dense<0> : tensor<i32>}> : () -> tensor<i32>
-// CHECK-NEXT: %w, %w_1, %w_2 = "stablehlo.while"(%v, %zero, %kk) ({
-// CHECK-NEXT: ^bb0(%c: tensor<f32>, %n: tensor<i32>, %kc: tensor<f32>):
 // CHECK-NEXT: %one = "stablehlo.constant"() <{value = dense<1.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// CHECK-NEXT: %gt = "stablehlo.compare"(%c, %one) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<f32>, tensor<f32>) -> tensor<i1>
-// CHECK-NEXT: %0 = batch.any %gt : tensor<i1>
-// CHECK-NEXT: "stablehlo.return"(%0) : (tensor<i1>) -> ()
+// CHECK-NEXT: %gt = "stablehlo.compare"(%v, %one) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<f32>, tensor<f32>) -> tensor<i1>
+// CHECK-NEXT: %w, %w_1, %w_2, %w_3 = "stablehlo.while"(%v, %zero, %kk, %gt) ({
+// CHECK-NEXT: ^bb0(%c: tensor<f32>, %n: tensor<i32>, %kc: tensor<f32>, %0: tensor<i1>):
+// CHECK-NEXT: %1 = batch.any %0 : tensor<i1>
+// CHECK-NEXT: "stablehlo.return"(%1) : (tensor<i1>) -> ()
 // CHECK-NEXT: }, {
-// CHECK-NEXT: ^bb0(%c_1: tensor<f32>, %n_1: tensor<i32>, %kc_1: tensor<f32>):
-// CHECK-NEXT: %one_1 = "stablehlo.constant"() <{value = dense<1.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// CHECK-NEXT: %gt_1 = "stablehlo.compare"(%c_1, %one_1) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<f32>, tensor<f32>) -> tensor<i1>
-// CHECK-NEXT: %1, %2, %3 = "batch.masked"(%gt_1) ({
+// CHECK-NEXT: ^bb0(%c_1: tensor<f32>, %n_1: tensor<i32>, %kc_1: tensor<f32>, %2: tensor<i1>):
+// CHECK-NEXT: %3, %4, %5 = "batch.masked"(%2) ({
 // CHECK-NEXT: %h = "stablehlo.divide"(%c_1, %kc_1) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT: %one_2 = "stablehlo.constant"() <{value = dense<1> : tensor<i32>}> : () -> tensor<i32>
-// CHECK-NEXT: %n1 = "stablehlo.add"(%n_1, %one_2) : (tensor<i32>, tensor<i32>) -> tensor<i32>
+// CHECK-NEXT: %one_1 = "stablehlo.constant"() <{value = dense<1> : tensor<i32>}> : () -> tensor<i32>
+// CHECK-NEXT: %n1 = "stablehlo.add"(%n_1, %one_1) : (tensor<i32>, tensor<i32>) -> tensor<i32>
 // CHECK-NEXT: "batch.yield"(%h, %n1, %kc_1) : (tensor<f32>, tensor<i32>, tensor<f32>) -> ()
 // CHECK-NEXT: }) : (tensor<i1>) -> (tensor<f32>, tensor<i32>, tensor<f32>)
-// CHECK-NEXT: %4 = "stablehlo.select"(%gt_1, %1, %c_1) : (tensor<i1>, tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT: %5 = "stablehlo.select"(%gt_1, %2, %n_1) : (tensor<i1>, tensor<i32>, tensor<i32>) -> tensor<i32>
-// CHECK-NEXT: "stablehlo.return"(%4, %5, %kc_1) : (tensor<f32>, tensor<i32>, tensor<f32>) -> ()
-// CHECK-NEXT: }) {batch.lane_loop} : (tensor<f32>, tensor<i32>, tensor<f32>) -> (tensor<f32>, tensor<i32>, tensor<f32>)
+// CHECK-NEXT: %6 = "stablehlo.select"(%2, %3, %c_1) : (tensor<i1>, tensor<f32>, tensor<f32>) -> tensor<f32>
+// CHECK-NEXT: %7 = "stablehlo.select"(%2, %4, %n_1) : (tensor<i1>, tensor<i32>, tensor<i32>) -> tensor<i32>
+// CHECK-NEXT: %one_2 = "stablehlo.constant"() <{value = dense<1.000000e+00> : tensor<f32>}> : () -> tensor<f32>
+// CHECK-NEXT: %gt_1 = "stablehlo.compare"(%6, %one_2) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<f32>, tensor<f32>) -> tensor<i1>
+// CHECK-NEXT: "stablehlo.return"(%6, %7, %kc_1, %gt_1) : (tensor<f32>, tensor<i32>, tensor<f32>, tensor<i1>) -> ()
+// CHECK-NEXT: }) {batch.lane_loop} : (tensor<f32>, tensor<i32>, tensor<f32>, tensor<i1>) -> (tensor<f32>, tensor<i32>, tensor<f32>, tensor<i1>)
 // CHECK-NEXT: "batch.yield"(%w, %w_1) : (tensor<f32>, tensor<i32>) -> ()
 // CHECK-NEXT: }) : (tensor<4xf32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xi32>)
 // CHECK-NEXT: func.return %r, %r_1 : tensor<4xf32>, tensor<4xi32>

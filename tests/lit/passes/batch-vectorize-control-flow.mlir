@@ -71,35 +71,37 @@ func.func @varying_cond_is_linearized(%p: tensor<4xf32>, %x: tensor<4x3xf32>) ->
 }
 
 
+// The active flag is a batched carry (tensor<4xi1>): the cond only or-reduces it, the
+// body masks with it and evaluates the predicate once, on the new carries.
 // CHECK-LABEL: func.func @varying_while_loops_while_any_lane(
 // CHECK-NEXT: %zero = "stablehlo.constant"() <{value = dense<0> : tensor<i32>}> : () -> tensor<i32>
-// CHECK-NEXT: %0 = batch.broadcast %zero axis 0 size 4 : (tensor<i32>) -> tensor<4xi32>
-// CHECK-NEXT: %r, %r_1, %1 = "stablehlo.while"(%x, %0, %k) ({
-// CHECK-NEXT: ^bb0(%2: tensor<4xf32>, %3: tensor<4xi32>, %4: tensor<f32>):
 // CHECK-NEXT: %one = "stablehlo.constant"() <{value = dense<1.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// CHECK-NEXT: %5 = batch.broadcast %one axis 0 size 4 : (tensor<f32>) -> tensor<4xf32>
-// CHECK-NEXT: %6 = "stablehlo.compare"(%2, %5) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>
-// CHECK-NEXT: %7 = "stablehlo.constant"() <{value = dense<false> : tensor<i1>}> : () -> tensor<i1>
-// CHECK-NEXT: %8 = "stablehlo.reduce"(%6, %7) <{dimensions = array<i64: 0>}> ({
-// CHECK-NEXT: ^bb0(%9: tensor<i1>, %10: tensor<i1>):
-// CHECK-NEXT: %11 = "stablehlo.or"(%9, %10) : (tensor<i1>, tensor<i1>) -> tensor<i1>
-// CHECK-NEXT: "stablehlo.return"(%11) : (tensor<i1>) -> ()
+// CHECK-NEXT: %0 = batch.broadcast %one axis 0 size 4 : (tensor<f32>) -> tensor<4xf32>
+// CHECK-NEXT: %1 = "stablehlo.compare"(%x, %0) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>
+// CHECK-NEXT: %2 = batch.broadcast %zero axis 0 size 4 : (tensor<i32>) -> tensor<4xi32>
+// CHECK-NEXT: %r, %r_1, %3, %4 = "stablehlo.while"(%x, %2, %k, %1) ({
+// CHECK-NEXT: ^bb0(%5: tensor<4xf32>, %6: tensor<4xi32>, %7: tensor<f32>, %8: tensor<4xi1>):
+// CHECK-NEXT: %9 = "stablehlo.constant"() <{value = dense<false> : tensor<i1>}> : () -> tensor<i1>
+// CHECK-NEXT: %10 = "stablehlo.reduce"(%8, %9) <{dimensions = array<i64: 0>}> ({
+// CHECK-NEXT: ^bb0(%11: tensor<i1>, %12: tensor<i1>):
+// CHECK-NEXT: %13 = "stablehlo.or"(%11, %12) : (tensor<i1>, tensor<i1>) -> tensor<i1>
+// CHECK-NEXT: "stablehlo.return"(%13) : (tensor<i1>) -> ()
 // CHECK-NEXT: }) : (tensor<4xi1>, tensor<i1>) -> tensor<i1>
-// CHECK-NEXT: "stablehlo.return"(%8) : (tensor<i1>) -> ()
+// CHECK-NEXT: "stablehlo.return"(%10) : (tensor<i1>) -> ()
 // CHECK-NEXT: }, {
-// CHECK-NEXT: ^bb0(%12: tensor<4xf32>, %13: tensor<4xi32>, %14: tensor<f32>):
-// CHECK-NEXT: %one_1 = "stablehlo.constant"() <{value = dense<1.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// CHECK-NEXT: %15 = batch.broadcast %one_1 axis 0 size 4 : (tensor<f32>) -> tensor<4xf32>
-// CHECK-NEXT: %16 = "stablehlo.compare"(%12, %15) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>
-// CHECK-NEXT: %17 = batch.broadcast %14 axis 0 size 4 : (tensor<f32>) -> tensor<4xf32>
-// CHECK-NEXT: %18 = "stablehlo.divide"(%12, %17) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
-// CHECK-NEXT: %one_2 = "stablehlo.constant"() <{value = dense<1> : tensor<i32>}> : () -> tensor<i32>
-// CHECK-NEXT: %19 = batch.broadcast %one_2 axis 0 size 4 : (tensor<i32>) -> tensor<4xi32>
-// CHECK-NEXT: %20 = "stablehlo.add"(%13, %19) : (tensor<4xi32>, tensor<4xi32>) -> tensor<4xi32>
-// CHECK-NEXT: %21 = "stablehlo.select"(%16, %18, %12) : (tensor<4xi1>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
-// CHECK-NEXT: %22 = "stablehlo.select"(%16, %20, %13) : (tensor<4xi1>, tensor<4xi32>, tensor<4xi32>) -> tensor<4xi32>
-// CHECK-NEXT: "stablehlo.return"(%21, %22, %14) : (tensor<4xf32>, tensor<4xi32>, tensor<f32>) -> ()
-// CHECK-NEXT: }) : (tensor<4xf32>, tensor<4xi32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xi32>, tensor<f32>)
+// CHECK-NEXT: ^bb0(%14: tensor<4xf32>, %15: tensor<4xi32>, %16: tensor<f32>, %17: tensor<4xi1>):
+// CHECK-NEXT: %18 = batch.broadcast %16 axis 0 size 4 : (tensor<f32>) -> tensor<4xf32>
+// CHECK-NEXT: %19 = "stablehlo.divide"(%14, %18) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+// CHECK-NEXT: %one_1 = "stablehlo.constant"() <{value = dense<1> : tensor<i32>}> : () -> tensor<i32>
+// CHECK-NEXT: %20 = batch.broadcast %one_1 axis 0 size 4 : (tensor<i32>) -> tensor<4xi32>
+// CHECK-NEXT: %21 = "stablehlo.add"(%15, %20) : (tensor<4xi32>, tensor<4xi32>) -> tensor<4xi32>
+// CHECK-NEXT: %22 = "stablehlo.select"(%17, %19, %14) : (tensor<4xi1>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+// CHECK-NEXT: %23 = "stablehlo.select"(%17, %21, %15) : (tensor<4xi1>, tensor<4xi32>, tensor<4xi32>) -> tensor<4xi32>
+// CHECK-NEXT: %one_2 = "stablehlo.constant"() <{value = dense<1.000000e+00> : tensor<f32>}> : () -> tensor<f32>
+// CHECK-NEXT: %24 = batch.broadcast %one_2 axis 0 size 4 : (tensor<f32>) -> tensor<4xf32>
+// CHECK-NEXT: %25 = "stablehlo.compare"(%22, %24) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>
+// CHECK-NEXT: "stablehlo.return"(%22, %23, %16, %25) : (tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>) -> ()
+// CHECK-NEXT: }) : (tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>) -> (tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>)
 // CHECK-NEXT: func.return %r, %r_1 : tensor<4xf32>, tensor<4xi32>
 // CHECK-NEXT: }
 func.func @varying_while_loops_while_any_lane(%x: tensor<4xf32>, %k: tensor<f32>) -> (tensor<4xf32>, tensor<4xi32>) {
