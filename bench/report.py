@@ -95,7 +95,12 @@ def machine_info() -> dict[str, str]:
     }
 
 
-def targets(rows: list[dict[str, Any]], dispatch: dict | None, compiles: list[dict]) -> list[tuple[str, str, str]]:
+def targets(
+    rows: list[dict[str, Any]],
+    dispatch: dict | None,
+    compiles: list[dict],
+    memory: dict[str, Any] | None = None,
+) -> list[tuple[str, str, str]]:
     """(target, measured, status) lines."""
     out: list[tuple[str, str, str]] = []
 
@@ -159,6 +164,18 @@ def targets(rows: list[dict[str, Any]], dispatch: dict | None, compiles: list[di
              f"{fmt_ratio(worst['ratio'])}; {len(ok_c) - len(over)} of {len(ok_c)} within 2x",
              status(not over and len(ok_c) == len(compiles)))
         )
+    if memory:
+        limited = [r for r in memory["rows"] if r["name"].startswith("memory_limit_bytes")]
+        base = [r for r in memory["rows"] if r["name"] == "unchunked"]
+        if limited and base:
+            r = limited[0]
+            out.append(
+                ("chunk_size / memory_limit_bytes: same results, temp memory under the limit",
+                 f"{fmt_bytes(base[0]['temp'])} unchunked -> {fmt_bytes(r['temp'])} at chunk "
+                 f"{r['chunk']} under a {fmt_bytes(memory['limit'])} limit; results "
+                 + ("all the same" if all(x["same"] for x in memory["rows"]) else "DIFFER"),
+                 status(r["temp"] <= memory["limit"] and all(x["same"] for x in memory["rows"])))
+            )
     bad = sum(1 for r in rows if not r["ok"])
     out.append(("every result matches jax.vmap", "all ok" if not bad else f"{bad} row(s) with problems", status(bad == 0)))
     return out
@@ -173,6 +190,7 @@ def render_markdown(
     dispatch: dict | None,
     compiles: list[dict],
     meta: dict[str, Any],
+    memory: dict[str, Any] | None = None,
 ) -> str:
     rows = [row for res in results for row in res.rows]
     m = meta["machine"]
@@ -246,8 +264,22 @@ def render_markdown(
         ok_c = [c["ratio"] for c in compiles if "ratio" in c]
         if ok_c:
             lines.append(f"| geometric mean | | | | {fmt_ratio(geomean(ok_c))} |")
+    if memory:
+        lines += [
+            "",
+            f"Memory-bounded vmap: {memory['workload']} (a (d, d) intermediate per example); "
+            "XLA's temporary memory of what runs, results checked against jax.vmap.",
+            "",
+            "| vmlir program | chunk | temp | time | same as jax.vmap |",
+            "|---|--:|--:|--:|---|",
+        ]
+        lines += [
+            f"| `{r['name']}` | {r['chunk'] or '-'} | {fmt_bytes(r['temp'])} | "
+            f"{fmt_time(r['seconds'])} | {'yes' if r['same'] else '**NO**'} |"
+            for r in memory["rows"]
+        ]
     lines += ["", "## Targets", "", "| target | measured | status |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in targets(rows, dispatch, compiles)]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in targets(rows, dispatch, compiles, memory)]
     lines += ["", "## Notes", ""]
     for res in results:
         w = res.workload
@@ -272,7 +304,10 @@ def render_markdown(
         "workloads the sample may miss the rare examples, so it is an estimate.",
         "",
         "<!-- bench-data",
-        json.dumps({"rows": rows, "dispatch": dispatch, "compile": compiles, "meta": meta}, default=str),
+        json.dumps(
+            {"rows": rows, "dispatch": dispatch, "compile": compiles, "memory": memory, "meta": meta},
+            default=str,
+        ),
         "-->",
         "",
     ]

@@ -17,8 +17,9 @@ Everything runs in this one process. Per workload (bench/workloads.py):
    and whether XLA's optimized program for vmlir is the one it builds for
    jax.jit(jax.vmap) (`normalized_hlo`).
 
-Then dispatch cost on a tiny input and cold compile latency (first call of a fresh
-vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each time).
+Then dispatch cost on a tiny input, cold compile latency (first call of a fresh
+vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each time), and XLA's
+temporary memory of a memory-hungry vmap with and without chunking (bench/memory.py).
 Writes OUT/results.md (bench/report.py) and OUT/results.png (bench/plot.py; needs
 matplotlib).
 """
@@ -40,6 +41,7 @@ import jax
 import numpy as np
 
 import vmlir
+from bench.memory import bench_memory
 from bench.report import (
     COMPILE_BATCH,
     JAX,
@@ -504,6 +506,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-time", type=float, default=0.05, help="repeat faster calls up to this many seconds per sample (default 0.05)")
     p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
     p.add_argument("--compile-reps", type=int, default=3, help="cold-compile repetitions per workload (0: skip)")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     return p.parse_args(argv)
@@ -552,8 +555,12 @@ def main(argv: list[str] | None = None) -> int:
         print("-- cold compile", flush=True)
         for w in workloads:
             compiles.append(bench_compile(w, args.compile_reps))
+    memory = None
+    if not args.no_memory:
+        print("-- memory-bounded vmap", flush=True)
+        memory = bench_memory()
     meta["wall"] = time.perf_counter() - start
-    text = render_markdown(results, dispatch, compiles, meta)
+    text = render_markdown(results, dispatch, compiles, meta, memory)
     (out / "results.md").write_text(text)
     print()
     print(text.split("\n<!-- bench-data")[0])

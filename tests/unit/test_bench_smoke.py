@@ -32,6 +32,7 @@ def test_one_tiny_workload_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
             "--dispatch-rounds", "1",
             "--compile-reps", "1",
             "--no-plot",
+            "--no-memory",
             "--out", str(tmp_path),
         ]
     )
