@@ -30,6 +30,12 @@ COMPILE_BATCH = 16
 # --------------------------------------------------------------------------- formatting
 
 
+def short_error(e: BaseException) -> str:
+    """An exception in one line of at most 160 characters, for the table."""
+    msg = " ".join(str(e).split())
+    return f"{type(e).__name__}: {msg[:160]}{'...' if len(msg) > 160 else ''}"
+
+
 def fmt_time(s: float | None) -> str:
     if s is None or not math.isfinite(s):
         return "-"

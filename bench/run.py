@@ -17,9 +17,10 @@ Everything runs in this one process. Per workload (bench/workloads.py):
    and whether XLA's optimized program for vmlir is the one it builds for
    jax.jit(jax.vmap) (`normalized_hlo`).
 
-Then dispatch cost on a tiny input, cold compile latency (first call of a fresh
-vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each time), and XLA's
-temporary memory of a memory-hungry vmap with and without chunking (bench/memory.py).
+Then dispatch cost on a tiny input and cold compile latency (bench/latency.py: first
+call of a fresh vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each
+time), and XLA's temporary memory of a memory-hungry vmap with and without chunking
+(bench/memory.py).
 Writes OUT/results.md (bench/report.py) and OUT/results.png (bench/plot.py; needs
 matplotlib).
 """
@@ -41,6 +42,7 @@ import jax
 import numpy as np
 
 import vmlir
+from bench.latency import bench_compile, bench_dispatch
 from bench.memory import bench_memory
 from bench.report import (
     COMPILE_BATCH,
@@ -51,6 +53,7 @@ from bench.report import (
     fmt_time,
     machine_info,
     render_markdown,
+    short_error,
 )
 from bench.workloads import WORKLOADS, Variant, Workload
 
@@ -178,11 +181,6 @@ class WorkloadResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _short_error(e: BaseException) -> str:
-    msg = " ".join(str(e).split())
-    return f"{type(e).__name__}: {msg[:160]}{'...' if len(msg) > 160 else ''}"
-
-
 def _loop_contender(w: Workload, args: tuple[Any, ...], sample: int) -> Contender:
     ext = batch_extents(w, args)
     total = int(np.prod(ext))
@@ -214,7 +212,7 @@ def build_contenders(w: Workload, args: tuple[Any, ...], loop_sample: int) -> li
             c.call = lambda fn=fn: fn(*args)
             c.compiled_for_memory = lambda fn=fn: fn.xla(*args)
         except Exception as e:  # noqa: BLE001 - report any failure as a row, go on
-            c.error = _short_error(e)
+            c.error = short_error(e)
         out.append(c)
     theirs = jax.jit(w.batch(jax.vmap))
     out.append(
@@ -256,7 +254,7 @@ def _warm_and_check(c: Contender, ref: Any) -> None:
         if not c.ok:
             print(f"!!! MISMATCH: {c.name} vs jax.vmap: {c.check}", flush=True)
     except Exception as e:  # noqa: BLE001
-        c.error = _short_error(e)
+        c.error = short_error(e)
     if c.error:
         print(f"!!! ERROR: {c.name}: {c.error}", flush=True)
 
@@ -288,7 +286,7 @@ def measure_memory(contenders: list[Contender]) -> None:
                 c.temp_bytes = int(compiled.memory_analysis().temp_size_in_bytes)
                 c.program = normalized_hlo(compiled.as_text())
             except Exception as e:  # noqa: BLE001 - memory is informative only
-                print(f"(no memory analysis for {c.name}: {_short_error(e)})")
+                print(f"(no memory analysis for {c.name}: {short_error(e)})")
 
 
 _HLO_NAME = re.compile(r"%[A-Za-z0-9_.\-]+")
@@ -396,90 +394,6 @@ def bench_workload(
     measure_memory(res.contenders)
     make_rows(res)
     return res
-
-
-# --------------------------------------------------------------------------- dispatch, compile
-
-
-def bench_dispatch(rounds: int = 21, calls: int = 200) -> dict[str, Any]:
-    """Per-call time of vmlir vs jax.jit of the same batched function on a (2, 3) input."""
-    from vmlir.examples.seeds import sum_of_squares
-
-    x = jax.device_put(np.ones((2, 3), np.float32))
-    ours = vmlir.compile(vmlir.vmap(sum_of_squares))
-    theirs = jax.jit(jax.vmap(sum_of_squares))
-    fns = [("vmlir", ours), (JAX, theirs)]
-    for _, fn in fns:
-        _block(fn(x))
-        _block(fn(x))
-    per_call: dict[str, list[float]] = {name: [] for name, _ in fns}
-    for r in range(rounds):
-        for name, fn in fns if r % 2 == 0 else fns[::-1]:
-            t0 = time.perf_counter()
-            for _ in range(calls - 1):
-                fn(x)
-            _block(fn(x))
-            per_call[name].append((time.perf_counter() - t0) / calls)
-    ratio = statistics.median(a / b for a, b in zip(per_call["vmlir"], per_call[JAX]))
-    return {
-        "input": "sum_of_squares on a (2, 3) input",
-        "vmlir": statistics.median(per_call["vmlir"]),
-        "jax": statistics.median(per_call[JAX]),
-        "ratio": ratio,
-        "rounds": rounds,
-        "calls": calls,
-    }
-
-
-def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A new function object with the same behaviour, so no jit cache knows it."""
-
-    def fresh(*a: Any) -> Any:
-        return fn(*a)
-
-    return fresh
-
-
-
-
-def bench_compile(w: Workload, reps: int, seed: int = 0) -> dict[str, Any]:
-    """First-call time of a fresh vmlir.compile(vmlir.vmap(f)) vs a fresh
-    jax.jit(jax.vmap(f)) on a COMPILE_BATCH-example input (so the call is ~ all compile)."""
-    sizes = {k: (min(v, COMPILE_BATCH) if k in w.batch_keys else v) for k, v in w.sizes.items()}
-    args = jax.device_put(w.make_inputs(np.random.default_rng(seed), sizes))
-
-    def batch_with(vmap: Callable[..., Any]) -> Callable[..., Any]:
-        fn = _fresh(w.per_example)
-        for in_axes in w.levels:
-            fn = vmap(fn, in_axes=in_axes)
-        return fn
-
-    def first_vmlir() -> float:
-        t0 = time.perf_counter()
-        _block(vmlir.compile(batch_with(vmlir.vmap))(*args))
-        return time.perf_counter() - t0
-
-    def first_jax() -> float:
-        t0 = time.perf_counter()
-        _block(jax.jit(batch_with(jax.vmap))(*args))
-        return time.perf_counter() - t0
-
-    ts: dict[str, list[float]] = {"vmlir": [], JAX: []}
-    try:
-        for r in range(reps):
-            pair = [("vmlir", first_vmlir), (JAX, first_jax)]
-            for name, f in pair if r % 2 == 0 else pair[::-1]:
-                ts[name].append(f())
-    except Exception as e:  # noqa: BLE001
-        return {"workload": w.name, "error": _short_error(e)}
-    return {
-        "workload": w.name,
-        "sizes": w.size_text(sizes),
-        "vmlir": statistics.median(ts["vmlir"]),
-        "jax": statistics.median(ts[JAX]),
-        "ratio": statistics.median(a / b for a, b in zip(ts["vmlir"], ts[JAX])),
-        "reps": reps,
-    }
 
 
 # --------------------------------------------------------------------------- main
