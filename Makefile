@@ -21,7 +21,7 @@ lit: $(STAMP)
 	$(VENV)/bin/lit -sv tests/lit
 
 unit: $(STAMP)
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q -n auto tests/unit
 
 test: lit unit
 
