@@ -36,6 +36,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     NoneAttr,
     NoneType,
+    StringAttr,
     TensorType,
     i1,
     i64,
@@ -57,6 +58,8 @@ from xdsl.irdl import (
 )
 from xdsl.traits import IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
+
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 
 Axis = int | None
 
@@ -135,6 +138,8 @@ class VmapOp(IRDLOperation):
     axis_size = prop_def(IntegerAttr)
     chunk_size = opt_prop_def(IntegerAttr)
     """Run the examples this many at a time (batch-chunk makes the loop)."""
+    axis_name = opt_prop_def(StringAttr)
+    """The name collectives use for this axis (`vmlir.vmap(..., axis_name=...)`)."""
     body = region_def("single_block")
 
     def __init__(
@@ -146,6 +151,7 @@ class VmapOp(IRDLOperation):
         body: Region,
         result_types: Sequence[Attribute],
         chunk_size: int | None = None,
+        axis_name: str | None = None,
     ):
         super().__init__(
             operands=[args],
@@ -155,6 +161,7 @@ class VmapOp(IRDLOperation):
                 "out_axes": axes_attr(out_axes),
                 "axis_size": IntegerAttr(axis_size, i64),
                 "chunk_size": None if chunk_size is None else IntegerAttr(chunk_size, i64),
+                "axis_name": None if axis_name is None else StringAttr(axis_name),
             },
             regions=[body],
         )
@@ -170,6 +177,10 @@ class VmapOp(IRDLOperation):
     @property
     def size(self) -> int:
         return self.axis_size.value.data
+
+    @property
+    def name_of_axis(self) -> str | None:
+        return None if self.axis_name is None else self.axis_name.data
 
     def verify_(self) -> None:
         _check_axes_attr(self.in_axes, "in_axes")
@@ -294,8 +305,10 @@ class YieldOp(IRDLOperation):
         super().__init__(operands=[values])
 
     def verify_(self) -> None:
-        if not isinstance(self.parent_op(), (VmapOp, MaskedOp)):
-            raise VerifyException("'batch.yield' expects parent op 'batch.vmap' or 'batch.masked'")
+        if not isinstance(self.parent_op(), (VmapOp, MaskedOp, CustomVmapOp)):
+            raise VerifyException(
+                "'batch.yield' expects parent op 'batch.vmap', 'batch.masked' or 'batch.custom_vmap'"
+            )
 
 
 class _LaneReductionOp(IRDLOperation):
@@ -432,7 +445,9 @@ class BroadcastOp(IRDLOperation):
 
 
 Batch = Dialect(
-    "batch", [VmapOp, YieldOp, MoveAxisOp, BroadcastOp, MaskedOp, AnyOp, AllOp], []
+    "batch",
+    [VmapOp, YieldOp, MoveAxisOp, BroadcastOp, MaskedOp, AnyOp, AllOp, *COLLECTIVE_OPS, CustomVmapOp],
+    [],
 )
 
 
