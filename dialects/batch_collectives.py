@@ -12,7 +12,7 @@ mean the innermost vmap) to named axes, tuples of names, and more than reduction
 - `batch.psum_scatter`: the sum, of which example k keeps block k of dimension `dim`;
 - `batch.ppermute`: the value of example `src` for each pair (src, dst) of `perm`;
 - `batch.all_to_all`: block k of dimension `split` of every example goes to example k,
-  stacked (or concatenated, `tiled`) at dimension `concat`.
+  which concatenates what it receives along dimension `concat`.
 
 A name is resolved to the nearest enclosing `batch.vmap` with that `axis_name`; batch-vectorize
 handles each name when it vectorizes that vmap (innermost first).
@@ -304,22 +304,20 @@ class PpermuteOp(_ShapedCollectiveOp):
 
 @irdl_op_definition
 class AllToAllOp(_ShapedCollectiveOp):
-    """Block k of dimension `split` of every example goes to example k; the received
-    blocks are stacked at `concat` (untiled: `split` has the axis size and is removed) or
-    concatenated along it (`tiled`).
+    """Dimension `split` of every example is cut into n blocks; block k goes to example
+    k, which concatenates the blocks it receives (in the senders' order) along `concat`.
 
     ```mlir
-    %a = batch.all_to_all %x axes ["i"] split 0 concat 1 : (tensor<4x3xf32>) -> tensor<3x4xf32>
+    %a = batch.all_to_all %x axes ["i"] split 0 concat 1 : (tensor<4x3xf32>) -> tensor<1x12xf32>
     ```
     """
 
     name = "batch.all_to_all"
     split = prop_def(IntegerAttr[I64])
     concat = prop_def(IntegerAttr[I64])
-    tiled = opt_prop_def(UnitAttr)
     SINGLE_AXIS: ClassVar[bool] = True
     assembly_format = (
-        "$operand `axes` $axes `split` $split `concat` $concat (`tiled` $tiled^)? attr-dict "
+        "$operand `axes` $axes `split` $split `concat` $concat attr-dict "
         "`:` functional-type($operand, $result)"
     )
 
@@ -327,19 +325,11 @@ class AllToAllOp(_ShapedCollectiveOp):
         shape = _shape(self.operand)
         s, c = self.split.value.data, self.concat.value.data
         _check_dim(s, len(shape), "split")
-        if self.tiled is not None:
-            _check_dim(c, len(shape), "concat")
-            if shape[s] % n:
-                raise VerifyException(f"dimension {s} of size {shape[s]} does not split into {n} blocks")
-            shape[s] //= n
-            shape[c] *= n
-        else:
-            if shape[s] != n:
-                raise VerifyException(f"dimension {s} must have the axis size {n}, got {shape[s]}")
-            del shape[s]
-            if not 0 <= c <= len(shape):
-                raise VerifyException(f"concat {c} is out of range for a result of rank {len(shape) + 1}")
-            shape.insert(c, n)
+        _check_dim(c, len(shape), "concat")
+        if shape[s] % n:
+            raise VerifyException(f"dimension {s} of size {shape[s]} does not split into {n} blocks")
+        shape[s] //= n
+        shape[c] *= n
         _check_result(self, shape)
 
 

@@ -29,6 +29,7 @@ from xdsl.utils.exceptions import ParseError
 from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
 from vmlir.dialects.stablehlo import CustomCallOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
+from vmlir.frontend.collectives import COLLECTIVE_MARKER, collective_op
 from vmlir.frontend.locations import inline_locations
 from vmlir.frontend.trace import VMAP_MARKER
 from vmlir.ir import make_context, parse_module
@@ -85,6 +86,9 @@ class _Inliner:
             if isinstance(op, CustomCallOp) and op.call_target_name.data == VMAP_MARKER:
                 self._to_vmap(op)
                 continue
+            if isinstance(op, CustomCallOp) and op.call_target_name.data == COLLECTIVE_MARKER:
+                self._to_collective(op)
+                continue
             for region in op.regions:
                 for inner in region.blocks:
                     self.inline_calls(inner)
@@ -126,8 +130,16 @@ class _Inliner:
             body,
             [r.type for r in call.results],
             spec.get("chunk_size"),
+            spec.get("axis_name"),
         )
         Rewriter.replace_op(call, vmap)
+
+    def _to_collective(self, call: CustomCallOp) -> None:
+        config = call.backend_config
+        assert isinstance(config, StringAttr)
+        op = collective_op(json.loads(config.data), list(call.operands), call.results[0].type)
+        op.location = call.location
+        Rewriter.replace_op(call, op)
 
 
 _SHARDING_NO_OPS = ("sdy.sharding_constraint", "sdy.mesh")
@@ -151,6 +163,7 @@ def import_per_example(
     out_axes: Sequence[Axis],
     axis_size: int,
     chunk_size: int | None = None,
+    axis_name: str | None = None,
 ) -> ModuleOp:
     """Our batch-dialect module for JAX's per-example module `text` (see module doc)."""
     jax_module = _parse(text)
@@ -177,7 +190,9 @@ def import_per_example(
     Rewriter.replace_op(ret, YieldOp(list(ret.arguments)))
 
     outer = Block(arg_types=in_types)
-    vmap = VmapOp(list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size)
+    vmap = VmapOp(
+        list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size, axis_name
+    )
     outer.add_ops([vmap, ReturnOp(*vmap.results)])
     func = FuncOp("main", (in_types, out_types), Region(outer))
     return ModuleOp([func])
