@@ -20,7 +20,16 @@ from xdsl.ir import Operation
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.errors import VmlirUnsupportedError
-from vmlir.passes.rules import chlo, collectives, contraction, control, indexing, misc, shape
+from vmlir.passes.rules import (
+    chlo,
+    collectives,
+    contraction,
+    control,
+    custom_vmap,
+    indexing,
+    misc,
+    shape,
+)
 from vmlir.passes.rules.context import Axis, Rule, RuleContext, RuleResult, where
 from vmlir.passes.rules.elementwise import elementwise_rule
 
@@ -34,6 +43,7 @@ RULES: dict[type[Operation], Rule] = {
     **chlo.RULES,
     **control.RULES,
     **collectives.RULES,
+    **custom_vmap.RULES,
 }
 """The one table: op class -> batching rule (elementwise ops are matched by base class)."""
 

@@ -29,7 +29,9 @@ from xdsl.utils.exceptions import ParseError
 from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
 from vmlir.dialects.stablehlo import CustomCallOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
+from vmlir.dialects.batch_collectives import CustomVmapOp
 from vmlir.frontend.collectives import COLLECTIVE_MARKER, collective_op
+from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.locations import inline_locations
 from vmlir.frontend.trace import VMAP_MARKER
 from vmlir.ir import make_context, parse_module
@@ -89,6 +91,9 @@ class _Inliner:
             if isinstance(op, CustomCallOp) and op.call_target_name.data == COLLECTIVE_MARKER:
                 self._to_collective(op)
                 continue
+            if isinstance(op, CustomCallOp) and op.call_target_name.data == CUSTOM_VMAP_MARKER:
+                self._to_custom_vmap(op)
+                continue
             for region in op.regions:
                 for inner in region.blocks:
                     self.inline_calls(inner)
@@ -134,6 +139,20 @@ class _Inliner:
         )
         Rewriter.replace_op(call, vmap)
 
+    def _to_custom_vmap(self, call: CustomCallOp) -> None:
+        config = call.backend_config
+        assert isinstance(config, StringAttr)
+        (callee,) = call.called_computations
+        body = self.callee_body(callee.root_reference.data)
+        self.inline_calls(body.block)
+        ret = body.block.last_op
+        assert isinstance(ret, ReturnOp)
+        Rewriter.replace_op(ret, YieldOp(list(ret.arguments)))
+        rule = json.loads(config.data)["rule"]
+        op = CustomVmapOp(list(call.operands), rule, body, [r.type for r in call.results])
+        op.location = call.location
+        Rewriter.replace_op(call, op)
+
     def _to_collective(self, call: CustomCallOp) -> None:
         config = call.backend_config
         assert isinstance(config, StringAttr)
@@ -155,6 +174,21 @@ def _drop_sharding_annotations(module: ModuleOp) -> None:
                 Rewriter.replace_op(op, [], list(op.operands))
             else:
                 Rewriter.erase_op(op)
+
+
+def import_function(text: str) -> Block:
+    """The body of @main of JAX's module `text`, calls inlined and markers turned into
+    batch ops; it still ends in `func.return` (a custom_vmap rule's batched program)."""
+    jax_module = _parse(text)
+    _drop_sharding_annotations(jax_module)
+    inliner = _Inliner(jax_module)
+    if "main" not in inliner.funcs:
+        raise VmlirError("JAX's module has no @main function")
+    body = inliner.callee_body("main")
+    inliner.inline_calls(body.block)
+    block = body.block
+    body.detach_block(block)
+    return block
 
 
 def import_per_example(

@@ -99,6 +99,16 @@ def lower_per_example(
     return PerExampleProgram(text, out_trees[-1], out_avals)
 
 
+def lower_jitted(fn: Callable[..., Any], shapes: Sequence[jax.ShapeDtypeStruct]) -> str:
+    """JAX's StableHLO (generic form, with locations) for `fn` on `shapes`, traced as
+    vmlir traces (nested vmlir.vmap, collectives and custom_vmap leave markers)."""
+    with _vmlir_trace():
+        lowered = jax.jit(fn, keep_unused=True).trace(*shapes).lower()
+    return lowered.compiler_ir("stablehlo").operation.get_asm(
+        print_generic_op_form=True, enable_debug_info=True
+    )
+
+
 def batched_aval(aval: Any, axis: Axis, size: int) -> jax.core.ShapedArray:
     shape = tuple(aval.shape)
     if axis is not None:
