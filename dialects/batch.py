@@ -17,6 +17,9 @@ they state what they know between steps, so `vmlir-opt --print-between-passes` s
   example's i1 value is true. The result is uniform. A varying `while` loops while
   `batch.any` of its predicate holds; an expensive masked region is skipped when
   `batch.any` of its mask is false.
+- named-axis collectives (`batch.psum`, `batch.all_gather`, `batch.axis_index`, ...) over
+  the vmaps whose `axis_name` they list, and `batch.custom_vmap`, a function batched by a
+  user's rule: defined in `batch_collectives.py`, registered here.
 - the discardable attribute `batch.varying` (set by batch-propagate-axes): per result of
   an op inside a `batch.vmap`, whether it differs between examples.
 
