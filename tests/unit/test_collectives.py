@@ -226,3 +226,41 @@ def test_axis_index_groups_are_unsupported():
     f = vmlir.vmap(lambda x: lax.psum(x, "i", axis_index_groups=[[0, 1], [2, 3]]), axis_name="i")
     with pytest.raises(VmlirUnsupportedError, match="psum with axis_index_groups over a vmlir.vmap axis"):
         f(np.ones((N, 3), np.float32))
+
+
+def test_collectives_in_jitted_helper_and_unnamed_inner_vmap(rng):
+    """psum in a jax.jit helper, and in an inner vmap without a name naming the outer one."""
+    helper = jax.jit(lambda v: lax.psum(v, "i") * 2)
+    check(lambda v: helper(v) + v, [_normal(rng, N, 3)], axis_name="i")
+    y = _normal(rng, N, 3, 2)
+    got = vmlir.vmap(lambda v: vmlir.vmap(lambda e: e / lax.psum(e, "i"))(v), axis_name="i")(y)
+    want = jax.vmap(lambda v: jax.vmap(lambda e: e / lax.psum(e, "i"))(v), axis_name="i")(y)
+    assert_same(got, want)
+
+
+def test_uniform_results_integers_and_pytrees(rng):
+    """A psum result returned with out_axes=None; integer and boolean psums; a pytree;
+    axis_index with axis_size and no argument."""
+    x = rng.integers(-5, 5, size=(N, 3)).astype(np.int32)
+    check(lambda v: lax.psum(v, "i"), [x], out_axes=None, axis_name="i")
+    check(lambda v: (lax.psum((v, {"a": v > 0}), "i"), lax.pmean(v, "i")), [x], axis_name="i")
+    check(lambda: lax.axis_index("i"), [], axis_size=5, axis_name="i")
+
+
+def test_per_example_grad_through_gather_scatter_permute(rng):
+    """JAX's transposes of all_gather (psum_scatter), psum_scatter (all_gather) and
+    ppermute (the inverse permutation), batched by vmlir."""
+    shift = [(k, (k + 1) % N) for k in range(N)]
+    weights = jnp.arange(float(N))[:, None]
+    check(
+        lambda v: jax.grad(lambda v: jnp.sum(lax.all_gather(v, "i") ** 2 * weights))(v),
+        [_normal(rng, N, 3)], axis_name="i",
+    )
+    check(
+        lambda v: jax.grad(lambda v: jnp.sum(jnp.sin(lax.psum_scatter(v, "i"))))(v),
+        [_normal(rng, N, N, 2)], axis_name="i", rtol=1e-4, atol=1e-4,
+    )
+    check(
+        lambda v: jax.grad(lambda v: jnp.sum(jnp.sin(lax.ppermute(v, "i", shift)) * v))(v),
+        [_normal(rng, N, 3)], axis_name="i", rtol=1e-4, atol=1e-4,
+    )
