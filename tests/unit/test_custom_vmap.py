@@ -76,3 +76,31 @@ def test_rule_shows_in_the_ir():
     assert "_scaled_sine_rule#" in lowered.as_text("batch")
     final = lowered.as_text("stablehlo")
     assert "stablehlo.cosine" in final and "stablehlo.sine" not in final
+
+
+@custom_vmap
+def _tree_fn(x, d):
+    return {"y": jnp.sin(x) * d["a"], "s": jnp.sum(x)}
+
+
+@_tree_fn.def_vmap
+def _tree_rule(axis_size, in_batched, x, d):
+    x_batched, d_batched = in_batched
+    s = jnp.sum(x, axis=-1) if x_batched else jnp.sum(x)
+    out = {"y": jnp.cos(x) * d["a"], "s": s + 1.0}
+    return out, {"y": x_batched or d_batched["a"], "s": x_batched}
+
+
+@pytest.mark.parametrize("in_axes", [(0, 0), (None, 0), (0, None)])
+def test_pytree_rule_with_unbatched_outputs(in_axes):
+    """Pytree arguments and results; the rule leaves an output unbatched where it says so."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    args = [x if a == 0 else x[0] for a in in_axes]
+    check(lambda x, a: _tree_fn(x, {"a": a}), args, in_axes=in_axes)
+
+
+def test_forward_mode_through_custom_vmap():
+    """jax.jvp of a custom_vmap function per example: JAX's JVP of the rule, batched."""
+    x = np.random.default_rng(5).normal(size=(5, 3)).astype(np.float32)
+    check(lambda x: jax.jvp(lambda x: scaled_sine(x, x), (x,), (jnp.ones_like(x),)), [x])
