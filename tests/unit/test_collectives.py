@@ -264,3 +264,13 @@ def test_per_example_grad_through_gather_scatter_permute(rng):
         lambda v: jax.grad(lambda v: jnp.sum(jnp.sin(lax.ppermute(v, "i", shift)) * v))(v),
         [_normal(rng, N, 3)], axis_name="i", rtol=1e-4, atol=1e-4,
     )
+
+
+def test_pshuffle_pswapaxes_pbroadcast(rng):
+    """lax.pshuffle (a ppermute), lax.pswapaxes (an all_to_all) and lax.pbroadcast."""
+    x = _normal(rng, N, N, 3)
+
+    def f(v):
+        return lax.pshuffle(v, "i", [2, 0, 3, 1]), lax.pswapaxes(v, "i", 0), lax.pbroadcast(v, "i", 2) + v
+
+    check(f, [x], axis_name="i")

@@ -138,8 +138,8 @@ def _axis_index(ctx: Any, *, axis_name: Any) -> list[Any]:
 
 
 def _all_gather(
-    ctx: Any, x: Any, *, all_gather_dimension: int, axis_name: Any, axis_index_groups: Any,
-    axis_size: int, tiled: bool, **_: Any,
+    ctx: Any, x: Any, *, all_gather_dimension: int, axis_name: Any, axis_size: int, tiled: bool,
+    axis_index_groups: Any = None, **_: Any,
 ) -> list[Any]:
     _no_groups(axis_index_groups, "all_gather")
     return _emit(ctx, [x], {
@@ -181,6 +181,30 @@ def _all_to_all(
     })
 
 
+def _pbroadcast(ctx: Any, x: Any, *, axis_name: Any, source: int) -> list[Any]:
+    # Every example gets example `source`'s value: the gathered values at `source`.
+    from jax import lax
+
+    names = list(_as_tuple(axis_name))
+    _single(names, "pbroadcast")
+    return mlir.lower_fun(lambda v: lax.all_gather(v, names[0])[source], multiple_results=False)(
+        ctx, x
+    )
+
+
+def _no_generic_lowering(prim: Any) -> Callable[..., Any]:
+    """JAX's own error for a primitive it lowers on some platforms only (pbroadcast)."""
+
+    def rule(ctx: Any, *args: Any, **params: Any) -> Any:
+        platforms = ctx.module_context.platforms
+        raise NotImplementedError(
+            f"MLIR translation rule for primitive '{prim.name}' not found for platform "
+            f"{platforms[0] if len(platforms) == 1 else list(platforms)}"
+        )
+
+    return rule
+
+
 def _names_of(params: dict[str, Any]) -> tuple[Any, ...]:
     return _as_tuple(params["axes"] if "axes" in params else params["axis_name"])
 
@@ -200,6 +224,7 @@ def _jax_lowerings() -> tuple[dict[Any, Any], dict[str, dict[Any, Any]], dict[st
         "reduce_scatter": parallel.reduce_scatter_p,
         "ppermute": parallel.ppermute_p,
         "all_to_all": parallel.all_to_all_p,
+        "pbroadcast": parallel.pbroadcast_p,
     }
     return jax_mlir._lowerings, jax_mlir._platform_specific_lowerings, prims
 
@@ -213,6 +238,7 @@ _OURS: dict[str, Callable[..., list[Any]]] = {
     "reduce_scatter": _reduce_scatter,
     "ppermute": _ppermute,
     "all_to_all": _all_to_all,
+    "pbroadcast": _pbroadcast,
 }
 
 
@@ -231,6 +257,8 @@ def _install() -> None:
         if prim in generic:
             entry = generic[prim]
             mlir.register_lowering(prim, _wrap(what, _OURS[what], entry.rule), inline=entry.inline)
+        else:
+            mlir.register_lowering(prim, _wrap(what, _OURS[what], _no_generic_lowering(prim)))
         for platform, table in list(per_platform.items()):
             if prim in table:
                 entry = table[prim]
