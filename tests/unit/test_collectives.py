@@ -133,8 +133,11 @@ def test_nested_axis_names_with_tuple_psum(rng):
 
     y = _normal(rng, N, 3, 5)
     want = jax.vmap(jax.vmap(inner, axis_name="j"), axis_name="i")(y)
-    got = vmlir.compile(vmlir.vmap(vmlir.vmap(inner, axis_name="j"), axis_name="i"))(y)
-    assert_same(got, want)
+    compiled = vmlir.compile(vmlir.vmap(vmlir.vmap(inner, axis_name="j"), axis_name="i"))
+    assert_same(compiled(y), want)
+    lowered = compiled.lower(y)
+    assert "batch.psum" in lowered.as_text("batch") and "batch.axis_index" in lowered.as_text("batch")
+    assert "batch." not in lowered.as_text("stablehlo")
 
 
 def test_nested_all_gather_over_a_tuple(rng):
