@@ -310,7 +310,8 @@ class YieldOp(IRDLOperation):
     def verify_(self) -> None:
         if not isinstance(self.parent_op(), (VmapOp, MaskedOp, CustomVmapOp)):
             raise VerifyException(
-                "'batch.yield' expects parent op 'batch.vmap', 'batch.masked' or 'batch.custom_vmap'"
+                "'batch.yield' expects parent op 'batch.vmap', 'batch.masked' or "
+                "'batch.custom_vmap'"
             )
 
 
@@ -449,7 +450,10 @@ class BroadcastOp(IRDLOperation):
 
 Batch = Dialect(
     "batch",
-    [VmapOp, YieldOp, MoveAxisOp, BroadcastOp, MaskedOp, AnyOp, AllOp, *COLLECTIVE_OPS, CustomVmapOp],
+    [
+        VmapOp, YieldOp, MoveAxisOp, BroadcastOp, MaskedOp, AnyOp, AllOp,
+        *COLLECTIVE_OPS, CustomVmapOp,
+    ],
     [],
 )
 

@@ -156,7 +156,8 @@ class PminOp(_ReduceCollectiveOp):
 
 @irdl_op_definition
 class AxisIndexOp(CollectiveOp):
-    """This example's index along the named axis. `%k = batch.axis_index axes ["i"] : tensor<i32>`"""
+    """This example's index along the named axis.
+    `%k = batch.axis_index axes ["i"] : tensor<i32>`"""
 
     name = "batch.axis_index"
     result = result_def(TensorType)
@@ -165,7 +166,9 @@ class AxisIndexOp(CollectiveOp):
     assembly_format = "`axes` $axes attr-dict `:` type($result)"
 
     def __init__(self, axis: str):
-        super().__init__(result_types=[TensorType(i32, [])], properties={"axes": names_attr([axis])})
+        super().__init__(
+            result_types=[TensorType(i32, [])], properties={"axes": names_attr([axis])}
+        )
 
     def verify_shapes(self, n: int) -> None:
         if self.result.type != TensorType(i32, []):
@@ -226,7 +229,9 @@ class AllGatherOp(_ShapedCollectiveOp):
             shape[d] *= n
         else:
             if not 0 <= d <= len(shape):
-                raise VerifyException(f"dim {d} is out of range for an operand of rank {len(shape)}")
+                raise VerifyException(
+                    f"dim {d} is out of range for an operand of rank {len(shape)}"
+                )
             shape.insert(d, n)
         _check_result(self, shape)
 
@@ -299,7 +304,9 @@ class PpermuteOp(_ShapedCollectiveOp):
                 f"perm must be a permutation of the {n} examples of the axis, got {pairs}"
             )
         if self.result.type != self.operand.type:
-            raise VerifyException(f"result must have type {self.operand.type}, got {self.result.type}")
+            raise VerifyException(
+                f"result must have type {self.operand.type}, got {self.result.type}"
+            )
 
 
 @irdl_op_definition
@@ -327,7 +334,9 @@ class AllToAllOp(_ShapedCollectiveOp):
         _check_dim(s, len(shape), "split")
         _check_dim(c, len(shape), "concat")
         if shape[s] % n:
-            raise VerifyException(f"dimension {s} of size {shape[s]} does not split into {n} blocks")
+            raise VerifyException(
+                f"dimension {s} of size {shape[s]} does not split into {n} blocks"
+            )
         shape[s] //= n
         shape[c] *= n
         _check_result(self, shape)

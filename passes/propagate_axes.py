@@ -9,9 +9,10 @@ value; a `while` is a fixpoint over its carries (a carry varies when its initial
 does or the body makes it vary; when the predicate varies, every carry the body changes
 varies too, since examples stop at different iterations). `batch.any`/`batch.all` are
 uniform by definition; so are psum/pmax/pmin/all_gather over the vmap's own axis name,
-while axis_index, psum_scatter and all_to_all over it vary (ppermute: as its operand). Everything else is uniform: the same for every example, so
-vectorization keeps it unbatched (computed once, never broadcast just to carry a batch
-axis). Nested `batch.vmap` ops are analysed relative to their own axis.
+while axis_index, psum_scatter and all_to_all over it vary (ppermute: as its operand).
+Everything else is uniform: the same for every example, so vectorization keeps it
+unbatched (computed once, never broadcast just to carry a batch axis). Nested
+`batch.vmap` ops are analysed relative to their own axis.
 Guarantees: every op directly inside a `batch.vmap` body, and inside the regions of its
 control-flow ops, carries `batch.varying = array<i1: ...>` with one flag per result. The IR
 is otherwise unchanged.
@@ -28,13 +29,6 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch_collectives import (
-    COLLECTIVE_OPS,
-    AllToAllOp,
-    AxisIndexOp,
-    PpermuteOp,
-    PsumScatterOp,
-)
 from vmlir.dialects.batch import (
     VARYING_ATTR,
     AllOp,
@@ -43,6 +37,13 @@ from vmlir.dialects.batch import (
     VmapOp,
     YieldOp,
     varying_attr,
+)
+from vmlir.dialects.batch_collectives import (
+    COLLECTIVE_OPS,
+    AllToAllOp,
+    AxisIndexOp,
+    PpermuteOp,
+    PsumScatterOp,
 )
 
 VARYING_COLLECTIVES = (AxisIndexOp, PsumScatterOp, AllToAllOp)

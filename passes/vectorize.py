@@ -27,7 +27,6 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 from vmlir.dialects.batch import (
     VARYING_ATTR,
     AllOp,
@@ -37,6 +36,7 @@ from vmlir.dialects.batch import (
     YieldOp,
     insert_axis,
 )
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 from vmlir.errors import VmlirAxisError, VmlirError
 from vmlir.passes.mask_control_flow import mask_control_flow
 from vmlir.passes.rules import Axis, RuleContext, rule_for

@@ -61,7 +61,11 @@ def parse_with_jaxlib(text: str) -> str:
 
 
 def marker_call(
-    ctx: mlir.LoweringRuleContext, target: str, config: str, operands: Sequence[object], aval: object
+    ctx: mlir.LoweringRuleContext,
+    target: str,
+    config: str,
+    operands: Sequence[object],
+    aval: object,
 ) -> Sequence[object]:
     """A `stablehlo.custom_call @target` of `operands` with `config` as backend_config and
     one result of `aval`: a marker the importer reads back (nothing runs it)."""

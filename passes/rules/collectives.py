@@ -89,17 +89,24 @@ def _extreme(t: TensorType, highest: bool) -> int | float:
     return float("inf") if highest else float("-inf")
 
 
-def _with_axes(ctx: RuleContext, op: Operation, operand: SSAValue, names: Sequence[str]) -> SSAValue:
+def _with_axes(
+    ctx: RuleContext, op: Operation, operand: SSAValue, names: Sequence[str]
+) -> SSAValue:
     """`op` again over `names` only (the current axis is done), on `operand`."""
     props = dict(op.properties)
     props["axes"] = names_attr(names)
     new = op.create(
-        operands=[operand], result_types=[op.results[0].type], properties=props, location=op.location
+        operands=[operand],
+        result_types=[op.results[0].type],
+        properties=props,
+        location=op.location,
     )
     return ctx.emit(new).results[0]
 
 
-def _mapped(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]) -> RuleResult:
+def _mapped(
+    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]
+) -> RuleResult:
     """A collective over other (outer) axes, on an operand this vmap batches."""
     (x,), (a,) = operands, axes
     if a is None:
@@ -220,11 +227,9 @@ def ppermute_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult
     for src, dst in op.pairs():
         sources[dst] = src
     idx_type = TensorType(i32, [n, 1])
+    value = DenseIntOrFPElementsAttr.from_list(idx_type, [int(s) for s in sources])
     idx = ctx.emit(
-        hlo.ConstantOp.create(
-            properties={"value": DenseIntOrFPElementsAttr.from_list(idx_type, [int(s) for s in sources])},
-            result_types=[idx_type],
-        )
+        hlo.ConstantOp.create(properties={"value": value}, result_types=[idx_type])
     ).results[0]
     t = tensor_type(x)
     rank = t.get_num_dims()
@@ -232,7 +237,9 @@ def ppermute_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult
         operands=[x, idx],
         result_types=[t],
         properties={
-            "dimension_numbers": hlo.GatherDimensionNumbersAttr.make(list(range(1, rank)), [0], [0], 1),
+            "dimension_numbers": hlo.GatherDimensionNumbersAttr.make(
+                list(range(1, rank)), [0], [0], 1
+            ),
             "indices_are_sorted": BoolAttr.from_bool(False),
             "slice_sizes": i64_array([1, *t.get_shape()[1:]]),
         },

@@ -79,7 +79,8 @@ def test_ppermute(rng):
     perm = [(0, 2), (1, 0), (2, 3), (3, 1)]
 
     def f(x):
-        return lax.ppermute(x, "i", [(k, (k + 1) % N) for k in range(N)]), lax.ppermute(x, "i", perm)
+        shift = [(k, (k + 1) % N) for k in range(N)]
+        return lax.ppermute(x, "i", shift), lax.ppermute(x, "i", perm)
 
     check(f, [_normal(rng, N, 3)], axis_name="i")
 
@@ -136,7 +137,8 @@ def test_nested_axis_names_with_tuple_psum(rng):
     compiled = vmlir.compile(vmlir.vmap(vmlir.vmap(inner, axis_name="j"), axis_name="i"))
     assert_same(compiled(y), want)
     lowered = compiled.lower(y)
-    assert "batch.psum" in lowered.as_text("batch") and "batch.axis_index" in lowered.as_text("batch")
+    imported = lowered.as_text("batch")
+    assert "batch.psum" in imported and "batch.axis_index" in imported
     assert "batch." not in lowered.as_text("stablehlo")
 
 
@@ -213,7 +215,11 @@ def test_axis_name_must_be_a_string():
 def test_chunking_a_named_axis_with_collectives_is_unsupported():
     """A chunk sees only its examples, so chunking an axis a collective names is refused."""
     f = vmlir.vmap(lambda x: lax.psum(x, "i"), axis_name="i", chunk_size=2)
-    with pytest.raises(VmlirUnsupportedError, match=r"chunk_size 2 .* collective over the chunked axis 'i': 'batch.psum' \(from .*test_collectives.py:\d+\)"):
+    message = (
+        r"chunk_size 2 .* collective over the chunked axis 'i': 'batch.psum' "
+        r"\(from .*test_collectives.py:\d+\)"
+    )
+    with pytest.raises(VmlirUnsupportedError, match=message):
         f(np.ones((N, 3), np.float32))
 
 
@@ -227,7 +233,8 @@ def test_chunked_named_axis_without_collectives(rng):
 def test_axis_index_groups_are_unsupported():
     """axis_index_groups over a vmlir axis: a VmlirUnsupportedError naming it."""
     f = vmlir.vmap(lambda x: lax.psum(x, "i", axis_index_groups=[[0, 1], [2, 3]]), axis_name="i")
-    with pytest.raises(VmlirUnsupportedError, match="psum with axis_index_groups over a vmlir.vmap axis"):
+    message = "psum with axis_index_groups over a vmlir.vmap axis"
+    with pytest.raises(VmlirUnsupportedError, match=message):
         f(np.ones((N, 3), np.float32))
 
 
@@ -274,6 +281,7 @@ def test_pshuffle_pswapaxes_pbroadcast(rng):
     x = _normal(rng, N, N, 3)
 
     def f(v):
-        return lax.pshuffle(v, "i", [2, 0, 3, 1]), lax.pswapaxes(v, "i", 0), lax.pbroadcast(v, "i", 2) + v
+        shuffled = lax.pshuffle(v, "i", [2, 0, 3, 1])
+        return shuffled, lax.pswapaxes(v, "i", 0), lax.pbroadcast(v, "i", 2) + v
 
     check(f, [x], axis_name="i")

@@ -242,7 +242,9 @@ _OURS: dict[str, Callable[..., list[Any]]] = {
 }
 
 
-def _wrap(what: str, ours: Callable[..., list[Any]], theirs: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap(
+    what: str, ours: Callable[..., list[Any]], theirs: Callable[..., Any]
+) -> Callable[..., Any]:
     def rule(ctx: Any, *args: Any, **params: Any) -> Any:
         if _ours(_names_of(params), what):
             return ours(ctx, *args, **params)
@@ -271,7 +273,9 @@ def _install() -> None:
 _install()
 
 
-def collective_op(config: dict[str, Any], operands: Sequence[SSAValue], result: Attribute) -> Operation:
+def collective_op(
+    config: dict[str, Any], operands: Sequence[SSAValue], result: Attribute
+) -> Operation:
     """The batch-dialect op a collective marker stands for (used by the importer)."""
     name, axes = config["op"], config["axes"]
     if name == "batch.psum":

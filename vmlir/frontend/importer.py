@@ -27,9 +27,9 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import ParseError
 
 from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
+from vmlir.dialects.batch_collectives import CustomVmapOp
 from vmlir.dialects.stablehlo import CustomCallOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
-from vmlir.dialects.batch_collectives import CustomVmapOp
 from vmlir.frontend.collectives import COLLECTIVE_MARKER, collective_op
 from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.locations import inline_locations
