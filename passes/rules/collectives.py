@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 from xdsl.dialects.builtin import (
     BoolAttr,
     DenseIntOrFPElementsAttr,
@@ -223,7 +222,7 @@ def ppermute_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult
         return [x], [None]  # every example sends and receives the same value
     x = ctx.move_axis(x, a, 0)
     n = ctx.axis_size
-    sources = np.zeros(n, dtype=np.int64)
+    sources = [0] * n
     for src, dst in op.pairs():
         sources[dst] = src
     idx_type = TensorType(i32, [n, 1])

@@ -285,3 +285,14 @@ def test_pshuffle_pswapaxes_pbroadcast(rng):
         return shuffled, lax.pswapaxes(v, "i", 0), lax.pbroadcast(v, "i", 2) + v
 
     check(f, [x], axis_name="i")
+
+
+def test_partial_permutation_is_jax_error():
+    """jax.vmap's ppermute needs a permutation of the whole axis: its error, its text."""
+    f = lambda v: lax.ppermute(v, "i", [(0, 1), (1, 0)])  # noqa: E731
+    x = np.ones((N, 3), np.float32)
+    with pytest.raises(AssertionError) as want:
+        jax.vmap(f, axis_name="i")(x)
+    with pytest.raises(AssertionError) as got:
+        vmlir.vmap(f, axis_name="i")(x)
+    assert str(got.value) == str(want.value)

@@ -46,9 +46,10 @@ COLLECTIVE_MARKER = "vmlir.collective"
 _state = threading.local()
 
 
-def _bound() -> list[str]:
+def _bound() -> dict[str, int]:
+    """The axis names vmlir is tracing a function over, and their sizes."""
     if not hasattr(_state, "names"):
-        _state.names = []
+        _state.names = {}
     return _state.names
 
 
@@ -76,12 +77,16 @@ def axis_bound(name: str | None, size: int) -> Iterator[None]:
         yield
         return
     names = _bound()
-    names.append(name)
+    outer = names.get(name)
+    names[name] = size
     try:
         with _extend_axis_env(name, size):
             yield
     finally:
-        names.pop()
+        if outer is None:
+            del names[name]
+        else:
+            names[name] = outer
 
 
 def _ours(names: Sequence[Any], what: str) -> bool:
@@ -163,6 +168,8 @@ def _reduce_scatter(
 def _ppermute(ctx: Any, x: Any, *, axis_name: Any, perm: Any) -> list[Any]:
     names = list(_as_tuple(axis_name))
     _single(names, "ppermute")
+    if len(perm) != _bound()[names[0]]:
+        raise AssertionError("Permutation doesn't match the axis size!")  # jax.vmap's error
     return _emit(ctx, [x], {
         "op": "batch.ppermute", "axes": names, "perm": [int(i) for pair in perm for i in pair],
     })
