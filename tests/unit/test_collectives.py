@@ -230,12 +230,23 @@ def test_chunked_named_axis_without_collectives(rng):
     assert_same(got, jax.vmap(jnp.sin, axis_name="i")(x))
 
 
-def test_axis_index_groups_are_unsupported():
-    """axis_index_groups over a vmlir axis: a VmlirUnsupportedError naming it."""
+def test_unsupported_collectives_name_themselves_and_their_line():
+    """axis_index_groups, and a tuple of names where vmlir takes one: a
+    VmlirUnsupportedError naming the collective and the Python line."""
+    x = np.ones((N, 3), np.float32)
     f = vmlir.vmap(lambda x: lax.psum(x, "i", axis_index_groups=[[0, 1], [2, 3]]), axis_name="i")
-    message = "psum with axis_index_groups over a vmlir.vmap axis"
+    where = r" \(from .*test_collectives.py:\d+\)"
+    message = r"lax.psum with axis_index_groups over a vmlir.vmap axis" + where
     with pytest.raises(VmlirUnsupportedError, match=message):
-        f(np.ones((N, 3), np.float32))
+        f(x)
+
+    def inner(v):
+        return lax.psum_scatter(v, ("i", "j"), tiled=True)
+
+    g = vmlir.vmap(vmlir.vmap(inner, axis_name="j"), axis_name="i")
+    message = r"lax.psum_scatter over several axis names \('i', 'j'\)" + where
+    with pytest.raises(VmlirUnsupportedError, match=message):
+        g(np.ones((N, 3, 24), np.float32))
 
 
 def test_collectives_in_jitted_helper_and_unnamed_inner_vmap(rng):

@@ -89,7 +89,17 @@ def axis_bound(name: str | None, size: int) -> Iterator[None]:
             names[name] = outer
 
 
-def _ours(names: Sequence[Any], what: str) -> bool:
+def _where(ctx: Any) -> str:
+    """` (from file:line)` of the user's code that called the collective, if known."""
+    # The user's frame of a lowering's traceback: jax's own filter is not public.
+    from jax._src import source_info_util
+
+    traceback = getattr(ctx, "traceback", None) or source_info_util.current().traceback
+    frame = source_info_util.user_frame(traceback)
+    return "" if frame is None else f" (from {frame.file_name}:{frame.start_line})"
+
+
+def _ours(ctx: Any, names: Sequence[Any], what: str) -> bool:
     """Whether a collective over `names` is over vmlir's axes (all of them) or JAX's."""
     bound = _bound()
     mine = [n for n in names if isinstance(n, str) and n in bound]
@@ -97,21 +107,25 @@ def _ours(names: Sequence[Any], what: str) -> bool:
         return False
     if len(mine) != len(names):
         raise VmlirUnsupportedError(
-            f"{what} over {tuple(names)} mixes vmlir.vmap axis names with other axes "
-            "(positional axes or a shard_map's); reduce over them separately"
+            f"lax.{what} over {tuple(names)}{_where(ctx)} mixes vmlir.vmap axis names with "
+            "other axes (positional axes or a shard_map's); reduce over them separately"
         )
     return True
 
 
-def _no_groups(groups: Any, what: str) -> None:
+def _no_groups(ctx: Any, groups: Any, what: str) -> None:
     if groups is not None:
-        raise VmlirUnsupportedError(f"{what} with axis_index_groups over a vmlir.vmap axis")
+        raise VmlirUnsupportedError(
+            f"lax.{what} with axis_index_groups over a vmlir.vmap axis{_where(ctx)}: "
+            "not supported; mask the values of the other groups instead"
+        )
 
 
-def _single(names: Sequence[str], what: str) -> None:
+def _single(ctx: Any, names: Sequence[str], what: str) -> None:
     if len(names) != 1:
         raise VmlirUnsupportedError(
-            f"{what} over several axis names {tuple(names)}: vmlir supports one name here"
+            f"lax.{what} over several axis names {tuple(names)}{_where(ctx)}: vmlir "
+            "supports one name here; nest one collective per name"
         )
 
 
@@ -130,10 +144,10 @@ def _emit(ctx: Any, args: Sequence[Any], config: dict[str, Any]) -> list[Any]:
     return out
 
 
-def _reduction(op_name: str) -> Callable[..., Any]:
+def _reduction(what: str) -> Callable[..., Any]:
     def rule(ctx: Any, *args: Any, axes: Any, axis_index_groups: Any) -> list[Any]:
-        _no_groups(axis_index_groups, op_name)
-        return _emit(ctx, args, {"op": op_name, "axes": list(axes)})
+        _no_groups(ctx, axis_index_groups, what)
+        return _emit(ctx, args, {"op": f"batch.{what}", "axes": list(axes)})
 
     return rule
 
@@ -146,7 +160,7 @@ def _all_gather(
     ctx: Any, x: Any, *, all_gather_dimension: int, axis_name: Any, axis_size: int, tiled: bool,
     axis_index_groups: Any = None, **_: Any,
 ) -> list[Any]:
-    _no_groups(axis_index_groups, "all_gather")
+    _no_groups(ctx, axis_index_groups, "all_gather")
     return _emit(ctx, [x], {
         "op": "batch.all_gather", "axes": list(_as_tuple(axis_name)),
         "dim": all_gather_dimension, "tiled": bool(tiled),
@@ -157,9 +171,9 @@ def _reduce_scatter(
     ctx: Any, x: Any, *, scatter_dimension: int, axis_name: Any, axis_index_groups: Any,
     axis_size: int, tiled: bool, **_: Any,
 ) -> list[Any]:
-    _no_groups(axis_index_groups, "psum_scatter")
+    _no_groups(ctx, axis_index_groups, "psum_scatter")
     names = list(_as_tuple(axis_name))
-    _single(names, "psum_scatter")
+    _single(ctx, names, "psum_scatter")
     return _emit(ctx, [x], {
         "op": "batch.psum_scatter", "axes": names, "dim": scatter_dimension, "tiled": bool(tiled),
     })
@@ -167,7 +181,7 @@ def _reduce_scatter(
 
 def _ppermute(ctx: Any, x: Any, *, axis_name: Any, perm: Any) -> list[Any]:
     names = list(_as_tuple(axis_name))
-    _single(names, "ppermute")
+    _single(ctx, names, "ppermute")
     if len(perm) != _bound()[names[0]]:
         raise AssertionError("Permutation doesn't match the axis size!")  # jax.vmap's error
     return _emit(ctx, [x], {
@@ -180,9 +194,9 @@ def _all_to_all(
     axis_index_groups: Any, tiled: bool, **_: Any,
 ) -> list[Any]:
     # lax.all_to_all reshapes an untiled call so that the primitive always moves blocks.
-    _no_groups(axis_index_groups, "all_to_all")
+    _no_groups(ctx, axis_index_groups, "all_to_all")
     names = list(_as_tuple(axis_name))
-    _single(names, "all_to_all")
+    _single(ctx, names, "all_to_all")
     return _emit(ctx, [x], {
         "op": "batch.all_to_all", "axes": names, "split": split_axis, "concat": concat_axis,
     })
@@ -193,7 +207,7 @@ def _pbroadcast(ctx: Any, x: Any, *, axis_name: Any, source: int) -> list[Any]:
     from jax import lax
 
     names = list(_as_tuple(axis_name))
-    _single(names, "pbroadcast")
+    _single(ctx, names, "pbroadcast")
     return mlir.lower_fun(lambda v: lax.all_gather(v, names[0])[source], multiple_results=False)(
         ctx, x
     )
@@ -228,7 +242,7 @@ def _jax_lowerings() -> tuple[dict[Any, Any], dict[str, dict[Any, Any]], dict[st
         "pmin": parallel.pmin_p,
         "axis_index": parallel.axis_index_p,
         "all_gather": parallel.all_gather_p,
-        "reduce_scatter": parallel.reduce_scatter_p,
+        "psum_scatter": parallel.reduce_scatter_p,
         "ppermute": parallel.ppermute_p,
         "all_to_all": parallel.all_to_all_p,
         "pbroadcast": parallel.pbroadcast_p,
@@ -237,12 +251,12 @@ def _jax_lowerings() -> tuple[dict[Any, Any], dict[str, dict[Any, Any]], dict[st
 
 
 _OURS: dict[str, Callable[..., list[Any]]] = {
-    "psum": _reduction("batch.psum"),
-    "pmax": _reduction("batch.pmax"),
-    "pmin": _reduction("batch.pmin"),
+    "psum": _reduction("psum"),
+    "pmax": _reduction("pmax"),
+    "pmin": _reduction("pmin"),
     "axis_index": _axis_index,
     "all_gather": _all_gather,
-    "reduce_scatter": _reduce_scatter,
+    "psum_scatter": _reduce_scatter,
     "ppermute": _ppermute,
     "all_to_all": _all_to_all,
     "pbroadcast": _pbroadcast,
@@ -253,7 +267,7 @@ def _wrap(
     what: str, ours: Callable[..., list[Any]], theirs: Callable[..., Any]
 ) -> Callable[..., Any]:
     def rule(ctx: Any, *args: Any, **params: Any) -> Any:
-        if _ours(_names_of(params), what):
+        if _ours(ctx, _names_of(params), what):
             return ours(ctx, *args, **params)
         return theirs(ctx, *args, **params)
 
