@@ -17,6 +17,9 @@ they state what they know between steps, so `vmlir-opt --print-between-passes` s
   example's i1 value is true. The result is uniform. A varying `while` loops while
   `batch.any` of its predicate holds; an expensive masked region is skipped when
   `batch.any` of its mask is false.
+- named-axis collectives (`batch.psum`, `batch.all_gather`, `batch.axis_index`, ...) over
+  the vmaps whose `axis_name` they list, and `batch.custom_vmap`, a function batched by a
+  user's rule: defined in `batch_collectives.py`, registered here.
 - the discardable attribute `batch.varying` (set by batch-propagate-axes): per result of
   an op inside a `batch.vmap`, whether it differs between examples.
 
@@ -36,6 +39,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     NoneAttr,
     NoneType,
+    StringAttr,
     TensorType,
     i1,
     i64,
@@ -57,6 +61,8 @@ from xdsl.irdl import (
 )
 from xdsl.traits import IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
+
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 
 Axis = int | None
 
@@ -135,6 +141,8 @@ class VmapOp(IRDLOperation):
     axis_size = prop_def(IntegerAttr)
     chunk_size = opt_prop_def(IntegerAttr)
     """Run the examples this many at a time (batch-chunk makes the loop)."""
+    axis_name = opt_prop_def(StringAttr)
+    """The name collectives use for this axis (`vmlir.vmap(..., axis_name=...)`)."""
     body = region_def("single_block")
 
     def __init__(
@@ -146,6 +154,7 @@ class VmapOp(IRDLOperation):
         body: Region,
         result_types: Sequence[Attribute],
         chunk_size: int | None = None,
+        axis_name: str | None = None,
     ):
         super().__init__(
             operands=[args],
@@ -155,6 +164,7 @@ class VmapOp(IRDLOperation):
                 "out_axes": axes_attr(out_axes),
                 "axis_size": IntegerAttr(axis_size, i64),
                 "chunk_size": None if chunk_size is None else IntegerAttr(chunk_size, i64),
+                "axis_name": None if axis_name is None else StringAttr(axis_name),
             },
             regions=[body],
         )
@@ -170,6 +180,10 @@ class VmapOp(IRDLOperation):
     @property
     def size(self) -> int:
         return self.axis_size.value.data
+
+    @property
+    def name_of_axis(self) -> str | None:
+        return None if self.axis_name is None else self.axis_name.data
 
     def verify_(self) -> None:
         _check_axes_attr(self.in_axes, "in_axes")
@@ -294,8 +308,11 @@ class YieldOp(IRDLOperation):
         super().__init__(operands=[values])
 
     def verify_(self) -> None:
-        if not isinstance(self.parent_op(), (VmapOp, MaskedOp)):
-            raise VerifyException("'batch.yield' expects parent op 'batch.vmap' or 'batch.masked'")
+        if not isinstance(self.parent_op(), (VmapOp, MaskedOp, CustomVmapOp)):
+            raise VerifyException(
+                "'batch.yield' expects parent op 'batch.vmap', 'batch.masked' or "
+                "'batch.custom_vmap'"
+            )
 
 
 class _LaneReductionOp(IRDLOperation):
@@ -432,7 +449,12 @@ class BroadcastOp(IRDLOperation):
 
 
 Batch = Dialect(
-    "batch", [VmapOp, YieldOp, MoveAxisOp, BroadcastOp, MaskedOp, AnyOp, AllOp], []
+    "batch",
+    [
+        VmapOp, YieldOp, MoveAxisOp, BroadcastOp, MaskedOp, AnyOp, AllOp,
+        *COLLECTIVE_OPS, CustomVmapOp,
+    ],
+    [],
 )
 
 

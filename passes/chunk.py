@@ -56,6 +56,9 @@ from xdsl.rewriter import InsertPoint
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import VmapOp, insert_axis
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS
+from vmlir.errors import VmlirUnsupportedError
+from vmlir.passes.rules.context import where
 
 _INDEX = TensorType(i32, [])
 """The loop counter and start indices: i32, as JAX's own loops use."""
@@ -251,11 +254,20 @@ class ChunkVmapPattern(RewritePattern):
                 size,
                 rewriter.move_region_contents_to_new_regions(op.body),
                 [r.type for r in op.outs],
+                axis_name=op.name_of_axis,
             )
             plain.attributes.update(op.attributes)
             plain.location = op.location
             rewriter.replace(op, plain)
             return
+        name = op.name_of_axis
+        for inner in op.body.walk():
+            if isinstance(inner, COLLECTIVE_OPS) and name in inner.axis_names:
+                # Each chunk would only see its own examples.
+                raise VmlirUnsupportedError(
+                    f"chunk_size {k} (or memory_limit_bytes) with a collective over the "
+                    f"chunked axis '{name}': {where(inner)}; drop the chunking for this vmap"
+                )
         term = op.body.block.last_op
         assert term is not None
         per_example_out = [_tensor(v) for v in term.operands]

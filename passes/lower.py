@@ -24,6 +24,7 @@ from xdsl.pattern_rewriter import (
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AllOp, AnyOp, BroadcastOp, MaskedOp, MoveAxisOp, VmapOp
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 from vmlir.errors import VmlirError
 
 
@@ -65,7 +66,7 @@ class BatchLowerPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for inner in op.walk():
-            if isinstance(inner, (VmapOp, MaskedOp, AnyOp, AllOp)):
+            if isinstance(inner, (VmapOp, MaskedOp, AnyOp, AllOp, CustomVmapOp, *COLLECTIVE_OPS)):
                 raise VmlirError(
                     f"batch-lower found a {inner.name}: run batch-vectorize before batch-lower"
                 )

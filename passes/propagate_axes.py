@@ -8,9 +8,11 @@ analysed inside: a `case`/`if` varies when its index does or a branch yields a v
 value; a `while` is a fixpoint over its carries (a carry varies when its initial value
 does or the body makes it vary; when the predicate varies, every carry the body changes
 varies too, since examples stop at different iterations). `batch.any`/`batch.all` are
-uniform by definition. Everything else is uniform: the same for every example, so
-vectorization keeps it unbatched (computed once, never broadcast just to carry a batch
-axis). Nested `batch.vmap` ops are analysed relative to their own axis.
+uniform by definition; so are psum/pmax/pmin/all_gather over the vmap's own axis name,
+while axis_index, psum_scatter and all_to_all over it vary (ppermute: as its operand).
+Everything else is uniform: the same for every example, so vectorization keeps it
+unbatched (computed once, never broadcast just to carry a batch axis). Nested
+`batch.vmap` ops are analysed relative to their own axis.
 Guarantees: every op directly inside a `batch.vmap` body, and inside the regions of its
 control-flow ops, carries `batch.varying = array<i1: ...>` with one flag per result. The IR
 is otherwise unchanged.
@@ -36,6 +38,16 @@ from vmlir.dialects.batch import (
     YieldOp,
     varying_attr,
 )
+from vmlir.dialects.batch_collectives import (
+    COLLECTIVE_OPS,
+    AllToAllOp,
+    AxisIndexOp,
+    PpermuteOp,
+    PsumScatterOp,
+)
+
+VARYING_COLLECTIVES = (AxisIndexOp, PsumScatterOp, AllToAllOp)
+"""Collectives over the vmap's own axis whose result varies whatever their operand."""
 
 CONTROL_FLOW = (hlo.CaseOp, hlo.IfOp, hlo.WhileOp, MaskedOp)
 """Ops whose regions hold per-example code that the analysis (and vectorization) enters."""
@@ -57,12 +69,12 @@ def _terminator_operands(op: Operation) -> Iterator[SSAValue]:
                 yield from block.last_op.operands
 
 
-def _analyse_block(block: Block, varying: set[SSAValue]) -> None:
+def _analyse_block(block: Block, varying: set[SSAValue], name: str | None) -> None:
     for op in block.ops:
-        _analyse_op(op, varying)
+        _analyse_op(op, varying, name)
 
 
-def _analyse_while(op: hlo.WhileOp, varying: set[SSAValue]) -> None:
+def _analyse_while(op: hlo.WhileOp, varying: set[SSAValue], name: str | None) -> None:
     cond, body = op.cond.block, op.body.block
     carried = [v in varying for v in op.operands]
     while True:
@@ -70,8 +82,8 @@ def _analyse_while(op: hlo.WhileOp, varying: set[SSAValue]) -> None:
             for arg, c in zip(block.args, carried):
                 if c:
                     varying.add(arg)
-        _analyse_block(cond, varying)
-        _analyse_block(body, varying)
+        _analyse_block(cond, varying, name)
+        _analyse_block(body, varying, name)
         pred_varies = cond.last_op.operands[0] in varying  # type: ignore[union-attr]
         yields = body.last_op.operands  # type: ignore[union-attr]
         new = [
@@ -86,24 +98,41 @@ def _analyse_while(op: hlo.WhileOp, varying: set[SSAValue]) -> None:
             varying.add(result)
 
 
-def _analyse_op(op: Operation, varying: set[SSAValue]) -> None:
+def _introduces_variation(op: Operation, name: str | None) -> bool:
+    """Whether `op` is a collective over `name` whose result varies even for a uniform
+    operand (each example gets its own index or block)."""
+    return isinstance(op, VARYING_COLLECTIVES) and name in op.axis_names
+
+
+def _analyse_op(op: Operation, varying: set[SSAValue], name: str | None) -> None:
     if isinstance(op, (AnyOp, AllOp)):
         return
+    if isinstance(op, COLLECTIVE_OPS) and name in op.axis_names:
+        if _introduces_variation(op, name) or (
+            isinstance(op, PpermuteOp) and any(v in varying for v in op.operands)
+        ):
+            varying.update(op.results)
+        return
     if isinstance(op, hlo.WhileOp):
-        _analyse_while(op, varying)
+        _analyse_while(op, varying, name)
         return
     if isinstance(op, CONTROL_FLOW):
         for region in op.regions:
             for block in region.blocks:
-                _analyse_block(block, varying)
+                _analyse_block(block, varying, name)
         if any(v in varying for v in op.operands) or any(
             v in varying for v in _terminator_operands(op)
         ):
             varying.update(op.results)
         return
     # Other ops with regions (reduce, sort, nested vmap, ...) compute from their own
-    # operands; their regions only see per-element values or their own example.
-    if any(v in varying for v in op.operands) or _reads_varying_capture(op, varying):
+    # operands; their regions only see per-element values or their own example, or our
+    # axis index (a nested vmap's body may ask for the outer axis' index).
+    if (
+        any(v in varying for v in op.operands)
+        or _reads_varying_capture(op, varying)
+        or any(_introduces_variation(inner, name) for r in op.regions for inner in r.walk())
+    ):
         varying.update(op.results)
 
 
@@ -113,7 +142,7 @@ def varying_values(vmap: VmapOp) -> set[SSAValue]:
     varying: set[SSAValue] = {
         arg for arg, axis in zip(block.args, vmap.in_axes_list) if axis is not None
     }
-    _analyse_block(block, varying)
+    _analyse_block(block, varying, vmap.name_of_axis)
     return varying
 
 

@@ -36,13 +36,15 @@ from vmlir.dialects.batch import (
     YieldOp,
     insert_axis,
 )
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 from vmlir.errors import VmlirAxisError, VmlirError
 from vmlir.passes.mask_control_flow import mask_control_flow
 from vmlir.passes.rules import Axis, RuleContext, rule_for
 
-_ALWAYS_RULE = (AnyOp, AllOp, MaskedOp)
+_ALWAYS_RULE = (AnyOp, AllOp, MaskedOp, CustomVmapOp, *COLLECTIVE_OPS)
 """Batch ops that need their rule even when uniform (a lane reduction of a uniform value is
-the value itself; a masked region is inlined): copying them would leave batch ops behind.
+the value itself; a masked region is inlined; psum of a uniform value is axis_size × it,
+axis_index varies): copying them would leave batch ops behind.
 An op whose regions hold one goes through its rule too."""
 
 
@@ -67,15 +69,22 @@ class VectorizeOptions:
 class Vectorizer:
     """Maps per-example values of one `batch.vmap` to batched values and their axes."""
 
-    def __init__(self, axis_size: int, options: VectorizeOptions = VectorizeOptions()):
+    def __init__(
+        self,
+        axis_size: int,
+        options: VectorizeOptions = VectorizeOptions(),
+        axis_name: str | None = None,
+    ):
         self.axis_size = axis_size
         self.options = options
+        self.axis_name = axis_name
+        """The vmap's axis name: collectives over it are this vectorizer's to batch."""
         self.env: dict[SSAValue, tuple[SSAValue, Axis]] = {}
         self.mapping: dict[SSAValue, SSAValue] = {}
 
     def child(self, axis_size: int) -> Vectorizer:
         """A vectorizer for the same per-example code over fewer lanes (lane compaction)."""
-        return Vectorizer(axis_size, self.options)
+        return Vectorizer(axis_size, self.options, self.axis_name)
 
     def bind(self, old: SSAValue, new: SSAValue, axis: Axis) -> None:
         self.env[old] = (new, axis)
@@ -142,7 +151,7 @@ class Vectorizer:
 def vectorize_vmap(vmap: VmapOp, options: VectorizeOptions = VectorizeOptions()) -> None:
     """Replace one `batch.vmap` (with no nested vmap left inside) by batched ops."""
     mask_control_flow(vmap)
-    vec = Vectorizer(vmap.size, options)
+    vec = Vectorizer(vmap.size, options, vmap.name_of_axis)
     block = vmap.body.block
     for arg, operand, axis in zip(block.args, vmap.args, vmap.in_axes_list):
         vec.bind(arg, operand, axis)

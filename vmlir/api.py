@@ -17,6 +17,7 @@ import jax
 
 from vmlir.compiler import Stages, default_pipeline, run_pipeline
 from vmlir.frontend.axes import flatten_args, flatten_out_axes, leaf_aval
+from vmlir.frontend.collectives import check_axis_name
 from vmlir.frontend.importer import import_per_example
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, in_vmlir_trace, lower_per_example, nested_vmap_call
@@ -42,6 +43,7 @@ class Vmapped:
         out_axes: Any,
         axis_size: int | None,
         chunk_size: int | None = None,
+        axis_name: str | None = None,
     ):
         if not callable(fn):
             raise TypeError(f"vmap requires a callable, got {fn!r}")
@@ -49,6 +51,8 @@ class Vmapped:
             raise ValueError(f"vmap chunk_size must be a positive int, got {chunk_size!r}")
         self.fn, self.in_axes, self.out_axes, self.axis_size = fn, in_axes, out_axes, axis_size
         self.chunk_size = chunk_size
+        check_axis_name(axis_name)
+        self.axis_name = axis_name
         _copy_name(self, fn)
         self._default: Compiled | None = None
 
@@ -71,7 +75,7 @@ class Vmapped:
         if in_vmlir_trace():
             fn, args, in_axes = self.with_kwargs(args, kwargs)
             return nested_vmap_call(
-                fn, args, in_axes, self.out_axes, self.axis_size, self.chunk_size
+                fn, args, in_axes, self.out_axes, self.axis_size, self.chunk_size, self.axis_name
             )
         if self._default is None:
             self._default = Compiled(self, None)
@@ -84,13 +88,15 @@ def vmap(
     out_axes: Any = 0,
     axis_size: int | None = None,
     chunk_size: int | None = None,
+    axis_name: str | None = None,
 ) -> Vmapped:
     """Vectorize `fn` over a batch axis, with jax.vmap's semantics, through vmlir's compiler.
 
     `chunk_size=k` runs the batch k examples at a time (a loop over chunks plus a
     remainder), bounding the memory of the intermediates to that of k examples.
+    `axis_name` names the axis for lax collectives (psum, all_gather, axis_index, ...).
     """
-    return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size)
+    return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size, axis_name)
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,9 @@ class Compiled:
         program = self._programs.get(key)
         if program is None or (record and not program.stages.record):
             if key not in self._traces:  # the Python function is traced once per signature
-                per_example = lower_per_example(fn, in_tree, flat.per_example)
+                per_example = lower_per_example(
+                    fn, in_tree, flat.per_example, axis_name=v.axis_name, axis_size=flat.axis_size
+                )
                 ranks = [len(a.shape) for a in per_example.out_avals]
                 out_axes = flatten_out_axes(v.out_axes, per_example.out_tree, ranks)
                 self._traces[key] = (per_example, out_axes)
@@ -178,7 +186,8 @@ class Compiled:
                 stages = Stages(record)
                 stages.add("jax", per_example.text)
                 module = import_per_example(
-                    per_example.text, flat.in_axes, out_axes, flat.axis_size, chunk_size
+                    per_example.text, flat.in_axes, out_axes, flat.axis_size, chunk_size,
+                    v.axis_name,
                 )
                 stages.add("batch", lambda: print_custom(module))
                 text = run_pipeline(module, self.pipeline, stages)

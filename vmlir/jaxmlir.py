@@ -58,3 +58,22 @@ def parse_with_jaxlib(text: str) -> str:
     ctx = mlir.make_ir_context()
     module = mlir.ir.Module.parse(text, context=ctx)
     return module.operation.get_asm(print_generic_op_form=True, enable_debug_info=False)
+
+
+def marker_call(
+    ctx: mlir.LoweringRuleContext,
+    target: str,
+    config: str,
+    operands: Sequence[object],
+    aval: object,
+) -> Sequence[object]:
+    """A `stablehlo.custom_call @target` of `operands` with `config` as backend_config and
+    one result of `aval`: a marker the importer reads back (nothing runs it)."""
+    op = _custom_call(
+        target,
+        result_types=[mlir.aval_to_ir_type(ctx.module_context, aval)],
+        operands=list(operands),
+        backend_config=config,
+        api_version=1,
+    )
+    return op.results

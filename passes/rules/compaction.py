@@ -33,6 +33,7 @@ from xdsl.rewriter import InsertPoint
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AnyOp
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS
 from vmlir.passes.builder import Builder, scalar_body
 from vmlir.passes.rules.context import (
     Axis,
@@ -51,6 +52,8 @@ def applies(ctx: RuleContext, op: Operation) -> bool:
         LANE_LOOP_ATTR in op.attributes
         and vec.options.compact_lanes
         and ctx.axis_size // vec.options.shrink >= vec.options.min_bucket
+        # Collectives see every lane, as under jax.vmap; compaction would drop some.
+        and not any(isinstance(inner, COLLECTIVE_OPS) for inner in op.walk())
     )
 
 

@@ -36,13 +36,13 @@ def check(
     in_axes: Any = 0,
     out_axes: Any = 0,
     axis_size: int | None = None,
+    axis_name: str | None = None,
     **tol: float,
 ) -> None:
     """vmlir.vmap(fn) and jax.vmap(fn) agree on `args`."""
-    want = jax.vmap(fn, in_axes=in_axes, out_axes=out_axes, axis_size=axis_size)(*args)
-    got = vmlir.compile(
-        vmlir.vmap(fn, in_axes=in_axes, out_axes=out_axes, axis_size=axis_size)
-    )(*args)
+    kw = dict(in_axes=in_axes, out_axes=out_axes, axis_size=axis_size, axis_name=axis_name)
+    want = jax.vmap(fn, **kw)(*args)
+    got = vmlir.compile(vmlir.vmap(fn, **kw))(*args)
     assert_same(got, want, **tol)
 
 

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 from vmlir.dialects.chlo import CHLO
 from vmlir.dialects.stablehlo import StableHLO
 from vmlir.passes.rules import RULES
@@ -31,3 +32,13 @@ def test_every_op_has_a_row_with_its_real_rule(op):
         assert listed.startswith(RULES[op].__name__)
     else:
         assert listed.startswith(("**none**", "none needed", "terminator"))
+
+
+BATCH_RULE_OPS = [*COLLECTIVE_OPS, CustomVmapOp]
+
+
+@pytest.mark.parametrize("op", BATCH_RULE_OPS, ids=lambda op: op.name)
+def test_batch_ops_with_rules_have_their_real_rule(op):
+    """The collectives and batch.custom_vmap are listed with the rule the table holds."""
+    assert op.name in ROWS, f"{op.name} is missing from docs/op-coverage.md"
+    assert ROWS[op.name].startswith(RULES[op].__name__)

@@ -27,8 +27,11 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import ParseError
 
 from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
+from vmlir.dialects.batch_collectives import CustomVmapOp
 from vmlir.dialects.stablehlo import CustomCallOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
+from vmlir.frontend.collectives import COLLECTIVE_MARKER, collective_op
+from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.locations import inline_locations
 from vmlir.frontend.trace import VMAP_MARKER
 from vmlir.ir import make_context, parse_module
@@ -85,6 +88,12 @@ class _Inliner:
             if isinstance(op, CustomCallOp) and op.call_target_name.data == VMAP_MARKER:
                 self._to_vmap(op)
                 continue
+            if isinstance(op, CustomCallOp) and op.call_target_name.data == COLLECTIVE_MARKER:
+                self._to_collective(op)
+                continue
+            if isinstance(op, CustomCallOp) and op.call_target_name.data == CUSTOM_VMAP_MARKER:
+                self._to_custom_vmap(op)
+                continue
             for region in op.regions:
                 for inner in region.blocks:
                     self.inline_calls(inner)
@@ -126,8 +135,30 @@ class _Inliner:
             body,
             [r.type for r in call.results],
             spec.get("chunk_size"),
+            spec.get("axis_name"),
         )
         Rewriter.replace_op(call, vmap)
+
+    def _to_custom_vmap(self, call: CustomCallOp) -> None:
+        config = call.backend_config
+        assert isinstance(config, StringAttr)
+        (callee,) = call.called_computations
+        body = self.callee_body(callee.root_reference.data)
+        self.inline_calls(body.block)
+        ret = body.block.last_op
+        assert isinstance(ret, ReturnOp)
+        Rewriter.replace_op(ret, YieldOp(list(ret.arguments)))
+        rule = json.loads(config.data)["rule"]
+        op = CustomVmapOp(list(call.operands), rule, body, [r.type for r in call.results])
+        op.location = call.location
+        Rewriter.replace_op(call, op)
+
+    def _to_collective(self, call: CustomCallOp) -> None:
+        config = call.backend_config
+        assert isinstance(config, StringAttr)
+        op = collective_op(json.loads(config.data), list(call.operands), call.results[0].type)
+        op.location = call.location
+        Rewriter.replace_op(call, op)
 
 
 _SHARDING_NO_OPS = ("sdy.sharding_constraint", "sdy.mesh")
@@ -145,12 +176,28 @@ def _drop_sharding_annotations(module: ModuleOp) -> None:
                 Rewriter.erase_op(op)
 
 
+def import_function(text: str) -> Block:
+    """The body of @main of JAX's module `text`, calls inlined and markers turned into
+    batch ops; it still ends in `func.return` (a custom_vmap rule's batched program)."""
+    jax_module = _parse(text)
+    _drop_sharding_annotations(jax_module)
+    inliner = _Inliner(jax_module)
+    if "main" not in inliner.funcs:
+        raise VmlirError("JAX's module has no @main function")
+    body = inliner.callee_body("main")
+    inliner.inline_calls(body.block)
+    block = body.block
+    body.detach_block(block)
+    return block
+
+
 def import_per_example(
     text: str,
     in_axes: Sequence[Axis],
     out_axes: Sequence[Axis],
     axis_size: int,
     chunk_size: int | None = None,
+    axis_name: str | None = None,
 ) -> ModuleOp:
     """Our batch-dialect module for JAX's per-example module `text` (see module doc)."""
     jax_module = _parse(text)
@@ -177,7 +224,9 @@ def import_per_example(
     Rewriter.replace_op(ret, YieldOp(list(ret.arguments)))
 
     outer = Block(arg_types=in_types)
-    vmap = VmapOp(list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size)
+    vmap = VmapOp(
+        list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size, axis_name
+    )
     outer.add_ops([vmap, ReturnOp(*vmap.results)])
     func = FuncOp("main", (in_types, out_types), Region(outer))
     return ModuleOp([func])

@@ -23,6 +23,7 @@ from jax.interpreters import mlir
 
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, FlatArgs, flatten_args, flatten_out_axes
+from vmlir.frontend.collectives import axis_bound
 from vmlir.frontend.pycontrol import convert
 from vmlir.jaxmlir import embed_call
 
@@ -73,17 +74,20 @@ def lower_per_example(
     in_tree: Any,
     per_example: Sequence[jax.ShapeDtypeStruct],
     convert_control_flow: bool = True,
+    axis_name: str | None = None,
+    axis_size: int = 0,
 ) -> PerExampleProgram:
     """Lower `fn` on one example's (flattened) argument shapes.
 
     Python `if`/`while`/`for` on traced values in `fn` are first rewritten into lax
-    control flow (vmlir.frontend.pycontrol), so they work per example."""
+    control flow (vmlir.frontend.pycontrol), so they work per example. With an
+    `axis_name`, collectives over it become markers (vmlir.frontend.collectives)."""
     if convert_control_flow:
         fn = convert(fn)
     out_trees: list[Any] = []
     flat_fn = _flat(fn, in_tree, out_trees)
     flat_fn.__name__ = getattr(fn, "__name__", "per_example")
-    with _vmlir_trace():
+    with _vmlir_trace(), axis_bound(axis_name, axis_size):
         # keep_unused: every argument must stay a parameter, to match in_axes one to one.
         traced = jax.jit(flat_fn, keep_unused=True).trace(*per_example)
         lowered = traced.lower()
@@ -93,6 +97,16 @@ def lower_per_example(
     # The jaxpr's avals keep weak types (lowered.out_info drops them).
     out_avals = tuple(traced.jaxpr.out_avals)
     return PerExampleProgram(text, out_trees[-1], out_avals)
+
+
+def lower_jitted(fn: Callable[..., Any], shapes: Sequence[jax.ShapeDtypeStruct]) -> str:
+    """JAX's StableHLO (generic form, with locations) for `fn` on `shapes`, traced as
+    vmlir traces (nested vmlir.vmap, collectives and custom_vmap leave markers)."""
+    with _vmlir_trace():
+        lowered = jax.jit(fn, keep_unused=True).trace(*shapes).lower()
+    return lowered.compiler_ir("stablehlo").operation.get_asm(
+        print_generic_op_form=True, enable_debug_info=True
+    )
 
 
 def batched_aval(aval: Any, axis: Axis, size: int) -> jax.core.ShapedArray:
@@ -164,12 +178,17 @@ def nested_vmap_call(
     out_axes: Any,
     axis_size: int | None,
     chunk_size: int | None = None,
+    axis_name: str | None = None,
 ) -> Any:
     """A vmlir.vmap called while an outer one is being traced: leave a marker."""
     flat, in_tree, leaves = flatten_args(args, in_axes, axis_size)
     fn = convert(fn)
-    fn, in_tree, flat, leaves, out_tree = _hoist_outer_values(fn, in_tree, flat, leaves)
-    prog = lower_per_example(fn, in_tree, flat.per_example, convert_control_flow=False)
+    with axis_bound(axis_name, flat.axis_size):
+        fn, in_tree, flat, leaves, out_tree = _hoist_outer_values(fn, in_tree, flat, leaves)
+    prog = lower_per_example(
+        fn, in_tree, flat.per_example, convert_control_flow=False,
+        axis_name=axis_name, axis_size=flat.axis_size,
+    )
     out_ax = flatten_out_axes(out_axes, out_tree, [len(a.shape) for a in prog.out_avals])
     spec = json.dumps(
         {
@@ -177,6 +196,7 @@ def nested_vmap_call(
             "out_axes": out_ax,
             "axis_size": flat.axis_size,
             "chunk_size": chunk_size,
+            "axis_name": axis_name,
         }
     )
     out_avals = tuple(batched_aval(a, ax, flat.axis_size) for a, ax in zip(prog.out_avals, out_ax))

@@ -111,7 +111,7 @@
 
 %x = "test.op"() : () -> tensor<4x3xf32>
 "batch.yield"(%x) : (tensor<4x3xf32>) -> ()
-// CHECK: 'batch.yield' expects parent op 'batch.vmap' or 'batch.masked'
+// CHECK: 'batch.yield' expects parent op 'batch.vmap', 'batch.masked' or 'batch.custom_vmap'
 
 // -----
 

@@ -1,0 +1,109 @@
+"""jax.custom_batching.custom_vmap (and sequential_vmap) under vmlir.vmap.
+
+jax.vmap batches a custom_vmap function with its user's rule. While vmlir traces a
+per-example function under jax.jit, nothing is batched, so the call lowers to its body.
+Here, its lowering is a marker instead: a `stablehlo.custom_call @vmlir.custom_vmap`
+naming the per-example body (in `called_computations`) and the rule's registry key (as
+backend_config); the importer turns it into `batch.custom_vmap`. When batch-vectorize
+meets it with batched operands, it calls `trace_rule` (registered with
+vmlir.passes.rules.custom_vmap): the user's rule, traced with jax at the batched shapes,
+imported as our IR.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+from jax.extend.core import jaxpr_as_fun
+from jax.interpreters import mlir
+from xdsl.ir import Block
+
+from vmlir.errors import VmlirError
+from vmlir.frontend.trace import in_vmlir_trace, lower_jitted
+from vmlir.jaxmlir import embed_call
+from vmlir.passes.rules.custom_vmap import register_rule_tracer
+
+CUSTOM_VMAP_MARKER = "vmlir.custom_vmap"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    rule: Any  # jax's rule: rule(axis_size, in_batched, *args) -> (out, out_batched)
+    in_tree: Any
+    out_tree: Any
+    in_avals: tuple[Any, ...]  # per-example
+
+
+_rules: dict[str, _Rule] = {}
+_count = itertools.count()
+
+
+def _custom_vmap_primitive() -> Any:
+    # custom_vmap's primitive and its lowering (its body) are not public.
+    from jax._src import custom_batching
+    from jax._src.interpreters import mlir as jax_mlir
+
+    prim = custom_batching.custom_vmap_p
+    return prim, jax_mlir._lowerings[prim]
+
+
+def _install() -> None:
+    prim, entry = _custom_vmap_primitive()
+    theirs = entry.rule
+
+    def rule(ctx: Any, *args: Any, call: Any, rule: Any, in_tree: Any, out_tree: Any) -> Any:
+        if not in_vmlir_trace():
+            return theirs(ctx, *args, call=call, rule=rule, in_tree=in_tree, out_tree=out_tree)
+        name = getattr(rule, "__name__", "rule")
+        key = f"{name}#{next(_count)}"
+        _rules[key] = _Rule(rule, in_tree, out_tree, tuple(ctx.avals_in))
+        text = lower_jitted(jaxpr_as_fun(call), [_struct(a) for a in ctx.avals_in])
+        return embed_call(
+            ctx, text, args, "vmlir_custom_vmap_body",
+            marker=(CUSTOM_VMAP_MARKER, json.dumps({"rule": key})),
+        )
+
+    mlir.register_lowering(prim, rule, inline=entry.inline)
+
+
+def _struct(aval: Any, batch: int | None = None) -> jax.ShapeDtypeStruct:
+    shape = tuple(aval.shape) if batch is None else (batch, *aval.shape)
+    return jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=getattr(aval, "weak_type", False))
+
+
+def trace_rule(key: str, axis_size: int, in_batched: Sequence[bool]) -> tuple[Block, list[bool]]:
+    """The user's rule `key` at the batched shapes (batched operands on axis 0), as our
+    IR, and which of its results it batched (on axis 0), as jax.vmap calls it."""
+    r = _rules.get(key)
+    if r is None:
+        raise VmlirError(f"no custom_vmap rule named {key!r} was traced in this process")
+    out_batched: list[bool] = []
+
+    def batched(*flat: Any) -> list[Any]:
+        args = jax.tree_util.tree_unflatten(r.in_tree, flat)
+        flags = jax.tree_util.tree_unflatten(r.in_tree, list(in_batched))
+        out, out_b = r.rule(axis_size, list(flags), *args)
+        flat_out, tree = jax.tree_util.tree_flatten(out)
+        flat_b, tree_b = jax.tree_util.tree_flatten(out_b)
+        if tree != tree_b or tree != r.out_tree:
+            raise ValueError(
+                f"the custom_vmap rule {key.split('#')[0]} returned outputs {tree} with "
+                f"batching flags {tree_b}; the function returns {r.out_tree}"
+            )
+        out_batched[:] = [bool(b) for b in flat_b]
+        return flat_out
+
+    shapes = [_struct(a, axis_size if b else None) for a, b in zip(r.in_avals, in_batched)]
+    text = lower_jitted(batched, shapes)
+    from vmlir.frontend.importer import import_function  # it imports this module
+
+    return import_function(text), out_batched
+
+
+_install()
+register_rule_tracer(trace_rule)
