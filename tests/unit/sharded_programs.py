@@ -256,6 +256,22 @@ def _() -> str:
     raise AssertionError("no error without a mesh")
 
 
+@check("batch_shard_pass")
+def _() -> str:
+    """The batch-shard pass's manual computation, compiled by XLA on 8 devices: the
+    escape-time counts equal jax.vmap's and no collective is left."""
+    from vmlir.passes import DEFAULT_PIPELINE
+
+    pipeline = 'batch-shard{mesh="b=8" axis="b"},' + DEFAULT_PIPELINE
+    f = vmlir.compile(vmlir.vmap(escape), pipeline=pipeline)
+    x = place((points,), 0, MESHES["auto"])[0]
+    got = f(x)
+    same(got, jax.vmap(escape)(points))
+    counts = collectives(f.xla(x).as_text())
+    assert sum(counts.values()) == 0, counts
+    return json.dumps(counts)
+
+
 @check("collectives")
 def _() -> str:
     """Local compaction: no lane data crosses devices in the escape-time loop."""

@@ -66,6 +66,12 @@ def test_spmd_axis_name_without_a_mesh_is_an_error(results):
     )
 
 
+def test_batch_shard_pass_runs_on_the_mesh(results):
+    """The IR the batch-shard pass emits runs under XLA's partitioner on 8 devices, equal
+    to jax.vmap, with no collective."""
+    assert json.loads(_ok(results, "batch_shard_pass"))["all-gather"] == 0
+
+
 def test_divergent_loop_compacts_locally(results):
     """The escape-time loop's partitioned program has no collective at all (each device
     compacts its own lanes), where the global program XLA partitions itself gathers
