@@ -38,14 +38,19 @@ def _ok(results: dict[str, dict[str, object]], name: str) -> str:
 @pytest.mark.parametrize("construct", CONSTRUCTS)
 def test_construct_on_a_mesh(results, construct, mesh):
     """Each construct on batch-sharded input equals jax.vmap and keeps the batch sharding
-    (Explicit mesh: from the argument types; Auto mesh: spmd_axis_name="b")."""
+    (spmd_axis_name="b"; on the Auto mesh, with the mesh in context)."""
     _ok(results, f"{construct}/{mesh}")
+
+
+@pytest.mark.parametrize("construct", ["straight", "cond"])
+def test_explicit_mesh_without_axis_name(results, construct):
+    """On an Explicit mesh the argument types alone name the batch axis."""
+    _ok(results, f"{construct}/explicit/no_axis_name")
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "auto_without_axis",
         "jit_in_out_shardings",
         "jit_explicit_out_axes",
         "shard_map_body/explicit",
@@ -74,8 +79,9 @@ def test_batch_shard_pass_runs_on_the_mesh(results):
 
 def test_divergent_loop_compacts_locally(results):
     """The escape-time loop's partitioned program has no collective at all (each device
-    compacts its own lanes), where the global program XLA partitions itself gathers
-    lanes across devices."""
+    compacts its own lanes), where the global program XLA partitions itself (an Auto
+    mesh and no spmd_axis_name; its results are still jax.vmap's) gathers lanes across
+    devices."""
     counts = json.loads(_ok(results, "collectives"))
     for mesh in ("explicit", "auto"):
         assert sum(counts[f"vmlir/{mesh}"].values()) == 0, counts
