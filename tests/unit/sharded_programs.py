@@ -236,6 +236,27 @@ for mesh_name in MESHES:
         return ""
 
 
+@check("mesh_2d")
+def _() -> str:
+    """A 4x2 Explicit mesh: a batch split over "b", then over ("b", "m"), with a second
+    batched argument that is replicated (resharded to match)."""
+
+    def fn(x, y):
+        return jnp.sin(x) * jnp.sum(y)
+
+    mesh = jax.make_mesh((4, 2), ("b", "m"))
+    f = vmlir.compile(vmlir.vmap(fn))
+    want = jax.vmap(fn)(small, seqs)
+    y = jax.device_put(seqs, NamedSharding(mesh, P()))
+    specs = []
+    for entry in ("b", ("b", "m")):
+        got = f(jax.device_put(small, NamedSharding(mesh, P(entry))), y)
+        same(got, want)
+        specs.append(batch_spec(got))
+    assert specs == ["b", ("b", "m")], specs
+    return ""
+
+
 @check("uneven_batch")
 def _() -> str:
     """A batch that does not split evenly runs as one global program."""

@@ -56,10 +56,12 @@ def test_explicit_mesh_without_axis_name(results, construct):
         "shard_map_body/explicit",
         "shard_map_body/auto",
         "uneven_batch",
+        "mesh_2d",
     ],
 )
 def test_composition(results, name):
-    """jax.jit shardings, out_axes on a mesh, shard_map bodies, uneven batches."""
+    """jax.jit shardings, out_axes on a mesh, shard_map bodies, uneven batches, a 2-D
+    mesh."""
     _ok(results, name)
 
 
