@@ -177,11 +177,13 @@ def render_sharded(data: dict[str, Any] | None) -> list[str]:
                 else f"{r['differ_from_jax']} lanes differ from jax.vmap"
             )
             cells = [
-                ("same as on one device, " if r["same"] else "DIFFERS from one device, ") + vs_jax,
+                ("same as on one device, " if r["same"] else "DIFFERS from one device, ")
+                + vs_jax,
                 f"`{r['spec']}`",
                 *[str(r["collectives"][c]) for c in COLLECTIVES],
             ]
-        lines.append(f"| {r['workload']} | {r['mesh']} | {r['contender']} | " + " | ".join(cells) + " |")
+        head = f"| {r['workload']} | {r['mesh']} | {r['contender']} | "
+        lines.append(head + " | ".join(cells) + " |")
     s = data["skew"]
     lines += [
         "",

@@ -279,7 +279,6 @@ class Compiled:
             leaves,
             flat.avals,
             flat.in_axes,
-            [len(a.shape) for a in program.out_avals],
             program.out_axes,
         )
         return jax.tree_util.tree_unflatten(program.out_tree, outs)

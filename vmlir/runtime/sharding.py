@@ -46,8 +46,8 @@ class BatchSharding:
         """The PartitionSpec entry of the batch dimension."""
         return self.names[0] if len(self.names) == 1 else self.names
 
-    def spec(self, ndim: int, axis: Axis) -> PartitionSpec:
-        """The shard_map spec of a value of rank `ndim` whose batch axis is `axis`."""
+    def spec(self, axis: Axis) -> PartitionSpec:
+        """The shard_map spec of a value whose batch axis is `axis` (None: replicated)."""
         if axis is None:
             return PartitionSpec()
         return PartitionSpec(*([None] * axis), self.entry)
@@ -141,7 +141,7 @@ def local_aval(aval: Any, axis: Axis, shards: int) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=aval.weak_type)
 
 
-def _to_spec(x: Any, aval: Any, plan: BatchSharding, spec: PartitionSpec) -> Any:
+def _to_spec(x: Any, aval: Any, spec: PartitionSpec) -> Any:
     """An Explicit-mesh argument resharded to `spec` when its type says otherwise (shard_map
     on an Explicit mesh requires in_specs to match the argument types)."""
     s = _aval_sharding(aval)
@@ -158,18 +158,17 @@ def shard_call(
     leaves: Sequence[Any],
     avals: Sequence[Any],
     in_axes: Sequence[Axis],
-    out_ranks: Sequence[int],
     out_axes: Sequence[Axis],
 ) -> list[Any]:
     """`body(*local_leaves) -> local_outs` run once per shard of the batch axis."""
-    in_specs = tuple(plan.spec(len(a.shape), ax) for a, ax in zip(avals, in_axes))
-    out_specs = tuple(plan.spec(r, ax) for r, ax in zip(out_ranks, out_axes))
-    args = [_to_spec(x, a, plan, s) for x, a, s in zip(leaves, avals, in_specs)]
+    in_specs = tuple(plan.spec(ax) for ax in in_axes)
+    out_specs = [plan.spec(ax) for ax in out_axes]
+    args = [_to_spec(x, a, s) for x, a, s in zip(leaves, avals, in_specs)]
     mapped = jax.shard_map(
         lambda *xs: list(body(*xs)),
         mesh=plan.mesh,
         in_specs=in_specs,
-        out_specs=list(out_specs),
+        out_specs=out_specs,
         axis_names=set(plan.names),
         # Unmapped outputs come from replicated inputs only; vmlir's primitive does not
         # track varying-ness through the program, so trust out_specs.
