@@ -148,6 +148,7 @@ class Compiled:
         pipeline: str | None,
         fast_math: bool = False,
         memory_limit_bytes: int | None = None,
+        balance_shards: bool = False,
     ):
         if not isinstance(vmapped, Vmapped):
             raise TypeError(
@@ -165,6 +166,7 @@ class Compiled:
                 f"memory_limit_bytes must be a non-negative int, got {memory_limit_bytes!r}"
             )
         self.memory_limit_bytes = memory_limit_bytes
+        self.balance_shards = balance_shards
         self._programs: dict[Any, Program] = {}
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
         self._local: dict[Any, Compiled] = {}
@@ -241,7 +243,7 @@ class Compiled:
             fn, fargs, in_axes = v.with_kwargs(args, kwargs)
             flat, in_tree, leaves = flatten_args(fargs, in_axes, v.axis_size)
             plan = sharding.batch_sharding(
-                v.spmd_axis_name, flat.avals, flat.in_axes, flat.axis_size
+                v.spmd_axis_name, flat.avals, flat.in_axes, flat.axis_size, self.balance_shards
             )
             if plan is not None:
                 return self._sharded(plan, fn, in_tree, flat, leaves)
@@ -280,6 +282,7 @@ class Compiled:
             flat.avals,
             flat.in_axes,
             program.out_axes,
+            self.balance_shards,
         )
         return jax.tree_util.tree_unflatten(program.out_tree, outs)
 
@@ -303,11 +306,14 @@ def compile(  # noqa: A001
     pipeline: str | None = None,
     fast_math: bool = False,
     memory_limit_bytes: int | None = None,
+    balance_shards: bool = False,
 ) -> Compiled:
     """Compile a `vmlir.vmap`-ed function.
 
     `pipeline`: a vmlir-opt pass pipeline (default: `vmlir.passes.DEFAULT_PIPELINE`).
     `fast_math=True`: allow algebraic rewrites that change rounding (see docs/passes.md).
     `memory_limit_bytes`: pick a chunk size so XLA's temporary memory stays under it.
+    `balance_shards=True`: on a mesh, deal the examples to the shards round-robin (two
+    all-to-alls around the program) so a batch sorted by cost loads every device alike.
     """
-    return Compiled(batched, pipeline, fast_math, memory_limit_bytes)
+    return Compiled(batched, pipeline, fast_math, memory_limit_bytes, balance_shards)

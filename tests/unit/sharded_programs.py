@@ -293,6 +293,36 @@ def _() -> str:
     return json.dumps(counts)
 
 
+@check("balance_shards")
+def _() -> str:
+    """Skew: the examples sorted by cost put the slow ones on the last shard. Each
+    example's escape count is its loop's own iteration counter; with balance_shards the
+    examples are dealt round-robin (e to shard e % 8), which evens the lane iterations
+    per device, at the cost of one all-to-all in and one out, none in the loop."""
+    counts = np.asarray(jax.vmap(escape)(points))
+    order = np.argsort(counts, kind="stable")
+    skewed, want = points[order], counts[order]
+    f = vmlir.compile(vmlir.vmap(escape, spmd_axis_name="b"), balance_shards=True)
+    x = place((skewed,), 0, MESHES["explicit"])[0]
+    got = f(x)
+    same(got, want)
+    assert batch_spec(got) == "b", got.sharding
+    c = collectives(f.xla(x).as_text())
+    assert c["all-to-all"] == 2 and c["all-reduce"] == c["all-gather"] == 0, c
+    blocks = want.reshape(8, -1).sum(1)  # contiguous shards
+    dealt = want.reshape(-1, 8).sum(0)  # round-robin shards
+    ratios = {
+        "blocks": float(blocks.max() / blocks.mean()),
+        "round_robin": float(dealt.max() / dealt.mean()),
+    }
+    assert ratios["blocks"] > 1.5 and ratios["round_robin"] <= 1.5, ratios
+    try:
+        f(place((skewed[:1000],), 0, MESHES["explicit"])[0])
+    except vmlir.VmlirError as e:
+        ratios["error"] = str(e)
+    return json.dumps(ratios)
+
+
 @check("collectives")
 def _() -> str:
     """Local compaction: no lane data crosses devices in the escape-time loop."""

@@ -79,6 +79,18 @@ def test_batch_shard_pass_runs_on_the_mesh(results):
     assert json.loads(_ok(results, "batch_shard_pass"))["all-gather"] == 0
 
 
+def test_balance_shards_evens_a_sorted_batch(results):
+    """balance_shards deals a cost-sorted batch round-robin: results equal, the busiest
+    device's lane iterations within 1.5x the mean (blocks: above), two all-to-alls; a
+    batch that is not a multiple of shards^2 is refused."""
+    r = json.loads(_ok(results, "balance_shards"))
+    assert r["round_robin"] <= 1.5 < r["blocks"], r
+    assert r["error"] == (
+        "balance_shards deals 1000 examples round-robin to 8 shards: the batch must be a "
+        "multiple of 64"
+    )
+
+
 def test_divergent_loop_compacts_locally(results):
     """The escape-time loop's partitioned program has no collective at all (each device
     compacts its own lanes), where the global program XLA partitions itself (an Auto

@@ -103,7 +103,11 @@ def _explicit_batch_entry(avals: Sequence[Any], in_axes: Sequence[Axis]) -> tupl
 
 
 def batch_sharding(
-    spmd_axis_name: Any, avals: Sequence[Any], in_axes: Sequence[Axis], axis_size: int
+    spmd_axis_name: Any,
+    avals: Sequence[Any],
+    in_axes: Sequence[Axis],
+    axis_size: int,
+    balance: bool = False,
 ) -> BatchSharding | None:
     """How the batch axis of a call with these argument types is sharded (module doc), or
     None to run one global program."""
@@ -130,6 +134,11 @@ def batch_sharding(
     if shards == 1 or axis_size % shards:
         # Uneven shards: one global program, which XLA pads and partitions itself.
         return None
+    if balance and axis_size % (shards * shards):
+        raise VmlirError(
+            f"balance_shards deals {axis_size} examples round-robin to {shards} shards: the "
+            f"batch must be a multiple of {shards * shards}"
+        )
     return BatchSharding(mesh, names, shards)
 
 
@@ -152,6 +161,33 @@ def _to_spec(x: Any, aval: Any, spec: PartitionSpec) -> Any:
     return jax.sharding.reshard(x, NamedSharding(s.mesh, spec))
 
 
+def _deal(x: Any, axis: Axis, plan: BatchSharding) -> Any:
+    """Inside the shard_map: this device's contiguous block of examples -> every k-th
+    example (k = shards), i.e. example e goes to device e % k: device d's examples
+    d*L + a*k + j (L local examples) are split by j and sent to device j, which orders
+    what it receives by (d, a), so its position p holds example k*p + j."""
+    if axis is None:
+        return x
+    k = plan.shards
+    x = jax.numpy.moveaxis(x, axis, 0)
+    local = x.shape[0]
+    x = x.reshape((local // k, k) + x.shape[1:])
+    x = jax.lax.all_to_all(x, plan.entry, split_axis=1, concat_axis=0)
+    return jax.numpy.moveaxis(x.reshape((local,) + x.shape[2:]), 0, axis)
+
+
+def _undeal(x: Any, axis: Axis, plan: BatchSharding) -> Any:
+    """The inverse of `_deal`, for a result whose batch axis is `axis`."""
+    if axis is None:
+        return x
+    k = plan.shards
+    x = jax.numpy.moveaxis(x, axis, 0)
+    local = x.shape[0]
+    x = x.reshape((k, local // k) + x.shape[1:])
+    x = jax.lax.all_to_all(x, plan.entry, split_axis=0, concat_axis=1)
+    return jax.numpy.moveaxis(x.reshape((local,) + x.shape[2:]), 0, axis)
+
+
 def shard_call(
     plan: BatchSharding,
     body: Any,
@@ -159,13 +195,26 @@ def shard_call(
     avals: Sequence[Any],
     in_axes: Sequence[Axis],
     out_axes: Sequence[Axis],
+    balance: bool = False,
 ) -> list[Any]:
-    """`body(*local_leaves) -> local_outs` run once per shard of the batch axis."""
+    """`body(*local_leaves) -> local_outs` run once per shard of the batch axis.
+
+    `balance`: deal the examples to the shards round-robin (example e to shard e % k)
+    rather than in contiguous blocks, with one all-to-all per batched argument and
+    result, outside the program: a batch sorted by cost (the slow examples together)
+    then loads every device alike. Needs the local batch to split into k parts."""
     in_specs = tuple(plan.spec(ax) for ax in in_axes)
     out_specs = [plan.spec(ax) for ax in out_axes]
     args = [_to_spec(x, a, s) for x, a, s in zip(leaves, avals, in_specs)]
+
+    def local(*xs: Any) -> list[Any]:
+        if not balance:
+            return list(body(*xs))
+        outs = body(*(_deal(x, ax, plan) for x, ax in zip(xs, in_axes)))
+        return [_undeal(o, ax, plan) for o, ax in zip(outs, out_axes)]
+
     mapped = jax.shard_map(
-        lambda *xs: list(body(*xs)),
+        local,
         mesh=plan.mesh,
         in_specs=in_specs,
         out_specs=out_specs,
