@@ -313,7 +313,8 @@ def compile(  # noqa: A001
     `pipeline`: a vmlir-opt pass pipeline (default: `vmlir.passes.DEFAULT_PIPELINE`).
     `fast_math=True`: allow algebraic rewrites that change rounding (see docs/passes.md).
     `memory_limit_bytes`: pick a chunk size so XLA's temporary memory stays under it.
-    `balance_shards=True`: on a mesh, deal the examples to the shards round-robin (two
-    all-to-alls around the program) so a batch sorted by cost loads every device alike.
+    `balance_shards=True`: on a mesh, deal the examples to the shards round-robin (an
+    all-to-all per batched argument and result, around the program) so that a batch
+    sorted by cost loads every device alike (docs/sharding.md).
     """
     return Compiled(batched, pipeline, fast_math, memory_limit_bytes, balance_shards)

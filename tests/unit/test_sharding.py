@@ -11,7 +11,10 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+import vmlir
 
 SCRIPT = pathlib.Path(__file__).with_name("sharded_programs.py")
 CONSTRUCTS = ["straight", "cond", "while", "scan_fori", "chunked", "python_control_flow"]
@@ -100,3 +103,15 @@ def test_divergent_loop_compacts_locally(results):
     for mesh in ("explicit", "auto"):
         assert sum(counts[f"vmlir/{mesh}"].values()) == 0, counts
     assert counts["vmlir-global/auto"]["all-gather"] > 0, counts
+
+
+def test_spmd_axis_name_on_a_nested_vmap_is_unsupported():
+    """Only the outermost vmap's batch axis is sharded; an inner one asking says so."""
+    inner = vmlir.vmap(lambda v: v * 2.0, spmd_axis_name="m")
+    outer = vmlir.vmap(lambda row: inner(row))
+    with pytest.raises(vmlir.VmlirUnsupportedError) as e:
+        outer(np.ones((4, 3), "f4"))
+    assert str(e.value) == (
+        "spmd_axis_name='m' on a nested vmlir.vmap: only the outermost vmap's batch axis "
+        "can be sharded"
+    )
