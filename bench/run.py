@@ -19,8 +19,9 @@ Everything runs in this one process. Per workload (bench/workloads.py):
 
 Then dispatch cost on a tiny input and cold compile latency (bench/latency.py: first
 call of a fresh vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each
-time), and XLA's temporary memory of a memory-hungry vmap with and without chunking
-(bench/memory.py).
+time), XLA's temporary memory of a memory-hungry vmap with and without chunking
+(bench/memory.py), and the collectives of batch-sharded programs on 8 host devices
+(bench/sharded.py, in a process of its own).
 Writes OUT/results.md (bench/report.py) and OUT/results.png (bench/plot.py; needs
 matplotlib).
 """
@@ -44,6 +45,7 @@ import numpy as np
 import vmlir
 from bench.latency import bench_compile, bench_dispatch
 from bench.memory import bench_memory
+from bench.sharded import bench_sharded, with_sharded_section
 from bench.report import (
     COMPILE_BATCH,
     JAX,
@@ -421,6 +423,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
     p.add_argument("--compile-reps", type=int, default=3, help="cold-compile repetitions per workload (0: skip)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
+    p.add_argument("--no-sharded", action="store_true", help="skip the batch-sharded section (8 host devices)")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     return p.parse_args(argv)
@@ -473,8 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_memory:
         print("-- memory-bounded vmap", flush=True)
         memory = bench_memory()
+    sharded = None
+    if not args.no_sharded:
+        print("-- batch-sharded vmap (8 host devices, own process)", flush=True)
+        sharded = bench_sharded()
     meta["wall"] = time.perf_counter() - start
     text = render_markdown(results, dispatch, compiles, meta, memory)
+    text = with_sharded_section(text, sharded)
     (out / "results.md").write_text(text)
     print()
     print(text.split("\n<!-- bench-data")[0])

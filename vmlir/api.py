@@ -16,13 +16,14 @@ from typing import Any
 import jax
 
 from vmlir.compiler import Stages, default_pipeline, run_pipeline
-from vmlir.frontend.axes import flatten_args, flatten_out_axes, leaf_aval
+from vmlir.errors import VmlirUnsupportedError
+from vmlir.frontend.axes import Axis, flatten_args, flatten_out_axes, leaf_aval
 from vmlir.frontend.collectives import check_axis_name
 from vmlir.frontend.importer import import_per_example
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, in_vmlir_trace, lower_per_example, nested_vmap_call
 from vmlir.ir import print_custom
-from vmlir.runtime import xla
+from vmlir.runtime import sharding, xla
 
 
 def _copy_name(wrapper: object, wrapped: object) -> None:
@@ -44,6 +45,7 @@ class Vmapped:
         axis_size: int | None,
         chunk_size: int | None = None,
         axis_name: str | None = None,
+        spmd_axis_name: Any = None,
     ):
         if not callable(fn):
             raise TypeError(f"vmap requires a callable, got {fn!r}")
@@ -53,6 +55,7 @@ class Vmapped:
         self.chunk_size = chunk_size
         check_axis_name(axis_name)
         self.axis_name = axis_name
+        self.spmd_axis_name = spmd_axis_name
         _copy_name(self, fn)
         self._default: Compiled | None = None
 
@@ -73,6 +76,11 @@ class Vmapped:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if in_vmlir_trace():
+            if self.spmd_axis_name is not None:
+                raise VmlirUnsupportedError(
+                    f"spmd_axis_name={self.spmd_axis_name!r} on a nested vmlir.vmap: only "
+                    "the outermost vmap's batch axis can be sharded"
+                )
             fn, args, in_axes = self.with_kwargs(args, kwargs)
             return nested_vmap_call(
                 fn, args, in_axes, self.out_axes, self.axis_size, self.chunk_size, self.axis_name
@@ -89,14 +97,18 @@ def vmap(
     axis_size: int | None = None,
     chunk_size: int | None = None,
     axis_name: str | None = None,
+    spmd_axis_name: Any = None,
 ) -> Vmapped:
     """Vectorize `fn` over a batch axis, with jax.vmap's semantics, through vmlir's compiler.
 
     `chunk_size=k` runs the batch k examples at a time (a loop over chunks plus a
     remainder), bounding the memory of the intermediates to that of k examples.
     `axis_name` names the axis for lax collectives (psum, all_gather, axis_index, ...).
+    `spmd_axis_name`: the mesh axis (or tuple of axes) the batch axis is split over; each
+    device then runs the program on its own examples (docs/sharding.md). On an Explicit
+    mesh the arguments' shardings say it already.
     """
-    return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size, axis_name)
+    return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size, axis_name, spmd_axis_name)
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,7 @@ class Program:
     out_tree: Any
     out_avals: tuple[Any, ...]
     stages: Stages
+    out_axes: tuple[Axis, ...] = ()
 
 
 class Lowered:
@@ -141,6 +154,7 @@ class Compiled:
         pipeline: str | None,
         fast_math: bool = False,
         memory_limit_bytes: int | None = None,
+        balance_shards: bool = False,
     ):
         if not isinstance(vmapped, Vmapped):
             raise TypeError(
@@ -158,8 +172,10 @@ class Compiled:
                 f"memory_limit_bytes must be a non-negative int, got {memory_limit_bytes!r}"
             )
         self.memory_limit_bytes = memory_limit_bytes
+        self.balance_shards = balance_shards
         self._programs: dict[Any, Program] = {}
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
+        self._local: dict[Any, Compiled] = {}
         self._jitted = jax.jit(self._traced)
         _copy_name(self, vmapped)
 
@@ -195,7 +211,9 @@ class Compiled:
                     batched_aval(a, ax, flat.axis_size)
                     for a, ax in zip(per_example.out_avals, out_axes)
                 )
-                return Program(text, per_example.out_tree, out_avals, stages)
+                return Program(
+                    text, per_example.out_tree, out_avals, stages, tuple(out_axes)
+                )
 
             if self.memory_limit_bytes is None:
                 program = build(v.chunk_size)
@@ -226,8 +244,63 @@ class Compiled:
         return built[chosen]
 
     def _traced(self, *args: Any, **kwargs: Any) -> Any:
+        v = self.vmapped
+        if v.spmd_axis_name is not None or any(
+            not jax.typeof(x).sharding.mesh.empty
+            for x in jax.tree_util.tree_leaves((args, kwargs))
+        ):
+            fn, fargs, in_axes = v.with_kwargs(args, kwargs)
+            flat, in_tree, leaves = flatten_args(fargs, in_axes, v.axis_size)
+            plan = sharding.batch_sharding(
+                v.spmd_axis_name, flat.avals, flat.in_axes, flat.axis_size, self.balance_shards
+            )
+            if plan is not None:
+                return self._sharded(plan, fn, in_tree, flat, leaves)
         program, leaves = self._program(args, kwargs)
         outs = xla.call(program.text, leaves, program.out_avals)
+        return jax.tree_util.tree_unflatten(program.out_tree, outs)
+
+    def _sharded(
+        self, plan: sharding.BatchSharding, fn: Any, in_tree: Any, flat: Any, leaves: list[Any]
+    ) -> Any:
+        """One program per shard of the batch axis (vmlir/runtime/sharding.py): compiled
+        for the local batch, over the flattened arguments."""
+        local_size = flat.axis_size // plan.shards
+        key = (in_tree, local_size)
+        local = self._local.get(key)
+        if local is None:
+            v = self.vmapped
+            if v.axis_name is not None:
+                # Each shard's program would see only its own examples: a psum over the
+                # name would silently sum one shard.
+                raise VmlirUnsupportedError(
+                    f"axis_name={v.axis_name!r} together with a batch axis sharded over "
+                    f"the mesh axis {plan.entry!r}: collectives across shards are not "
+                    "supported yet; drop axis_name or the batch sharding"
+                )
+            per_example = convert(fn)  # before the wrapper hides the user's code
+
+            def on_leaves(*xs: Any) -> Any:
+                return per_example(*jax.tree_util.tree_unflatten(in_tree, xs))
+
+            _copy_name(on_leaves, fn)
+            axis_size = None if v.axis_size is None else local_size
+            inner = Vmapped(on_leaves, flat.in_axes, v.out_axes, axis_size, v.chunk_size)
+            local = Compiled(inner, self.pipeline, self.fast_math, self.memory_limit_bytes)
+            self._local[key] = local
+        structs = [
+            sharding.local_aval(a, ax, plan.shards) for a, ax in zip(flat.avals, flat.in_axes)
+        ]
+        program, _ = local._program(tuple(structs), {})
+        outs = sharding.shard_call(
+            plan,
+            lambda *xs: xla.call(program.text, list(xs), program.out_avals),
+            leaves,
+            flat.avals,
+            flat.in_axes,
+            program.out_axes,
+            self.balance_shards,
+        )
         return jax.tree_util.tree_unflatten(program.out_tree, outs)
 
     __call__ = property(operator.attrgetter("_jitted"))
@@ -250,11 +323,15 @@ def compile(  # noqa: A001
     pipeline: str | None = None,
     fast_math: bool = False,
     memory_limit_bytes: int | None = None,
+    balance_shards: bool = False,
 ) -> Compiled:
     """Compile a `vmlir.vmap`-ed function.
 
     `pipeline`: a vmlir-opt pass pipeline (default: `vmlir.passes.DEFAULT_PIPELINE`).
     `fast_math=True`: allow algebraic rewrites that change rounding (see docs/passes.md).
     `memory_limit_bytes`: pick a chunk size so XLA's temporary memory stays under it.
+    `balance_shards=True`: on a mesh, deal the examples to the shards round-robin (an
+    all-to-all per batched argument and result, around the program) so that a batch
+    sorted by cost loads every device alike (docs/sharding.md).
     """
-    return Compiled(batched, pipeline, fast_math, memory_limit_bytes)
+    return Compiled(batched, pipeline, fast_math, memory_limit_bytes, balance_shards)

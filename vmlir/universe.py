@@ -60,6 +60,12 @@ def _lower():
     return BatchLowerPass
 
 
+def _shard():
+    from vmlir.passes.shard import BatchShardPass
+
+    return BatchShardPass
+
+
 VMLIR_UNIVERSE = Universe(
     all_dialects={"batch": _batch, "stablehlo": _stablehlo, "chlo": _chlo},
     all_passes={
@@ -69,5 +75,6 @@ VMLIR_UNIVERSE = Universe(
         "batch-vectorize": _vectorize,
         "batch-fuse": _fuse,
         "batch-lower": _lower,
+        "batch-shard": _shard,
     },
 )

@@ -33,6 +33,7 @@ def test_one_tiny_workload_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
             "--compile-reps", "1",
             "--no-plot",
             "--no-memory",
+            "--no-sharded",
             "--out", str(tmp_path),
         ]
     )
