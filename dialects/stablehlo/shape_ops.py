@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     I64,
@@ -18,6 +19,8 @@ from xdsl.ir import (
     SSAValue,
     TypedAttribute,
 )
+from xdsl.parser import Parser
+from xdsl.printer import Printer
 from xdsl.irdl import (
     IRDLOperation,
     irdl_op_definition,
@@ -34,13 +37,18 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from vmlir.dialects.stablehlo import syntax
 from vmlir.dialects.stablehlo._shapes import _i64_array, _shape
+from vmlir.dialects.stablehlo.syntax import OperandsAndListsFormat
 from vmlir.dialects.stablehlo.attributes import (
     ConvDimensionNumbersAttr,
     Dims,
+    DotDimensionNumbers,
     DotDimensionNumbersAttr,
     FftTypeAttr,
     GatherDimensionNumbersAttr,
+    Precision,
+    PrecisionAttr,
     RngAlgorithmAttr,
     RngDistributionAttr,
     TransposeAttr,
@@ -52,7 +60,7 @@ from vmlir.dialects.stablehlo.attributes import (
 
 
 @irdl_op_definition
-class BitcastConvertOp(IRDLOperation):
+class BitcastConvertOp(OperandsAndListsFormat, IRDLOperation):
     """Reinterpret bits; the shape gains or loses a minor dim if widths differ."""
 
     name = "stablehlo.bitcast_convert"
@@ -75,6 +83,30 @@ class ConstantOp(IRDLOperation):
     def __init__(self, value: TypedAttribute):
         super().__init__(result_types=[value.get_type()], properties={"value": value})
 
+    # `stablehlo.constant {attrs} dense<1.0> : tensor<f32>`; the type is the value's own.
+    def print(self, printer: Printer) -> None:
+        syntax.print_attr_dict(printer, self)
+        printer.print_string(" ")
+        printer.print_attribute(self.value)
+        if not (
+            isinstance(self.value, TypedAttribute)
+            and self.value.get_type() == self.output.type
+        ):
+            printer.print_string(" : ")
+            syntax.print_functional_type(printer, self)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConstantOp:
+        attrs = syntax.parse_attr_dict(parser)
+        value = parser.parse_attribute()
+        if parser.parse_optional_punctuation(":"):
+            _, results = syntax.parse_functional_type(parser, 0)
+        elif isinstance(value, TypedAttribute):
+            results = [value.get_type()]
+        else:
+            parser.raise_error("expected ':' and the result type after an untyped value")
+        return cls.create(result_types=results, properties={"value": value}, attributes=attrs)
+
     def verify_(self) -> None:
         if (
             isinstance(self.value, TypedAttribute)
@@ -96,10 +128,31 @@ class IotaOp(IRDLOperation):
     output = result_def(TensorType)
     traits = traits_def(Pure())
 
+    # `stablehlo.iota dim = 0 : tensor<4xi32>`
+    def print(self, printer: Printer) -> None:
+        printer.print_string(f" dim = {self.iota_dimension.value.data}")
+        syntax.print_attr_dict(printer, self)
+        printer.print_string(" : ")
+        printer.print_attribute(self.output.type)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> IotaOp:
+        syntax.parse_keyword_equals(parser, "dim")
+        dim = syntax.parse_i64_attr(parser)
+        attrs = syntax.parse_attr_dict(parser)
+        parser.parse_punctuation(":")
+        return cls.create(
+            result_types=[parser.parse_type()],
+            properties={"iota_dimension": dim},
+            attributes=attrs,
+        )
+
 
 @irdl_op_definition
-class BroadcastInDimOp(IRDLOperation):
+class BroadcastInDimOp(OperandsAndListsFormat, IRDLOperation):
     """Broadcast; operand dim i becomes result dim broadcast_dimensions[i]."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (("dims", "broadcast_dimensions"),)
 
     name = "stablehlo.broadcast_in_dim"
 
@@ -139,7 +192,7 @@ class BroadcastInDimOp(IRDLOperation):
 
 
 @irdl_op_definition
-class ReshapeOp(IRDLOperation):
+class ReshapeOp(OperandsAndListsFormat, IRDLOperation):
     """Reshape preserving the row-major element order."""
 
     name = "stablehlo.reshape"
@@ -172,8 +225,10 @@ def _product(shape: Dims) -> int:
 
 
 @irdl_op_definition
-class TransposeOp(IRDLOperation):
+class TransposeOp(OperandsAndListsFormat, IRDLOperation):
     """Permute dimensions: result dim i is operand dim permutation[i]."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (("dims", "permutation"),)
 
     name = "stablehlo.transpose"
 
@@ -211,8 +266,11 @@ class TransposeOp(IRDLOperation):
 
 
 @irdl_op_definition
-class ReverseOp(IRDLOperation):
+class ReverseOp(OperandsAndListsFormat, IRDLOperation):
     """Reverse the element order along the given dimensions."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (("dims", "dimensions"),)
+    FORMAT_FUNCTIONAL: ClassVar[bool] = False
 
     name = "stablehlo.reverse"
 
@@ -235,10 +293,57 @@ class SliceOp(IRDLOperation):
     result = result_def(TensorType)
     traits = traits_def(Pure())
 
+    # `stablehlo.slice %x [0:4:2, 1:3] : (...) -> ...` (custom<SliceRanges>; stride 1 elided)
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.operand)
+        ranges = []
+        for start, limit, stride in zip(
+            syntax.i64_values(self.start_indices),
+            syntax.i64_values(self.limit_indices),
+            syntax.i64_values(self.strides),
+        ):
+            ranges.append(f"{start}:{limit}" + ("" if stride == 1 else f":{stride}"))
+        printer.print_string(" [" + ", ".join(ranges) + "]")
+        syntax.print_attr_dict(printer, self)
+        printer.print_string(" : ")
+        syntax.print_functional_type(printer, self)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> SliceOp:
+        operand = parser.parse_unresolved_operand()
+
+        def one_range() -> tuple[int, int, int]:
+            start = parser.parse_integer(allow_boolean=False)
+            parser.parse_punctuation(":")
+            limit = parser.parse_integer(allow_boolean=False)
+            stride = 1
+            if parser.parse_optional_punctuation(":"):
+                stride = parser.parse_integer(allow_boolean=False)
+            return start, limit, stride
+
+        ranges = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, one_range)
+        attrs = syntax.parse_attr_dict(parser)
+        parser.parse_punctuation(":")
+        types, results = syntax.parse_functional_type(parser, 1)
+        starts, limits, strides = (list(c) for c in zip(*ranges)) if ranges else ([], [], [])
+        return cls.create(
+            operands=syntax.resolve(parser, [operand], types),
+            result_types=results,
+            properties={
+                "start_indices": _i64_array(starts),
+                "limit_indices": _i64_array(limits),
+                "strides": _i64_array(strides),
+            },
+            attributes=attrs,
+        )
+
 
 @irdl_op_definition
-class DynamicSliceOp(IRDLOperation):
+class DynamicSliceOp(OperandsAndListsFormat, IRDLOperation):
     """Slice of static size at run-time (clamped) start indices."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (("sizes", "slice_sizes"),)
 
     name = "stablehlo.dynamic_slice"
 
@@ -250,7 +355,7 @@ class DynamicSliceOp(IRDLOperation):
 
 
 @irdl_op_definition
-class DynamicUpdateSliceOp(IRDLOperation):
+class DynamicUpdateSliceOp(OperandsAndListsFormat, IRDLOperation):
     """Overwrite a slice at run-time (clamped) start indices."""
 
     name = "stablehlo.dynamic_update_slice"
@@ -273,10 +378,39 @@ class ConcatenateOp(IRDLOperation):
     result = result_def(TensorType)
     traits = traits_def(Pure())
 
+    # `stablehlo.concatenate %a, %b, dim = 0 : (...) -> ...`
+    def print(self, printer: Printer) -> None:
+        syntax.print_operands(printer, self.inputs)
+        printer.print_string(f", dim = {self.dimension.value.data}")
+        syntax.print_attr_dict(printer, self)
+        printer.print_string(" : ")
+        syntax.print_functional_type(printer, self)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConcatenateOp:
+        operands = syntax.parse_operands_then_comma(parser)
+        syntax.parse_keyword_equals(parser, "dim")
+        dim = syntax.parse_i64_attr(parser)
+        attrs = syntax.parse_attr_dict(parser)
+        parser.parse_punctuation(":")
+        types, results = syntax.parse_functional_type(parser, len(operands))
+        return cls.create(
+            operands=syntax.resolve(parser, operands, types),
+            result_types=results,
+            properties={"dimension": dim},
+            attributes=attrs,
+        )
+
 
 @irdl_op_definition
-class PadOp(IRDLOperation):
+class PadOp(OperandsAndListsFormat, IRDLOperation):
     """Edge (possibly negative) and interior padding with a scalar value."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("low", "edge_padding_low"),
+        ("high", "edge_padding_high"),
+        ("interior", "interior_padding"),
+    )
 
     name = "stablehlo.pad"
 
@@ -318,6 +452,81 @@ class DotGeneralOp(IRDLOperation):
                 "dot_dimension_numbers": dot_dimension_numbers,
                 "precision_config": precision_config,
             },
+        )
+
+    # `stablehlo.dot_general %a, %b, batching_dims = [0] x [0], contracting_dims = [1] x
+    # [0], precision = [DEFAULT, DEFAULT] : (...) -> ...` (custom<DotDimensionNumbers>)
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_list(self.operands, printer.print_operand)
+        dims = self.dot_dimension_numbers.data
+
+        def pair(lhs: Sequence[int], rhs: Sequence[int]) -> str:
+            return f"[{', '.join(map(str, lhs))}] x [{', '.join(map(str, rhs))}]"
+
+        if dims.lhs_batching_dimensions or dims.rhs_batching_dimensions:
+            printer.print_string(
+                ", batching_dims = "
+                + pair(dims.lhs_batching_dimensions, dims.rhs_batching_dimensions)
+            )
+        printer.print_string(
+            ", contracting_dims = "
+            + pair(dims.lhs_contracting_dimensions, dims.rhs_contracting_dimensions)
+        )
+        if self.precision_config is not None:
+            names = [p.data.value for p in self.precision_config]  # type: ignore[attr-defined]
+            printer.print_string(f", precision = [{', '.join(names)}]")
+        if self.algorithm is not None:
+            printer.print_string(", algorithm = ")
+            printer.print_attribute(self.algorithm)
+        syntax.print_attr_dict(printer, self)
+        printer.print_string(" : ")
+        syntax.print_functional_type(printer, self)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> DotGeneralOp:
+        lhs = parser.parse_unresolved_operand()
+        parser.parse_punctuation(",")
+        rhs = parser.parse_unresolved_operand()
+
+        def pair() -> tuple[list[int], list[int]]:
+            left = syntax.parse_i64_list(parser)
+            parser.parse_keyword("x")
+            return left, syntax.parse_i64_list(parser)
+
+        parser.parse_punctuation(",")
+        batching: tuple[list[int], list[int]] = ([], [])
+        if parser.parse_optional_keyword("batching_dims"):
+            parser.parse_punctuation("=")
+            batching = pair()
+            parser.parse_punctuation(",")
+        syntax.parse_keyword_equals(parser, "contracting_dims")
+        contracting = pair()
+        properties: dict[str, Attribute] = {
+            "dot_dimension_numbers": DotDimensionNumbersAttr(
+                DotDimensionNumbers(*(tuple(d) for d in (*batching, *contracting)))
+            )
+        }
+        while parser.parse_optional_punctuation(","):
+            if parser.parse_optional_keyword("precision"):
+                parser.parse_punctuation("=")
+                properties["precision_config"] = ArrayAttr(
+                    parser.parse_comma_separated_list(
+                        parser.Delimiter.SQUARE,
+                        lambda: PrecisionAttr(parser.parse_str_enum(Precision)),
+                    )
+                )
+            else:
+                syntax.parse_keyword_equals(parser, "algorithm")
+                properties["algorithm"] = parser.parse_attribute()
+        attrs = syntax.parse_attr_dict(parser)
+        parser.parse_punctuation(":")
+        types, results = syntax.parse_functional_type(parser, 2)
+        return cls.create(
+            operands=syntax.resolve(parser, [lhs, rhs], types),
+            result_types=results,
+            properties=properties,
+            attributes=attrs,
         )
 
 

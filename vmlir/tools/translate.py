@@ -8,9 +8,10 @@
         a pass name, or "stablehlo" (after the whole pipeline). `pkg.module` may also be a
         path to a .py file.
 
-    vmlir-translate --to-jaxlib [FILE]
+    vmlir-translate --to-jaxlib [--pretty] [FILE]
         Parse MLIR text (our final output) with jaxlib's own parser and print what it
-        read, generic form. Fails, exit code 1, when jaxlib rejects it.
+        read, generic form (with --pretty: upstream StableHLO's pretty form, as jaxlib
+        prints it). Fails, exit code 1, when jaxlib rejects it.
 
 Argument shapes are written `f32[4,3]`, `i32[]`, `bool[5]`, nested in Python tuples,
 lists and dicts for pytrees: `--args "((f32[5,3], f32[5]), f32[4,3])"`.
@@ -107,7 +108,7 @@ def to_jaxlib(args: argparse.Namespace) -> str:
     from vmlir.jaxmlir import parse_with_jaxlib
 
     text = Path(args.input).read_text() if args.input else sys.stdin.read()
-    return parse_with_jaxlib(text) + "\n"
+    return parse_with_jaxlib(text, generic=not args.pretty) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--from-python", metavar="MODULE:FN", help="trace a Python function")
     mode.add_argument("--to-jaxlib", action="store_true", help="parse MLIR with jaxlib")
     parser.add_argument("input", nargs="?", help="MLIR file for --to-jaxlib (default: stdin)")
+    parser.add_argument(
+        "--pretty", action="store_true", help="--to-jaxlib: print jaxlib's pretty form"
+    )
     parser.add_argument("--args", default="()", help="batched argument shapes, e.g. '(f32[4,3],)'")
     parser.add_argument("--in-axes", default="0", help="a Python literal, as for vmlir.vmap")
     parser.add_argument("--out-axes", default="0", help="a Python literal, as for vmlir.vmap")
