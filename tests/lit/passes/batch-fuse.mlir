@@ -248,9 +248,9 @@ func.func @move_of_dot(%w: tensor<3x4xf32>, %x: tensor<5x4xf32>) -> tensor<5x3xf
 // Not when the swap would make the lhs contract along its major dim (A^T B, slow in
 // XLA's CPU GEMMs): the move stays after the add, where XLA fuses it (MLP's last layer).
 // CHECK-LABEL: func.func @move_of_dot_kept(
-// CHECK-NEXT: %d = "stablehlo.dot_general"(%w, %h)
-// CHECK-NEXT: %bb = "stablehlo.broadcast_in_dim"(%b)
-// CHECK-NEXT: %s = "stablehlo.add"(%d, %bb)
+// CHECK-NEXT: %d = stablehlo.dot_general %w, %h,
+// CHECK-NEXT: %bb = stablehlo.broadcast_in_dim %b,
+// CHECK-NEXT: %s = stablehlo.add %d, %bb
 // CHECK-NEXT: %m = batch.move_axis %s from 1 to 0 : (tensor<3x5xf32>) -> tensor<5x3xf32>
 // CHECK-NEXT: func.return %m : tensor<5x3xf32>
 func.func @move_of_dot_kept(%w: tensor<3x4xf32>, %h: tensor<4x5xf32>, %b: tensor<3xf32>) -> tensor<5x3xf32> {
@@ -440,16 +440,15 @@ func.func @not_hoisted(%x: tensor<3xf32>, %lo: tensor<f32>, %hi: tensor<f32>) ->
 // one more 2048-element buffer read every iteration) unless an op worth hoisting reads
 // them: `exp(k * a)` leaves with its multiply, and a small multiply leaves on its own.
 // CHECK-LABEL: func.func @hoist_only_what_pays(
-// CHECK-NEXT: %z = "stablehlo.constant"()
+// CHECK-NEXT: %z = stablehlo.constant
 // CHECK-NEXT: %k = stablehlo.constant dense<2.000000e+00> : tensor<2048xf32>
 // CHECK-NEXT: %ka2 = stablehlo.multiply %k, %a : tensor<2048xf32>
 // CHECK-NEXT: %e = stablehlo.exponential %ka2 : tensor<2048xf32>
 // CHECK-NEXT: %s2 = stablehlo.multiply %s, %s : tensor<4xf32>
-// CHECK-NEXT: %r, %t = "stablehlo.while"(%a, %s) ({
-// CHECK: }, {
-// CHECK-NEXT: ^bb0(%c_1: tensor<2048xf32>, %u_1: tensor<4xf32>):
+// CHECK-NEXT: %r, %t = stablehlo.while(%c = %a, %u = %s) : tensor<2048xf32>, tensor<4xf32>
+// CHECK: } do {
 // CHECK-NEXT: %ka = stablehlo.multiply %k, %a : tensor<2048xf32>
-// CHECK-NEXT: %n = stablehlo.add %c_1, %ka : tensor<2048xf32>
+// CHECK-NEXT: %n = stablehlo.add %c, %ka : tensor<2048xf32>
 // CHECK-NEXT: %m = stablehlo.add %n, %e : tensor<2048xf32>
 // CHECK-NEXT: stablehlo.return %m, %s2 : tensor<2048xf32>, tensor<4xf32>
 // CHECK: func.return %r, %t : tensor<2048xf32>, tensor<4xf32>

@@ -132,9 +132,9 @@ func.func @varying_while_loops_while_any_lane(%x: tensor<4xf32>, %k: tensor<f32>
 // With region skipping off, the expensive branch is masked like any other: no guard.
 // NOSKIP-LABEL: func.func @expensive_branch_is_guarded(
 // NOSKIP-NOT: batch.any
-// NOSKIP: %4 = "batch.masked"(%2) ({
-// NOSKIP-NEXT: %d1 = "stablehlo.dot_general"(%mm, %v)
-// NOSKIP: %s = "stablehlo.select"(%1, %3, %4)
+// NOSKIP: %4 = batch.masked %2 -> (tensor<8xf32>) {
+// NOSKIP-NEXT: %d1 = stablehlo.dot_general %mm, %v,
+// NOSKIP: %s = stablehlo.select %1, %3, %4
 // CHECK-LABEL: func.func @expensive_branch_is_guarded(
 // CHECK-NEXT: %r = batch.vmap(%q = %p, %v = %x, %mm = %m) in_axes [0, 0, none] out_axes [0] size 4 : (tensor<4xi1>, tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32> {
 // CHECK-NEXT: %i = stablehlo.convert %q : (tensor<i1>) -> tensor<i32>

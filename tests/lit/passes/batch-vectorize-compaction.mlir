@@ -12,34 +12,30 @@
 // there, and a scatter writes them back.
 
 // CHECK-LABEL: func.func @halve(
-// CHECK: %3, %4, %5 = "stablehlo.while"(%x, %1, %2) ({
-// CHECK: [[ANY0:%[0-9]+]] = "stablehlo.reduce"
-// CHECK: [[Q:%[0-9]+]] = "stablehlo.constant"() <{value = dense<4> : tensor<i32>}>
-// CHECK-NEXT: [[BELOW:%[0-9]+]] = "stablehlo.compare"({{%[0-9]+}}, [[Q]]) <{comparison_direction = #stablehlo<comparison_direction LT>
-// CHECK-NEXT: [[GO0:%[0-9]+]] = "stablehlo.and"([[BELOW]], [[ANY0]])
-// CHECK: }) : (tensor<4xf32>, tensor<4xi1>, tensor<i32>) -> (tensor<4xf32>, tensor<4xi1>, tensor<i32>)
-// CHECK: [[LEFT:%[0-9]+]] = "stablehlo.reduce"(%4,
-// CHECK: %0 = stablehlo.convert %4 : (tensor<4xi1>) -> tensor<4xf32>
-// CHECK: }) : (tensor<4xf32>, tensor<f32>) -> tensor<f32>
-// CHECK: [[MANY:%[0-9]+]] = "stablehlo.compare"({{.*}}comparison_direction GT{{.*}}comparison_type FLOAT{{.*}} : (tensor<f32>, tensor<f32>) -> tensor<i1>
-// CHECK-NEXT: [[WIDE:%[0-9]+]], [[WIDEACTIVE:%[0-9]+]] = "stablehlo.while"(%3, %4) ({
-// CHECK: [[ANY:%[0-9]+]] = "stablehlo.reduce"
-// CHECK: [[GO:%[0-9]+]] = "stablehlo.and"([[MANY]], [[ANY]])
-// CHECK-NEXT: "stablehlo.return"([[GO]]) : (tensor<i1>) -> ()
-// CHECK: }) : (tensor<4xf32>, tensor<4xi1>) -> (tensor<4xf32>, tensor<4xi1>)
-// CHECK-NEXT: [[FEW:%[0-9]+]] = "stablehlo.not"([[MANY]])
-// CHECK-NEXT: [[COMPACT:%[0-9]+]] = "stablehlo.and"([[FEW]], [[LEFT]])
+// CHECK: %3, [[ACTIVE:%[0-9]+]], %5 = stablehlo.while({{.*}}) : tensor<4xf32>, tensor<4xi1>, tensor<i32>
+// CHECK: [[ANY0:%[0-9]+]] = stablehlo.reduce({{.*}}) applies stablehlo.or across dimensions = [0]
+// CHECK: [[Q:%[0-9]+]] = stablehlo.constant dense<4> : tensor<i32>
+// CHECK-NEXT: [[BELOW:%[0-9]+]] = stablehlo.compare LT, {{%[0-9]+}}, [[Q]], SIGNED
+// CHECK-NEXT: [[GO0:%[0-9]+]] = stablehlo.and [[BELOW]], [[ANY0]]
+// CHECK: [[LEFT:%[0-9]+]] = stablehlo.reduce([[ACTIVE]] init: {{%[0-9]+}}) applies stablehlo.or
+// CHECK-NEXT: [[COUNT:%[0-9]+]] = stablehlo.convert [[ACTIVE]] : (tensor<4xi1>) -> tensor<4xf32>
+// CHECK: [[MANY:%[0-9]+]] = stablehlo.compare GT, {{.*}}, FLOAT : (tensor<f32>, tensor<f32>) -> tensor<i1>
+// CHECK-NEXT: [[WIDE:%[0-9]+]], [[WIDEACTIVE:%[0-9]+]] = stablehlo.while({{.*}} = %3, {{.*}} = [[ACTIVE]]) : tensor<4xf32>, tensor<4xi1>
+// CHECK: [[ANY:%[0-9]+]] = stablehlo.reduce
+// CHECK-NEXT: [[GO:%[0-9]+]] = stablehlo.and [[MANY]], [[ANY]]
+// CHECK-NEXT: stablehlo.return [[GO]] : tensor<i1>
+// CHECK: [[FEW:%[0-9]+]] = stablehlo.not [[MANY]]
+// CHECK-NEXT: [[COMPACT:%[0-9]+]] = stablehlo.and [[FEW]], [[LEFT]]
 // CHECK-NEXT: %r, {{%[0-9]+}} = "stablehlo.if"([[COMPACT]]) ({
 // CHECK: "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>{{.*}}padding = dense<{{\[\[}}3, 0]]>
-// CHECK: [[IDX:%[0-9]+]] = "stablehlo.reshape"({{.*}}) : (tensor<2xi32>) -> tensor<2x1xi32>
+// CHECK: [[IDX:%[0-9]+]] = stablehlo.reshape {{.*}} : (tensor<2xi32>) -> tensor<2x1xi32>
 // CHECK-NEXT: [[SMALL:%[0-9]+]] = "stablehlo.gather"([[WIDE]], [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
 // CHECK-NEXT: [[SMALLACTIVE:%[0-9]+]] = "stablehlo.gather"([[WIDEACTIVE]], [[IDX]])
-// CHECK-NEXT: [[DONE:%[0-9]+]], [[DONEACTIVE:%[0-9]+]] = "stablehlo.while"([[SMALL]], [[SMALLACTIVE]]) ({
-// CHECK: }) : (tensor<2xf32>, tensor<2xi1>) -> (tensor<2xf32>, tensor<2xi1>)
-// CHECK-NEXT: [[BACK:%[0-9]+]] = "stablehlo.scatter"([[WIDE]], [[IDX]], [[DONE]]) {{.*}}unique_indices = true
-// CHECK: "stablehlo.return"([[BACK]], {{%[0-9]+}}) : (tensor<4xf32>, tensor<4xi1>) -> ()
+// CHECK-NEXT: [[DONE:%[0-9]+]], [[DONEACTIVE:%[0-9]+]] = stablehlo.while({{.*}} = [[SMALL]], {{.*}} = [[SMALLACTIVE]]) : tensor<2xf32>, tensor<2xi1>
+// CHECK: [[BACK:%[0-9]+]] = "stablehlo.scatter"([[WIDE]], [[IDX]], [[DONE]]) {{.*}}unique_indices = true
+// CHECK: stablehlo.return [[BACK]], {{%[0-9]+}} : tensor<4xf32>, tensor<4xi1>
 // CHECK-NEXT: }, {
-// CHECK-NEXT: "stablehlo.return"([[WIDE]], [[WIDEACTIVE]]) : (tensor<4xf32>, tensor<4xi1>) -> ()
+// CHECK-NEXT: stablehlo.return [[WIDE]], [[WIDEACTIVE]] : tensor<4xf32>, tensor<4xi1>
 // CHECK-NEXT: }) : (tensor<i1>) -> (tensor<4xf32>, tensor<4xi1>)
 // CHECK-NEXT: func.return %r : tensor<4xf32>
 
@@ -47,7 +43,7 @@
 // JAXLIB: "stablehlo.scatter"
 
 // OFF-LABEL: func.func @halve(
-// OFF-COUNT-1: "stablehlo.while"
+// OFF-COUNT-1: stablehlo.while(
 // OFF-NOT: "stablehlo.gather"
 
 func.func @halve(%x: tensor<4xf32>) -> tensor<4xf32> {

@@ -126,31 +126,31 @@ func.func @bitcast_convert(%x: tensor<3x4xf32>, %y: tensor<5x4x4xui8>) -> (tenso
 // CHECK-NEXT: %2 = stablehlo.constant dense<0.000000e+00> : tensor<f32>
 // CHECK-NEXT: %3 = stablehlo.constant dense<false> : tensor<i1>
 // CHECK-NEXT: %4, %5 = stablehlo.reduce(%x init: %2), (%1 init: %3) across dimensions = [1] : (tensor<4x3xf32>, tensor<4x3xi1>, tensor<f32>, tensor<i1>) -> (tensor<4xf32>, tensor<4xi1>)
-// CHECK-NEXT: reducer(%a: tensor<f32>, %b: tensor<f32>) (%6: tensor<i1>, %7: tensor<i1>)  {
-// CHECK-NEXT: %c = stablehlo.add %a, %b : tensor<f32>
-// CHECK-NEXT: %8 = stablehlo.and %6, %7 : tensor<i1>
-// CHECK-NEXT: %9 = stablehlo.or %6, %7 : tensor<i1>
-// CHECK-NEXT: %10 = stablehlo.select %6, %a, %b : tensor<i1>, tensor<f32>
-// CHECK-NEXT: %11 = stablehlo.select %8, %c, %10 : tensor<i1>, tensor<f32>
-// CHECK-NEXT: stablehlo.return %11, %9 : tensor<f32>, tensor<i1>
+// CHECK-NEXT: reducer(%6: tensor<f32>, %7: tensor<f32>) (%8: tensor<i1>, %9: tensor<i1>)  {
+// CHECK-NEXT: %10 = stablehlo.add %6, %7 : tensor<f32>
+// CHECK-NEXT: %11 = stablehlo.and %8, %9 : tensor<i1>
+// CHECK-NEXT: %12 = stablehlo.or %8, %9 : tensor<i1>
+// CHECK-NEXT: %13 = stablehlo.select %8, %6, %7 : tensor<i1>, tensor<f32>
+// CHECK-NEXT: %14 = stablehlo.select %11, %10, %13 : tensor<i1>, tensor<f32>
+// CHECK-NEXT: stablehlo.return %14, %12 : tensor<f32>, tensor<i1>
 // CHECK-NEXT: }
-// CHECK-NEXT: %12 = stablehlo.broadcast_in_dim %i, dims = [0] : (tensor<4xf32>) -> tensor<4x1xf32>
-// CHECK-NEXT: %13 = stablehlo.reshape %4 : (tensor<4xf32>) -> tensor<4x1xf32>
-// CHECK-NEXT: %14 = stablehlo.concatenate %12, %13, dim = 1 : (tensor<4x1xf32>, tensor<4x1xf32>) -> tensor<4x2xf32>
-// CHECK-NEXT: %15 = stablehlo.constant dense<true> : tensor<i1>
-// CHECK-NEXT: %16 = stablehlo.broadcast_in_dim %15, dims = [] : (tensor<i1>) -> tensor<4x1xi1>
-// CHECK-NEXT: %17 = stablehlo.reshape %5 : (tensor<4xi1>) -> tensor<4x1xi1>
-// CHECK-NEXT: %18 = stablehlo.concatenate %16, %17, dim = 1 : (tensor<4x1xi1>, tensor<4x1xi1>) -> tensor<4x2xi1>
-// CHECK-NEXT: %19 = stablehlo.constant dense<0.000000e+00> : tensor<f32>
-// CHECK-NEXT: %20 = stablehlo.constant dense<false> : tensor<i1>
-// CHECK-NEXT: %r, %21 = stablehlo.reduce(%14 init: %19), (%18 init: %20) across dimensions = [1] : (tensor<4x2xf32>, tensor<4x2xi1>, tensor<f32>, tensor<i1>) -> (tensor<4xf32>, tensor<4xi1>)
-// CHECK-NEXT: reducer(%a_1: tensor<f32>, %b_1: tensor<f32>) (%22: tensor<i1>, %23: tensor<i1>)  {
-// CHECK-NEXT: %c_1 = stablehlo.add %a_1, %b_1 : tensor<f32>
-// CHECK-NEXT: %24 = stablehlo.and %22, %23 : tensor<i1>
-// CHECK-NEXT: %25 = stablehlo.or %22, %23 : tensor<i1>
-// CHECK-NEXT: %26 = stablehlo.select %22, %a_1, %b_1 : tensor<i1>, tensor<f32>
-// CHECK-NEXT: %27 = stablehlo.select %24, %c_1, %26 : tensor<i1>, tensor<f32>
-// CHECK-NEXT: stablehlo.return %27, %25 : tensor<f32>, tensor<i1>
+// CHECK-NEXT: %15 = stablehlo.broadcast_in_dim %i, dims = [0] : (tensor<4xf32>) -> tensor<4x1xf32>
+// CHECK-NEXT: %16 = stablehlo.reshape %4 : (tensor<4xf32>) -> tensor<4x1xf32>
+// CHECK-NEXT: %17 = stablehlo.concatenate %15, %16, dim = 1 : (tensor<4x1xf32>, tensor<4x1xf32>) -> tensor<4x2xf32>
+// CHECK-NEXT: %18 = stablehlo.constant dense<true> : tensor<i1>
+// CHECK-NEXT: %19 = stablehlo.broadcast_in_dim %18, dims = [] : (tensor<i1>) -> tensor<4x1xi1>
+// CHECK-NEXT: %20 = stablehlo.reshape %5 : (tensor<4xi1>) -> tensor<4x1xi1>
+// CHECK-NEXT: %21 = stablehlo.concatenate %19, %20, dim = 1 : (tensor<4x1xi1>, tensor<4x1xi1>) -> tensor<4x2xi1>
+// CHECK-NEXT: %22 = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// CHECK-NEXT: %23 = stablehlo.constant dense<false> : tensor<i1>
+// CHECK-NEXT: %r, %24 = stablehlo.reduce(%17 init: %22), (%21 init: %23) across dimensions = [1] : (tensor<4x2xf32>, tensor<4x2xi1>, tensor<f32>, tensor<i1>) -> (tensor<4xf32>, tensor<4xi1>)
+// CHECK-NEXT: reducer(%25: tensor<f32>, %26: tensor<f32>) (%27: tensor<i1>, %28: tensor<i1>)  {
+// CHECK-NEXT: %29 = stablehlo.add %25, %26 : tensor<f32>
+// CHECK-NEXT: %30 = stablehlo.and %27, %28 : tensor<i1>
+// CHECK-NEXT: %31 = stablehlo.or %27, %28 : tensor<i1>
+// CHECK-NEXT: %32 = stablehlo.select %27, %25, %26 : tensor<i1>, tensor<f32>
+// CHECK-NEXT: %33 = stablehlo.select %30, %29, %32 : tensor<i1>, tensor<f32>
+// CHECK-NEXT: stablehlo.return %33, %31 : tensor<f32>, tensor<i1>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r : tensor<4xf32>
 // CHECK-NEXT: }
