@@ -1,12 +1,13 @@
 """`vmlir-translate`: between Python, our IR and jaxlib.
 
     vmlir-translate --from-python pkg.module:fn --args "(f32[4,3],)" [--in-axes 0]
-                    [--out-axes 0] [--stage batch] [-p PIPELINE]
+                    [--out-axes 0] [--stage batch] [-p PIPELINE] [--print-op-generic]
         Trace a per-example Python function (or a `vmlir.vmap` object, whose own axes are
         used) on the given batched argument shapes and print the IR at `--stage`: "jax"
         (JAX's per-example StableHLO), "batch" (the default: our batch-dialect module),
         a pass name, or "stablehlo" (after the whole pipeline). `pkg.module` may also be a
-        path to a .py file.
+        path to a .py file. The IR is printed in the pretty (custom) form, or in MLIR's
+        generic form with --print-op-generic.
 
     vmlir-translate --to-jaxlib [--pretty] [FILE]
         Parse MLIR text (our final output) with jaxlib's own parser and print what it
@@ -101,7 +102,7 @@ def from_python(args: argparse.Namespace) -> str:
     if not isinstance(shapes, tuple):
         shapes = (shapes,)
     lowered = vmlir.compile(obj, pipeline=args.passes).lower(*shapes)
-    return lowered.as_text(args.stage)
+    return lowered.as_text(args.stage, generic=args.print_op_generic)
 
 
 def to_jaxlib(args: argparse.Namespace) -> str:
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-axes", default="0", help="a Python literal, as for vmlir.vmap")
     parser.add_argument("--stage", default="batch", help="jax | batch | PASS-NAME | stablehlo")
     parser.add_argument("-p", "--passes", default=None, help="pass pipeline (default: vmlir's)")
+    parser.add_argument(
+        "--print-op-generic", action="store_true", help="--from-python: print the generic form"
+    )
     args = parser.parse_args(argv)
     try:
         out = from_python(args) if args.from_python else to_jaxlib(args)
