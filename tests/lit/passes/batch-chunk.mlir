@@ -39,7 +39,6 @@
 // CHECK-NEXT: %14 = stablehlo.constant dense<8> : tensor<i32>
 // CHECK-NEXT: %r = stablehlo.dynamic_update_slice %3, %13, %14, %1 : (tensor<10x3xf32>, tensor<2x3xf32>, tensor<i32>, tensor<i32>) -> tensor<10x3xf32>
 // CHECK-NEXT: func.return %r : tensor<10x3xf32>
-// CHECK-NEXT: }
 // JAXLIB-LABEL: sym_name = "two_chunks_and_a_remainder"
 // JAXLIB: "stablehlo.while"
 // JAXLIB: "stablehlo.dynamic_slice"({{.*}}) <{slice_sizes = array<i64: 4, 3>}>
@@ -84,7 +83,6 @@ func.func @two_chunks_and_a_remainder(%x: tensor<10x3xf32>) -> tensor<10x3xf32> 
 // CHECK-NEXT: stablehlo.return %12, %10, %9 : tensor<i32>, tensor<2x8xf32>, tensor<2xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r, %u : tensor<2x8xf32>, tensor<2xf32>
-// CHECK-NEXT: }
 // JAXLIB-LABEL: sym_name = "no_remainder"
 // JAXLIB: "stablehlo.while"
 // JAXLIB: "stablehlo.exponential"({{.*}}) : (tensor<2xf32>) -> tensor<2xf32>
@@ -106,7 +104,6 @@ func.func @no_remainder(%w: tensor<2xf32>, %x: tensor<2x8xf32>) -> (tensor<2x8xf
 // CHECK-NEXT: batch.yield %n : tensor<i32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r : tensor<5xi32>
-// CHECK-NEXT: }
 // JAXLIB-LABEL: sym_name = "chunk_not_smaller_than_batch"
 // JAXLIB-NEXT: ^bb0
 // JAXLIB-NEXT: "stablehlo.negate"({{.*}}) : (tensor<5xi32>) -> tensor<5xi32>
@@ -154,7 +151,6 @@ func.func @chunk_not_smaller_than_batch(%x: tensor<5xi32>) -> tensor<5xi32> {
 // CHECK-NEXT: batch.yield %i : tensor<3xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r : tensor<2x3xf32>
-// CHECK-NEXT: }
 // JAXLIB-LABEL: sym_name = "inner_vmap_chunked"
 // JAXLIB: "stablehlo.while"
 // JAXLIB: "stablehlo.cosine"({{.*}}) : (tensor<2x2xf32>) -> tensor<2x2xf32>

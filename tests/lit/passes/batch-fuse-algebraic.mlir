@@ -25,7 +25,6 @@
 // CHECK-NEXT: %r_11 = stablehlo.constant dense<0.000000e+00> : tensor<3x5xf32>
 // CHECK-NEXT: %r_12 = stablehlo.maximum %r_10, %r_11 : tensor<3x5xf32>
 // CHECK-NEXT: func.return %r_12 : tensor<3x5xf32>
-// CHECK-NEXT: }
 // EXACT-LABEL: func.func @rbf_gram(
 // EXACT-NEXT: %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
 // EXACT-NEXT: %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
@@ -34,7 +33,6 @@
 // EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
 // EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
 // EXACT-NEXT: func.return %r : tensor<3x5xf32>
-// EXACT-NEXT: }
 func.func @rbf_gram(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf32> {
   %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
   %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
@@ -74,7 +72,6 @@ func.func @rbf_gram(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf32>
 // CHECK-NEXT: %r_11 = stablehlo.constant dense<0.000000e+00> : tensor<6x3xf64>
 // CHECK-NEXT: %r_12 = stablehlo.maximum %r_10, %r_11 : tensor<6x3xf64>
 // CHECK-NEXT: func.return %r_12 : tensor<6x3xf64>
-// CHECK-NEXT: }
 // EXACT-LABEL: func.func @y_minus_x_other_batch_order(
 // EXACT-NEXT: %b = batch.broadcast %y axis 1 size 3 : (tensor<6x4xf64>) -> tensor<6x3x4xf64>
 // EXACT-NEXT: %a = batch.broadcast %x axis 0 size 6 : (tensor<3x4xf64>) -> tensor<6x3x4xf64>
@@ -87,7 +84,6 @@ func.func @rbf_gram(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf32>
 // EXACT-NEXT: stablehlo.return %t : tensor<f64>
 // EXACT-NEXT: }
 // EXACT-NEXT: func.return %r : tensor<6x3xf64>
-// EXACT-NEXT: }
 func.func @y_minus_x_other_batch_order(%x: tensor<3x4xf64>, %y: tensor<6x4xf64>) -> tensor<6x3xf64> {
   %b = batch.broadcast %y axis 1 size 3 : (tensor<6x4xf64>) -> tensor<6x3x4xf64>
   %a = batch.broadcast %x axis 0 size 6 : (tensor<3x4xf64>) -> tensor<6x3x4xf64>
@@ -121,7 +117,6 @@ func.func @y_minus_x_other_batch_order(%x: tensor<3x4xf64>, %y: tensor<6x4xf64>)
 // CHECK-NEXT: %r_11 = stablehlo.constant dense<0.000000e+00> : tensor<3x5xf32>
 // CHECK-NEXT: %r_12 = stablehlo.maximum %r_10, %r_11 : tensor<3x5xf32>
 // CHECK-NEXT: func.return %r_12 : tensor<3x5xf32>
-// CHECK-NEXT: }
 // EXACT-LABEL: func.func @power_of_two(
 // EXACT-NEXT: %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
 // EXACT-NEXT: %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
@@ -132,7 +127,6 @@ func.func @y_minus_x_other_batch_order(%x: tensor<3x4xf64>, %y: tensor<6x4xf64>)
 // EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
 // EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
 // EXACT-NEXT: func.return %r : tensor<3x5xf32>
-// EXACT-NEXT: }
 func.func @power_of_two(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf32> {
   %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
   %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
@@ -166,7 +160,6 @@ func.func @power_of_two(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5x
 // CHECK-NEXT: %r_11 = stablehlo.constant dense<0.000000e+00> : tensor<3x5xf32>
 // CHECK-NEXT: %r_12 = stablehlo.maximum %r_10, %r_11 : tensor<3x5xf32>
 // CHECK-NEXT: func.return %r_12 : tensor<3x5xf32>
-// CHECK-NEXT: }
 // EXACT-LABEL: func.func @chlo_square(
 // EXACT-NEXT: %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
 // EXACT-NEXT: %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
@@ -175,7 +168,6 @@ func.func @power_of_two(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5x
 // EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
 // EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
 // EXACT-NEXT: func.return %r : tensor<3x5xf32>
-// EXACT-NEXT: }
 func.func @chlo_square(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf32> {
   %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
   %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
@@ -208,7 +200,6 @@ func.func @chlo_square(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf
 // CHECK-NEXT: %r_12 = stablehlo.constant dense<0.000000e+00> : tensor<3x2x5xf32>
 // CHECK-NEXT: %r_13 = stablehlo.maximum %r_11, %r_12 : tensor<3x2x5xf32>
 // CHECK-NEXT: func.return %r_13 : tensor<3x2x5xf32>
-// CHECK-NEXT: }
 // EXACT-LABEL: func.func @batched_sets_batch_axis_between(
 // EXACT-NEXT: %a = stablehlo.broadcast_in_dim %x, dims = [0, 1, 3] : (tensor<3x2x4xf32>) -> tensor<3x2x5x4xf32>
 // EXACT-NEXT: %b = stablehlo.broadcast_in_dim %y, dims = [1, 2, 3] : (tensor<2x5x4xf32>) -> tensor<3x2x5x4xf32>
@@ -217,7 +208,6 @@ func.func @chlo_square(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf
 // EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
 // EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [3] : (tensor<3x2x5x4xf32>, tensor<f32>) -> tensor<3x2x5xf32>
 // EXACT-NEXT: func.return %r : tensor<3x2x5xf32>
-// EXACT-NEXT: }
 func.func @batched_sets_batch_axis_between(%x: tensor<3x2x4xf32>, %y: tensor<2x5x4xf32>) -> tensor<3x2x5xf32> {
   %a = stablehlo.broadcast_in_dim %x, dims = [0, 1, 3] : (tensor<3x2x4xf32>) -> tensor<3x2x5x4xf32>
   %b = stablehlo.broadcast_in_dim %y, dims = [1, 2, 3] : (tensor<2x5x4xf32>) -> tensor<3x2x5x4xf32>
@@ -256,7 +246,6 @@ func.func @batched_sets_batch_axis_between(%x: tensor<3x2x4xf32>, %y: tensor<2x5
 // CHECK-NEXT: %zi = stablehlo.constant dense<0> : tensor<i32>
 // CHECK-NEXT: %ri = stablehlo.reduce(%si init: %zi) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xi32>, tensor<i32>) -> tensor<3x5xi32>
 // CHECK-NEXT: func.return %r1, %r2, %r3, %d3, %r4, %ri : tensor<3x5xf32>, tensor<3xf32>, tensor<3x5xf32>, tensor<3x5x4xf32>, tensor<3x5xf32>, tensor<3x5xi32>
-// CHECK-NEXT: }
 func.func @not_matched(%x: tensor<3x4xf32>, %y: tensor<3x4xf32>, %w: tensor<5x4xf32>, %v: tensor<4xf32>, %i: tensor<3x4xi32>, %j: tensor<5x4xi32>) -> (tensor<3x5xf32>, tensor<3xf32>, tensor<3x5xf32>, tensor<3x5x4xf32>, tensor<3x5xf32>, tensor<3x5xi32>) {
   %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
   %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>

@@ -7,7 +7,6 @@
 // A move_axis and its inverse: nothing.
 // CHECK-LABEL: func.func @move_move_identity(
 // CHECK-NEXT: func.return %x : tensor<4x3x2xf32>
-// CHECK-NEXT: }
 func.func @move_move_identity(%x: tensor<4x3x2xf32>) -> tensor<4x3x2xf32> {
   %a = batch.move_axis %x from 0 to 2 : (tensor<4x3x2xf32>) -> tensor<3x2x4xf32>
   %b = batch.move_axis %a from 2 to 0 : (tensor<3x2x4xf32>) -> tensor<4x3x2xf32>
@@ -21,7 +20,6 @@ func.func @move_move_identity(%x: tensor<4x3x2xf32>) -> tensor<4x3x2xf32> {
 // CHECK-NEXT: %b = batch.move_axis %x from 0 to 2 : (tensor<4x3x2xf32>) -> tensor<3x2x4xf32>
 // CHECK-NEXT: %e = batch.move_axis %x from 2 to 0 : (tensor<4x3x2xf32>) -> tensor<2x4x3xf32>
 // CHECK-NEXT: func.return %b, %e : tensor<3x2x4xf32>, tensor<2x4x3xf32>
-// CHECK-NEXT: }
 func.func @move_move_compose(%x: tensor<4x3x2xf32>) -> (tensor<3x2x4xf32>, tensor<2x4x3xf32>) {
   %a = batch.move_axis %x from 0 to 1 : (tensor<4x3x2xf32>) -> tensor<3x4x2xf32>
   %b = batch.move_axis %a from 1 to 2 : (tensor<3x4x2xf32>) -> tensor<3x2x4xf32>
@@ -37,7 +35,6 @@ func.func @move_move_compose(%x: tensor<4x3x2xf32>) -> (tensor<3x2x4xf32>, tenso
 // CHECK-LABEL: func.func @move_move_to_transpose(
 // CHECK-NEXT: %b = stablehlo.transpose %x, dims = [2, 3, 0, 1] : (tensor<5x4x3x2xf32>) -> tensor<3x2x5x4xf32>
 // CHECK-NEXT: func.return %b : tensor<3x2x5x4xf32>
-// CHECK-NEXT: }
 func.func @move_move_to_transpose(%x: tensor<5x4x3x2xf32>) -> tensor<3x2x5x4xf32> {
   %a = batch.move_axis %x from 0 to 3 : (tensor<5x4x3x2xf32>) -> tensor<4x3x2x5xf32>
   %b = batch.move_axis %a from 0 to 3 : (tensor<4x3x2x5xf32>) -> tensor<3x2x5x4xf32>
@@ -52,7 +49,6 @@ func.func @move_move_to_transpose(%x: tensor<5x4x3x2xf32>) -> tensor<3x2x5x4xf32
 // CHECK-NEXT: %b = stablehlo.transpose %x, dims = [1, 0, 2] : (tensor<4x3x2xf32>) -> tensor<3x4x2xf32>
 // CHECK-NEXT: %e = stablehlo.transpose %x, dims = [2, 1, 0] : (tensor<4x3x2xf32>) -> tensor<2x3x4xf32>
 // CHECK-NEXT: func.return %b, %x, %e : tensor<3x4x2xf32>, tensor<4x3x2xf32>, tensor<2x3x4xf32>
-// CHECK-NEXT: }
 func.func @transpose_chains(%x: tensor<4x3x2xf32>) -> (tensor<3x4x2xf32>, tensor<4x3x2xf32>, tensor<2x3x4xf32>) {
   %a = stablehlo.transpose %x, dims = [2, 0, 1] : (tensor<4x3x2xf32>) -> tensor<2x4x3xf32>
   %b = stablehlo.transpose %a, dims = [2, 1, 0] : (tensor<2x4x3xf32>) -> tensor<3x4x2xf32>
@@ -67,7 +63,6 @@ func.func @transpose_chains(%x: tensor<4x3x2xf32>) -> (tensor<3x4x2xf32>, tensor
 // A move_axis undone by a transpose: nothing.
 // CHECK-LABEL: func.func @move_then_transpose_cancel(
 // CHECK-NEXT: func.return %x : tensor<4x3xf32>
-// CHECK-NEXT: }
 func.func @move_then_transpose_cancel(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
   %a = batch.move_axis %x from 0 to 1 : (tensor<4x3xf32>) -> tensor<3x4xf32>
   %b = stablehlo.transpose %a, dims = [1, 0] : (tensor<3x4xf32>) -> tensor<4x3xf32>
@@ -82,7 +77,6 @@ func.func @move_then_transpose_cancel(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
 // CHECK-NEXT: %b = stablehlo.broadcast_in_dim %c, dims = [1] : (tensor<3xf32>) -> tensor<4x3x5xf32>
 // CHECK-NEXT: %f = stablehlo.broadcast_in_dim %s, dims = [] : (tensor<f32>) -> tensor<4x5x3xf32>
 // CHECK-NEXT: func.return %b, %f : tensor<4x3x5xf32>, tensor<4x5x3xf32>
-// CHECK-NEXT: }
 func.func @broadcast_chains(%c: tensor<3xf32>, %s: tensor<f32>) -> (tensor<4x3x5xf32>, tensor<4x5x3xf32>) {
   %a = batch.broadcast %c axis 0 size 4 : (tensor<3xf32>) -> tensor<4x3xf32>
   %b = batch.broadcast %a axis 2 size 5 : (tensor<4x3xf32>) -> tensor<4x3x5xf32>
@@ -103,7 +97,6 @@ func.func @broadcast_chains(%c: tensor<3xf32>, %s: tensor<f32>) -> (tensor<4x3x5
 // CHECK-NEXT: %g = stablehlo.transpose %c, dims = [1, 0] : (tensor<3x2xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: %g_1 = stablehlo.broadcast_in_dim %g, dims = [0, 2] : (tensor<2x3xf32>) -> tensor<2x4x3xf32>
 // CHECK-NEXT: func.return %b, %e, %g_1 : tensor<3x2x4xf32>, tensor<3x4x2xf32>, tensor<2x4x3xf32>
-// CHECK-NEXT: }
 func.func @move_of_broadcast(%c: tensor<3x2xf32>) -> (tensor<3x2x4xf32>, tensor<3x4x2xf32>, tensor<2x4x3xf32>) {
   %a = batch.broadcast %c axis 0 size 4 : (tensor<3x2xf32>) -> tensor<4x3x2xf32>
   %b = batch.move_axis %a from 0 to 2 : (tensor<4x3x2xf32>) -> tensor<3x2x4xf32>
@@ -122,7 +115,6 @@ func.func @move_of_broadcast(%c: tensor<3x2xf32>) -> (tensor<3x2x4xf32>, tensor<
 // CHECK-NEXT: %b = stablehlo.reshape %x : (tensor<6x4xf32>) -> tensor<24xf32>
 // CHECK-NEXT: %e = stablehlo.convert %x : (tensor<6x4xf32>) -> tensor<6x4xf64>
 // CHECK-NEXT: func.return %b, %x, %x, %e : tensor<24xf32>, tensor<6x4xf32>, tensor<6x4xf32>, tensor<6x4xf64>
-// CHECK-NEXT: }
 func.func @reshape_and_convert(%x: tensor<6x4xf32>) -> (tensor<24xf32>, tensor<6x4xf32>, tensor<6x4xf32>, tensor<6x4xf64>) {
   %a = stablehlo.reshape %x : (tensor<6x4xf32>) -> tensor<2x3x4xf32>
   %b = stablehlo.reshape %a : (tensor<2x3x4xf32>) -> tensor<24xf32>
@@ -144,7 +136,6 @@ func.func @reshape_and_convert(%x: tensor<6x4xf32>) -> (tensor<24xf32>, tensor<6
 // CHECK-NEXT: %r_1 = stablehlo.select %p, %m_1, %r : tensor<i1>, tensor<4x3xf32>
 // CHECK-NEXT: %r_2 = batch.move_axis %r_1 from 0 to 1 : (tensor<4x3xf32>) -> tensor<3x4xf32>
 // CHECK-NEXT: func.return %r_2 : tensor<3x4xf32>
-// CHECK-NEXT: }
 func.func @sink_into_elementwise(%x: tensor<4x3xf32>, %y: tensor<4x3xf32>, %p: tensor<i1>, %c: tensor<3xf32>) -> tensor<3x4xf32> {
   %a = batch.move_axis %x from 0 to 1 : (tensor<4x3xf32>) -> tensor<3x4xf32>
   %b = batch.move_axis %y from 0 to 1 : (tensor<4x3xf32>) -> tensor<3x4xf32>
@@ -164,7 +155,6 @@ func.func @sink_into_elementwise(%x: tensor<4x3xf32>, %y: tensor<4x3xf32>, %p: t
 // CHECK-NEXT: %b = stablehlo.transpose %y, dims = [0, 2, 1] : (tensor<3x4x2xf32>) -> tensor<3x2x4xf32>
 // CHECK-NEXT: %s = stablehlo.add %a, %b : tensor<3x2x4xf32>
 // CHECK-NEXT: func.return %s : tensor<3x2x4xf32>
-// CHECK-NEXT: }
 func.func @no_sink_different_moves(%x: tensor<4x3x2xf32>, %y: tensor<3x4x2xf32>) -> tensor<3x2x4xf32> {
   %a = batch.move_axis %x from 0 to 2 : (tensor<4x3x2xf32>) -> tensor<3x2x4xf32>
   %b = stablehlo.transpose %y, dims = [0, 2, 1] : (tensor<3x4x2xf32>) -> tensor<3x2x4xf32>
@@ -181,7 +171,6 @@ func.func @no_sink_different_moves(%x: tensor<4x3x2xf32>, %y: tensor<3x4x2xf32>)
 // CHECK-NEXT: %r = batch.move_axis %e from 0 to 1 : (tensor<4x5xf32>) -> tensor<5x4xf32>
 // CHECK-NEXT: %r_1 = stablehlo.add %r, %y : tensor<5x4xf32>
 // CHECK-NEXT: func.return %r_1 : tensor<5x4xf32>
-// CHECK-NEXT: }
 func.func @pull_move_up(%x: tensor<4x5xf32>, %y: tensor<5x4xf32>) -> tensor<5x4xf32> {
   %e = stablehlo.exponential %x : tensor<4x5xf32>
   %t = batch.move_axis %y from 0 to 1 : (tensor<5x4xf32>) -> tensor<4x5xf32>
@@ -196,7 +185,6 @@ func.func @pull_move_up(%x: tensor<4x5xf32>, %y: tensor<5x4xf32>) -> tensor<5x4x
 // CHECK-LABEL: func.func @transpose_into_dot(
 // CHECK-NEXT: %d = stablehlo.dot_general %a, %b, contracting_dims = [1] x [0] : (tensor<6x3x4xf32>, tensor<3x5xf32>) -> tensor<6x4x5xf32>
 // CHECK-NEXT: func.return %d : tensor<6x4x5xf32>
-// CHECK-NEXT: }
 func.func @transpose_into_dot(%a: tensor<6x3x4xf32>, %b: tensor<3x5xf32>) -> tensor<6x4x5xf32> {
   %t = stablehlo.transpose %a, dims = [0, 2, 1] : (tensor<6x3x4xf32>) -> tensor<6x4x3xf32>
   %d = stablehlo.dot_general %t, %b, contracting_dims = [2] x [0] : (tensor<6x4x3xf32>, tensor<3x5xf32>) -> tensor<6x4x5xf32>
@@ -209,7 +197,6 @@ func.func @transpose_into_dot(%a: tensor<6x3x4xf32>, %b: tensor<3x5xf32>) -> ten
 // CHECK-LABEL: func.func @move_into_batched_dot(
 // CHECK-NEXT: %d = stablehlo.dot_general %a, %b, batching_dims = [1] x [0], contracting_dims = [2] x [1] : (tensor<4x6x3xf32>, tensor<6x3x5xf32>) -> tensor<6x4x5xf32>
 // CHECK-NEXT: func.return %d : tensor<6x4x5xf32>
-// CHECK-NEXT: }
 func.func @move_into_batched_dot(%a: tensor<4x6x3xf32>, %b: tensor<6x3x5xf32>) -> tensor<6x4x5xf32> {
   %m = batch.move_axis %a from 1 to 0 : (tensor<4x6x3xf32>) -> tensor<6x4x3xf32>
   %d = stablehlo.dot_general %m, %b, batching_dims = [0] x [0], contracting_dims = [2] x [1] : (tensor<6x4x3xf32>, tensor<6x3x5xf32>) -> tensor<6x4x5xf32>
@@ -223,7 +210,6 @@ func.func @move_into_batched_dot(%a: tensor<4x6x3xf32>, %b: tensor<6x3x5xf32>) -
 // CHECK-NEXT: %t = stablehlo.transpose %a, dims = [2, 1, 0] : (tensor<3x4x6xf32>) -> tensor<6x4x3xf32>
 // CHECK-NEXT: %d = stablehlo.dot_general %t, %b, contracting_dims = [2] x [0] : (tensor<6x4x3xf32>, tensor<3x5xf32>) -> tensor<6x4x5xf32>
 // CHECK-NEXT: func.return %d : tensor<6x4x5xf32>
-// CHECK-NEXT: }
 func.func @transpose_into_dot_would_reorder(%a: tensor<3x4x6xf32>, %b: tensor<3x5xf32>) -> tensor<6x4x5xf32> {
   %t = stablehlo.transpose %a, dims = [2, 1, 0] : (tensor<3x4x6xf32>) -> tensor<6x4x3xf32>
   %d = stablehlo.dot_general %t, %b, contracting_dims = [2] x [0] : (tensor<6x4x3xf32>, tensor<3x5xf32>) -> tensor<6x4x5xf32>
@@ -236,7 +222,6 @@ func.func @transpose_into_dot_would_reorder(%a: tensor<3x4x6xf32>, %b: tensor<3x
 // CHECK-LABEL: func.func @move_of_dot(
 // CHECK-NEXT: %m = stablehlo.dot_general %x, %w, contracting_dims = [1] x [1], precision = [DEFAULT, HIGH] : (tensor<5x4xf32>, tensor<3x4xf32>) -> tensor<5x3xf32>
 // CHECK-NEXT: func.return %m : tensor<5x3xf32>
-// CHECK-NEXT: }
 func.func @move_of_dot(%w: tensor<3x4xf32>, %x: tensor<5x4xf32>) -> tensor<5x3xf32> {
   %d = stablehlo.dot_general %w, %x, contracting_dims = [1] x [1], precision = [HIGH, DEFAULT] : (tensor<3x4xf32>, tensor<5x4xf32>) -> tensor<3x5xf32>
   %m = batch.move_axis %d from 1 to 0 : (tensor<3x5xf32>) -> tensor<5x3xf32>
@@ -269,7 +254,6 @@ func.func @move_of_dot_kept(%w: tensor<3x4xf32>, %h: tensor<4x5xf32>, %b: tensor
 // CHECK-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
 // CHECK-NEXT: %r = stablehlo.reduce(%m init: %z) applies stablehlo.add across dimensions = [0] : (tensor<3x2x4xf32>, tensor<f32>) -> tensor<2x4xf32>
 // CHECK-NEXT: func.return %r : tensor<2x4xf32>
-// CHECK-NEXT: }
 func.func @move_into_reduce_kept_order(%x: tensor<4x3x2xf32>) -> tensor<2x4xf32> {
   %m = batch.move_axis %x from 0 to 2 : (tensor<4x3x2xf32>) -> tensor<3x2x4xf32>
   %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
@@ -284,7 +268,6 @@ func.func @move_into_reduce_kept_order(%x: tensor<4x3x2xf32>) -> tensor<2x4xf32>
 // CHECK-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
 // CHECK-NEXT: %r = stablehlo.reduce(%x init: %z) applies stablehlo.add across dimensions = [1] : (tensor<4x3x2xf32>, tensor<f32>) -> tensor<4x2xf32>
 // CHECK-NEXT: func.return %r : tensor<4x2xf32>
-// CHECK-NEXT: }
 func.func @move_into_reduce_folded(%x: tensor<4x3x2xf32>) -> tensor<4x2xf32> {
   %m = batch.move_axis %x from 0 to 1 : (tensor<4x3x2xf32>) -> tensor<3x4x2xf32>
   %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
@@ -314,7 +297,6 @@ func.func @move_into_reduce_folded(%x: tensor<4x3x2xf32>) -> tensor<4x2xf32> {
 // CHECK-NEXT: stablehlo.return %i1, %cw, %z : tensor<i32>, tensor<3x3xf32>, tensor<5x3xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r_2 : tensor<5x3xf32>
-// CHECK-NEXT: }
 func.func @hoist_from_while(%w: tensor<3x3xf32>, %x: tensor<5x3xf32>) -> tensor<5x3xf32> {
   %zero = stablehlo.constant dense<0> : tensor<i32>
   %r, %r_1, %r_2 = stablehlo.while(%i = %zero, %cw = %w, %c = %x) : tensor<i32>, tensor<3x3xf32>, tensor<5x3xf32>
@@ -363,7 +345,6 @@ func.func @hoist_from_while(%w: tensor<3x3xf32>, %x: tensor<5x3xf32>) -> tensor<
 // CHECK-NEXT: stablehlo.return %i1, %s_1 : tensor<i32>, tensor<3xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r_1 : tensor<3xf32>
-// CHECK-NEXT: }
 func.func @hoist_from_nested_while(%w: tensor<3xf32>, %x: tensor<3xf32>) -> tensor<3xf32> {
   %zero = stablehlo.constant dense<0> : tensor<i32>
   %r, %r_1 = stablehlo.while(%i = %zero, %c = %x) : tensor<i32>, tensor<3xf32>
@@ -413,7 +394,6 @@ func.func @hoist_from_nested_while(%w: tensor<3xf32>, %x: tensor<3xf32>) -> tens
 // CHECK-NEXT: stablehlo.return %i1, %b : tensor<i32>, tensor<3xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r_1 : tensor<3xf32>
-// CHECK-NEXT: }
 func.func @not_hoisted(%x: tensor<3xf32>, %lo: tensor<f32>, %hi: tensor<f32>) -> tensor<3xf32> {
   %zero = stablehlo.constant dense<0> : tensor<i32>
   %shape = stablehlo.constant dense<3> : tensor<1xi64>

@@ -9,7 +9,6 @@
 // CHECK-NEXT: %b = stablehlo.broadcast_in_dim %c, dims = [0] : (tensor<3xf32>) -> tensor<3x4xf32>
 // CHECK-NEXT: %n = stablehlo.negate %b : tensor<3x4xf32>
 // CHECK-NEXT: func.return %t, %n : tensor<3x2x4xf32>, tensor<3x4xf32>
-// CHECK-NEXT: }
 func.func @move_and_broadcast(%x: tensor<4x3x2xf32>, %c: tensor<3xf32>) -> (tensor<3x2x4xf32>, tensor<3x4xf32>) {
   %t = batch.move_axis %x from 0 to 2 : (tensor<4x3x2xf32>) -> tensor<3x2x4xf32>
   %b = batch.broadcast %c axis 1 size 4 : (tensor<3xf32>) -> tensor<3x4xf32>

@@ -22,7 +22,6 @@
 // CHECK-NEXT: batch.yield %s : tensor<3xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r : tensor<4x3xf32>
-// CHECK-NEXT: }
 func.func @uniform_cond_stays_a_branch(%p: tensor<f32>, %x: tensor<4x3xf32>) -> tensor<4x3xf32> {
   %r = batch.vmap(%q = %p, %v = %x) in_axes [none, 0] out_axes [0] size 4 : (tensor<f32>, tensor<4x3xf32>) -> tensor<4x3xf32> {
     %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
@@ -61,7 +60,6 @@ func.func @uniform_cond_stays_a_branch(%p: tensor<f32>, %x: tensor<4x3xf32>) -> 
 // CHECK-NEXT: batch.yield %s : tensor<3xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r : tensor<4x3xf32>
-// CHECK-NEXT: }
 func.func @varying_cond_is_linearized(%p: tensor<4xf32>, %x: tensor<4x3xf32>) -> tensor<4x3xf32> {
   %r = batch.vmap(%q = %p, %v = %x) in_axes [0, 0] out_axes [0] size 4 : (tensor<4xf32>, tensor<4x3xf32>) -> tensor<4x3xf32> {
     %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
@@ -108,7 +106,6 @@ func.func @varying_cond_is_linearized(%p: tensor<4xf32>, %x: tensor<4x3xf32>) ->
 // CHECK-NEXT: batch.yield %w, %w_1 : tensor<f32>, tensor<i32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r, %r_1 : tensor<4xf32>, tensor<4xi32>
-// CHECK-NEXT: }
 func.func @varying_while_loops_while_any_lane(%x: tensor<4xf32>, %k: tensor<f32>) -> (tensor<4xf32>, tensor<4xi32>) {
   %r, %r_1 = batch.vmap(%v = %x, %kk = %k) in_axes [0, none] out_axes [0, 0] size 4 : (tensor<4xf32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xi32>) {
     %zero = stablehlo.constant dense<0> : tensor<i32>
@@ -163,7 +160,6 @@ func.func @varying_while_loops_while_any_lane(%x: tensor<4xf32>, %k: tensor<f32>
 // CHECK-NEXT: batch.yield %s : tensor<8xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r : tensor<4x8xf32>
-// CHECK-NEXT: }
 func.func @expensive_branch_is_guarded(%p: tensor<4xi1>, %x: tensor<4x8xf32>, %m: tensor<8x8xf32>) -> tensor<4x8xf32> {
   %r = batch.vmap(%q = %p, %v = %x, %mm = %m) in_axes [0, 0, none] out_axes [0] size 4 : (tensor<4xi1>, tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32> {
     %i = stablehlo.convert %q : (tensor<i1>) -> tensor<i32>

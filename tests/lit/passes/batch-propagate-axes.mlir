@@ -12,7 +12,6 @@
 // CHECK-NEXT: batch.yield %s : tensor<3xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r : tensor<4x3xf32>
-// CHECK-NEXT: }
 func.func @varying_and_uniform(%x: tensor<4x3xf32>, %w: tensor<3xf32>) -> tensor<4x3xf32> {
   %r = batch.vmap(%v = %x, %u = %w) in_axes [0, none] out_axes [0] size 4 : (tensor<4x3xf32>, tensor<3xf32>) -> tensor<4x3xf32> {
     %c = stablehlo.constant dense<2.000000e+00> : tensor<3xf32>
@@ -33,7 +32,6 @@ func.func @varying_and_uniform(%x: tensor<4x3xf32>, %w: tensor<3xf32>) -> tensor
 // CHECK-NEXT: batch.yield %i : tensor<6x3xf32>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r : tensor<5x6x3xf32>
-// CHECK-NEXT: }
 func.func @nested_relative_to_own_axis(%x: tensor<5x3xf32>, %y: tensor<6x3xf32>) -> tensor<5x6x3xf32> {
   %r = batch.vmap(%a = %x, %ys = %y) in_axes [0, none] out_axes [0] size 5 : (tensor<5x3xf32>, tensor<6x3xf32>) -> tensor<5x6x3xf32> {
     %i = batch.vmap(%p = %a, %q = %ys) in_axes [none, 0] out_axes [0] size 6 : (tensor<3xf32>, tensor<6x3xf32>) -> tensor<6x3xf32> {

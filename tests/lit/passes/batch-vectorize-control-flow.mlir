@@ -17,7 +17,6 @@
 // CHECK-NEXT: stablehlo.return %1 : tensor<4x3xf32>
 // CHECK-NEXT: }) : (tensor<i32>) -> tensor<4x3xf32>
 // CHECK-NEXT: func.return %r : tensor<4x3xf32>
-// CHECK-NEXT: }
 func.func @uniform_cond_stays_a_branch(%p: tensor<f32>, %x: tensor<4x3xf32>) -> tensor<4x3xf32> {
   %r = batch.vmap(%q = %p, %v = %x) in_axes [none, 0] out_axes [0] size 4 : (tensor<f32>, tensor<4x3xf32>) -> tensor<4x3xf32> {
     %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
@@ -50,7 +49,6 @@ func.func @uniform_cond_stays_a_branch(%p: tensor<f32>, %x: tensor<4x3xf32>) -> 
 // CHECK-NEXT: %9 = stablehlo.broadcast_in_dim %5, dims = [0] : (tensor<4xi1>) -> tensor<4x3xi1>
 // CHECK-NEXT: %r = stablehlo.select %9, %7, %8 : tensor<4x3xi1>, tensor<4x3xf32>
 // CHECK-NEXT: func.return %r : tensor<4x3xf32>
-// CHECK-NEXT: }
 func.func @varying_cond_is_linearized(%p: tensor<4xf32>, %x: tensor<4x3xf32>) -> tensor<4x3xf32> {
   %r = batch.vmap(%q = %p, %v = %x) in_axes [0, 0] out_axes [0] size 4 : (tensor<4xf32>, tensor<4x3xf32>) -> tensor<4x3xf32> {
     %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
@@ -96,7 +94,6 @@ func.func @varying_cond_is_linearized(%p: tensor<4xf32>, %x: tensor<4x3xf32>) ->
 // CHECK-NEXT: stablehlo.return %15, %16, %7, %18 : tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r, %r_1 : tensor<4xf32>, tensor<4xi32>
-// CHECK-NEXT: }
 func.func @varying_while_loops_while_any_lane(%x: tensor<4xf32>, %k: tensor<f32>) -> (tensor<4xf32>, tensor<4xi32>) {
   %r, %r_1 = batch.vmap(%v = %x, %kk = %k) in_axes [0, none] out_axes [0, 0] size 4 : (tensor<4xf32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xi32>) {
     %zero = stablehlo.constant dense<0> : tensor<i32>
@@ -140,7 +137,6 @@ func.func @varying_while_loops_while_any_lane(%x: tensor<4xf32>, %k: tensor<f32>
 // CHECK-NEXT: %15 = stablehlo.broadcast_in_dim %3, dims = [0] : (tensor<4xi1>) -> tensor<4x8xi1>
 // CHECK-NEXT: %r = stablehlo.select %15, %x, %8 : tensor<4x8xi1>, tensor<4x8xf32>
 // CHECK-NEXT: func.return %r : tensor<4x8xf32>
-// CHECK-NEXT: }
 func.func @expensive_branch_is_guarded(%p: tensor<4xi1>, %x: tensor<4x8xf32>, %m: tensor<8x8xf32>) -> tensor<4x8xf32> {
   %r = batch.vmap(%q = %p, %v = %x, %mm = %m) in_axes [0, 0, none] out_axes [0] size 4 : (tensor<4xi1>, tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32> {
     %i = stablehlo.convert %q : (tensor<i1>) -> tensor<i32>

@@ -9,7 +9,6 @@
 // CHECK-LABEL: func.func @gather_both_batched(
 // CHECK-NEXT: %r = "stablehlo.gather"(%x, %i) <{dimension_numbers = #stablehlo.gather<offset_dims = [2], collapsed_slice_dims = [0], operand_batching_dims = [1], start_indices_batching_dims = [0], start_index_map = [0], index_vector_dim = 2>, indices_are_sorted = false, slice_sizes = array<i64: 1, 1, 3>}> : (tensor<5x2x3xf32>, tensor<2x4x1xi32>) -> tensor<2x4x3xf32>
 // CHECK-NEXT: func.return %r : tensor<2x4x3xf32>
-// CHECK-NEXT: }
 func.func @gather_both_batched(%x: tensor<5x2x3xf32>, %i: tensor<2x4x1xi32>) -> tensor<2x4x3xf32> {
   %r = batch.vmap(%v = %x, %j = %i) in_axes [1, 0] out_axes [0] size 2 : (tensor<5x2x3xf32>, tensor<2x4x1xi32>) -> tensor<2x4x3xf32> {
     %g = "stablehlo.gather"(%v, %j) <{dimension_numbers = #stablehlo.gather<offset_dims = [1], collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 1>, indices_are_sorted = false, slice_sizes = array<i64: 1, 3>}> : (tensor<5x3xf32>, tensor<4x1xi32>) -> tensor<4x3xf32>
@@ -24,7 +23,6 @@ func.func @gather_both_batched(%x: tensor<5x2x3xf32>, %i: tensor<2x4x1xi32>) -> 
 // CHECK-NEXT: %0 = "stablehlo.gather"(%x, %i) <{dimension_numbers = #stablehlo.gather<offset_dims = [1, 2], collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 1>, indices_are_sorted = false, slice_sizes = array<i64: 1, 3, 2>}> : (tensor<5x3x2xf32>, tensor<4x1xi32>) -> tensor<4x3x2xf32>
 // CHECK-NEXT: %r = batch.move_axis %0 from 2 to 0 : (tensor<4x3x2xf32>) -> tensor<2x4x3xf32>
 // CHECK-NEXT: func.return %r : tensor<2x4x3xf32>
-// CHECK-NEXT: }
 func.func @gather_operand_batched(%x: tensor<5x3x2xf32>, %i: tensor<4x1xi32>) -> tensor<2x4x3xf32> {
   %r = batch.vmap(%v = %x, %j = %i) in_axes [2, none] out_axes [0] size 2 : (tensor<5x3x2xf32>, tensor<4x1xi32>) -> tensor<2x4x3xf32> {
     %g = "stablehlo.gather"(%v, %j) <{dimension_numbers = #stablehlo.gather<offset_dims = [1], collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 1>, indices_are_sorted = false, slice_sizes = array<i64: 1, 3>}> : (tensor<5x3xf32>, tensor<4x1xi32>) -> tensor<4x3xf32>
@@ -39,7 +37,6 @@ func.func @gather_operand_batched(%x: tensor<5x3x2xf32>, %i: tensor<4x1xi32>) ->
 // CHECK-NEXT: %0 = "stablehlo.gather"(%x, %i) <{dimension_numbers = #stablehlo.gather<offset_dims = [2], collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 2>, indices_are_sorted = false, slice_sizes = array<i64: 1, 3>}> : (tensor<5x3xf32>, tensor<4x2x1xi32>) -> tensor<4x2x3xf32>
 // CHECK-NEXT: %r = batch.move_axis %0 from 1 to 0 : (tensor<4x2x3xf32>) -> tensor<2x4x3xf32>
 // CHECK-NEXT: func.return %r : tensor<2x4x3xf32>
-// CHECK-NEXT: }
 func.func @gather_indices_batched(%x: tensor<5x3xf32>, %i: tensor<4x2x1xi32>) -> tensor<2x4x3xf32> {
   %r = batch.vmap(%v = %x, %j = %i) in_axes [none, 1] out_axes [0] size 2 : (tensor<5x3xf32>, tensor<4x2x1xi32>) -> tensor<2x4x3xf32> {
     %g = "stablehlo.gather"(%v, %j) <{dimension_numbers = #stablehlo.gather<offset_dims = [1], collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 1>, indices_are_sorted = false, slice_sizes = array<i64: 1, 3>}> : (tensor<5x3xf32>, tensor<4x1xi32>) -> tensor<4x3xf32>
@@ -58,7 +55,6 @@ func.func @gather_indices_batched(%x: tensor<5x3xf32>, %i: tensor<4x2x1xi32>) ->
 // CHECK-NEXT: %3 = "stablehlo.gather"(%x, %2) <{dimension_numbers = #stablehlo.gather<offset_dims = [0, 2], operand_batching_dims = [1], start_indices_batching_dims = [0], start_index_map = [0, 2], index_vector_dim = 1>, indices_are_sorted = false, slice_sizes = array<i64: 3, 1, 3>}> : (tensor<5x2x3xf32>, tensor<2x2xi32>) -> tensor<3x2x3xf32>
 // CHECK-NEXT: %r = batch.move_axis %3 from 1 to 0 : (tensor<3x2x3xf32>) -> tensor<2x3x3xf32>
 // CHECK-NEXT: func.return %r : tensor<2x3x3xf32>
-// CHECK-NEXT: }
 func.func @dynamic_slice_batched_start(%x: tensor<5x2x3xf32>, %i: tensor<2xi32>) -> tensor<2x3x3xf32> {
   %r = batch.vmap(%v = %x, %s = %i) in_axes [1, 0] out_axes [0] size 2 : (tensor<5x2x3xf32>, tensor<2xi32>) -> tensor<2x3x3xf32> {
     %c = stablehlo.constant dense<0> : tensor<i32>
@@ -77,7 +73,6 @@ func.func @dynamic_slice_batched_start(%x: tensor<5x2x3xf32>, %i: tensor<2xi32>)
 // CHECK-NEXT: %2 = stablehlo.dynamic_update_slice %x, %0, %i, %1, %c : (tensor<5x2x3xf32>, tensor<4x2x3xf32>, tensor<i32>, tensor<i32>, tensor<i32>) -> tensor<5x2x3xf32>
 // CHECK-NEXT: %r = batch.move_axis %2 from 1 to 0 : (tensor<5x2x3xf32>) -> tensor<2x5x3xf32>
 // CHECK-NEXT: func.return %r : tensor<2x5x3xf32>
-// CHECK-NEXT: }
 func.func @dynamic_update_slice_uniform_start(%x: tensor<5x2x3xf32>, %u: tensor<2x4x3xf32>, %i: tensor<i32>) -> tensor<2x5x3xf32> {
   %r = batch.vmap(%v = %x, %w = %u, %s = %i) in_axes [1, 0, none] out_axes [0] size 2 : (tensor<5x2x3xf32>, tensor<2x4x3xf32>, tensor<i32>) -> tensor<2x5x3xf32> {
     %c = stablehlo.constant dense<0> : tensor<i32>
@@ -104,7 +99,6 @@ func.func @dynamic_update_slice_uniform_start(%x: tensor<5x2x3xf32>, %u: tensor<
 // CHECK-NEXT: stablehlo.return %9 : tensor<f32>
 // CHECK-NEXT: }) : (tensor<2x5x3xf32>, tensor<2x2xi32>, tensor<2x4x3xf32>) -> tensor<2x5x3xf32>
 // CHECK-NEXT: func.return %r : tensor<2x5x3xf32>
-// CHECK-NEXT: }
 func.func @dynamic_update_slice_batched_start(%x: tensor<5x3xf32>, %u: tensor<2x4x3xf32>, %i: tensor<2xi32>) -> tensor<2x5x3xf32> {
   %r = batch.vmap(%v = %x, %w = %u, %s = %i) in_axes [none, 0, 0] out_axes [0] size 2 : (tensor<5x3xf32>, tensor<2x4x3xf32>, tensor<2xi32>) -> tensor<2x5x3xf32> {
     %c = stablehlo.constant dense<0> : tensor<i32>
@@ -124,7 +118,6 @@ func.func @dynamic_update_slice_batched_start(%x: tensor<5x3xf32>, %u: tensor<2x
 // CHECK-NEXT: stablehlo.return %a : tensor<f32>
 // CHECK-NEXT: }) : (tensor<2x5x3xf32>, tensor<4x2x1xi32>, tensor<4x2x3xf32>) -> tensor<2x5x3xf32>
 // CHECK-NEXT: func.return %r : tensor<2x5x3xf32>
-// CHECK-NEXT: }
 func.func @scatter_add_both_batched(%x: tensor<2x5x3xf32>, %i: tensor<4x2x1xi32>, %u: tensor<4x3xf32>) -> tensor<2x5x3xf32> {
   %r = batch.vmap(%v = %x, %j = %i, %w = %u) in_axes [0, 1, none] out_axes [0] size 2 : (tensor<2x5x3xf32>, tensor<4x2x1xi32>, tensor<4x3xf32>) -> tensor<2x5x3xf32> {
     %s = "stablehlo.scatter"(%v, %j, %w) <{indices_are_sorted = false, scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>, unique_indices = false}> ({
@@ -150,7 +143,6 @@ func.func @scatter_add_both_batched(%x: tensor<2x5x3xf32>, %i: tensor<4x2x1xi32>
 // CHECK-NEXT: %r = batch.move_axis %2 from 1 to 0 : (tensor<5x2xf32>) -> tensor<2x5xf32>
 // CHECK-NEXT: %r_1 = batch.move_axis %3 from 1 to 0 : (tensor<5x2xi32>) -> tensor<2x5xi32>
 // CHECK-NEXT: func.return %r, %r_1 : tensor<2x5xf32>, tensor<2x5xi32>
-// CHECK-NEXT: }
 func.func @scatter_variadic_operand_batched_at_1(%x: tensor<5x2xf32>, %y: tensor<5xi32>, %i: tensor<2x1xi32>, %u: tensor<f32>, %w: tensor<2xi32>) -> (tensor<2x5xf32>, tensor<2x5xi32>) {
   %r, %r_1 = batch.vmap(%v = %x, %yy = %y, %j = %i, %uu = %u, %ww = %w) in_axes [1, none, 0, none, 0] out_axes [0, 0] size 2 : (tensor<5x2xf32>, tensor<5xi32>, tensor<2x1xi32>, tensor<f32>, tensor<2xi32>) -> (tensor<2x5xf32>, tensor<2x5xi32>) {
     %s, %s_1 = "stablehlo.scatter"(%v, %yy, %j, %uu, %ww) <{indices_are_sorted = true, scatter_dimension_numbers = #stablehlo.scatter<inserted_window_dims = [0], scatter_dims_to_operand_dims = [0]>, unique_indices = true}> ({

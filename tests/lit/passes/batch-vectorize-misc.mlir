@@ -7,7 +7,6 @@
 // CHECK-LABEL: func.func @reverse_axis1(
 // CHECK-NEXT: %r = stablehlo.reverse %x, dims = [0, 2] : tensor<3x4x2xf32>
 // CHECK-NEXT: func.return %r : tensor<3x4x2xf32>
-// CHECK-NEXT: }
 func.func @reverse_axis1(%x: tensor<3x4x2xf32>) -> tensor<3x4x2xf32> {
   %r = batch.vmap(%v = %x) in_axes [1] out_axes [1] size 4 : (tensor<3x4x2xf32>) -> tensor<3x4x2xf32> {
     %s = stablehlo.reverse %v, dims = [0, 1] : tensor<3x2xf32>
@@ -21,7 +20,6 @@ func.func @reverse_axis1(%x: tensor<3x4x2xf32>) -> tensor<3x4x2xf32> {
 // CHECK-NEXT: %0 = stablehlo.pad %x, %p, low = [-1, 0], high = [2, 0], interior = [1, 0] : (tensor<5x4xf32>, tensor<f32>) -> tensor<10x4xf32>
 // CHECK-NEXT: %r = batch.move_axis %0 from 1 to 0 : (tensor<10x4xf32>) -> tensor<4x10xf32>
 // CHECK-NEXT: func.return %r : tensor<4x10xf32>
-// CHECK-NEXT: }
 func.func @pad_axis1(%x: tensor<5x4xf32>, %p: tensor<f32>) -> tensor<4x10xf32> {
   %r = batch.vmap(%v = %x, %u = %p) in_axes [1, none] out_axes [0] size 4 : (tensor<5x4xf32>, tensor<f32>) -> tensor<4x10xf32> {
     %s = stablehlo.pad %v, %u, low = [-1], high = [2], interior = [1] : (tensor<5xf32>, tensor<f32>) -> tensor<10xf32>
@@ -42,7 +40,6 @@ func.func @pad_axis1(%x: tensor<5x4xf32>, %p: tensor<f32>) -> tensor<4x10xf32> {
 // CHECK-NEXT: %6 = stablehlo.broadcast_in_dim %p, dims = [0] : (tensor<4xf32>) -> tensor<4x4xf32>
 // CHECK-NEXT: %r = stablehlo.select %5, %1, %6 : tensor<4x4xi1>, tensor<4x4xf32>
 // CHECK-NEXT: func.return %r : tensor<4x4xf32>
-// CHECK-NEXT: }
 func.func @pad_batched_value(%x: tensor<4x3xf32>, %p: tensor<4xf32>) -> tensor<4x4xf32> {
   %r = batch.vmap(%v = %x, %u = %p) in_axes [0, 0] out_axes [0] size 4 : (tensor<4x3xf32>, tensor<4xf32>) -> tensor<4x4xf32> {
     %s = stablehlo.pad %v, %u, low = [0], high = [1], interior = [0] : (tensor<3xf32>, tensor<f32>) -> tensor<4xf32>
@@ -60,7 +57,6 @@ func.func @pad_batched_value(%x: tensor<4x3xf32>, %p: tensor<4xf32>) -> tensor<4
 // CHECK-NEXT: stablehlo.return %c : tensor<f32>
 // CHECK-NEXT: }) : (tensor<5x4xf32>, tensor<f32>) -> tensor<5x4xf32>
 // CHECK-NEXT: func.return %r : tensor<5x4xf32>
-// CHECK-NEXT: }
 func.func @cumsum_axis1(%x: tensor<5x4xf32>) -> tensor<5x4xf32> {
   %r = batch.vmap(%v = %x) in_axes [1] out_axes [1] size 4 : (tensor<5x4xf32>) -> tensor<5x4xf32> {
     %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
@@ -87,7 +83,6 @@ func.func @cumsum_axis1(%x: tensor<5x4xf32>) -> tensor<5x4xf32> {
 // CHECK-NEXT: %r = batch.move_axis %1 from 1 to 0 : (tensor<5x4xf32>) -> tensor<4x5xf32>
 // CHECK-NEXT: %r_1 = batch.move_axis %2 from 1 to 0 : (tensor<5x4xi32>) -> tensor<4x5xi32>
 // CHECK-NEXT: func.return %r, %r_1 : tensor<4x5xf32>, tensor<4x5xi32>
-// CHECK-NEXT: }
 func.func @argsort_two_operands(%x: tensor<5x4xf32>) -> (tensor<4x5xf32>, tensor<4x5xi32>) {
   %r, %r_1 = batch.vmap(%v = %x) in_axes [1] out_axes [0, 0] size 4 : (tensor<5x4xf32>) -> (tensor<4x5xf32>, tensor<4x5xi32>) {
     %i = stablehlo.iota dim = 0 : tensor<5xi32>
@@ -108,7 +103,6 @@ func.func @argsort_two_operands(%x: tensor<5x4xf32>) -> (tensor<4x5xf32>, tensor
 // CHECK-NEXT: %0 = batch.move_axis %y from 2 to 0 : (tensor<5x4x4xui8>) -> tensor<4x5x4xui8>
 // CHECK-NEXT: %r_1 = stablehlo.bitcast_convert %0 : (tensor<4x5x4xui8>) -> tensor<4x5xf32>
 // CHECK-NEXT: func.return %r, %r_1 : tensor<3x4x4xui8>, tensor<4x5xf32>
-// CHECK-NEXT: }
 func.func @bitcast_convert(%x: tensor<3x4xf32>, %y: tensor<5x4x4xui8>) -> (tensor<3x4x4xui8>, tensor<4x5xf32>) {
   %r, %r_1 = batch.vmap(%v = %x, %w = %y) in_axes [1, 2] out_axes [1, 0] size 4 : (tensor<3x4xf32>, tensor<5x4x4xui8>) -> (tensor<3x4x4xui8>, tensor<4x5xf32>) {
     %n = stablehlo.bitcast_convert %v : (tensor<3xf32>) -> tensor<3x4xui8>
@@ -153,7 +147,6 @@ func.func @bitcast_convert(%x: tensor<3x4xf32>, %y: tensor<5x4x4xui8>) -> (tenso
 // CHECK-NEXT: stablehlo.return %33, %31 : tensor<f32>, tensor<i1>
 // CHECK-NEXT: }
 // CHECK-NEXT: func.return %r : tensor<4xf32>
-// CHECK-NEXT: }
 func.func @reduce_batched_init(%x: tensor<4x3xf32>, %i: tensor<4xf32>) -> tensor<4xf32> {
   %r = batch.vmap(%v = %x, %u = %i) in_axes [0, 0] out_axes [0] size 4 : (tensor<4x3xf32>, tensor<4xf32>) -> tensor<4xf32> {
     %s = stablehlo.reduce(%v init: %u) applies stablehlo.add across dimensions = [0] : (tensor<3xf32>, tensor<f32>) -> tensor<f32>
@@ -167,7 +160,6 @@ func.func @reduce_batched_init(%x: tensor<4x3xf32>, %i: tensor<4xf32>) -> tensor
 // CHECK-NEXT: %0, %r = "stablehlo.optimization_barrier"(%x, %w) : (tensor<3x4xf32>, tensor<3xf32>) -> (tensor<3x4xf32>, tensor<3xf32>)
 // CHECK-NEXT: %r_1 = batch.move_axis %0 from 1 to 0 : (tensor<3x4xf32>) -> tensor<4x3xf32>
 // CHECK-NEXT: func.return %r_1, %r : tensor<4x3xf32>, tensor<3xf32>
-// CHECK-NEXT: }
 func.func @barrier(%x: tensor<3x4xf32>, %w: tensor<3xf32>) -> (tensor<4x3xf32>, tensor<3xf32>) {
   %r, %r_1 = batch.vmap(%v = %x, %u = %w) in_axes [1, none] out_axes [0, none] size 4 : (tensor<3x4xf32>, tensor<3xf32>) -> (tensor<4x3xf32>, tensor<3xf32>) {
     %b, %b_1 = "stablehlo.optimization_barrier"(%v, %u) : (tensor<3xf32>, tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>)
@@ -187,8 +179,6 @@ func.func @barrier(%x: tensor<3x4xf32>, %w: tensor<3xf32>) -> (tensor<4x3xf32>, 
 // CHECK-NEXT: %5 = batch.move_axis %4 from 1 to 0 : (tensor<1x4x1x7xf32>) -> tensor<4x1x1x7xf32>
 // CHECK-NEXT: %r = stablehlo.reshape %5 : (tensor<4x1x1x7xf32>) -> tensor<4x7xf32>
 // CHECK-NEXT: func.return %r : tensor<4x7xf32>
-// CHECK-NEXT: }
-// CHECK-NEXT: }
 func.func @convolve_signal_batched(%x: tensor<5x4xf32>, %w: tensor<1x1x3xf32>) -> tensor<4x7xf32> {
   %r = batch.vmap(%v = %x, %k = %w) in_axes [1, none] out_axes [0] size 4 : (tensor<5x4xf32>, tensor<1x1x3xf32>) -> tensor<4x7xf32> {
     %b = stablehlo.broadcast_in_dim %v, dims = [2] : (tensor<5xf32>) -> tensor<1x1x5xf32>
