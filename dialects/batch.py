@@ -69,10 +69,10 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.parser import Parser, UnresolvedOperand
-from xdsl.printer import Printer
 from xdsl.traits import IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
+
+from vmlir.dialects import batch_syntax
 
 Axis = int | None
 
@@ -117,29 +117,6 @@ def move_axis_type(t: TensorType, src: int, dst: int) -> TensorType:
     return TensorType(t.element_type, shape)
 
 
-def _print_axes(printer: Printer, axes: Sequence[Axis]) -> None:
-    printer.print_string("[" + ", ".join("none" if a is None else str(a) for a in axes) + "]")
-
-
-def _parse_axes(parser: Parser) -> list[Axis]:
-    def axis() -> Axis:
-        if parser.parse_optional_keyword("none"):
-            return None
-        return parser.parse_integer(allow_boolean=False)
-
-    return parser.parse_comma_separated_list(parser.Delimiter.SQUARE, axis)
-
-
-def _print_attributes(printer: Printer, op: IRDLOperation) -> None:
-    # With the `attributes` keyword, so that a dictionary is not read as the region.
-    printer.print_op_attributes(op.attributes, print_keyword=True)
-
-
-def _parse_attributes(parser: Parser) -> dict[str, Attribute]:
-    attrs = parser.parse_optional_attr_dict_with_keyword()
-    return {} if attrs is None else dict(attrs.data)
-
-
 def _check_axes_attr(attr: ArrayAttr[Attribute], what: str) -> None:
     for a in attr:
         if not _is_none(a) and not (
@@ -149,7 +126,7 @@ def _check_axes_attr(attr: ArrayAttr[Attribute], what: str) -> None:
 
 
 @irdl_op_definition
-class VmapOp(IRDLOperation):
+class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
     """Maps its per-example body over a batch axis of its operands.
 
     Operand i is sliced along `in_axes[i]` (or passed whole to every example when it
@@ -157,11 +134,10 @@ class VmapOp(IRDLOperation):
     along `out_axes[j]` (`none`: the value is the same for every example).
 
     ```mlir
-    %r = "batch.vmap"(%x) <{axis_size = 4 : i64, in_axes = [0 : i64], out_axes = [0 : i64]}> ({
-    ^bb0(%v: tensor<3xf32>):
-      %s = "stablehlo.multiply"(%v, %v) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
-      "batch.yield"(%s) : (tensor<3xf32>) -> ()
-    }) : (tensor<4x3xf32>) -> tensor<4x3xf32>
+    %r = batch.vmap(%v = %x) in_axes [0] out_axes [0] size 4 : (tensor<4x3xf32>) -> tensor<4x3xf32> {
+      %s = stablehlo.multiply %v, %v : tensor<3xf32>
+      batch.yield %s : tensor<3xf32>
+    }
     ```
     """
 
@@ -209,83 +185,6 @@ class VmapOp(IRDLOperation):
     @property
     def size(self) -> int:
         return self.axis_size.value.data
-
-    # The body's arguments are named in the header and their (per-example) types follow
-    # from the operand types and in_axes, so the block header is not printed.
-    def print(self, printer: Printer) -> None:
-        args = self.body.block.args if self.body.blocks else ()
-        printer.print_string("(")
-
-        def print_binding(i: int) -> None:
-            printer.print_ssa_value(args[i])
-            printer.print_string(" = ")
-            printer.print_operand(self.args[i])
-
-        printer.print_list(range(min(len(args), len(self.args))), print_binding)
-        printer.print_string(") in_axes ")
-        _print_axes(printer, self.in_axes_list)
-        printer.print_string(" out_axes ")
-        _print_axes(printer, self.out_axes_list)
-        printer.print_string(f" size {self.size}")
-        if self.chunk_size is not None:
-            printer.print_string(f" chunk {self.chunk_size.value.data}")
-        _print_attributes(printer, self)
-        printer.print_string(" : ")
-        printer.print_function_type([a.type for a in self.args], [r.type for r in self.outs])
-        printer.print_string(" ")
-        printer.print_region(self.body, print_entry_block_args=False)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> VmapOp:
-        def parse_binding() -> tuple[Parser.UnresolvedArgument, UnresolvedOperand]:
-            arg = parser.parse_argument(expect_type=False)
-            parser.parse_punctuation("=")
-            return arg, parser.parse_unresolved_operand()
-
-        bindings = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parse_binding)
-        parser.parse_keyword("in_axes")
-        in_axes = _parse_axes(parser)
-        parser.parse_keyword("out_axes")
-        out_axes = _parse_axes(parser)
-        parser.parse_keyword("size")
-        size = parser.parse_integer(allow_boolean=False)
-        chunk = None
-        if parser.parse_optional_keyword("chunk"):
-            chunk = parser.parse_integer(allow_boolean=False)
-        attrs = _parse_attributes(parser)
-        parser.parse_punctuation(":")
-        pos = parser.pos
-        ftype = parser.parse_function_type()
-        types = list(ftype.inputs.data)
-        operands = parser.resolve_operands([b[1] for b in bindings], types, pos)
-        if len(in_axes) != len(types):
-            parser.raise_error(
-                f"in_axes must name one axis (or none) per operand: {len(in_axes)} axes "
-                f"for {len(types)} operands",
-                pos,
-            )
-        arg_types = []
-        for t, axis in zip(types, in_axes):
-            if axis is not None and (
-                not isinstance(t, TensorType) or not 0 <= axis < t.get_num_dims()
-            ):
-                parser.raise_error(f"in_axes entry {axis} is out of range for {t}", pos)
-            arg_types.append(t if axis is None else remove_axis(t, axis))  # type: ignore[arg-type]
-        body = parser.parse_region([b[0].resolve(t) for b, t in zip(bindings, arg_types)])
-        properties: dict[str, Attribute] = {
-            "in_axes": axes_attr(in_axes),
-            "out_axes": axes_attr(out_axes),
-            "axis_size": IntegerAttr(size, i64),
-        }
-        if chunk is not None:
-            properties["chunk_size"] = IntegerAttr(chunk, i64)
-        return cls.create(
-            operands=operands,
-            result_types=list(ftype.outputs.data),
-            properties=properties,
-            attributes=attrs,
-            regions=[body],
-        )
 
     def verify_(self) -> None:
         _check_axes_attr(self.in_axes, "in_axes")
@@ -360,7 +259,7 @@ class VmapOp(IRDLOperation):
 
 
 @irdl_op_definition
-class MaskedOp(IRDLOperation):
+class MaskedOp(batch_syntax.MaskedFormat, IRDLOperation):
     """Runs its region for the examples whose `mask` is true.
 
     The other examples' results are unspecified (the region may compute garbage for them,
@@ -368,10 +267,10 @@ class MaskedOp(IRDLOperation):
     outside are used directly (the region is not isolated).
 
     ```mlir
-    %r = "batch.masked"(%m) ({
-      %s = "stablehlo.sine"(%x) : (tensor<3xf32>) -> tensor<3xf32>
-      "batch.yield"(%s) : (tensor<3xf32>) -> ()
-    }) : (tensor<i1>) -> tensor<3xf32>
+    %r = batch.masked %m -> (tensor<3xf32>) {
+      %s = stablehlo.sine %x : tensor<3xf32>
+      batch.yield %s : tensor<3xf32>
+    }
     ```
     """
 
@@ -382,33 +281,6 @@ class MaskedOp(IRDLOperation):
 
     def __init__(self, mask: SSAValue, body: Region, result_types: Sequence[Attribute]):
         super().__init__(operands=[mask], result_types=[result_types], regions=[body])
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        printer.print_operand(self.mask)
-        _print_attributes(printer, self)
-        if self.outs:
-            printer.print_string(" -> (")
-            printer.print_list([r.type for r in self.outs], printer.print_attribute)
-            printer.print_string(")")
-        printer.print_string(" ")
-        printer.print_region(self.body)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> MaskedOp:
-        pos = parser.pos
-        mask = parser.parse_unresolved_operand()
-        attrs = _parse_attributes(parser)
-        result_types: list[Attribute] = []
-        if parser.parse_optional_punctuation("->"):
-            result_types = parser.parse_comma_separated_list(
-                parser.Delimiter.PAREN, parser.parse_type
-            )
-        (operand,) = parser.resolve_operands([mask], [TensorType(i1, [])], pos)
-        body = parser.parse_region()
-        return cls.create(
-            operands=[operand], result_types=result_types, attributes=attrs, regions=[body]
-        )
 
     def verify_(self) -> None:
         t = self.mask.type
@@ -426,7 +298,7 @@ class MaskedOp(IRDLOperation):
 
 
 @irdl_op_definition
-class YieldOp(IRDLOperation):
+class YieldOp(batch_syntax.YieldFormat, IRDLOperation):
     """Terminates a `batch.vmap` or `batch.masked` body with the per-example results."""
 
     name = "batch.yield"
@@ -435,34 +307,6 @@ class YieldOp(IRDLOperation):
 
     def __init__(self, values: Sequence[SSAValue]):
         super().__init__(operands=[values])
-
-    def print(self, printer: Printer) -> None:
-        if self.values:
-            printer.print_string(" ")
-            printer.print_list(self.values, printer.print_operand)
-        printer.print_op_attributes(self.attributes)
-        if self.values:
-            printer.print_string(" : ")
-            printer.print_list([v.type for v in self.values], printer.print_attribute)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> YieldOp:
-        pos = parser.pos
-        values: list[UnresolvedOperand] = []
-        if (first := parser.parse_optional_unresolved_operand()) is not None:
-            values.append(first)
-            while parser.parse_optional_punctuation(","):
-                values.append(parser.parse_unresolved_operand())
-        attrs = parser.parse_optional_attr_dict()
-        types: list[Attribute] = []
-        if values:
-            parser.parse_punctuation(":")
-            types = [parser.parse_type()]
-            while parser.parse_optional_punctuation(","):
-                types.append(parser.parse_type())
-        return cls.create(
-            operands=parser.resolve_operands(values, types, pos), attributes=attrs
-        )
 
     def verify_(self) -> None:
         if not isinstance(self.parent_op(), (VmapOp, MaskedOp)):

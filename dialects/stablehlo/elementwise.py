@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from abc import ABC
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
     I32,
-    FunctionType,
     IntegerAttr,
     IntegerType,
     TensorType,
@@ -17,8 +15,6 @@ from xdsl.ir import (
     Attribute,
     SSAValue,
 )
-from xdsl.parser import Parser
-from xdsl.printer import Printer
 from xdsl.irdl import (
     IRDLOperation,
     irdl_op_definition,
@@ -33,7 +29,7 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
-from vmlir.dialects.stablehlo import syntax
+from vmlir.dialects.stablehlo import formats
 from vmlir.dialects.stablehlo._shapes import _complex_part_type, _same_shape, _shape
 from vmlir.dialects.stablehlo.attributes import (
     ComparisonDirection,
@@ -47,36 +43,10 @@ from vmlir.dialects.stablehlo.attributes import (
 # ---------------------------------------------------------------------------
 
 
-class ElementwiseOp(IRDLOperation, ABC):
+class ElementwiseOp(formats.ElementwiseFormat, IRDLOperation, ABC):
     """Base of every op applied independently to each tensor element."""
 
     traits = traits_def(Pure())
-
-    # `stablehlo.add %a, %b : tensor<4xf32>`: one type when all agree, else functional.
-    def print(self, printer: Printer) -> None:
-        syntax.print_operands(printer, self.operands)
-        syntax.print_attr_dict(printer, self)
-        printer.print_string(" : ")
-        self.print_type(printer)
-
-    def print_type(self, printer: Printer) -> None:
-        syntax.print_same_operands_and_result_type(printer, self)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> ElementwiseOp:
-        operands = syntax.parse_operands(parser)
-        attrs = syntax.parse_attr_dict(parser)
-        parser.parse_punctuation(":")
-        types, result = cls.parse_type(parser, len(operands))
-        return cls.create(
-            operands=syntax.resolve(parser, operands, types),
-            result_types=[result],
-            attributes=attrs,
-        )
-
-    @classmethod
-    def parse_type(cls, parser: Parser, n_operands: int) -> tuple[list[Attribute], Attribute]:
-        return syntax.parse_same_operands_and_result_type(parser, n_operands)
 
     def shape_checked_operands(self) -> Sequence[SSAValue]:
         """The operands whose shape must equal the result shape."""
@@ -277,18 +247,10 @@ class PopcntOp(UnaryElementwiseOp):
 
 
 @irdl_op_definition
-class IsFiniteOp(UnaryElementwiseOp):
+class IsFiniteOp(formats.IsFiniteFormat, UnaryElementwiseOp):
     """True where the element is neither infinite nor NaN."""
 
     name = "stablehlo.is_finite"
-
-    def print_type(self, printer: Printer) -> None:
-        syntax.print_functional_type(printer, self)
-
-    @classmethod
-    def parse_type(cls, parser: Parser, n_operands: int) -> tuple[list[Attribute], Attribute]:
-        types, results = syntax.parse_functional_type(parser, n_operands)
-        return types, results[0]
 
     @classmethod
     def result_element_type(cls, operand_element_type: Attribute) -> Attribute:
@@ -338,45 +300,13 @@ class ConvertOp(UnaryElementwiseOp):
 
 
 @irdl_op_definition
-class ReducePrecisionOp(UnaryElementwiseOp):
+class ReducePrecisionOp(formats.ReducePrecisionFormat, UnaryElementwiseOp):
     """Round to a narrower float format, keeping the type (jax.lax.reduce_precision)."""
 
     name = "stablehlo.reduce_precision"
 
     exponent_bits = prop_def(IntegerAttr[I32])
     mantissa_bits = prop_def(IntegerAttr[I32])
-
-    # `stablehlo.reduce_precision %x, format = e5m10 : tensor<4xf32>`
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        printer.print_operand(self.operand)
-        e, m = self.exponent_bits.value.data, self.mantissa_bits.value.data
-        printer.print_string(f", format = e{e}m{m}")
-        syntax.print_attr_dict(printer, self)
-        printer.print_string(" : ")
-        self.print_type(printer)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> ReducePrecisionOp:
-        operand = parser.parse_unresolved_operand()
-        parser.parse_punctuation(",")
-        syntax.parse_keyword_equals(parser, "format")
-        span = parser._current_token.span
-        match = re.fullmatch(r"e([0-9]+)m([0-9]+)", parser.parse_identifier())
-        if match is None:
-            parser.raise_error("expected exponent mantissa in format e#m#", span)
-        attrs = syntax.parse_attr_dict(parser)
-        parser.parse_punctuation(":")
-        types, result = cls.parse_type(parser, 1)
-        return cls.create(
-            operands=syntax.resolve(parser, [operand], types),
-            result_types=[result],
-            properties={
-                "exponent_bits": IntegerAttr(int(match.group(1)), 32),
-                "mantissa_bits": IntegerAttr(int(match.group(2)), 32),
-            },
-            attributes=attrs,
-        )
 
 
 @irdl_op_definition
@@ -485,34 +415,14 @@ class ShiftRightLogicalOp(BinaryElementwiseOp):
 
 
 @irdl_op_definition
-class ComplexOp(BinaryElementwiseOp):
+class ComplexOp(formats.ComplexFormat, BinaryElementwiseOp):
     """Complex tensor from real (lhs) and imaginary (rhs) parts."""
 
     name = "stablehlo.complex"
 
-    # The operand type is implied by the complex result type.
-    def print_type(self, printer: Printer) -> None:
-        result = self.result.type
-        assert isinstance(result, TensorType)
-        real = TensorType(_complex_part_type(result.element_type), result.get_shape())
-        if self.lhs.type == real and self.rhs.type == real:
-            printer.print_attribute(result)
-        else:
-            syntax.print_functional_type(printer, self)
-
-    @classmethod
-    def parse_type(cls, parser: Parser, n_operands: int) -> tuple[list[Attribute], Attribute]:
-        t = parser.parse_type()
-        if isinstance(t, FunctionType):
-            return list(t.inputs.data), t.outputs.data[0]
-        if not isinstance(t, TensorType):
-            parser.raise_error("expected tensor with complex element type")
-        real = TensorType(_complex_part_type(t.element_type), t.get_shape())
-        return [real, real], t
-
 
 @irdl_op_definition
-class CompareOp(ElementwiseOp):
+class CompareOp(formats.CompareFormat, ElementwiseOp):
     """Elementwise comparison producing an i1 tensor."""
 
     name = "stablehlo.compare"
@@ -550,42 +460,9 @@ class CompareOp(ElementwiseOp):
         if self.result.type.element_type != IntegerType(1):
             raise VerifyException(f"{self.name}: result element type must be i1")
 
-    # `stablehlo.compare LT, %a, %b, FLOAT : (tensor<f32>, tensor<f32>) -> tensor<i1>`
-    def print(self, printer: Printer) -> None:
-        printer.print_string(f" {self.comparison_direction.data.value}, ")
-        printer.print_list(self.operands, printer.print_operand)
-        if self.compare_type is not None:
-            printer.print_string(f", {self.compare_type.data.value}")
-        syntax.print_attr_dict(printer, self)
-        printer.print_string(" : ")
-        syntax.print_functional_type(printer, self)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> CompareOp:
-        direction = parser.parse_str_enum(ComparisonDirection)
-        parser.parse_punctuation(",")
-        lhs = parser.parse_unresolved_operand()
-        parser.parse_punctuation(",")
-        rhs = parser.parse_unresolved_operand()
-        compare_type = None
-        if parser.parse_optional_punctuation(","):
-            compare_type = ComparisonTypeAttr(parser.parse_str_enum(ComparisonType))
-        attrs = syntax.parse_attr_dict(parser)
-        parser.parse_punctuation(":")
-        types, results = syntax.parse_functional_type(parser, 2)
-        return cls.create(
-            operands=syntax.resolve(parser, [lhs, rhs], types),
-            result_types=results,
-            properties={
-                "comparison_direction": ComparisonDirectionAttr(direction),
-                **({} if compare_type is None else {"compare_type": compare_type}),
-            },
-            attributes=attrs,
-        )
-
 
 @irdl_op_definition
-class SelectOp(ElementwiseOp):
+class SelectOp(formats.SelectFormat, ElementwiseOp):
     """Pick on_true where pred holds, else on_false; pred may be a scalar."""
 
     name = "stablehlo.select"
@@ -603,25 +480,6 @@ class SelectOp(ElementwiseOp):
     def shape_checked_operands(self) -> Sequence[SSAValue]:
         scalar_pred = len(_shape(self.pred)) == 0
         return self.operands[1:] if scalar_pred else self.operands
-
-    # `stablehlo.select %p, %a, %b : tensor<i1>, tensor<4xf32>` (custom<SelectOpType>)
-    def print_type(self, printer: Printer) -> None:
-        result = self.result.type
-        if self.on_true.type != result or self.on_false.type != result:
-            syntax.print_functional_type(printer, self)
-            return
-        printer.print_attribute(self.pred.type)
-        printer.print_string(", ")
-        printer.print_attribute(result)
-
-    @classmethod
-    def parse_type(cls, parser: Parser, n_operands: int) -> tuple[list[Attribute], Attribute]:
-        first = parser.parse_type()
-        if isinstance(first, FunctionType):
-            return list(first.inputs.data), first.outputs.data[0]
-        parser.parse_punctuation(",")
-        result = parser.parse_type()
-        return [first, result, result], result
 
 
 @irdl_op_definition

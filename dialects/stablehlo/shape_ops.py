@@ -19,8 +19,6 @@ from xdsl.ir import (
     SSAValue,
     TypedAttribute,
 )
-from xdsl.parser import Parser
-from xdsl.printer import Printer
 from xdsl.irdl import (
     IRDLOperation,
     irdl_op_definition,
@@ -37,18 +35,15 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
-from vmlir.dialects.stablehlo import syntax
+from vmlir.dialects.stablehlo import formats
 from vmlir.dialects.stablehlo._shapes import _i64_array, _shape
 from vmlir.dialects.stablehlo.syntax import OperandsAndListsFormat
 from vmlir.dialects.stablehlo.attributes import (
     ConvDimensionNumbersAttr,
     Dims,
-    DotDimensionNumbers,
     DotDimensionNumbersAttr,
     FftTypeAttr,
     GatherDimensionNumbersAttr,
-    Precision,
-    PrecisionAttr,
     RngAlgorithmAttr,
     RngDistributionAttr,
     TransposeAttr,
@@ -71,7 +66,7 @@ class BitcastConvertOp(OperandsAndListsFormat, IRDLOperation):
 
 
 @irdl_op_definition
-class ConstantOp(IRDLOperation):
+class ConstantOp(formats.ConstantFormat, IRDLOperation):
     """A constant tensor."""
 
     name = "stablehlo.constant"
@@ -82,30 +77,6 @@ class ConstantOp(IRDLOperation):
 
     def __init__(self, value: TypedAttribute):
         super().__init__(result_types=[value.get_type()], properties={"value": value})
-
-    # `stablehlo.constant {attrs} dense<1.0> : tensor<f32>`; the type is the value's own.
-    def print(self, printer: Printer) -> None:
-        syntax.print_attr_dict(printer, self)
-        printer.print_string(" ")
-        printer.print_attribute(self.value)
-        if not (
-            isinstance(self.value, TypedAttribute)
-            and self.value.get_type() == self.output.type
-        ):
-            printer.print_string(" : ")
-            syntax.print_functional_type(printer, self)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> ConstantOp:
-        attrs = syntax.parse_attr_dict(parser)
-        value = parser.parse_attribute()
-        if parser.parse_optional_punctuation(":"):
-            _, results = syntax.parse_functional_type(parser, 0)
-        elif isinstance(value, TypedAttribute):
-            results = [value.get_type()]
-        else:
-            parser.raise_error("expected ':' and the result type after an untyped value")
-        return cls.create(result_types=results, properties={"value": value}, attributes=attrs)
 
     def verify_(self) -> None:
         if (
@@ -119,7 +90,7 @@ class ConstantOp(IRDLOperation):
 
 
 @irdl_op_definition
-class IotaOp(IRDLOperation):
+class IotaOp(formats.IotaFormat, IRDLOperation):
     """0, 1, 2, ... along iota_dimension, broadcast along the others."""
 
     name = "stablehlo.iota"
@@ -127,25 +98,6 @@ class IotaOp(IRDLOperation):
     iota_dimension = prop_def(IntegerAttr[I64])
     output = result_def(TensorType)
     traits = traits_def(Pure())
-
-    # `stablehlo.iota dim = 0 : tensor<4xi32>`
-    def print(self, printer: Printer) -> None:
-        printer.print_string(f" dim = {self.iota_dimension.value.data}")
-        syntax.print_attr_dict(printer, self)
-        printer.print_string(" : ")
-        printer.print_attribute(self.output.type)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> IotaOp:
-        syntax.parse_keyword_equals(parser, "dim")
-        dim = syntax.parse_i64_attr(parser)
-        attrs = syntax.parse_attr_dict(parser)
-        parser.parse_punctuation(":")
-        return cls.create(
-            result_types=[parser.parse_type()],
-            properties={"iota_dimension": dim},
-            attributes=attrs,
-        )
 
 
 @irdl_op_definition
@@ -281,7 +233,7 @@ class ReverseOp(OperandsAndListsFormat, IRDLOperation):
 
 
 @irdl_op_definition
-class SliceOp(IRDLOperation):
+class SliceOp(formats.SliceFormat, IRDLOperation):
     """Static strided slice."""
 
     name = "stablehlo.slice"
@@ -292,51 +244,6 @@ class SliceOp(IRDLOperation):
     strides = prop_def(DenseArrayBase[I64])
     result = result_def(TensorType)
     traits = traits_def(Pure())
-
-    # `stablehlo.slice %x [0:4:2, 1:3] : (...) -> ...` (custom<SliceRanges>; stride 1 elided)
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        printer.print_operand(self.operand)
-        ranges = []
-        for start, limit, stride in zip(
-            syntax.i64_values(self.start_indices),
-            syntax.i64_values(self.limit_indices),
-            syntax.i64_values(self.strides),
-        ):
-            ranges.append(f"{start}:{limit}" + ("" if stride == 1 else f":{stride}"))
-        printer.print_string(" [" + ", ".join(ranges) + "]")
-        syntax.print_attr_dict(printer, self)
-        printer.print_string(" : ")
-        syntax.print_functional_type(printer, self)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> SliceOp:
-        operand = parser.parse_unresolved_operand()
-
-        def one_range() -> tuple[int, int, int]:
-            start = parser.parse_integer(allow_boolean=False)
-            parser.parse_punctuation(":")
-            limit = parser.parse_integer(allow_boolean=False)
-            stride = 1
-            if parser.parse_optional_punctuation(":"):
-                stride = parser.parse_integer(allow_boolean=False)
-            return start, limit, stride
-
-        ranges = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, one_range)
-        attrs = syntax.parse_attr_dict(parser)
-        parser.parse_punctuation(":")
-        types, results = syntax.parse_functional_type(parser, 1)
-        starts, limits, strides = (list(c) for c in zip(*ranges)) if ranges else ([], [], [])
-        return cls.create(
-            operands=syntax.resolve(parser, [operand], types),
-            result_types=results,
-            properties={
-                "start_indices": _i64_array(starts),
-                "limit_indices": _i64_array(limits),
-                "strides": _i64_array(strides),
-            },
-            attributes=attrs,
-        )
 
 
 @irdl_op_definition
@@ -368,7 +275,7 @@ class DynamicUpdateSliceOp(OperandsAndListsFormat, IRDLOperation):
 
 
 @irdl_op_definition
-class ConcatenateOp(IRDLOperation):
+class ConcatenateOp(formats.ConcatenateFormat, IRDLOperation):
     """Concatenate along one dimension."""
 
     name = "stablehlo.concatenate"
@@ -377,29 +284,6 @@ class ConcatenateOp(IRDLOperation):
     dimension = prop_def(IntegerAttr[I64])
     result = result_def(TensorType)
     traits = traits_def(Pure())
-
-    # `stablehlo.concatenate %a, %b, dim = 0 : (...) -> ...`
-    def print(self, printer: Printer) -> None:
-        syntax.print_operands(printer, self.inputs)
-        printer.print_string(f", dim = {self.dimension.value.data}")
-        syntax.print_attr_dict(printer, self)
-        printer.print_string(" : ")
-        syntax.print_functional_type(printer, self)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> ConcatenateOp:
-        operands = syntax.parse_operands_then_comma(parser)
-        syntax.parse_keyword_equals(parser, "dim")
-        dim = syntax.parse_i64_attr(parser)
-        attrs = syntax.parse_attr_dict(parser)
-        parser.parse_punctuation(":")
-        types, results = syntax.parse_functional_type(parser, len(operands))
-        return cls.create(
-            operands=syntax.resolve(parser, operands, types),
-            result_types=results,
-            properties={"dimension": dim},
-            attributes=attrs,
-        )
 
 
 @irdl_op_definition
@@ -424,7 +308,7 @@ class PadOp(OperandsAndListsFormat, IRDLOperation):
 
 
 @irdl_op_definition
-class DotGeneralOp(IRDLOperation):
+class DotGeneralOp(formats.DotGeneralFormat, IRDLOperation):
     """Batched tensor contraction."""
 
     name = "stablehlo.dot_general"
@@ -452,81 +336,6 @@ class DotGeneralOp(IRDLOperation):
                 "dot_dimension_numbers": dot_dimension_numbers,
                 "precision_config": precision_config,
             },
-        )
-
-    # `stablehlo.dot_general %a, %b, batching_dims = [0] x [0], contracting_dims = [1] x
-    # [0], precision = [DEFAULT, DEFAULT] : (...) -> ...` (custom<DotDimensionNumbers>)
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        printer.print_list(self.operands, printer.print_operand)
-        dims = self.dot_dimension_numbers.data
-
-        def pair(lhs: Sequence[int], rhs: Sequence[int]) -> str:
-            return f"[{', '.join(map(str, lhs))}] x [{', '.join(map(str, rhs))}]"
-
-        if dims.lhs_batching_dimensions or dims.rhs_batching_dimensions:
-            printer.print_string(
-                ", batching_dims = "
-                + pair(dims.lhs_batching_dimensions, dims.rhs_batching_dimensions)
-            )
-        printer.print_string(
-            ", contracting_dims = "
-            + pair(dims.lhs_contracting_dimensions, dims.rhs_contracting_dimensions)
-        )
-        if self.precision_config is not None:
-            names = [p.data.value for p in self.precision_config]  # type: ignore[attr-defined]
-            printer.print_string(f", precision = [{', '.join(names)}]")
-        if self.algorithm is not None:
-            printer.print_string(", algorithm = ")
-            printer.print_attribute(self.algorithm)
-        syntax.print_attr_dict(printer, self)
-        printer.print_string(" : ")
-        syntax.print_functional_type(printer, self)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> DotGeneralOp:
-        lhs = parser.parse_unresolved_operand()
-        parser.parse_punctuation(",")
-        rhs = parser.parse_unresolved_operand()
-
-        def pair() -> tuple[list[int], list[int]]:
-            left = syntax.parse_i64_list(parser)
-            parser.parse_keyword("x")
-            return left, syntax.parse_i64_list(parser)
-
-        parser.parse_punctuation(",")
-        batching: tuple[list[int], list[int]] = ([], [])
-        if parser.parse_optional_keyword("batching_dims"):
-            parser.parse_punctuation("=")
-            batching = pair()
-            parser.parse_punctuation(",")
-        syntax.parse_keyword_equals(parser, "contracting_dims")
-        contracting = pair()
-        properties: dict[str, Attribute] = {
-            "dot_dimension_numbers": DotDimensionNumbersAttr(
-                DotDimensionNumbers(*(tuple(d) for d in (*batching, *contracting)))
-            )
-        }
-        while parser.parse_optional_punctuation(","):
-            if parser.parse_optional_keyword("precision"):
-                parser.parse_punctuation("=")
-                properties["precision_config"] = ArrayAttr(
-                    parser.parse_comma_separated_list(
-                        parser.Delimiter.SQUARE,
-                        lambda: PrecisionAttr(parser.parse_str_enum(Precision)),
-                    )
-                )
-            else:
-                syntax.parse_keyword_equals(parser, "algorithm")
-                properties["algorithm"] = parser.parse_attribute()
-        attrs = syntax.parse_attr_dict(parser)
-        parser.parse_punctuation(":")
-        types, results = syntax.parse_functional_type(parser, 2)
-        return cls.create(
-            operands=syntax.resolve(parser, [lhs, rhs], types),
-            result_types=results,
-            properties=properties,
-            attributes=attrs,
         )
 
 

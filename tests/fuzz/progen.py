@@ -73,4 +73,20 @@ from tests.fuzz.gen.render import (
     generate,
 )
 
-__all__ = ["EXTRA_OPS", "Generator", "INT_LIMIT", "KNOWN_ISSUES", "MAG_LIMIT", "MAX_RANK", "N_OPS", "Operand", "Program", "Scope", "Val", "bshape", "from_source", "generate", "make_input"]
+__all__ = [
+    "EXTRA_OPS",
+    "Generator",
+    "INT_LIMIT",
+    "KNOWN_ISSUES",
+    "MAG_LIMIT",
+    "MAX_RANK",
+    "N_OPS",
+    "Operand",
+    "Program",
+    "Scope",
+    "Val",
+    "bshape",
+    "from_source",
+    "generate",
+    "make_input",
+]

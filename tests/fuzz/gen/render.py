@@ -1,4 +1,5 @@
-"""Rendering: `generate` picks the arguments, axes and body and writes the Python source; `from_source` reads one back."""
+"""Rendering: `generate` picks the arguments, axes and body and writes the Python source;
+`from_source` reads one back."""
 
 from __future__ import annotations
 

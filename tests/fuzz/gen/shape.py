@@ -1,4 +1,5 @@
-"""Op-family generators: contractions, reshapes, permutations, slicing, concatenation, nested vmap."""
+"""Op-family generators: contractions, reshapes, permutations, slicing, concatenation, nested
+vmap."""
 
 from __future__ import annotations
 
