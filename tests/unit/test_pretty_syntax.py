@@ -14,7 +14,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax import lax
+from xdsl.utils.exceptions import ParseError, VerifyException
 
 import vmlir
 from vmlir.dialects.stablehlo import ConstantOp
@@ -136,3 +138,66 @@ def test_as_text_is_pretty_unless_generic_is_asked():
     parse_with_jaxlib(lowered.as_text("stablehlo", generic=True))
     assert '"stablehlo.multiply"(' in lowered.as_text("jax", generic=True)
     assert "stablehlo.multiply %" in lowered.as_text("jax")
+
+
+# --- invalid custom syntax: exact errors ------------------------------------------------
+
+_VMAP = """func.func @f(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %r = batch.vmap(%v = %x) in_axes AXES out_axes [0] size SIZE : (tensor<4x3xf32>) -> tensor<4x3xf32> {
+    batch.yield %v : tensor<3xf32>
+  }
+  func.return %r : tensor<4x3xf32>
+}"""
+
+
+def _f(params: str, body: str) -> str:
+    return f"func.func @f({params}) {{\n  {body}\n  func.return\n}}"
+
+
+INVALID = {
+    "vmap_axes_count": (
+        _VMAP.replace("AXES", "[0, none]").replace("SIZE", "4"),
+        "in_axes must name one axis (or none) per operand: 2 axes for 1 operands",
+    ),
+    "vmap_axis_out_of_range": (
+        _VMAP.replace("AXES", "[2]").replace("SIZE", "4"),
+        "in_axes entry 2 is out of range for tensor<4x3xf32>",
+    ),
+    "reduce_applies_non_commutative": (
+        _f(
+            "%x: tensor<4xf32>, %z: tensor<f32>",
+            "%r = stablehlo.reduce(%x init: %z) applies stablehlo.subtract across dimensions"
+            " = [0] : (tensor<4xf32>, tensor<f32>) -> tensor<f32>",
+        ),
+        "'applies' needs a commutative binary stablehlo op, got stablehlo.subtract",
+    ),
+    "reduce_precision_format": (
+        _f("%x: tensor<4xf32>", "%r = stablehlo.reduce_precision %x, format = f5m10 : tensor<4xf32>"),
+        "expected exponent mantissa in format e#m#",
+    ),
+    "while_without_cond": (
+        _f(
+            "%x: tensor<i32>",
+            "%r = stablehlo.while(%i = %x) : tensor<i32>\n  do {\n"
+            "    stablehlo.return %i : tensor<i32>\n  }",
+        ),
+        "Expected 'cond'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID))
+def test_invalid_custom_syntax_is_a_parse_error(case: str):
+    """Malformed custom syntax is a ParseError whose last line is the exact message."""
+    text, message = INVALID[case]
+    with pytest.raises(ParseError) as info:
+        parse_module(text)
+    assert str(info.value).strip().splitlines()[-1].strip() == message
+
+
+def test_custom_vmap_is_verified_like_the_generic_one():
+    """A well-formed custom batch.vmap with a wrong size fails the verifier's check."""
+    module = parse_module(_VMAP.replace("AXES", "[0]").replace("SIZE", "5"))
+    with pytest.raises(VerifyException) as info:
+        module.verify()
+    assert str(info.value) == "operand 0 has size 4 on its mapped axis 0, but axis_size is 5"
