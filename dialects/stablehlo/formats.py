@@ -45,6 +45,13 @@ class ElementwiseFormat:
         self.print_type(printer)
 
     def print_type(self, printer: Printer) -> None:
+        if self.name.startswith("chlo."):
+            # CHLO's elementwise ops share this base (and so one batching rule), but
+            # upstream CHLO spells their types `t1, t2 -> r`.
+            printer.print_list([o.type for o in self.operands], printer.print_attribute)
+            printer.print_string(" -> ")
+            printer.print_attribute(self.results[0].type)
+            return
         syntax.print_same_operands_and_result_type(printer, self)
 
     @classmethod
@@ -61,6 +68,12 @@ class ElementwiseFormat:
 
     @classmethod
     def parse_type(cls, parser: Parser, n_operands: int) -> tuple[list[Attribute], Attribute]:
+        if cls.name.startswith("chlo."):
+            types = [parser.parse_type()]
+            while parser.parse_optional_punctuation(","):
+                types.append(parser.parse_type())
+            parser.parse_punctuation("->")
+            return types, parser.parse_type()
         return syntax.parse_same_operands_and_result_type(parser, n_operands)
 
 

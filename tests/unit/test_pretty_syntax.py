@@ -104,6 +104,20 @@ def test_jax_program_prints_as_jaxlib_does():
     assert _ops(ours) == _ops(reference)
 
 
+def _chlo_program(x, y):
+    special = jax.scipy.special
+    return special.erf(x), lax.lgamma(x), jnp.sinh(x), jnp.arcsin(x), jnp.nextafter(x, y)
+
+
+def test_chlo_elementwise_ops_print_as_jaxlib_does():
+    """CHLO's elementwise ops (sharing StableHLO's elementwise base) print CHLO's syntax."""
+    f32 = jax.ShapeDtypeStruct((4,), jnp.float32)
+    reference = str(jax.jit(_chlo_program).lower(f32, f32).compiler_ir("stablehlo"))
+    assert "chlo.erf %arg0 : tensor<4xf32> -> tensor<4xf32>" in reference
+    ours = print_custom(parse_module(reference))
+    assert _ops(ours) == _ops(reference)
+
+
 def test_jaxlib_prints_our_pretty_text_back_unchanged():
     """Every form in the lit cases: jaxlib parses our print and prints the same text."""
     ours = print_custom(parse_module(CASES.read_text()))

@@ -164,7 +164,7 @@ func.func @power_of_two(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5x
 // EXACT-NEXT: %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
 // EXACT-NEXT: %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
 // EXACT-NEXT: %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
-// EXACT-NEXT: %s = chlo.square %d : tensor<3x5x4xf32>
+// EXACT-NEXT: %s = chlo.square %d : tensor<3x5x4xf32> -> tensor<3x5x4xf32>
 // EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
 // EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
 // EXACT-NEXT: func.return %r : tensor<3x5xf32>
@@ -172,7 +172,7 @@ func.func @chlo_square(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf
   %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
   %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
   %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
-  %s = chlo.square %d : tensor<3x5x4xf32>
+  %s = chlo.square %d : tensor<3x5x4xf32> -> tensor<3x5x4xf32>
   %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
   %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
   func.return %r : tensor<3x5xf32>
