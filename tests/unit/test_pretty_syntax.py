@@ -186,7 +186,10 @@ INVALID = {
         "'applies' needs a commutative binary stablehlo op, got stablehlo.subtract",
     ),
     "reduce_precision_format": (
-        _f("%x: tensor<4xf32>", "%r = stablehlo.reduce_precision %x, format = f5m10 : tensor<4xf32>"),
+        _f(
+            "%x: tensor<4xf32>",
+            "%r = stablehlo.reduce_precision %x, format = f5m10 : tensor<4xf32>",
+        ),
         "expected exponent mantissa in format e#m#",
     ),
     "while_without_cond": (
@@ -231,7 +234,8 @@ def _elementwise_line(op: type, i: int) -> str | None:
     if short in ("real", "imag"):
         return f'%r{i} = "{op.name}"(%c) : (tensor<4xcomplex<f32>>) -> tensor<4xf32>'
     if short == "complex":
-        return f'%r{i} = "{op.name}"(%x, %x) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xcomplex<f32>>'
+        pair = "(tensor<4xf32>, tensor<4xf32>)"
+        return f'%r{i} = "{op.name}"(%x, %x) : {pair} -> tensor<4xcomplex<f32>>'
     if short == "is_finite":
         return f'%r{i} = "{op.name}"(%x) : (tensor<4xf32>) -> tensor<4xi1>'
     if short == "reduce_precision":
@@ -249,7 +253,8 @@ def test_every_elementwise_op_prints_as_jaxlib_does():
     same op is ours."""
     from vmlir.dialects.stablehlo import StableHLO
 
-    lines = [line for i, op in enumerate(StableHLO.operations) if (line := _elementwise_line(op, i))]
+    ops = enumerate(StableHLO.operations)
+    lines = [line for i, op in ops if (line := _elementwise_line(op, i))]
     assert len(lines) > 40
     text = (
         "func.func @f(%x: tensor<4xf32>, %n: tensor<4xi32>, %c: tensor<4xcomplex<f32>>) {\n  "
