@@ -40,7 +40,9 @@ class ElementwiseFormat:
 
     def print(self, printer: Printer) -> None:
         syntax.print_operands(printer, self.operands)
-        syntax.print_attr_dict(printer, self)
+        # Properties of an op that adds some without its own format go in the attribute
+        # dictionary (as MLIR prints them), so that nothing is lost in this form.
+        printer.print_op_attributes({**self.properties, **self.attributes})
         printer.print_string(" : ")
         self.print_type(printer)
 
@@ -60,10 +62,12 @@ class ElementwiseFormat:
         attrs = syntax.parse_attr_dict(parser)
         parser.parse_punctuation(":")
         types, result = cls.parse_type(parser, len(operands))
+        props = cls.get_irdl_definition().properties
         return cls.create(
             operands=syntax.resolve(parser, operands, types),
             result_types=[result],
-            attributes=attrs,
+            properties={k: v for k, v in attrs.items() if k in props},
+            attributes={k: v for k, v in attrs.items() if k not in props},
         )
 
     @classmethod
