@@ -58,7 +58,7 @@ def bench_memory() -> dict[str, Any]:
     out: dict[str, Any] = {"workload": f"top-4 row sums of sort(outer(x, x)), {BATCH}x{DIM}", "limit": LIMIT, "rows": []}
     for name, compiled in runs.items():
         got = np.asarray(compiled(x))
-        chunk = re.search(r"chunk_size = (\d+)", compiled.lower(x).as_text("batch"))
+        chunk = re.search(r"chunk_size = (\d+)", compiled.lower(x).as_text("batch", generic=True))
         out["rows"].append(
             {
                 "name": name,

@@ -23,7 +23,21 @@ they state what they know between steps, so `vmlir-opt --print-between-passes` s
 - the discardable attribute `batch.varying` (set by batch-propagate-axes): per result of
   an op inside a `batch.vmap`, whether it differs between examples.
 
-Axes are written as `[0 : i64, none]`: an integer axis, or `none` for "not mapped".
+Axes are written as `[0, none]` in the custom form (`[0 : i64, none]` in the generic
+form): an integer axis, or `none` for "not mapped". The custom forms:
+
+```mlir
+%r = batch.vmap(%v = %x, %u = %w) in_axes [0, none] out_axes [1] size 4 : (tensor<4x3xf32>, tensor<3xf32>) -> tensor<3x4xf32> {
+  %s = stablehlo.multiply %v, %u : tensor<3xf32>
+  batch.yield %s : tensor<3xf32>
+}
+%m = batch.masked %p -> (tensor<3xf32>) {
+  batch.yield %s : tensor<3xf32>
+}
+%a = batch.any %p : tensor<i1>
+%t = batch.move_axis %x from 1 to 0 : (tensor<3x4xf32>) -> tensor<4x3xf32>
+%b = batch.broadcast %c axis 0 size 4 : (tensor<3xf32>) -> tensor<4x3xf32>
+```
 """
 
 from __future__ import annotations
@@ -62,6 +76,7 @@ from xdsl.irdl import (
 from xdsl.traits import IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
+from vmlir.dialects import batch_syntax
 from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 
 Axis = int | None
@@ -116,7 +131,7 @@ def _check_axes_attr(attr: ArrayAttr[Attribute], what: str) -> None:
 
 
 @irdl_op_definition
-class VmapOp(IRDLOperation):
+class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
     """Maps its per-example body over a batch axis of its operands.
 
     Operand i is sliced along `in_axes[i]` (or passed whole to every example when it
@@ -124,11 +139,10 @@ class VmapOp(IRDLOperation):
     along `out_axes[j]` (`none`: the value is the same for every example).
 
     ```mlir
-    %r = "batch.vmap"(%x) <{axis_size = 4 : i64, in_axes = [0 : i64], out_axes = [0 : i64]}> ({
-    ^bb0(%v: tensor<3xf32>):
-      %s = "stablehlo.multiply"(%v, %v) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
-      "batch.yield"(%s) : (tensor<3xf32>) -> ()
-    }) : (tensor<4x3xf32>) -> tensor<4x3xf32>
+    %r = batch.vmap(%v = %x) in_axes [0] out_axes [0] size 4 : (tensor<4x3xf32>) -> tensor<4x3xf32> {
+      %s = stablehlo.multiply %v, %v : tensor<3xf32>
+      batch.yield %s : tensor<3xf32>
+    }
     ```
     """
 
@@ -258,7 +272,7 @@ class VmapOp(IRDLOperation):
 
 
 @irdl_op_definition
-class MaskedOp(IRDLOperation):
+class MaskedOp(batch_syntax.MaskedFormat, IRDLOperation):
     """Runs its region for the examples whose `mask` is true.
 
     The other examples' results are unspecified (the region may compute garbage for them,
@@ -266,10 +280,10 @@ class MaskedOp(IRDLOperation):
     outside are used directly (the region is not isolated).
 
     ```mlir
-    %r = "batch.masked"(%m) ({
-      %s = "stablehlo.sine"(%x) : (tensor<3xf32>) -> tensor<3xf32>
-      "batch.yield"(%s) : (tensor<3xf32>) -> ()
-    }) : (tensor<i1>) -> tensor<3xf32>
+    %r = batch.masked %m -> (tensor<3xf32>) {
+      %s = stablehlo.sine %x : tensor<3xf32>
+      batch.yield %s : tensor<3xf32>
+    }
     ```
     """
 
@@ -297,7 +311,7 @@ class MaskedOp(IRDLOperation):
 
 
 @irdl_op_definition
-class YieldOp(IRDLOperation):
+class YieldOp(batch_syntax.YieldFormat, IRDLOperation):
     """Terminates a `batch.vmap` or `batch.masked` body with the per-example results."""
 
     name = "batch.yield"

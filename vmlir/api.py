@@ -131,13 +131,14 @@ class Lowered:
     def stages(self) -> list[str]:
         return self._program.stages.names()
 
-    def as_text(self, stage: str = "stablehlo") -> str:
+    def as_text(self, stage: str = "stablehlo", generic: bool = False) -> str:
         """IR at `stage`: "jax" (JAX's per-example StableHLO), "batch" (imported), a
-        pass name (after that pass) or "stablehlo" (final, generic form)."""
-        texts = self._program.stages.texts
-        if stage not in texts:
-            raise KeyError(f"no stage {stage!r}; stages are {', '.join(texts)}")
-        return texts[stage]
+        pass name (after that pass) or "stablehlo" (final). Pretty (custom) syntax, or
+        MLIR's generic form with `generic=True`."""
+        stages = self._program.stages
+        if stage not in stages.texts:
+            raise KeyError(f"no stage {stage!r}; stages are {', '.join(stages.texts)}")
+        return stages.text(stage, generic)
 
 
 def _signature(leaves: list[Any], tree: Any) -> tuple[Any, ...]:
@@ -200,7 +201,7 @@ class Compiled:
 
             def build(chunk_size: int | None) -> Program:
                 stages = Stages(record)
-                stages.add("jax", per_example.text)
+                stages.add("jax", per_example.text, generic=True)
                 module = import_per_example(
                     per_example.text, flat.in_axes, out_axes, flat.axis_size, chunk_size,
                     v.axis_name,

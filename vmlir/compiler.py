@@ -14,7 +14,7 @@ from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import VerifyException
 
 from vmlir.errors import VmlirError
-from vmlir.ir import make_context, print_custom, print_generic
+from vmlir.ir import make_context, parse_module, print_custom, print_generic
 from vmlir.passes import DEFAULT_PIPELINE
 
 
@@ -44,20 +44,38 @@ class Stages:
 
     record: bool = True
     texts: dict[str, str] = field(default_factory=dict)
+    generic: set[str] = field(default_factory=set)
+    """The stages whose text is kept in the generic form (JAX's and the final one)."""
 
-    def add(self, name: str, text: str | Callable[[], str]) -> None:
+    def add(self, name: str, text: str | Callable[[], str], generic: bool = False) -> None:
         if self.record or name == "stablehlo":
             self.texts[name] = text if isinstance(text, str) else text()
+            if generic:
+                self.generic.add(name)
 
     def names(self) -> list[str]:
         return list(self.texts)
+
+    def text(self, name: str, generic: bool = False) -> str:
+        """The IR at stage `name`, in the pretty (custom) or the generic form."""
+        text = self.texts[name]
+        if generic == (name in self.generic):
+            return text
+        if name == "jax":
+            # JAX's own text may hold dialects we do not load (sdy, ...): jaxlib prints it.
+            from vmlir.jaxmlir import parse_with_jaxlib
+
+            return parse_with_jaxlib(text, generic=generic) + "\n"
+        module = parse_module(text)
+        return print_generic(module) if generic else print_custom(module)
 
 
 def run_pipeline(module: ModuleOp, pipeline: str | None, stages: Stages) -> str:
     """Apply `pipeline` (default: DEFAULT_PIPELINE) to `module` in place.
 
-    Records the IR after each pass in `stages` and returns the final module as generic
-    text (what the runtime hands to XLA).
+    Records the IR after each pass in `stages` (pretty form) and returns the final module
+    as generic text: what the runtime hands to jaxlib, whose parser reads the generic
+    form fastest and accepts every op in it.
     """
     spec = pipeline or DEFAULT_PIPELINE
     passes = available_passes()
@@ -78,5 +96,5 @@ def run_pipeline(module: ModuleOp, pipeline: str | None, stages: Stages) -> str:
     module.verify()
     pipe.apply(make_context(), module)
     final = print_generic(module)
-    stages.add("stablehlo", final)
+    stages.add("stablehlo", final, generic=True)
     return final

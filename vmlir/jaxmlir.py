@@ -53,11 +53,12 @@ def embed_call(
     return op.results
 
 
-def parse_with_jaxlib(text: str) -> str:
-    """Parse MLIR text with jaxlib's own parser (StableHLO registered); its generic print."""
+def parse_with_jaxlib(text: str, generic: bool = True) -> str:
+    """Parse MLIR text with jaxlib's own parser (StableHLO registered) and print it back:
+    generic form, or upstream's pretty form with `generic=False`."""
     ctx = mlir.make_ir_context()
     module = mlir.ir.Module.parse(text, context=ctx)
-    return module.operation.get_asm(print_generic_op_form=True, enable_debug_info=False)
+    return module.operation.get_asm(print_generic_op_form=generic, enable_debug_info=False)
 
 
 def marker_call(

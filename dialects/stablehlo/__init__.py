@@ -5,7 +5,9 @@ StableHLO is the portable tensor-level IR that `jax.jit(f).lower(...)` produces
 and that XLA compiles. vmlir imports JAX's output in MLIR's *generic* textual
 form, rewrites it with xDSL passes, prints it back in generic form and hands
 the text to jaxlib's own MLIR parser. Every op and attribute here therefore
-parses and prints exactly the syntax jaxlib prints.
+parses and prints exactly the syntax jaxlib prints: the generic form, and, for
+people, upstream's pretty form (`formats.py`, `region_formats.py`), byte for byte
+where upstream defines one. Ops without one print generic.
 
 We define the dialect ourselves because xDSL 0.74 no longer ships one, and the
 external `xdsl-jax` package pins xDSL 0.73 and misprints two things we rely on:

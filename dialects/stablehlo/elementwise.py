@@ -29,6 +29,7 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from vmlir.dialects.stablehlo import formats
 from vmlir.dialects.stablehlo._shapes import _complex_part_type, _same_shape, _shape
 from vmlir.dialects.stablehlo.attributes import (
     ComparisonDirection,
@@ -42,7 +43,7 @@ from vmlir.dialects.stablehlo.attributes import (
 # ---------------------------------------------------------------------------
 
 
-class ElementwiseOp(IRDLOperation, ABC):
+class ElementwiseOp(formats.ElementwiseFormat, IRDLOperation, ABC):
     """Base of every op applied independently to each tensor element."""
 
     traits = traits_def(Pure())
@@ -246,7 +247,7 @@ class PopcntOp(UnaryElementwiseOp):
 
 
 @irdl_op_definition
-class IsFiniteOp(UnaryElementwiseOp):
+class IsFiniteOp(formats.IsFiniteFormat, UnaryElementwiseOp):
     """True where the element is neither infinite nor NaN."""
 
     name = "stablehlo.is_finite"
@@ -299,7 +300,7 @@ class ConvertOp(UnaryElementwiseOp):
 
 
 @irdl_op_definition
-class ReducePrecisionOp(UnaryElementwiseOp):
+class ReducePrecisionOp(formats.ReducePrecisionFormat, UnaryElementwiseOp):
     """Round to a narrower float format, keeping the type (jax.lax.reduce_precision)."""
 
     name = "stablehlo.reduce_precision"
@@ -414,14 +415,14 @@ class ShiftRightLogicalOp(BinaryElementwiseOp):
 
 
 @irdl_op_definition
-class ComplexOp(BinaryElementwiseOp):
+class ComplexOp(formats.ComplexFormat, BinaryElementwiseOp):
     """Complex tensor from real (lhs) and imaginary (rhs) parts."""
 
     name = "stablehlo.complex"
 
 
 @irdl_op_definition
-class CompareOp(ElementwiseOp):
+class CompareOp(formats.CompareFormat, ElementwiseOp):
     """Elementwise comparison producing an i1 tensor."""
 
     name = "stablehlo.compare"
@@ -461,7 +462,7 @@ class CompareOp(ElementwiseOp):
 
 
 @irdl_op_definition
-class SelectOp(ElementwiseOp):
+class SelectOp(formats.SelectFormat, ElementwiseOp):
     """Pick on_true where pred holds, else on_false; pred may be a scalar."""
 
     name = "stablehlo.select"

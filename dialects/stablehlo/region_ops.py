@@ -41,6 +41,7 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from vmlir.dialects.stablehlo import region_formats
 from vmlir.dialects.stablehlo._shapes import _i64_array
 from vmlir.dialects.stablehlo.attributes import (
     ScatterDimensionNumbersAttr,
@@ -52,7 +53,7 @@ from vmlir.dialects.stablehlo.attributes import (
 
 
 @irdl_op_definition
-class ReturnOp(IRDLOperation):
+class ReturnOp(region_formats.ReturnFormat, IRDLOperation):
     """Terminator yielding the values of a stablehlo region."""
 
     name = "stablehlo.return"
@@ -73,7 +74,7 @@ def _verify_one_result_per_input(op: IRDLOperation, inputs: Sequence[SSAValue]) 
 
 
 @irdl_op_definition
-class ReduceOp(IRDLOperation):
+class ReduceOp(region_formats.ReduceFormat, IRDLOperation):
     """Reduce inputs over dimensions with body, starting from init_values."""
 
     name = "stablehlo.reduce"
@@ -207,7 +208,7 @@ class IfOp(IRDLOperation):
 
 
 @irdl_op_definition
-class WhileOp(IRDLOperation):
+class WhileOp(region_formats.WhileFormat, IRDLOperation):
     """Loop body over the carried values while cond returns true."""
 
     name = "stablehlo.while"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     I64,
@@ -34,7 +35,9 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from vmlir.dialects.stablehlo import formats
 from vmlir.dialects.stablehlo._shapes import _i64_array, _shape
+from vmlir.dialects.stablehlo.syntax import OperandsAndListsFormat
 from vmlir.dialects.stablehlo.attributes import (
     ConvDimensionNumbersAttr,
     Dims,
@@ -52,7 +55,7 @@ from vmlir.dialects.stablehlo.attributes import (
 
 
 @irdl_op_definition
-class BitcastConvertOp(IRDLOperation):
+class BitcastConvertOp(OperandsAndListsFormat, IRDLOperation):
     """Reinterpret bits; the shape gains or loses a minor dim if widths differ."""
 
     name = "stablehlo.bitcast_convert"
@@ -63,7 +66,7 @@ class BitcastConvertOp(IRDLOperation):
 
 
 @irdl_op_definition
-class ConstantOp(IRDLOperation):
+class ConstantOp(formats.ConstantFormat, IRDLOperation):
     """A constant tensor."""
 
     name = "stablehlo.constant"
@@ -87,7 +90,7 @@ class ConstantOp(IRDLOperation):
 
 
 @irdl_op_definition
-class IotaOp(IRDLOperation):
+class IotaOp(formats.IotaFormat, IRDLOperation):
     """0, 1, 2, ... along iota_dimension, broadcast along the others."""
 
     name = "stablehlo.iota"
@@ -98,8 +101,10 @@ class IotaOp(IRDLOperation):
 
 
 @irdl_op_definition
-class BroadcastInDimOp(IRDLOperation):
+class BroadcastInDimOp(OperandsAndListsFormat, IRDLOperation):
     """Broadcast; operand dim i becomes result dim broadcast_dimensions[i]."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (("dims", "broadcast_dimensions"),)
 
     name = "stablehlo.broadcast_in_dim"
 
@@ -139,7 +144,7 @@ class BroadcastInDimOp(IRDLOperation):
 
 
 @irdl_op_definition
-class ReshapeOp(IRDLOperation):
+class ReshapeOp(OperandsAndListsFormat, IRDLOperation):
     """Reshape preserving the row-major element order."""
 
     name = "stablehlo.reshape"
@@ -172,8 +177,10 @@ def _product(shape: Dims) -> int:
 
 
 @irdl_op_definition
-class TransposeOp(IRDLOperation):
+class TransposeOp(OperandsAndListsFormat, IRDLOperation):
     """Permute dimensions: result dim i is operand dim permutation[i]."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (("dims", "permutation"),)
 
     name = "stablehlo.transpose"
 
@@ -211,8 +218,11 @@ class TransposeOp(IRDLOperation):
 
 
 @irdl_op_definition
-class ReverseOp(IRDLOperation):
+class ReverseOp(OperandsAndListsFormat, IRDLOperation):
     """Reverse the element order along the given dimensions."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (("dims", "dimensions"),)
+    FORMAT_FUNCTIONAL: ClassVar[bool] = False
 
     name = "stablehlo.reverse"
 
@@ -223,7 +233,7 @@ class ReverseOp(IRDLOperation):
 
 
 @irdl_op_definition
-class SliceOp(IRDLOperation):
+class SliceOp(formats.SliceFormat, IRDLOperation):
     """Static strided slice."""
 
     name = "stablehlo.slice"
@@ -237,8 +247,10 @@ class SliceOp(IRDLOperation):
 
 
 @irdl_op_definition
-class DynamicSliceOp(IRDLOperation):
+class DynamicSliceOp(OperandsAndListsFormat, IRDLOperation):
     """Slice of static size at run-time (clamped) start indices."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (("sizes", "slice_sizes"),)
 
     name = "stablehlo.dynamic_slice"
 
@@ -250,7 +262,7 @@ class DynamicSliceOp(IRDLOperation):
 
 
 @irdl_op_definition
-class DynamicUpdateSliceOp(IRDLOperation):
+class DynamicUpdateSliceOp(OperandsAndListsFormat, IRDLOperation):
     """Overwrite a slice at run-time (clamped) start indices."""
 
     name = "stablehlo.dynamic_update_slice"
@@ -263,7 +275,7 @@ class DynamicUpdateSliceOp(IRDLOperation):
 
 
 @irdl_op_definition
-class ConcatenateOp(IRDLOperation):
+class ConcatenateOp(formats.ConcatenateFormat, IRDLOperation):
     """Concatenate along one dimension."""
 
     name = "stablehlo.concatenate"
@@ -275,8 +287,14 @@ class ConcatenateOp(IRDLOperation):
 
 
 @irdl_op_definition
-class PadOp(IRDLOperation):
+class PadOp(OperandsAndListsFormat, IRDLOperation):
     """Edge (possibly negative) and interior padding with a scalar value."""
+
+    FORMAT_LISTS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("low", "edge_padding_low"),
+        ("high", "edge_padding_high"),
+        ("interior", "interior_padding"),
+    )
 
     name = "stablehlo.pad"
 
@@ -290,7 +308,7 @@ class PadOp(IRDLOperation):
 
 
 @irdl_op_definition
-class DotGeneralOp(IRDLOperation):
+class DotGeneralOp(formats.DotGeneralFormat, IRDLOperation):
     """Batched tensor contraction."""
 
     name = "stablehlo.dot_general"

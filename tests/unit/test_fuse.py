@@ -29,7 +29,7 @@ def _f32(*shape: int, scale: float = 1.0) -> np.ndarray:
 
 
 def _final(batched, args, **compile_kw) -> str:
-    return vmlir.compile(batched, **compile_kw).lower(*args).as_text("stablehlo")
+    return vmlir.compile(batched, **compile_kw).lower(*args).as_text("stablehlo", generic=True)
 
 
 def _transposes(batched, args, pipeline: str | None = None) -> int:

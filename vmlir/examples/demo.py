@@ -2,8 +2,8 @@
 
 1. Compiles every seed program with `vmlir.compile(vmlir.vmap(...))` and checks shape,
    dtype and values against `jax.vmap` on the same random inputs.
-2. Prints the IR of the RBF gram matrix before the passes (batch dialect, nested
-   batch.vmap) and after them (the StableHLO handed to XLA).
+2. Prints the IR of the RBF gram matrix, in the pretty syntax, before the passes (batch
+   dialect, nested batch.vmap) and after them (the StableHLO handed to XLA).
 3. Times vmlir, jax.jit(jax.vmap) and a Python loop (on a slice of the batch, scaled up)
    in one process, alternating the contenders round by round; prints medians in seconds
    and the median per-round ratio.

@@ -1,16 +1,18 @@
 """`vmlir-translate`: between Python, our IR and jaxlib.
 
     vmlir-translate --from-python pkg.module:fn --args "(f32[4,3],)" [--in-axes 0]
-                    [--out-axes 0] [--stage batch] [-p PIPELINE]
+                    [--out-axes 0] [--stage batch] [-p PIPELINE] [--print-op-generic]
         Trace a per-example Python function (or a `vmlir.vmap` object, whose own axes are
         used) on the given batched argument shapes and print the IR at `--stage`: "jax"
         (JAX's per-example StableHLO), "batch" (the default: our batch-dialect module),
         a pass name, or "stablehlo" (after the whole pipeline). `pkg.module` may also be a
-        path to a .py file.
+        path to a .py file. The IR is printed in the pretty (custom) form, or in MLIR's
+        generic form with --print-op-generic.
 
-    vmlir-translate --to-jaxlib [FILE]
+    vmlir-translate --to-jaxlib [--pretty] [FILE]
         Parse MLIR text (our final output) with jaxlib's own parser and print what it
-        read, generic form. Fails, exit code 1, when jaxlib rejects it.
+        read, generic form (with --pretty: upstream StableHLO's pretty form, as jaxlib
+        prints it). Fails, exit code 1, when jaxlib rejects it.
 
 Argument shapes are written `f32[4,3]`, `i32[]`, `bool[5]`, nested in Python tuples,
 lists and dicts for pytrees: `--args "((f32[5,3], f32[5]), f32[4,3])"`.
@@ -100,14 +102,14 @@ def from_python(args: argparse.Namespace) -> str:
     if not isinstance(shapes, tuple):
         shapes = (shapes,)
     lowered = vmlir.compile(obj, pipeline=args.passes).lower(*shapes)
-    return lowered.as_text(args.stage)
+    return lowered.as_text(args.stage, generic=args.print_op_generic)
 
 
 def to_jaxlib(args: argparse.Namespace) -> str:
     from vmlir.jaxmlir import parse_with_jaxlib
 
     text = Path(args.input).read_text() if args.input else sys.stdin.read()
-    return parse_with_jaxlib(text) + "\n"
+    return parse_with_jaxlib(text, generic=not args.pretty) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,11 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--from-python", metavar="MODULE:FN", help="trace a Python function")
     mode.add_argument("--to-jaxlib", action="store_true", help="parse MLIR with jaxlib")
     parser.add_argument("input", nargs="?", help="MLIR file for --to-jaxlib (default: stdin)")
+    parser.add_argument(
+        "--pretty", action="store_true", help="--to-jaxlib: print jaxlib's pretty form"
+    )
     parser.add_argument("--args", default="()", help="batched argument shapes, e.g. '(f32[4,3],)'")
     parser.add_argument("--in-axes", default="0", help="a Python literal, as for vmlir.vmap")
     parser.add_argument("--out-axes", default="0", help="a Python literal, as for vmlir.vmap")
     parser.add_argument("--stage", default="batch", help="jax | batch | PASS-NAME | stablehlo")
     parser.add_argument("-p", "--passes", default=None, help="pass pipeline (default: vmlir's)")
+    parser.add_argument(
+        "--print-op-generic", action="store_true", help="--from-python: print the generic form"
+    )
     args = parser.parse_args(argv)
     try:
         out = from_python(args) if args.from_python else to_jaxlib(args)

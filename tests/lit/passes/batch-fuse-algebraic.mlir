@@ -10,54 +10,36 @@
 // algebraic=true: |x|^2 + |y|^2 - 2 x.y with one dot_general (HIGHEST precision), clamped
 // at 0.
 // CHECK-LABEL: func.func @rbf_gram(
-// CHECK-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// CHECK-NEXT:  %r = "stablehlo.dot_general"(%x, %y) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>, precision_config = [#stablehlo<precision HIGHEST>, #stablehlo<precision HIGHEST>]}> : (tensor<3x4xf32>, tensor<5x4xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_1 = "stablehlo.multiply"(%x, %x) : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
-// CHECK-NEXT:  %r_2 = "stablehlo.reduce"(%r_1, %z) <{dimensions = array<i64: 1>}> ({
-// CHECK-NEXT:  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-// CHECK-NEXT:  %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
-// CHECK-NEXT:  %r_3 = "stablehlo.broadcast_in_dim"(%r_2) <{broadcast_dimensions = array<i64: 0>}> : (tensor<3xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_4 = "stablehlo.multiply"(%y, %y) : (tensor<5x4xf32>, tensor<5x4xf32>) -> tensor<5x4xf32>
-// CHECK-NEXT:  %r_5 = "stablehlo.reduce"(%r_4, %z) <{dimensions = array<i64: 1>}> ({
-// CHECK-NEXT:  ^bb0(%p_1: tensor<f32>, %q_1: tensor<f32>):
-// CHECK-NEXT:  %t_1 = "stablehlo.add"(%p_1, %q_1) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t_1) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<5x4xf32>, tensor<f32>) -> tensor<5xf32>
-// CHECK-NEXT:  %r_6 = "stablehlo.broadcast_in_dim"(%r_5) <{broadcast_dimensions = array<i64: 1>}> : (tensor<5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_7 = "stablehlo.add"(%r_3, %r_6) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_8 = "stablehlo.constant"() <{value = dense<2.000000e+00> : tensor<3x5xf32>}> : () -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_9 = "stablehlo.multiply"(%r_8, %r) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_10 = "stablehlo.subtract"(%r_7, %r_9) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_11 = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<3x5xf32>}> : () -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_12 = "stablehlo.maximum"(%r_10, %r_11) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  func.return %r_12 : tensor<3x5xf32>
-// CHECK-NEXT:  }
+// CHECK-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// CHECK-NEXT: %r = stablehlo.dot_general %x, %y, contracting_dims = [1] x [1], precision = [HIGHEST, HIGHEST] : (tensor<3x4xf32>, tensor<5x4xf32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r_1 = stablehlo.multiply %x, %x : tensor<3x4xf32>
+// CHECK-NEXT: %r_2 = stablehlo.reduce(%r_1 init: %z) applies stablehlo.add across dimensions = [1] : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
+// CHECK-NEXT: %r_3 = stablehlo.broadcast_in_dim %r_2, dims = [0] : (tensor<3xf32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r_4 = stablehlo.multiply %y, %y : tensor<5x4xf32>
+// CHECK-NEXT: %r_5 = stablehlo.reduce(%r_4 init: %z) applies stablehlo.add across dimensions = [1] : (tensor<5x4xf32>, tensor<f32>) -> tensor<5xf32>
+// CHECK-NEXT: %r_6 = stablehlo.broadcast_in_dim %r_5, dims = [1] : (tensor<5xf32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r_7 = stablehlo.add %r_3, %r_6 : tensor<3x5xf32>
+// CHECK-NEXT: %r_8 = stablehlo.constant dense<2.000000e+00> : tensor<3x5xf32>
+// CHECK-NEXT: %r_9 = stablehlo.multiply %r_8, %r : tensor<3x5xf32>
+// CHECK-NEXT: %r_10 = stablehlo.subtract %r_7, %r_9 : tensor<3x5xf32>
+// CHECK-NEXT: %r_11 = stablehlo.constant dense<0.000000e+00> : tensor<3x5xf32>
+// CHECK-NEXT: %r_12 = stablehlo.maximum %r_10, %r_11 : tensor<3x5xf32>
+// CHECK-NEXT: func.return %r_12 : tensor<3x5xf32>
 // EXACT-LABEL: func.func @rbf_gram(
-// EXACT-NEXT:  %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %s = "stablehlo.multiply"(%d, %d) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// EXACT-NEXT:  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-// EXACT-NEXT:  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-// EXACT-NEXT:  %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// EXACT-NEXT:  "stablehlo.return"(%t) : (tensor<f32>) -> ()
-// EXACT-NEXT:  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
-// EXACT-NEXT:  func.return %r : tensor<3x5xf32>
-// EXACT-NEXT:  }
+// EXACT-NEXT: %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
+// EXACT-NEXT: %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
+// EXACT-NEXT: %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
+// EXACT-NEXT: %s = stablehlo.multiply %d, %d : tensor<3x5x4xf32>
+// EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+// EXACT-NEXT: func.return %r : tensor<3x5xf32>
 func.func @rbf_gram(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf32> {
   %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
   %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
-  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %s = "stablehlo.multiply"(%d, %d) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-    %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-    "stablehlo.return"(%t) : (tensor<f32>) -> ()
-  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+  %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
+  %s = stablehlo.multiply %d, %d : tensor<3x5x4xf32>
+  %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+  %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
   func.return %r : tensor<3x5xf32>
 }
 
@@ -67,54 +49,52 @@ func.func @rbf_gram(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf32>
 // its arguments swapped: the dot takes Y as lhs so its result is already in the reduce's
 // m x n layout.
 // CHECK-LABEL: func.func @y_minus_x_other_batch_order(
-// CHECK-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f64>}> : () -> tensor<f64>
-// CHECK-NEXT:  %r = "stablehlo.dot_general"(%y, %x) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>, precision_config = [#stablehlo<precision HIGHEST>, #stablehlo<precision HIGHEST>]}> : (tensor<6x4xf64>, tensor<3x4xf64>) -> tensor<6x3xf64>
-// CHECK-NEXT:  %r_1 = "stablehlo.multiply"(%y, %y) : (tensor<6x4xf64>, tensor<6x4xf64>) -> tensor<6x4xf64>
-// CHECK-NEXT:  %r_2 = "stablehlo.reduce"(%r_1, %z) <{dimensions = array<i64: 1>}> ({
-// CHECK-NEXT:  ^bb0(%p: tensor<f64>, %q: tensor<f64>):
-// CHECK-NEXT:  %t = "stablehlo.add"(%q, %p) : (tensor<f64>, tensor<f64>) -> tensor<f64>
-// CHECK-NEXT:  "stablehlo.return"(%t) : (tensor<f64>) -> ()
-// CHECK-NEXT:  }) : (tensor<6x4xf64>, tensor<f64>) -> tensor<6xf64>
-// CHECK-NEXT:  %r_3 = "stablehlo.broadcast_in_dim"(%r_2) <{broadcast_dimensions = array<i64: 0>}> : (tensor<6xf64>) -> tensor<6x3xf64>
-// CHECK-NEXT:  %r_4 = "stablehlo.multiply"(%x, %x) : (tensor<3x4xf64>, tensor<3x4xf64>) -> tensor<3x4xf64>
-// CHECK-NEXT:  %r_5 = "stablehlo.reduce"(%r_4, %z) <{dimensions = array<i64: 1>}> ({
-// CHECK-NEXT:  ^bb0(%p_1: tensor<f64>, %q_1: tensor<f64>):
-// CHECK-NEXT:  %t_1 = "stablehlo.add"(%q_1, %p_1) : (tensor<f64>, tensor<f64>) -> tensor<f64>
-// CHECK-NEXT:  "stablehlo.return"(%t_1) : (tensor<f64>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x4xf64>, tensor<f64>) -> tensor<3xf64>
-// CHECK-NEXT:  %r_6 = "stablehlo.broadcast_in_dim"(%r_5) <{broadcast_dimensions = array<i64: 1>}> : (tensor<3xf64>) -> tensor<6x3xf64>
-// CHECK-NEXT:  %r_7 = "stablehlo.add"(%r_3, %r_6) : (tensor<6x3xf64>, tensor<6x3xf64>) -> tensor<6x3xf64>
-// CHECK-NEXT:  %r_8 = "stablehlo.constant"() <{value = dense<2.000000e+00> : tensor<6x3xf64>}> : () -> tensor<6x3xf64>
-// CHECK-NEXT:  %r_9 = "stablehlo.multiply"(%r_8, %r) : (tensor<6x3xf64>, tensor<6x3xf64>) -> tensor<6x3xf64>
-// CHECK-NEXT:  %r_10 = "stablehlo.subtract"(%r_7, %r_9) : (tensor<6x3xf64>, tensor<6x3xf64>) -> tensor<6x3xf64>
-// CHECK-NEXT:  %r_11 = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<6x3xf64>}> : () -> tensor<6x3xf64>
-// CHECK-NEXT:  %r_12 = "stablehlo.maximum"(%r_10, %r_11) : (tensor<6x3xf64>, tensor<6x3xf64>) -> tensor<6x3xf64>
-// CHECK-NEXT:  func.return %r_12 : tensor<6x3xf64>
-// CHECK-NEXT:  }
+// CHECK-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f64>
+// CHECK-NEXT: %r = stablehlo.dot_general %y, %x, contracting_dims = [1] x [1], precision = [HIGHEST, HIGHEST] : (tensor<6x4xf64>, tensor<3x4xf64>) -> tensor<6x3xf64>
+// CHECK-NEXT: %r_1 = stablehlo.multiply %y, %y : tensor<6x4xf64>
+// CHECK-NEXT: %r_2 = stablehlo.reduce(%r_1 init: %z) across dimensions = [1] : (tensor<6x4xf64>, tensor<f64>) -> tensor<6xf64>
+// CHECK-NEXT: reducer(%p: tensor<f64>, %q: tensor<f64>)  {
+// CHECK-NEXT: %t = stablehlo.add %q, %p : tensor<f64>
+// CHECK-NEXT: stablehlo.return %t : tensor<f64>
+// CHECK-NEXT: }
+// CHECK-NEXT: %r_3 = stablehlo.broadcast_in_dim %r_2, dims = [0] : (tensor<6xf64>) -> tensor<6x3xf64>
+// CHECK-NEXT: %r_4 = stablehlo.multiply %x, %x : tensor<3x4xf64>
+// CHECK-NEXT: %r_5 = stablehlo.reduce(%r_4 init: %z) across dimensions = [1] : (tensor<3x4xf64>, tensor<f64>) -> tensor<3xf64>
+// CHECK-NEXT: reducer(%p_1: tensor<f64>, %q_1: tensor<f64>)  {
+// CHECK-NEXT: %t_1 = stablehlo.add %q_1, %p_1 : tensor<f64>
+// CHECK-NEXT: stablehlo.return %t_1 : tensor<f64>
+// CHECK-NEXT: }
+// CHECK-NEXT: %r_6 = stablehlo.broadcast_in_dim %r_5, dims = [1] : (tensor<3xf64>) -> tensor<6x3xf64>
+// CHECK-NEXT: %r_7 = stablehlo.add %r_3, %r_6 : tensor<6x3xf64>
+// CHECK-NEXT: %r_8 = stablehlo.constant dense<2.000000e+00> : tensor<6x3xf64>
+// CHECK-NEXT: %r_9 = stablehlo.multiply %r_8, %r : tensor<6x3xf64>
+// CHECK-NEXT: %r_10 = stablehlo.subtract %r_7, %r_9 : tensor<6x3xf64>
+// CHECK-NEXT: %r_11 = stablehlo.constant dense<0.000000e+00> : tensor<6x3xf64>
+// CHECK-NEXT: %r_12 = stablehlo.maximum %r_10, %r_11 : tensor<6x3xf64>
+// CHECK-NEXT: func.return %r_12 : tensor<6x3xf64>
 // EXACT-LABEL: func.func @y_minus_x_other_batch_order(
-// EXACT-NEXT:  %b = batch.broadcast %y axis 1 size 3 : (tensor<6x4xf64>) -> tensor<6x3x4xf64>
-// EXACT-NEXT:  %a = batch.broadcast %x axis 0 size 6 : (tensor<3x4xf64>) -> tensor<6x3x4xf64>
-// EXACT-NEXT:  %d = "stablehlo.subtract"(%b, %a) : (tensor<6x3x4xf64>, tensor<6x3x4xf64>) -> tensor<6x3x4xf64>
-// EXACT-NEXT:  %s = "stablehlo.multiply"(%d, %d) : (tensor<6x3x4xf64>, tensor<6x3x4xf64>) -> tensor<6x3x4xf64>
-// EXACT-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f64>}> : () -> tensor<f64>
-// EXACT-NEXT:  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-// EXACT-NEXT:  ^bb0(%p: tensor<f64>, %q: tensor<f64>):
-// EXACT-NEXT:  %t = "stablehlo.add"(%q, %p) : (tensor<f64>, tensor<f64>) -> tensor<f64>
-// EXACT-NEXT:  "stablehlo.return"(%t) : (tensor<f64>) -> ()
-// EXACT-NEXT:  }) : (tensor<6x3x4xf64>, tensor<f64>) -> tensor<6x3xf64>
-// EXACT-NEXT:  func.return %r : tensor<6x3xf64>
-// EXACT-NEXT:  }
+// EXACT-NEXT: %b = batch.broadcast %y axis 1 size 3 : (tensor<6x4xf64>) -> tensor<6x3x4xf64>
+// EXACT-NEXT: %a = batch.broadcast %x axis 0 size 6 : (tensor<3x4xf64>) -> tensor<6x3x4xf64>
+// EXACT-NEXT: %d = stablehlo.subtract %b, %a : tensor<6x3x4xf64>
+// EXACT-NEXT: %s = stablehlo.multiply %d, %d : tensor<6x3x4xf64>
+// EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f64>
+// EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) across dimensions = [2] : (tensor<6x3x4xf64>, tensor<f64>) -> tensor<6x3xf64>
+// EXACT-NEXT: reducer(%p: tensor<f64>, %q: tensor<f64>)  {
+// EXACT-NEXT: %t = stablehlo.add %q, %p : tensor<f64>
+// EXACT-NEXT: stablehlo.return %t : tensor<f64>
+// EXACT-NEXT: }
+// EXACT-NEXT: func.return %r : tensor<6x3xf64>
 func.func @y_minus_x_other_batch_order(%x: tensor<3x4xf64>, %y: tensor<6x4xf64>) -> tensor<6x3xf64> {
   %b = batch.broadcast %y axis 1 size 3 : (tensor<6x4xf64>) -> tensor<6x3x4xf64>
   %a = batch.broadcast %x axis 0 size 6 : (tensor<3x4xf64>) -> tensor<6x3x4xf64>
-  %d = "stablehlo.subtract"(%b, %a) : (tensor<6x3x4xf64>, tensor<6x3x4xf64>) -> tensor<6x3x4xf64>
-  %s = "stablehlo.multiply"(%d, %d) : (tensor<6x3x4xf64>, tensor<6x3x4xf64>) -> tensor<6x3x4xf64>
-  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f64>}> : () -> tensor<f64>
-  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-  ^bb0(%p: tensor<f64>, %q: tensor<f64>):
-    %t = "stablehlo.add"(%q, %p) : (tensor<f64>, tensor<f64>) -> tensor<f64>
-    "stablehlo.return"(%t) : (tensor<f64>) -> ()
-  }) : (tensor<6x3x4xf64>, tensor<f64>) -> tensor<6x3xf64>
+  %d = stablehlo.subtract %b, %a : tensor<6x3x4xf64>
+  %s = stablehlo.multiply %d, %d : tensor<6x3x4xf64>
+  %z = stablehlo.constant dense<0.000000e+00> : tensor<f64>
+  %r = stablehlo.reduce(%s init: %z) across dimensions = [2] : (tensor<6x3x4xf64>, tensor<f64>) -> tensor<6x3xf64>
+   reducer(%p: tensor<f64>, %q: tensor<f64>)  {
+    %t = stablehlo.add %q, %p : tensor<f64>
+    stablehlo.return %t : tensor<f64>
+  }
   func.return %r : tensor<6x3xf64>
 }
 
@@ -122,60 +102,42 @@ func.func @y_minus_x_other_batch_order(%x: tensor<3x4xf64>, %y: tensor<6x4xf64>)
 
 // (x - y) ** 2.0 is stablehlo.power with a (broadcast) splat 2.0: same rewrite.
 // CHECK-LABEL: func.func @power_of_two(
-// CHECK-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// CHECK-NEXT:  %r = "stablehlo.dot_general"(%x, %y) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>, precision_config = [#stablehlo<precision HIGHEST>, #stablehlo<precision HIGHEST>]}> : (tensor<3x4xf32>, tensor<5x4xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_1 = "stablehlo.multiply"(%x, %x) : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
-// CHECK-NEXT:  %r_2 = "stablehlo.reduce"(%r_1, %z) <{dimensions = array<i64: 1>}> ({
-// CHECK-NEXT:  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-// CHECK-NEXT:  %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
-// CHECK-NEXT:  %r_3 = "stablehlo.broadcast_in_dim"(%r_2) <{broadcast_dimensions = array<i64: 0>}> : (tensor<3xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_4 = "stablehlo.multiply"(%y, %y) : (tensor<5x4xf32>, tensor<5x4xf32>) -> tensor<5x4xf32>
-// CHECK-NEXT:  %r_5 = "stablehlo.reduce"(%r_4, %z) <{dimensions = array<i64: 1>}> ({
-// CHECK-NEXT:  ^bb0(%p_1: tensor<f32>, %q_1: tensor<f32>):
-// CHECK-NEXT:  %t_1 = "stablehlo.add"(%p_1, %q_1) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t_1) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<5x4xf32>, tensor<f32>) -> tensor<5xf32>
-// CHECK-NEXT:  %r_6 = "stablehlo.broadcast_in_dim"(%r_5) <{broadcast_dimensions = array<i64: 1>}> : (tensor<5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_7 = "stablehlo.add"(%r_3, %r_6) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_8 = "stablehlo.constant"() <{value = dense<2.000000e+00> : tensor<3x5xf32>}> : () -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_9 = "stablehlo.multiply"(%r_8, %r) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_10 = "stablehlo.subtract"(%r_7, %r_9) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_11 = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<3x5xf32>}> : () -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_12 = "stablehlo.maximum"(%r_10, %r_11) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  func.return %r_12 : tensor<3x5xf32>
-// CHECK-NEXT:  }
+// CHECK-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// CHECK-NEXT: %r = stablehlo.dot_general %x, %y, contracting_dims = [1] x [1], precision = [HIGHEST, HIGHEST] : (tensor<3x4xf32>, tensor<5x4xf32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r_1 = stablehlo.multiply %x, %x : tensor<3x4xf32>
+// CHECK-NEXT: %r_2 = stablehlo.reduce(%r_1 init: %z) applies stablehlo.add across dimensions = [1] : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
+// CHECK-NEXT: %r_3 = stablehlo.broadcast_in_dim %r_2, dims = [0] : (tensor<3xf32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r_4 = stablehlo.multiply %y, %y : tensor<5x4xf32>
+// CHECK-NEXT: %r_5 = stablehlo.reduce(%r_4 init: %z) applies stablehlo.add across dimensions = [1] : (tensor<5x4xf32>, tensor<f32>) -> tensor<5xf32>
+// CHECK-NEXT: %r_6 = stablehlo.broadcast_in_dim %r_5, dims = [1] : (tensor<5xf32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r_7 = stablehlo.add %r_3, %r_6 : tensor<3x5xf32>
+// CHECK-NEXT: %r_8 = stablehlo.constant dense<2.000000e+00> : tensor<3x5xf32>
+// CHECK-NEXT: %r_9 = stablehlo.multiply %r_8, %r : tensor<3x5xf32>
+// CHECK-NEXT: %r_10 = stablehlo.subtract %r_7, %r_9 : tensor<3x5xf32>
+// CHECK-NEXT: %r_11 = stablehlo.constant dense<0.000000e+00> : tensor<3x5xf32>
+// CHECK-NEXT: %r_12 = stablehlo.maximum %r_10, %r_11 : tensor<3x5xf32>
+// CHECK-NEXT: func.return %r_12 : tensor<3x5xf32>
 // EXACT-LABEL: func.func @power_of_two(
-// EXACT-NEXT:  %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %c = "stablehlo.constant"() <{value = dense<2.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// EXACT-NEXT:  %cbbb = "stablehlo.broadcast_in_dim"(%c) <{broadcast_dimensions = array<i64>}> : (tensor<f32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %s = "stablehlo.power"(%d, %cbbb) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// EXACT-NEXT:  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-// EXACT-NEXT:  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-// EXACT-NEXT:  %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// EXACT-NEXT:  "stablehlo.return"(%t) : (tensor<f32>) -> ()
-// EXACT-NEXT:  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
-// EXACT-NEXT:  func.return %r : tensor<3x5xf32>
-// EXACT-NEXT:  }
+// EXACT-NEXT: %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
+// EXACT-NEXT: %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
+// EXACT-NEXT: %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
+// EXACT-NEXT: %c = stablehlo.constant dense<2.000000e+00> : tensor<f32>
+// EXACT-NEXT: %cbbb = stablehlo.broadcast_in_dim %c, dims = [] : (tensor<f32>) -> tensor<3x5x4xf32>
+// EXACT-NEXT: %s = stablehlo.power %d, %cbbb : tensor<3x5x4xf32>
+// EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+// EXACT-NEXT: func.return %r : tensor<3x5xf32>
 func.func @power_of_two(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf32> {
   %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
   %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
-  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %c = "stablehlo.constant"() <{value = dense<2.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-  %cb = "stablehlo.broadcast_in_dim"(%c) <{broadcast_dimensions = array<i64>}> : (tensor<f32>) -> tensor<4xf32>
+  %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
+  %c = stablehlo.constant dense<2.000000e+00> : tensor<f32>
+  %cb = stablehlo.broadcast_in_dim %c, dims = [] : (tensor<f32>) -> tensor<4xf32>
   %cbb = batch.broadcast %cb axis 0 size 5 : (tensor<4xf32>) -> tensor<5x4xf32>
   %cbbb = batch.broadcast %cbb axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
-  %s = "stablehlo.power"(%d, %cbbb) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-    %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-    "stablehlo.return"(%t) : (tensor<f32>) -> ()
-  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+  %s = stablehlo.power %d, %cbbb : tensor<3x5x4xf32>
+  %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+  %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
   func.return %r : tensor<3x5xf32>
 }
 
@@ -183,54 +145,36 @@ func.func @power_of_two(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5x
 
 // jnp.square is chlo.square: same rewrite.
 // CHECK-LABEL: func.func @chlo_square(
-// CHECK-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// CHECK-NEXT:  %r = "stablehlo.dot_general"(%x, %y) <{dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [1]>, precision_config = [#stablehlo<precision HIGHEST>, #stablehlo<precision HIGHEST>]}> : (tensor<3x4xf32>, tensor<5x4xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_1 = "stablehlo.multiply"(%x, %x) : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
-// CHECK-NEXT:  %r_2 = "stablehlo.reduce"(%r_1, %z) <{dimensions = array<i64: 1>}> ({
-// CHECK-NEXT:  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-// CHECK-NEXT:  %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
-// CHECK-NEXT:  %r_3 = "stablehlo.broadcast_in_dim"(%r_2) <{broadcast_dimensions = array<i64: 0>}> : (tensor<3xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_4 = "stablehlo.multiply"(%y, %y) : (tensor<5x4xf32>, tensor<5x4xf32>) -> tensor<5x4xf32>
-// CHECK-NEXT:  %r_5 = "stablehlo.reduce"(%r_4, %z) <{dimensions = array<i64: 1>}> ({
-// CHECK-NEXT:  ^bb0(%p_1: tensor<f32>, %q_1: tensor<f32>):
-// CHECK-NEXT:  %t_1 = "stablehlo.add"(%p_1, %q_1) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t_1) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<5x4xf32>, tensor<f32>) -> tensor<5xf32>
-// CHECK-NEXT:  %r_6 = "stablehlo.broadcast_in_dim"(%r_5) <{broadcast_dimensions = array<i64: 1>}> : (tensor<5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_7 = "stablehlo.add"(%r_3, %r_6) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_8 = "stablehlo.constant"() <{value = dense<2.000000e+00> : tensor<3x5xf32>}> : () -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_9 = "stablehlo.multiply"(%r_8, %r) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_10 = "stablehlo.subtract"(%r_7, %r_9) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_11 = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<3x5xf32>}> : () -> tensor<3x5xf32>
-// CHECK-NEXT:  %r_12 = "stablehlo.maximum"(%r_10, %r_11) : (tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  func.return %r_12 : tensor<3x5xf32>
-// CHECK-NEXT:  }
+// CHECK-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// CHECK-NEXT: %r = stablehlo.dot_general %x, %y, contracting_dims = [1] x [1], precision = [HIGHEST, HIGHEST] : (tensor<3x4xf32>, tensor<5x4xf32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r_1 = stablehlo.multiply %x, %x : tensor<3x4xf32>
+// CHECK-NEXT: %r_2 = stablehlo.reduce(%r_1 init: %z) applies stablehlo.add across dimensions = [1] : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
+// CHECK-NEXT: %r_3 = stablehlo.broadcast_in_dim %r_2, dims = [0] : (tensor<3xf32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r_4 = stablehlo.multiply %y, %y : tensor<5x4xf32>
+// CHECK-NEXT: %r_5 = stablehlo.reduce(%r_4 init: %z) applies stablehlo.add across dimensions = [1] : (tensor<5x4xf32>, tensor<f32>) -> tensor<5xf32>
+// CHECK-NEXT: %r_6 = stablehlo.broadcast_in_dim %r_5, dims = [1] : (tensor<5xf32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r_7 = stablehlo.add %r_3, %r_6 : tensor<3x5xf32>
+// CHECK-NEXT: %r_8 = stablehlo.constant dense<2.000000e+00> : tensor<3x5xf32>
+// CHECK-NEXT: %r_9 = stablehlo.multiply %r_8, %r : tensor<3x5xf32>
+// CHECK-NEXT: %r_10 = stablehlo.subtract %r_7, %r_9 : tensor<3x5xf32>
+// CHECK-NEXT: %r_11 = stablehlo.constant dense<0.000000e+00> : tensor<3x5xf32>
+// CHECK-NEXT: %r_12 = stablehlo.maximum %r_10, %r_11 : tensor<3x5xf32>
+// CHECK-NEXT: func.return %r_12 : tensor<3x5xf32>
 // EXACT-LABEL: func.func @chlo_square(
-// EXACT-NEXT:  %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %s = "chlo.square"(%d) : (tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// EXACT-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// EXACT-NEXT:  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-// EXACT-NEXT:  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-// EXACT-NEXT:  %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// EXACT-NEXT:  "stablehlo.return"(%t) : (tensor<f32>) -> ()
-// EXACT-NEXT:  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
-// EXACT-NEXT:  func.return %r : tensor<3x5xf32>
-// EXACT-NEXT:  }
+// EXACT-NEXT: %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
+// EXACT-NEXT: %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
+// EXACT-NEXT: %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
+// EXACT-NEXT: %s = chlo.square %d : tensor<3x5x4xf32> -> tensor<3x5x4xf32>
+// EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+// EXACT-NEXT: func.return %r : tensor<3x5xf32>
 func.func @chlo_square(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf32> {
   %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
   %b = batch.broadcast %y axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
-  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %s = "chlo.square"(%d) : (tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-    %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-    "stablehlo.return"(%t) : (tensor<f32>) -> ()
-  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+  %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
+  %s = chlo.square %d : tensor<3x5x4xf32> -> tensor<3x5x4xf32>
+  %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+  %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
   func.return %r : tensor<3x5xf32>
 }
 
@@ -240,55 +184,37 @@ func.func @chlo_square(%x: tensor<3x4xf32>, %y: tensor<5x4xf32>) -> tensor<3x5xf
 // broadcast_in_dim: b becomes a batching dim of the dot, whose b x n x m result (times 2)
 // is transposed to the reduce's n x b x m layout.
 // CHECK-LABEL: func.func @batched_sets_batch_axis_between(
-// CHECK-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// CHECK-NEXT:  %r = "stablehlo.dot_general"(%x, %y) <{dot_dimension_numbers = #stablehlo.dot<lhs_batching_dimensions = [1], rhs_batching_dimensions = [0], lhs_contracting_dimensions = [2], rhs_contracting_dimensions = [2]>, precision_config = [#stablehlo<precision HIGHEST>, #stablehlo<precision HIGHEST>]}> : (tensor<3x2x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x5xf32>
-// CHECK-NEXT:  %r_1 = "stablehlo.multiply"(%x, %x) : (tensor<3x2x4xf32>, tensor<3x2x4xf32>) -> tensor<3x2x4xf32>
-// CHECK-NEXT:  %r_2 = "stablehlo.reduce"(%r_1, %z) <{dimensions = array<i64: 2>}> ({
-// CHECK-NEXT:  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-// CHECK-NEXT:  %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x2x4xf32>, tensor<f32>) -> tensor<3x2xf32>
-// CHECK-NEXT:  %r_3 = "stablehlo.broadcast_in_dim"(%r_2) <{broadcast_dimensions = array<i64: 0, 1>}> : (tensor<3x2xf32>) -> tensor<3x2x5xf32>
-// CHECK-NEXT:  %r_4 = "stablehlo.multiply"(%y, %y) : (tensor<2x5x4xf32>, tensor<2x5x4xf32>) -> tensor<2x5x4xf32>
-// CHECK-NEXT:  %r_5 = "stablehlo.reduce"(%r_4, %z) <{dimensions = array<i64: 2>}> ({
-// CHECK-NEXT:  ^bb0(%p_1: tensor<f32>, %q_1: tensor<f32>):
-// CHECK-NEXT:  %t_1 = "stablehlo.add"(%p_1, %q_1) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t_1) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<2x5x4xf32>, tensor<f32>) -> tensor<2x5xf32>
-// CHECK-NEXT:  %r_6 = "stablehlo.broadcast_in_dim"(%r_5) <{broadcast_dimensions = array<i64: 1, 2>}> : (tensor<2x5xf32>) -> tensor<3x2x5xf32>
-// CHECK-NEXT:  %r_7 = "stablehlo.add"(%r_3, %r_6) : (tensor<3x2x5xf32>, tensor<3x2x5xf32>) -> tensor<3x2x5xf32>
-// CHECK-NEXT:  %r_8 = "stablehlo.constant"() <{value = dense<2.000000e+00> : tensor<2x3x5xf32>}> : () -> tensor<2x3x5xf32>
-// CHECK-NEXT:  %r_9 = "stablehlo.multiply"(%r_8, %r) : (tensor<2x3x5xf32>, tensor<2x3x5xf32>) -> tensor<2x3x5xf32>
-// CHECK-NEXT:  %r_10 = "stablehlo.transpose"(%r_9) <{permutation = array<i64: 1, 0, 2>}> : (tensor<2x3x5xf32>) -> tensor<3x2x5xf32>
-// CHECK-NEXT:  %r_11 = "stablehlo.subtract"(%r_7, %r_10) : (tensor<3x2x5xf32>, tensor<3x2x5xf32>) -> tensor<3x2x5xf32>
-// CHECK-NEXT:  %r_12 = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<3x2x5xf32>}> : () -> tensor<3x2x5xf32>
-// CHECK-NEXT:  %r_13 = "stablehlo.maximum"(%r_11, %r_12) : (tensor<3x2x5xf32>, tensor<3x2x5xf32>) -> tensor<3x2x5xf32>
-// CHECK-NEXT:  func.return %r_13 : tensor<3x2x5xf32>
-// CHECK-NEXT:  }
+// CHECK-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// CHECK-NEXT: %r = stablehlo.dot_general %x, %y, batching_dims = [1] x [0], contracting_dims = [2] x [2], precision = [HIGHEST, HIGHEST] : (tensor<3x2x4xf32>, tensor<2x5x4xf32>) -> tensor<2x3x5xf32>
+// CHECK-NEXT: %r_1 = stablehlo.multiply %x, %x : tensor<3x2x4xf32>
+// CHECK-NEXT: %r_2 = stablehlo.reduce(%r_1 init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x2x4xf32>, tensor<f32>) -> tensor<3x2xf32>
+// CHECK-NEXT: %r_3 = stablehlo.broadcast_in_dim %r_2, dims = [0, 1] : (tensor<3x2xf32>) -> tensor<3x2x5xf32>
+// CHECK-NEXT: %r_4 = stablehlo.multiply %y, %y : tensor<2x5x4xf32>
+// CHECK-NEXT: %r_5 = stablehlo.reduce(%r_4 init: %z) applies stablehlo.add across dimensions = [2] : (tensor<2x5x4xf32>, tensor<f32>) -> tensor<2x5xf32>
+// CHECK-NEXT: %r_6 = stablehlo.broadcast_in_dim %r_5, dims = [1, 2] : (tensor<2x5xf32>) -> tensor<3x2x5xf32>
+// CHECK-NEXT: %r_7 = stablehlo.add %r_3, %r_6 : tensor<3x2x5xf32>
+// CHECK-NEXT: %r_8 = stablehlo.constant dense<2.000000e+00> : tensor<2x3x5xf32>
+// CHECK-NEXT: %r_9 = stablehlo.multiply %r_8, %r : tensor<2x3x5xf32>
+// CHECK-NEXT: %r_10 = stablehlo.transpose %r_9, dims = [1, 0, 2] : (tensor<2x3x5xf32>) -> tensor<3x2x5xf32>
+// CHECK-NEXT: %r_11 = stablehlo.subtract %r_7, %r_10 : tensor<3x2x5xf32>
+// CHECK-NEXT: %r_12 = stablehlo.constant dense<0.000000e+00> : tensor<3x2x5xf32>
+// CHECK-NEXT: %r_13 = stablehlo.maximum %r_11, %r_12 : tensor<3x2x5xf32>
+// CHECK-NEXT: func.return %r_13 : tensor<3x2x5xf32>
 // EXACT-LABEL: func.func @batched_sets_batch_axis_between(
-// EXACT-NEXT:  %a = "stablehlo.broadcast_in_dim"(%x) <{broadcast_dimensions = array<i64: 0, 1, 3>}> : (tensor<3x2x4xf32>) -> tensor<3x2x5x4xf32>
-// EXACT-NEXT:  %b = "stablehlo.broadcast_in_dim"(%y) <{broadcast_dimensions = array<i64: 1, 2, 3>}> : (tensor<2x5x4xf32>) -> tensor<3x2x5x4xf32>
-// EXACT-NEXT:  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x2x5x4xf32>, tensor<3x2x5x4xf32>) -> tensor<3x2x5x4xf32>
-// EXACT-NEXT:  %s = "stablehlo.multiply"(%d, %d) : (tensor<3x2x5x4xf32>, tensor<3x2x5x4xf32>) -> tensor<3x2x5x4xf32>
-// EXACT-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// EXACT-NEXT:  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 3>}> ({
-// EXACT-NEXT:  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-// EXACT-NEXT:  %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// EXACT-NEXT:  "stablehlo.return"(%t) : (tensor<f32>) -> ()
-// EXACT-NEXT:  }) : (tensor<3x2x5x4xf32>, tensor<f32>) -> tensor<3x2x5xf32>
-// EXACT-NEXT:  func.return %r : tensor<3x2x5xf32>
-// EXACT-NEXT:  }
+// EXACT-NEXT: %a = stablehlo.broadcast_in_dim %x, dims = [0, 1, 3] : (tensor<3x2x4xf32>) -> tensor<3x2x5x4xf32>
+// EXACT-NEXT: %b = stablehlo.broadcast_in_dim %y, dims = [1, 2, 3] : (tensor<2x5x4xf32>) -> tensor<3x2x5x4xf32>
+// EXACT-NEXT: %d = stablehlo.subtract %a, %b : tensor<3x2x5x4xf32>
+// EXACT-NEXT: %s = stablehlo.multiply %d, %d : tensor<3x2x5x4xf32>
+// EXACT-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// EXACT-NEXT: %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [3] : (tensor<3x2x5x4xf32>, tensor<f32>) -> tensor<3x2x5xf32>
+// EXACT-NEXT: func.return %r : tensor<3x2x5xf32>
 func.func @batched_sets_batch_axis_between(%x: tensor<3x2x4xf32>, %y: tensor<2x5x4xf32>) -> tensor<3x2x5xf32> {
-  %a = "stablehlo.broadcast_in_dim"(%x) <{broadcast_dimensions = array<i64: 0, 1, 3>}> : (tensor<3x2x4xf32>) -> tensor<3x2x5x4xf32>
-  %b = "stablehlo.broadcast_in_dim"(%y) <{broadcast_dimensions = array<i64: 1, 2, 3>}> : (tensor<2x5x4xf32>) -> tensor<3x2x5x4xf32>
-  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x2x5x4xf32>, tensor<3x2x5x4xf32>) -> tensor<3x2x5x4xf32>
-  %s = "stablehlo.multiply"(%d, %d) : (tensor<3x2x5x4xf32>, tensor<3x2x5x4xf32>) -> tensor<3x2x5x4xf32>
-  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-  %r = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 3>}> ({
-  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-    %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-    "stablehlo.return"(%t) : (tensor<f32>) -> ()
-  }) : (tensor<3x2x5x4xf32>, tensor<f32>) -> tensor<3x2x5xf32>
+  %a = stablehlo.broadcast_in_dim %x, dims = [0, 1, 3] : (tensor<3x2x4xf32>) -> tensor<3x2x5x4xf32>
+  %b = stablehlo.broadcast_in_dim %y, dims = [1, 2, 3] : (tensor<2x5x4xf32>) -> tensor<3x2x5x4xf32>
+  %d = stablehlo.subtract %a, %b : tensor<3x2x5x4xf32>
+  %s = stablehlo.multiply %d, %d : tensor<3x2x5x4xf32>
+  %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+  %r = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [3] : (tensor<3x2x5x4xf32>, tensor<f32>) -> tensor<3x2x5xf32>
   func.return %r : tensor<3x2x5xf32>
 }
 
@@ -298,90 +224,49 @@ func.func @batched_sets_batch_axis_between(%x: tensor<3x2x4xf32>, %y: tensor<2x5
 // outer product); an operand that is no broadcast; the difference used elsewhere (the n x
 // m x F tensor is needed anyway); a max reduction; integers.
 // CHECK-LABEL: func.func @not_matched(
-// CHECK-NEXT:  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
-// CHECK-NEXT:  %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
-// CHECK-NEXT:  %b = batch.broadcast %y axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
-// CHECK-NEXT:  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// CHECK-NEXT:  %s = "stablehlo.multiply"(%d, %d) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// CHECK-NEXT:  %r1 = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-// CHECK-NEXT:  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-// CHECK-NEXT:  %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %vb = batch.broadcast %v axis 0 size 3 : (tensor<4xf32>) -> tensor<3x4xf32>
-// CHECK-NEXT:  %d2 = "stablehlo.subtract"(%x, %vb) : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
-// CHECK-NEXT:  %s2 = "stablehlo.multiply"(%d2, %d2) : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
-// CHECK-NEXT:  %r2 = "stablehlo.reduce"(%s2, %z) <{dimensions = array<i64: 1>}> ({
-// CHECK-NEXT:  ^bb0(%p_1: tensor<f32>, %q_1: tensor<f32>):
-// CHECK-NEXT:  %t_1 = "stablehlo.add"(%p_1, %q_1) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t_1) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
-// CHECK-NEXT:  %wb = batch.broadcast %w axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
-// CHECK-NEXT:  %d3 = "stablehlo.subtract"(%a, %wb) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// CHECK-NEXT:  %s3 = "stablehlo.multiply"(%d3, %d3) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-// CHECK-NEXT:  %r3 = "stablehlo.reduce"(%s3, %z) <{dimensions = array<i64: 2>}> ({
-// CHECK-NEXT:  ^bb0(%p_2: tensor<f32>, %q_2: tensor<f32>):
-// CHECK-NEXT:  %t_2 = "stablehlo.add"(%p_2, %q_2) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t_2) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %r4 = "stablehlo.reduce"(%s3, %z) <{dimensions = array<i64: 2>}> ({
-// CHECK-NEXT:  ^bb0(%p_3: tensor<f32>, %q_3: tensor<f32>):
-// CHECK-NEXT:  %t_3 = "stablehlo.maximum"(%p_3, %q_3) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-// CHECK-NEXT:  "stablehlo.return"(%t_3) : (tensor<f32>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
-// CHECK-NEXT:  %ib = batch.broadcast %i axis 1 size 5 : (tensor<3x4xi32>) -> tensor<3x5x4xi32>
-// CHECK-NEXT:  %jb = batch.broadcast %j axis 0 size 3 : (tensor<5x4xi32>) -> tensor<3x5x4xi32>
-// CHECK-NEXT:  %di = "stablehlo.subtract"(%ib, %jb) : (tensor<3x5x4xi32>, tensor<3x5x4xi32>) -> tensor<3x5x4xi32>
-// CHECK-NEXT:  %si = "stablehlo.multiply"(%di, %di) : (tensor<3x5x4xi32>, tensor<3x5x4xi32>) -> tensor<3x5x4xi32>
-// CHECK-NEXT:  %zi = "stablehlo.constant"() <{value = dense<0> : tensor<i32>}> : () -> tensor<i32>
-// CHECK-NEXT:  %ri = "stablehlo.reduce"(%si, %zi) <{dimensions = array<i64: 2>}> ({
-// CHECK-NEXT:  ^bb0(%p_4: tensor<i32>, %q_4: tensor<i32>):
-// CHECK-NEXT:  %t_4 = "stablehlo.add"(%p_4, %q_4) : (tensor<i32>, tensor<i32>) -> tensor<i32>
-// CHECK-NEXT:  "stablehlo.return"(%t_4) : (tensor<i32>) -> ()
-// CHECK-NEXT:  }) : (tensor<3x5x4xi32>, tensor<i32>) -> tensor<3x5xi32>
-// CHECK-NEXT:  func.return %r1, %r2, %r3, %d3, %r4, %ri : tensor<3x5xf32>, tensor<3xf32>, tensor<3x5xf32>, tensor<3x5x4xf32>, tensor<3x5xf32>, tensor<3x5xi32>
-// CHECK-NEXT:  }
+// CHECK-NEXT: %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+// CHECK-NEXT: %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
+// CHECK-NEXT: %b = batch.broadcast %y axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
+// CHECK-NEXT: %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
+// CHECK-NEXT: %s = stablehlo.multiply %d, %d : tensor<3x5x4xf32>
+// CHECK-NEXT: %r1 = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %vb = batch.broadcast %v axis 0 size 3 : (tensor<4xf32>) -> tensor<3x4xf32>
+// CHECK-NEXT: %d2 = stablehlo.subtract %x, %vb : tensor<3x4xf32>
+// CHECK-NEXT: %s2 = stablehlo.multiply %d2, %d2 : tensor<3x4xf32>
+// CHECK-NEXT: %r2 = stablehlo.reduce(%s2 init: %z) applies stablehlo.add across dimensions = [1] : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
+// CHECK-NEXT: %wb = batch.broadcast %w axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
+// CHECK-NEXT: %d3 = stablehlo.subtract %a, %wb : tensor<3x5x4xf32>
+// CHECK-NEXT: %s3 = stablehlo.multiply %d3, %d3 : tensor<3x5x4xf32>
+// CHECK-NEXT: %r3 = stablehlo.reduce(%s3 init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %r4 = stablehlo.reduce(%s3 init: %z) applies stablehlo.maximum across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+// CHECK-NEXT: %ib = batch.broadcast %i axis 1 size 5 : (tensor<3x4xi32>) -> tensor<3x5x4xi32>
+// CHECK-NEXT: %jb = batch.broadcast %j axis 0 size 3 : (tensor<5x4xi32>) -> tensor<3x5x4xi32>
+// CHECK-NEXT: %di = stablehlo.subtract %ib, %jb : tensor<3x5x4xi32>
+// CHECK-NEXT: %si = stablehlo.multiply %di, %di : tensor<3x5x4xi32>
+// CHECK-NEXT: %zi = stablehlo.constant dense<0> : tensor<i32>
+// CHECK-NEXT: %ri = stablehlo.reduce(%si init: %zi) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xi32>, tensor<i32>) -> tensor<3x5xi32>
+// CHECK-NEXT: func.return %r1, %r2, %r3, %d3, %r4, %ri : tensor<3x5xf32>, tensor<3xf32>, tensor<3x5xf32>, tensor<3x5x4xf32>, tensor<3x5xf32>, tensor<3x5xi32>
 func.func @not_matched(%x: tensor<3x4xf32>, %y: tensor<3x4xf32>, %w: tensor<5x4xf32>, %v: tensor<4xf32>, %i: tensor<3x4xi32>, %j: tensor<5x4xi32>) -> (tensor<3x5xf32>, tensor<3xf32>, tensor<3x5xf32>, tensor<3x5x4xf32>, tensor<3x5xf32>, tensor<3x5xi32>) {
-  %z = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}> : () -> tensor<f32>
+  %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
   %a = batch.broadcast %x axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
   %b = batch.broadcast %y axis 1 size 5 : (tensor<3x4xf32>) -> tensor<3x5x4xf32>
-  %d = "stablehlo.subtract"(%a, %b) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %s = "stablehlo.multiply"(%d, %d) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %r1 = "stablehlo.reduce"(%s, %z) <{dimensions = array<i64: 2>}> ({
-  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-    %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-    "stablehlo.return"(%t) : (tensor<f32>) -> ()
-  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+  %d = stablehlo.subtract %a, %b : tensor<3x5x4xf32>
+  %s = stablehlo.multiply %d, %d : tensor<3x5x4xf32>
+  %r1 = stablehlo.reduce(%s init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
   %vb = batch.broadcast %v axis 0 size 3 : (tensor<4xf32>) -> tensor<3x4xf32>
-  %d2 = "stablehlo.subtract"(%x, %vb) : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
-  %s2 = "stablehlo.multiply"(%d2, %d2) : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
-  %r2 = "stablehlo.reduce"(%s2, %z) <{dimensions = array<i64: 1>}> ({
-  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-    %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-    "stablehlo.return"(%t) : (tensor<f32>) -> ()
-  }) : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
+  %d2 = stablehlo.subtract %x, %vb : tensor<3x4xf32>
+  %s2 = stablehlo.multiply %d2, %d2 : tensor<3x4xf32>
+  %r2 = stablehlo.reduce(%s2 init: %z) applies stablehlo.add across dimensions = [1] : (tensor<3x4xf32>, tensor<f32>) -> tensor<3xf32>
   %wb = batch.broadcast %w axis 0 size 3 : (tensor<5x4xf32>) -> tensor<3x5x4xf32>
-  %d3 = "stablehlo.subtract"(%a, %wb) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %s3 = "stablehlo.multiply"(%d3, %d3) : (tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
-  %r3 = "stablehlo.reduce"(%s3, %z) <{dimensions = array<i64: 2>}> ({
-  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-    %t = "stablehlo.add"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-    "stablehlo.return"(%t) : (tensor<f32>) -> ()
-  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
-  %r4 = "stablehlo.reduce"(%s3, %z) <{dimensions = array<i64: 2>}> ({
-  ^bb0(%p: tensor<f32>, %q: tensor<f32>):
-    %t = "stablehlo.maximum"(%p, %q) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-    "stablehlo.return"(%t) : (tensor<f32>) -> ()
-  }) : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+  %d3 = stablehlo.subtract %a, %wb : tensor<3x5x4xf32>
+  %s3 = stablehlo.multiply %d3, %d3 : tensor<3x5x4xf32>
+  %r3 = stablehlo.reduce(%s3 init: %z) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
+  %r4 = stablehlo.reduce(%s3 init: %z) applies stablehlo.maximum across dimensions = [2] : (tensor<3x5x4xf32>, tensor<f32>) -> tensor<3x5xf32>
   %ib = batch.broadcast %i axis 1 size 5 : (tensor<3x4xi32>) -> tensor<3x5x4xi32>
   %jb = batch.broadcast %j axis 0 size 3 : (tensor<5x4xi32>) -> tensor<3x5x4xi32>
-  %di = "stablehlo.subtract"(%ib, %jb) : (tensor<3x5x4xi32>, tensor<3x5x4xi32>) -> tensor<3x5x4xi32>
-  %si = "stablehlo.multiply"(%di, %di) : (tensor<3x5x4xi32>, tensor<3x5x4xi32>) -> tensor<3x5x4xi32>
-  %zi = "stablehlo.constant"() <{value = dense<0> : tensor<i32>}> : () -> tensor<i32>
-  %ri = "stablehlo.reduce"(%si, %zi) <{dimensions = array<i64: 2>}> ({
-  ^bb0(%p: tensor<i32>, %q: tensor<i32>):
-    %t = "stablehlo.add"(%p, %q) : (tensor<i32>, tensor<i32>) -> tensor<i32>
-    "stablehlo.return"(%t) : (tensor<i32>) -> ()
-  }) : (tensor<3x5x4xi32>, tensor<i32>) -> tensor<3x5xi32>
+  %di = stablehlo.subtract %ib, %jb : tensor<3x5x4xi32>
+  %si = stablehlo.multiply %di, %di : tensor<3x5x4xi32>
+  %zi = stablehlo.constant dense<0> : tensor<i32>
+  %ri = stablehlo.reduce(%si init: %zi) applies stablehlo.add across dimensions = [2] : (tensor<3x5x4xi32>, tensor<i32>) -> tensor<3x5xi32>
   func.return %r1, %r2, %r3, %d3, %r4, %ri : tensor<3x5xf32>, tensor<3xf32>, tensor<3x5xf32>, tensor<3x5x4xf32>, tensor<3x5xf32>, tensor<3x5xi32>
 }

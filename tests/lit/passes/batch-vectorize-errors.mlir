@@ -2,11 +2,10 @@
 // What batch-vectorize refuses, and how it says so.
 
 func.func @no_rule(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
-  %r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 4 : i64}> ({
-  ^bb0(%v: tensor<3xf32>):
+  %r = batch.vmap(%v = %x) in_axes [0] out_axes [0] size 4 : (tensor<4x3xf32>) -> tensor<4x3xf32> {
     %s = "stablehlo.custom_call"(%v) <{call_target_name = "my_kernel", api_version = 1 : i32}> : (tensor<3xf32>) -> tensor<3xf32>
-    "batch.yield"(%s) : (tensor<3xf32>) -> ()
-  }) : (tensor<4x3xf32>) -> tensor<4x3xf32>
+    batch.yield %s : tensor<3xf32>
+  }
   func.return %r : tensor<4x3xf32>
 }
 // CHECK: 'stablehlo.custom_call': custom_call @my_kernel has no batching rule
@@ -14,10 +13,9 @@ func.func @no_rule(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
 // -----
 
 func.func @mapped_output_with_out_axes_none(%x: tensor<4x3xf32>) -> tensor<3xf32> {
-  %r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [none], axis_size = 4 : i64}> ({
-  ^bb0(%v: tensor<3xf32>):
-    "batch.yield"(%v) : (tensor<3xf32>) -> ()
-  }) : (tensor<4x3xf32>) -> tensor<3xf32>
+  %r = batch.vmap(%v = %x) in_axes [0] out_axes [none] size 4 : (tensor<4x3xf32>) -> tensor<3xf32> {
+    batch.yield %v : tensor<3xf32>
+  }
   func.return %r : tensor<3xf32>
 }
 // CHECK: vmap has mapped output (result 0) but out_axes is None
@@ -25,13 +23,12 @@ func.func @mapped_output_with_out_axes_none(%x: tensor<4x3xf32>) -> tensor<3xf32
 // -----
 
 func.func @uniform_output_with_out_axes_none(%x: tensor<4x3xf32>, %w: tensor<3xf32>) -> tensor<3xf32> {
-  %r = "batch.vmap"(%x, %w) <{in_axes = [0 : i64, none], out_axes = [none], axis_size = 4 : i64}> ({
-  ^bb0(%v: tensor<3xf32>, %u: tensor<3xf32>):
-    %e = "stablehlo.exponential"(%u) : (tensor<3xf32>) -> tensor<3xf32>
-    "batch.yield"(%e) : (tensor<3xf32>) -> ()
-  }) : (tensor<4x3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  %r = batch.vmap(%v = %x, %u = %w) in_axes [0, none] out_axes [none] size 4 : (tensor<4x3xf32>, tensor<3xf32>) -> tensor<3xf32> {
+    %e = stablehlo.exponential %u : tensor<3xf32>
+    batch.yield %e : tensor<3xf32>
+  }
   func.return %r : tensor<3xf32>
 }
 // CHECK-LABEL: func.func @uniform_output_with_out_axes_none(
-// CHECK-NEXT:    %e = "stablehlo.exponential"(%w) : (tensor<3xf32>) -> tensor<3xf32>
-// CHECK-NEXT:    func.return %e : tensor<3xf32>
+// CHECK-NEXT: %e = stablehlo.exponential %w : tensor<3xf32>
+// CHECK-NEXT: func.return %e : tensor<3xf32>

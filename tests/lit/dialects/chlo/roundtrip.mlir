@@ -1,4 +1,6 @@
 // RUN: vmlir-opt %s --print-op-generic | vmlir-opt --print-op-generic | filecheck %s
+// RUN: vmlir-opt %s | filecheck %s --check-prefix=PRETTY
+// RUN: vmlir-opt %s | vmlir-translate --to-jaxlib --pretty | filecheck %s --check-prefix=PRETTY
 
 // Every chlo op JAX 0.10.2 emits, in the generic form JAX prints, survives two
 // parse/print rounds unchanged: unary and binary elementwise ops (complex operands
@@ -59,3 +61,10 @@
 // CHECK-NEXT:     "func.return"(%erf, %erfc, %erf_inv, %lgamma, %digamma, %sinh, %cosh, %asin, %acos, %atan, %asinh, %acosh, %atanh, %square, %conj, %i1e, %next, %poly, %zeta, %hi, %vals, %idx) : (tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<2xcomplex<f32>>, tensor<2xcomplex<f32>>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xui32>, tensor<2x2xf32>, tensor<2x2xi32>) -> ()
 // CHECK-NEXT:   }) : () -> ()
 // CHECK-NEXT: }) : () -> ()
+
+// The pretty form is upstream CHLO's (`operand types -> result type`): we print these lines
+// and jaxlib prints them back the same (SSA names aside); top_k stays generic here.
+// PRETTY: chlo.erf %{{[a-z0-9]+}} : tensor<3xf32> -> tensor<3xf32>
+// PRETTY: chlo.conj %{{[a-z0-9]+}} : tensor<2xcomplex<f32>> -> tensor<2xcomplex<f32>>
+// PRETTY: chlo.next_after %{{[a-z0-9]+}}, %{{[a-z0-9]+}} : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+// PRETTY: chlo.mulhi %{{[a-z0-9]+}}, %{{[a-z0-9]+}} : tensor<3xui32>, tensor<3xui32> -> tensor<3xui32>

@@ -1,0 +1,1 @@
+"""The parts of the random program generator; `tests.fuzz.progen` is its interface."""
