@@ -135,6 +135,7 @@ class Compiled:
         pipeline: str | None,
         fast_math: bool = False,
         memory_limit_bytes: int | None = None,
+        verify_each: bool | None = None,
     ):
         if not isinstance(vmapped, Vmapped):
             raise TypeError(
@@ -152,6 +153,7 @@ class Compiled:
                 f"memory_limit_bytes must be a non-negative int, got {memory_limit_bytes!r}"
             )
         self.memory_limit_bytes = memory_limit_bytes
+        self.verify_each = verify_each
         self._programs: dict[Any, Program] = {}
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
         self._jitted = jax.jit(self._traced)
@@ -176,12 +178,12 @@ class Compiled:
 
             def build(chunk_size: int | None) -> Program:
                 stages = Stages(record)
-                stages.add("jax", per_example.text)
+                stages.add("jax", lambda: per_example.text)
                 module = import_per_example(
-                    per_example.text, flat.in_axes, out_axes, flat.axis_size, chunk_size
+                    per_example.module, flat.in_axes, out_axes, flat.axis_size, chunk_size
                 )
                 stages.add("batch", lambda: print_custom(module))
-                text = run_pipeline(module, self.pipeline, stages)
+                text = run_pipeline(module, self.pipeline, stages, self.verify_each)
                 out_avals = tuple(
                     batched_aval(a, ax, flat.axis_size)
                     for a, ax in zip(per_example.out_avals, out_axes)
@@ -241,11 +243,15 @@ def compile(  # noqa: A001
     pipeline: str | None = None,
     fast_math: bool = False,
     memory_limit_bytes: int | None = None,
+    verify_each: bool | None = None,
 ) -> Compiled:
     """Compile a `vmlir.vmap`-ed function.
 
     `pipeline`: a vmlir-opt pass pipeline (default: `vmlir.passes.DEFAULT_PIPELINE`).
     `fast_math=True`: allow algebraic rewrites that change rounding (see docs/passes.md).
     `memory_limit_bytes`: pick a chunk size so XLA's temporary memory stays under it.
+    `verify_each=True`: run the IR verifier after every pass, naming the pass that broke
+    an invariant (default: once, at the end; the environment variable VMLIR_VERIFY_EACH=1
+    turns it on everywhere).
     """
-    return Compiled(batched, pipeline, fast_math, memory_limit_bytes)
+    return Compiled(batched, pipeline, fast_math, memory_limit_bytes, verify_each)
