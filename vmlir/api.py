@@ -15,13 +15,15 @@ from typing import Any
 
 import jax
 
-from vmlir.compiler import Stages, default_pipeline, run_pipeline
+from vmlir import cache
+from vmlir.compiler import Stages, default_pipeline
 from vmlir.frontend.axes import flatten_args, flatten_out_axes, leaf_aval
-from vmlir.frontend.importer import import_per_example
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, in_vmlir_trace, lower_per_example, nested_vmap_call
-from vmlir.ir import print_custom
 from vmlir.runtime import xla
+
+# xDSL, our dialects and passes are imported only when the passes run (a build, not a
+# disk-cache hit): see _build.
 
 
 def _copy_name(wrapper: object, wrapped: object) -> None:
@@ -175,27 +177,64 @@ class Compiled:
                 out_axes = flatten_out_axes(v.out_axes, per_example.out_tree, ranks)
                 self._traces[key] = (per_example, out_axes)
             per_example, out_axes = self._traces[key]
-
-            def build(chunk_size: int | None) -> Program:
-                stages = Stages(record)
-                stages.add("jax", lambda: per_example.text)
-                module = import_per_example(
-                    per_example.module, flat.in_axes, out_axes, flat.axis_size, chunk_size
+            out_avals = tuple(
+                batched_aval(a, ax, flat.axis_size)
+                for a, ax in zip(per_example.out_avals, out_axes)
+            )
+            disk_key = None
+            if cache.enabled():
+                options = {
+                    "chunk_size": v.chunk_size,
+                    "memory_limit_bytes": self.memory_limit_bytes,
+                    "platform": jax.default_backend(),
+                }
+                disk_key = cache.key(
+                    per_example.key_text, flat.in_axes, out_axes, flat.axis_size,
+                    self.pipeline, options,
                 )
-                stages.add("batch", lambda: print_custom(module))
-                text = run_pipeline(module, self.pipeline, stages, self.verify_each)
-                out_avals = tuple(
-                    batched_aval(a, ax, flat.axis_size)
-                    for a, ax in zip(per_example.out_avals, out_axes)
-                )
-                return Program(text, per_example.out_tree, out_avals, stages)
-
-            if self.memory_limit_bytes is None:
-                program = build(v.chunk_size)
+            text = cache.load(disk_key) if disk_key is not None and not record else None
+            if text is not None:
+                stages = Stages(False)
+                stages.add("stablehlo", text)
+                program = Program(text, per_example.out_tree, out_avals, stages)
             else:
-                program = self._fit_memory(build, leaves, flat.axis_size)
+
+                def build(chunk_size: int | None) -> Program:
+                    return self._build(
+                        per_example, flat, out_axes, out_avals, chunk_size, record
+                    )
+
+                if self.memory_limit_bytes is None:
+                    program = build(v.chunk_size)
+                else:
+                    program = self._fit_memory(build, leaves, flat.axis_size)
+                if disk_key is not None:
+                    cache.store(disk_key, program.text)
             self._programs[key] = program
         return program, leaves
+
+    def _build(
+        self,
+        per_example: Any,
+        flat: Any,
+        out_axes: list[Any],
+        out_avals: tuple[Any, ...],
+        chunk_size: int | None,
+        record: bool,
+    ) -> Program:
+        """Import JAX's per-example program and run our passes over it."""
+        from vmlir.compiler import run_pipeline
+        from vmlir.frontend.importer import import_per_example
+        from vmlir.ir import print_custom
+
+        stages = Stages(record)
+        stages.add("jax", lambda: per_example.text)
+        module = import_per_example(
+            per_example.module, flat.in_axes, out_axes, flat.axis_size, chunk_size
+        )
+        stages.add("batch", lambda: print_custom(module))
+        text = run_pipeline(module, self.pipeline, stages, self.verify_each)
+        return Program(text, per_example.out_tree, out_avals, stages)
 
     def _fit_memory(
         self, build: Callable[[int | None], Program], leaves: list[Any], axis_size: int

@@ -14,13 +14,17 @@ from collections.abc import Callable
 import os
 from dataclasses import dataclass, field
 
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import ModulePass, PassPipeline
-from xdsl.utils.exceptions import VerifyException
+from typing import TYPE_CHECKING
 
 from vmlir.errors import VmlirError
-from vmlir.ir import make_context, print_custom, print_generic
 from vmlir.passes import DEFAULT_PIPELINE
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+    from xdsl.passes import ModulePass
+
+# xDSL is imported inside run_pipeline: `Stages` and `default_pipeline` are used on a
+# disk-cache hit, which must not pay for importing it.
 
 
 def default_pipeline(fast_math: bool = False) -> str:
@@ -76,6 +80,11 @@ def run_pipeline(
     text (what the runtime hands to XLA). `verify_each` (default: verify_each_default())
     verifies after every pass instead of once at the end.
     """
+    from xdsl.passes import PassPipeline
+    from xdsl.utils.exceptions import VerifyException
+
+    from vmlir.ir import make_context, print_custom, print_generic
+
     spec = pipeline or DEFAULT_PIPELINE
     passes = available_passes()
     if verify_each is None:
