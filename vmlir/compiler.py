@@ -83,7 +83,8 @@ def run_pipeline(
     from xdsl.passes import PassPipeline
     from xdsl.utils.exceptions import VerifyException
 
-    from vmlir.ir import make_context, print_custom, print_generic
+    from vmlir.emit import emit_generic
+    from vmlir.ir import make_context, print_custom
 
     spec = pipeline or DEFAULT_PIPELINE
     passes = available_passes()
@@ -118,6 +119,6 @@ def run_pipeline(
                 f"the IR is invalid at the end of the pipeline{where}; set "
                 f"{VERIFY_EACH_ENV}=1 or verify_each=True to find the pass that broke it: {e}"
             ) from e
-    final = print_generic(module)
+    final = emit_generic(module)
     stages.add("stablehlo", final)
     return final

@@ -179,7 +179,8 @@ def import_per_example(
     in_types = _batched_types(per_example_in, in_axes, axis_size)
     out_types = _batched_types(per_example_out, out_axes, axis_size)
 
-    body = main.body.clone()
+    # JAX's module is ours to take apart: main's body moves, it is not copied.
+    body = main.detach_region(main.body)
     inliner.inline_calls(body.block)
     ret = body.block.last_op
     assert isinstance(ret, ReturnOp)
