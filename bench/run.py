@@ -17,9 +17,10 @@ Everything runs in this one process. Per workload (bench/workloads.py):
    and whether XLA's optimized program for vmlir is the one it builds for
    jax.jit(jax.vmap) (`normalized_hlo`).
 
-Then dispatch cost on a tiny input and cold compile latency (bench/latency.py: first
-call of a fresh vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each
-time), and XLA's temporary memory of a memory-hungry vmap with and without chunking
+Then dispatch cost on a tiny input and compile latency (bench/latency.py: first call of
+a fresh vmlir.compile vs a fresh jax.jit(jax.vmap) at the benchmark sizes, a 1,000-op
+chain, pass time of 1k/2k/4k-op chains, and first calls in fresh processes with vmlir's
+disk cache cold and warm), and XLA's temporary memory of a memory-hungry vmap with and without chunking
 (bench/memory.py).
 Writes OUT/results.md (bench/report.py) and OUT/results.png (bench/plot.py; needs
 matplotlib).
@@ -42,10 +43,9 @@ import jax
 import numpy as np
 
 import vmlir
-from bench.latency import bench_compile, bench_dispatch
+from bench.latency import bench_dispatch, bench_latency
 from bench.memory import bench_memory
 from bench.report import (
-    COMPILE_BATCH,
     JAX,
     LOOP,
     MANUAL,
@@ -419,7 +419,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--loop-sample", type=int, default=32, help="examples timed in the Python loop (0: no loop)")
     p.add_argument("--min-time", type=float, default=0.05, help="repeat faster calls up to this many seconds per sample (default 0.05)")
     p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
-    p.add_argument("--compile-reps", type=int, default=3, help="cold-compile repetitions per workload (0: skip)")
+    p.add_argument("--compile-reps", type=int, default=3, help="first-call repetitions per workload, and of the chain measurements (0: skip)")
+    p.add_argument("--fresh-reps", type=int, default=3, help="fresh-process repetitions per workload (0: skip)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
@@ -464,17 +465,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.dispatch_rounds > 0:
         print("-- dispatch", flush=True)
         dispatch = bench_dispatch(rounds=args.dispatch_rounds)
-    compiles = []
-    if args.compile_reps > 0:
-        print("-- cold compile", flush=True)
-        for w in workloads:
-            compiles.append(bench_compile(w, args.compile_reps))
+    compiles, latency = [], None
+    if args.compile_reps > 0 or args.fresh_reps > 0:
+        print("-- compile latency", flush=True)
+        latency = bench_latency(
+            [w.name for w in workloads], args.compile_reps, args.fresh_reps, args.scale,
+            args.compile_reps,
+        )
+        compiles = latency["compile"]
     memory = None
     if not args.no_memory:
         print("-- memory-bounded vmap", flush=True)
         memory = bench_memory()
     meta["wall"] = time.perf_counter() - start
-    text = render_markdown(results, dispatch, compiles, meta, memory)
+    text = render_markdown(results, dispatch, compiles, meta, memory, latency)
     (out / "results.md").write_text(text)
     print()
     print(text.split("\n<!-- bench-data")[0])
