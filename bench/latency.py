@@ -6,7 +6,8 @@
   objects each time, vmlir's disk cache off: all of tracing, our passes and XLA.
 - the same on a 1,000-op elementwise chain (the shape of program where a compiler's own
   per-op cost shows).
-- pass time of chains of 1k, 2k and 4k ops: import + passes, to show they grow linearly.
+- pass time of chains of 1k, 2k and 4k ops (CPU time): import and passes, to show they
+  grow linearly.
 - a FRESH Python process per measurement (`python -m bench.latency --child ...`): jax's
   first call, vmlir's first call with an empty disk cache (cold) and with a warm one
   (warm: the script ran before). Both contenders run with the same environment, so jax's
@@ -171,6 +172,7 @@ def bench_scaling(reps: int = 3, sizes: tuple[int, ...] = SCALING_OPS) -> list[d
     from vmlir.compiler import Stages, default_pipeline, run_pipeline
     from vmlir.frontend.importer import import_per_example
     from vmlir.frontend.trace import lower_per_example
+    from vmlir.gcpause import gc_paused
 
     out = []
     for n in sizes:
@@ -179,13 +181,16 @@ def bench_scaling(reps: int = 3, sizes: tuple[int, ...] = SCALING_OPS) -> list[d
         prog = lower_per_example(chain(n), in_tree, (per_example,))
         t_import, t_passes, ops = [], [], 0
         for _ in range(reps):
-            t0 = time.perf_counter()
-            module = import_per_example(prog.module, [0], [0], 64)
-            t1 = time.perf_counter()
-            ops = sum(1 for _ in module.walk())
-            t2 = time.perf_counter()
-            run_pipeline(module, default_pipeline(), Stages(False), verify_each=False)
-            t3 = time.perf_counter()
+            # CPU time of this process: on a shared machine, wall time mostly measures
+            # the neighbours. vmlir.compile pauses the garbage collector the same way.
+            with gc_paused():
+                t0 = time.process_time()
+                module = import_per_example(prog.module, [0], [0], 64)
+                t1 = time.process_time()
+                ops = sum(1 for _ in module.walk())
+                t2 = time.process_time()
+                run_pipeline(module, default_pipeline(), Stages(False), verify_each=False)
+                t3 = time.process_time()
             t_import.append(t1 - t0)
             t_passes.append(t3 - t2)
             # jax's module was taken apart by the import: lower it again.

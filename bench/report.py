@@ -233,8 +233,8 @@ def render_latency(latency: dict[str, Any]) -> list[str]:
     if scaling:
         lines += [
             "",
-            "Pass time of elementwise chains (best of repetitions, one process): import of "
-            "JAX's module and the default pipeline (verified once, final text printed).",
+            "Pass time of elementwise chains (CPU time of the process, best of repetitions): "
+            "import of JAX's module, and the default pipeline (verified once, final text printed).",
             "",
             "| chain | ops imported | import | passes | passes growth | import growth |",
             "|---|--:|--:|--:|--:|--:|",

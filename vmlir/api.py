@@ -227,13 +227,16 @@ class Compiled:
         from vmlir.frontend.importer import import_per_example
         from vmlir.ir import print_custom
 
+        from vmlir.gcpause import gc_paused
+
         stages = Stages(record)
         stages.add("jax", lambda: per_example.text)
-        module = import_per_example(
-            per_example.module, flat.in_axes, out_axes, flat.axis_size, chunk_size
-        )
-        stages.add("batch", lambda: print_custom(module))
-        text = run_pipeline(module, self.pipeline, stages, self.verify_each)
+        with gc_paused():
+            module = import_per_example(
+                per_example.module, flat.in_axes, out_axes, flat.axis_size, chunk_size
+            )
+            stages.add("batch", lambda: print_custom(module))
+            text = run_pipeline(module, self.pipeline, stages, self.verify_each)
         return Program(text, per_example.out_tree, out_avals, stages)
 
     def _fit_memory(
