@@ -421,6 +421,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
     p.add_argument("--compile-reps", type=int, default=3, help="first-call repetitions per workload, and of the chain measurements (0: skip)")
     p.add_argument("--fresh-reps", type=int, default=3, help="fresh-process repetitions per workload (0: skip)")
+    p.add_argument("--scaling-reps", type=int, default=3, help="repetitions of the 1k/2k/4k-op chain pass times (0: skip)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
@@ -466,11 +467,11 @@ def main(argv: list[str] | None = None) -> int:
         print("-- dispatch", flush=True)
         dispatch = bench_dispatch(rounds=args.dispatch_rounds)
     compiles, latency = [], None
-    if args.compile_reps > 0 or args.fresh_reps > 0:
+    if args.compile_reps > 0 or args.fresh_reps > 0 or args.scaling_reps > 0:
         print("-- compile latency", flush=True)
         latency = bench_latency(
             [w.name for w in workloads], args.compile_reps, args.fresh_reps, args.scale,
-            args.compile_reps,
+            args.scaling_reps,
         )
         compiles = latency["compile"]
     memory = None
@@ -483,6 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text.split("\n<!-- bench-data")[0])
     print(f"wrote {out / 'results.md'}")
+    if out.resolve() == HERE and not args.only and args.scale == 1.0:
+        # A full run at the real sizes: the README's measured numbers follow it.
+        from bench import readme
+
+        readme.main([str(out / "results.md")])
     if not args.no_plot:
         from bench.plot import plot_results
 
