@@ -109,8 +109,9 @@ class _Converter:
         got = self.op_classes.get(name)
         if got is None:
             cls = self.ctx.get_optional_op(name)
-            if cls is None:
-                got = (UnregisteredOp.with_name(name), None)
+            if cls is None or issubclass(cls, UnregisteredOp):
+                # (A context that allows unregistered ops answers with such a class.)
+                got = (cls or UnregisteredOp.with_name(name), None)
             elif issubclass(cls, IRDLOperation):
                 got = (cls, frozenset(cls.get_irdl_definition().properties))
             else:
