@@ -18,13 +18,15 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
-from jax.extend.core import ClosedJaxpr, Primitive, jaxpr_as_fun
 from jax.interpreters import mlir
 
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, FlatArgs, flatten_args, flatten_out_axes
 from vmlir.frontend.pycontrol import convert
-from vmlir.jaxmlir import embed_call
+from vmlir.jaxmlir import embed_call, jax_core
+
+_core = jax_core()
+ClosedJaxpr, Primitive, jaxpr_as_fun = _core.ClosedJaxpr, _core.Primitive, _core.jaxpr_as_fun
 
 VMAP_MARKER = "vmlir.vmap"
 """call_target_name of the stablehlo.custom_call a nested vmlir.vmap lowers to."""
