@@ -18,16 +18,27 @@ Functions keep only what the importer reads: name, type and body.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
+    BFloat16Type,
     BytesAttr,
+    DenseArrayBase,
     DenseIntOrFPElementsAttr,
+    FileLineColLoc,
+    Float16Type,
+    Float32Type,
+    Float64Type,
     FunctionType,
+    IntAttr,
+    IntegerAttr,
+    IntegerType,
     LocationAttr,
     ModuleOp,
+    Signedness,
     StringAttr,
     TensorType,
     UnregisteredOp,
@@ -57,6 +68,21 @@ _NUMPY_ELEMENTS = {
 }
 
 
+# Fast paths for what JAX prints most (xDSL's parser takes ~1-2 ms per type or attribute,
+# building the same constraints each time); anything else goes through the parser.
+_TENSOR = re.compile(r"tensor<((?:\d+x)*)(bf16|f16|f32|f64|i1|i8|i16|i32|i64|ui8|ui16|ui32|ui64)>")
+_FILE_LOC = re.compile(r'"([^"\\]*)":(\d+):(\d+)')
+
+
+def _element(name: str) -> Attribute:
+    floats = {"bf16": BFloat16Type, "f16": Float16Type, "f32": Float32Type, "f64": Float64Type}
+    if name in floats:
+        return floats[name]()
+    if name.startswith("ui"):
+        return IntegerType(int(name[2:]), Signedness.UNSIGNED)
+    return IntegerType(int(name[1:]))
+
+
 class _Converter:
     """Converts one jaxlib module; memoizes types, attributes and locations by their text."""
 
@@ -76,7 +102,13 @@ class _Converter:
         key = str(t)
         got = self.types.get(key)
         if got is None:
-            got = self.types[key] = Parser(self.ctx, key, "<jax>").parse_type()
+            m = _TENSOR.fullmatch(key)
+            if m:
+                dims = [int(d) for d in m.group(1).split("x")[:-1]]
+                got = TensorType(_element(m.group(2)), dims)
+            else:
+                got = Parser(self.ctx, key, "<jax>").parse_type()
+            self.types[key] = got
         return got
 
     def attr(self, a: Any) -> Attribute:
@@ -95,13 +127,30 @@ class _Converter:
                 dense = _dense_from_buffer(a, typ)
                 if dense is not None:
                     return dense
+        elif kind == "DenseI64ArrayAttr":
+            return DenseArrayBase.from_list(IntegerType(64), list(a))
+        elif kind == "StringAttr":
+            return StringAttr(a.value)
+        elif kind == "IntegerAttr":
+            typ = self.type(a.type)
+            if isinstance(typ, IntegerType) and typ.width.data > 1:
+                return IntegerAttr(IntAttr(a.value), typ)
         return self.parse_attr_text(text)
 
     def location(self, loc: Any) -> LocationAttr | None:
         key = str(loc)
         if key not in self.locs:
             found = resolve_location(key[4:-1]) if key.startswith("loc(") else None
-            self.locs[key] = None if found is None else Parser(self.ctx, f"loc({found})").parse_optional_location()
+            m = _FILE_LOC.fullmatch(found) if found is not None else None
+            if m:  # a file name with no escapes in it
+                loc: LocationAttr | None = FileLineColLoc(
+                    StringAttr(m.group(1)), IntAttr(int(m.group(2))), IntAttr(int(m.group(3)))
+                )
+            elif found is not None:
+                loc = Parser(self.ctx, f"loc({found})").parse_optional_location()
+            else:
+                loc = None
+            self.locs[key] = loc
         return self.locs[key]
 
     # -- ops ---------------------------------------------------------------------------
@@ -166,8 +215,10 @@ class _Converter:
     def func(self, j: Any) -> FuncOp:
         attrs = j.attributes
         name = StringAttr(attrs["sym_name"].value)
-        ftype = self.type(attrs["function_type"].value)
-        assert isinstance(ftype, FunctionType)
+        jtype = attrs["function_type"].value
+        ftype = FunctionType.from_lists(
+            [self.type(t) for t in jtype.inputs], [self.type(t) for t in jtype.results]
+        )
         (jblock,) = j.regions[0].blocks
         return FuncOp.create(
             properties={"sym_name": name, "function_type": ftype},
