@@ -55,8 +55,14 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def _run_script(cache_root) -> dict[str, bool]:
+def _run_script(cache_root, jax_cache=None) -> dict[str, bool]:
     env = dict(os.environ, VMLIR_CACHE="1", VMLIR_CACHE_DIR=str(cache_root), JAX_PLATFORMS="cpu")
+    if jax_cache is not None:
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=str(jax_cache),
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
     proc = subprocess.run(
         [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=300
     )
@@ -65,13 +71,18 @@ def _run_script(cache_root) -> dict[str, bool]:
 
 
 def test_second_process_runs_no_passes_and_imports_no_xdsl(tmp_path):
-    """A script run twice: the first run compiles (xDSL imported) and fills the cache;
-    the second, a fresh process, reads it and never imports xDSL; both match jax.vmap."""
-    first = _run_script(tmp_path)
+    """A script run twice, with jax's persistent compilation cache on as well: the first
+    run compiles (xDSL imported) and fills both caches; the second, a fresh process, reads
+    ours (never importing xDSL) and jax's (XLA writes no new entry); both match jax.vmap."""
+    ours, theirs = tmp_path / "vmlir", tmp_path / "jax"
+    first = _run_script(ours, theirs)
     assert first == {"xdsl": True, "close": True}
-    assert len(_entries(tmp_path)) == 1
-    second = _run_script(tmp_path)
+    assert len(_entries(ours)) == 1
+    jax_entries = sorted(os.listdir(theirs))
+    assert jax_entries
+    second = _run_script(ours, theirs)
     assert second == {"xdsl": False, "close": True}
+    assert sorted(os.listdir(theirs)) == jax_entries
 
 
 def test_hit_skips_the_passes(cache_dir, monkeypatch, assert_same):
