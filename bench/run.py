@@ -60,7 +60,6 @@ from bench.workloads import WORKLOADS, Variant, Workload
 HERE = Path(__file__).resolve().parent
 
 
-
 def _block(x: Any) -> Any:
     return jax.block_until_ready(x)
 

@@ -81,11 +81,14 @@ def _source_fingerprint() -> str:
                             st = os.stat(path)
                             rel = os.path.relpath(path, root)
                             h.update(f"{pkg}/{rel}:{st.st_size}:{st.st_mtime_ns};".encode())
-        for dist in ("jax", "jaxlib", "xdsl"):
-            try:
-                h.update(f"{dist}={importlib.metadata.version(dist)};".encode())
-            except importlib.metadata.PackageNotFoundError:
-                h.update(f"{dist}=none;".encode())
+        import jax
+        import jaxlib
+
+        h.update(f"jax={jax.__version__};jaxlib={jaxlib.__version__};".encode())
+        try:  # xDSL's version without importing xDSL
+            h.update(f"xdsl={importlib.metadata.version('xdsl')};".encode())
+        except importlib.metadata.PackageNotFoundError:
+            h.update(b"xdsl=none;")
         _FINGERPRINT = h.hexdigest()
     return _FINGERPRINT
 
