@@ -181,8 +181,7 @@ def bench_scaling(reps: int = 3, sizes: tuple[int, ...] = SCALING_OPS) -> list[d
     # burst of load on the shared machine then hits every size alike.
     for _ in range(reps):
         for n in sizes:
-            # Each import takes jax's module apart: lower a fresh one (not timed).
-            prog = lower_per_example(chain(n), in_tree, (per_example,))
+            prog = lower_per_example(chain(n), in_tree, (per_example,))  # not timed
             # CPU time of this process: on a shared machine, wall time mostly measures
             # the neighbours. vmlir.compile pauses the garbage collector the same way.
             with gc_paused():

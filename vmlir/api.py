@@ -225,9 +225,8 @@ class Compiled:
         """Import JAX's per-example program and run our passes over it."""
         from vmlir.compiler import run_pipeline
         from vmlir.frontend.importer import import_per_example
-        from vmlir.ir import print_custom
-
         from vmlir.gcpause import gc_paused
+        from vmlir.ir import print_custom
 
         stages = Stages(record)
         stages.add("jax", lambda: per_example.text)
