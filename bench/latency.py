@@ -286,7 +286,7 @@ def bench_latency(
 ) -> dict[str, Any]:
     """Everything above, for `make bench`'s report."""
     out: dict[str, Any] = {"compile": [], "fresh": [], "chain": None, "scaling": []}
-    for name in names:
+    for name in names if reps > 0 else []:
         print(f"   first call: {name}", flush=True)
         out["compile"].append(bench_compile(BY_NAME[name], reps, scale))
     if reps > 0:
