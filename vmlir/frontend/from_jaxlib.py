@@ -133,7 +133,12 @@ class _Converter:
             return StringAttr(a.value)
         elif kind == "IntegerAttr":
             typ = self.type(a.type)
-            if isinstance(typ, IntegerType) and typ.width.data > 1:
+            # Signless only: jaxlib reads an unsigned attribute's value back as signed.
+            if (
+                isinstance(typ, IntegerType)
+                and typ.width.data > 1
+                and typ.signedness.data == Signedness.SIGNLESS
+            ):
                 return IntegerAttr(IntAttr(a.value), typ)
         return self.parse_attr_text(text)
 
