@@ -183,6 +183,10 @@ class _Converter:
 
     def op(self, j: Any) -> Operation:
         name = j.name
+        if not len(j.operands) and not len(j.regions) and any(
+            "complex<" in str(r.type) for r in j.results
+        ):
+            return self._op_from_text(j)
         cls, prop_names = self.op_class(name)
         props: dict[str, Attribute] = {}
         attrs: dict[str, Attribute] = {}
@@ -210,6 +214,19 @@ class _Converter:
             attributes=attrs,
             regions=regions,
         )
+        loc = self.location(j.location)
+        if loc is not None:
+            op.location = loc
+        for jres, res in zip(j.results, op.results):
+            self.values[jres] = res
+        return op
+
+    def _op_from_text(self, j: Any) -> Operation:
+        """An op read from its own generic print. For complex constants: reading a
+        complex dense attribute from jaxlib's Python objects aborts the process (its
+        automatic downcast raises inside C++), so they are never touched."""
+        text = j.get_asm(print_generic_op_form=True, enable_debug_info=False)
+        op = Parser(self.ctx, fix_hex_floats(text), "<jax>").parse_op()
         loc = self.location(j.location)
         if loc is not None:
             op.location = loc
