@@ -15,7 +15,7 @@ import vmlir
 from vmlir.dialects.stablehlo import ConstantOp
 from vmlir.emit import emit_generic
 from vmlir.frontend.from_jaxlib import module_from_jaxlib
-from vmlir.frontend.importer import _parse
+from vmlir.frontend.importer import _parse, import_per_example
 from vmlir.ir import parse_module, print_generic
 from vmlir.jaxmlir import parse_with_jaxlib
 
@@ -128,6 +128,25 @@ def test_op_no_dialect_defines_is_kept_by_name():
     (frob,) = [op for op in module_from_jaxlib(module).walk() if isinstance(op, UnregisteredOp)]
     assert frob.op_name.data == "mydialect.frob"
     assert "level" in frob.properties
+
+
+def test_shardy_mesh_at_top_level_is_dropped():
+    """A top-level `sdy.mesh` (JAX adds one around typed PRNG keys) is read and dropped."""
+    text = """
+"builtin.module"() ({
+  "sdy.mesh"() <{mesh = #sdy.mesh<[]>, sym_name = "empty_mesh"}> : () -> ()
+  "func.func"() <{function_type = (tensor<3xf32>) -> tensor<3xf32>, sym_name = "main"}> ({
+  ^bb0(%arg0: tensor<3xf32>):
+    %0 = "stablehlo.sine"(%arg0) : (tensor<3xf32>) -> tensor<3xf32>
+    "func.return"(%0) : (tensor<3xf32>) -> ()
+  }) : () -> ()
+}) : () -> ()
+"""
+    module = mlir.ir.Module.parse(text, context=mlir.make_ir_context())
+    batched = import_per_example(module, [0], [0], 4)
+    names = [op.name for op in batched.walk()]
+    assert "stablehlo.sine" in names
+    assert not any(isinstance(op, UnregisteredOp) for op in batched.walk())
 
 
 def test_compiled_max_reduction_keeps_minus_inf(assert_same):

@@ -265,10 +265,10 @@ def _dense_from_buffer(a: Any, typ: TensorType) -> DenseIntOrFPElementsAttr | No
 def module_from_jaxlib(module: Any, ctx: Context | None = None) -> ModuleOp:
     """Our xDSL module (its functions only) for a jaxlib `ir.Module` that JAX lowered."""
     conv = _Converter(ctx or make_context(allow_unregistered=True))
-    funcs = []
+    ops: list[Operation] = []
     for j in module.body.operations:
         op = j.operation
-        if op.name != "func.func":
-            raise VmlirError(f"JAX's module holds a top-level '{op.name}', not a function")
-        funcs.append(conv.func(op))
-    return ModuleOp(funcs)
+        # Other top-level ops (Shardy's `sdy.mesh`) are kept by name; the importer drops
+        # the sharding annotations it knows.
+        ops.append(conv.func(op) if op.name == "func.func" else conv.op(op))
+    return ModuleOp(ops)
