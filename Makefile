@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit unit clean fuzz bench
+.PHONY: demo test lit unit clean fuzz bench latency
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "vmlir needs Python >= 3.11 (found " + sys.version.split()[0] + ")"'
@@ -32,10 +32,14 @@ fuzz: $(STAMP)
 	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED)
 
 # The benchmark suite: `make bench` (options: `make bench ARGS="--rounds 3 --only rbf_gram"`).
-# Writes bench/results.md and bench/results.png.
+# Writes bench/results.md and bench/results.png, and (after a full run) the README's numbers.
 bench: $(STAMP)
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench.run $(ARGS)
+
+# Compile latency only (bench/latency.py; docs/latency.md): `make latency ARGS="--only mandelbrot"`.
+latency: $(STAMP)
+	$(PY) -m bench.latency $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/lit/**/Output

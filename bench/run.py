@@ -17,11 +17,12 @@ Everything runs in this one process. Per workload (bench/workloads.py):
    and whether XLA's optimized program for vmlir is the one it builds for
    jax.jit(jax.vmap) (`normalized_hlo`).
 
-Then dispatch cost on a tiny input and cold compile latency (bench/latency.py: first
-call of a fresh vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each
-time), XLA's temporary memory of a memory-hungry vmap with and without chunking
-(bench/memory.py), and the collectives of batch-sharded programs on 8 host devices
-(bench/sharded.py, in a process of its own).
+Then dispatch cost on a tiny input and compile latency (bench/latency.py: first call of
+a fresh vmlir.compile vs a fresh jax.jit(jax.vmap) at the benchmark sizes, a 1,000-op
+chain, pass time of 1k/2k/4k-op chains, and first calls in fresh processes with vmlir's
+disk cache cold and warm), XLA's temporary memory of a memory-hungry vmap with and
+without chunking (bench/memory.py), and the collectives of batch-sharded programs on 8
+host devices (bench/sharded.py, in a process of its own).
 Writes OUT/results.md (bench/report.py) and OUT/results.png (bench/plot.py; needs
 matplotlib).
 """
@@ -43,11 +44,10 @@ import jax
 import numpy as np
 
 import vmlir
-from bench.latency import bench_compile, bench_dispatch
+from bench.latency import bench_dispatch, bench_latency
 from bench.memory import bench_memory
 from bench.sharded import bench_sharded, with_sharded_section
 from bench.report import (
-    COMPILE_BATCH,
     JAX,
     LOOP,
     MANUAL,
@@ -60,7 +60,6 @@ from bench.report import (
 from bench.workloads import WORKLOADS, Variant, Workload
 
 HERE = Path(__file__).resolve().parent
-
 
 
 def _block(x: Any) -> Any:
@@ -421,7 +420,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--loop-sample", type=int, default=32, help="examples timed in the Python loop (0: no loop)")
     p.add_argument("--min-time", type=float, default=0.05, help="repeat faster calls up to this many seconds per sample (default 0.05)")
     p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
-    p.add_argument("--compile-reps", type=int, default=3, help="cold-compile repetitions per workload (0: skip)")
+    p.add_argument("--compile-reps", type=int, default=3, help="first-call repetitions per workload, and of the chain measurements (0: skip)")
+    p.add_argument("--fresh-reps", type=int, default=3, help="fresh-process repetitions per workload (0: skip)")
+    p.add_argument("--scaling-reps", type=int, default=3, help="repetitions of the 1k/2k/4k-op chain pass times (0: skip)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
     p.add_argument("--no-sharded", action="store_true", help="skip the batch-sharded section (8 host devices)")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
@@ -467,11 +468,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.dispatch_rounds > 0:
         print("-- dispatch", flush=True)
         dispatch = bench_dispatch(rounds=args.dispatch_rounds)
-    compiles = []
-    if args.compile_reps > 0:
-        print("-- cold compile", flush=True)
-        for w in workloads:
-            compiles.append(bench_compile(w, args.compile_reps))
+    compiles, latency = [], None
+    if args.compile_reps > 0 or args.fresh_reps > 0 or args.scaling_reps > 0:
+        print("-- compile latency", flush=True)
+        latency = bench_latency(
+            [w.name for w in workloads], args.compile_reps, args.fresh_reps, args.scale,
+            args.scaling_reps,
+        )
+        compiles = latency["compile"]
     memory = None
     if not args.no_memory:
         print("-- memory-bounded vmap", flush=True)
@@ -481,12 +485,17 @@ def main(argv: list[str] | None = None) -> int:
         print("-- batch-sharded vmap (8 host devices, own process)", flush=True)
         sharded = bench_sharded()
     meta["wall"] = time.perf_counter() - start
-    text = render_markdown(results, dispatch, compiles, meta, memory)
+    text = render_markdown(results, dispatch, compiles, meta, memory, latency)
     text = with_sharded_section(text, sharded)
     (out / "results.md").write_text(text)
     print()
     print(text.split("\n<!-- bench-data")[0])
     print(f"wrote {out / 'results.md'}")
+    if out.resolve() == HERE and not args.only and args.scale == 1.0:
+        # A full run at the real sizes: the README's measured numbers follow it.
+        from bench import readme
+
+        readme.main([str(out / "results.md")])
     if not args.no_plot:
         from bench.plot import plot_results
 

@@ -42,6 +42,8 @@ form): an integer axis, or `none` for "not mapped". The custom forms:
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -101,15 +103,24 @@ def axes_of(attr: ArrayAttr[Attribute]) -> list[Axis]:
 
 
 def varying_attr(flags: Sequence[bool]) -> DenseArrayBase:
+    return _varying_attr(tuple(bool(f) for f in flags))
+
+
+# Attributes are immutable and building one runs its verifier: the passes ask for the same
+# few types thousands of times on a long program, so these are memoized.
+@functools.lru_cache(maxsize=4096)
+def _varying_attr(flags: tuple[bool, ...]) -> DenseArrayBase:
     return DenseArrayBase.from_list(i1, [int(f) for f in flags])
 
 
+@functools.lru_cache(maxsize=4096)
 def insert_axis(t: TensorType, axis: int, size: int) -> TensorType:
     shape = list(t.get_shape())
     shape.insert(axis, size)
     return TensorType(t.element_type, shape)
 
 
+@functools.lru_cache(maxsize=4096)
 def remove_axis(t: TensorType, axis: int) -> TensorType:
     shape = list(t.get_shape())
     del shape[axis]

@@ -15,15 +15,17 @@ from typing import Any
 
 import jax
 
-from vmlir.compiler import Stages, default_pipeline, run_pipeline
+from vmlir import cache
+from vmlir.compiler import Stages, default_pipeline
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, flatten_args, flatten_out_axes, leaf_aval
 from vmlir.frontend.collectives import check_axis_name
-from vmlir.frontend.importer import import_per_example
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, in_vmlir_trace, lower_per_example, nested_vmap_call
-from vmlir.ir import print_custom
 from vmlir.runtime import sharding, xla
+
+# xDSL, our dialects and passes are imported only when the passes run (a build, not a
+# disk-cache hit): see _build.
 
 
 def _copy_name(wrapper: object, wrapped: object) -> None:
@@ -156,6 +158,7 @@ class Compiled:
         fast_math: bool = False,
         memory_limit_bytes: int | None = None,
         balance_shards: bool = False,
+        verify_each: bool | None = None,
     ):
         if not isinstance(vmapped, Vmapped):
             raise TypeError(
@@ -174,6 +177,7 @@ class Compiled:
             )
         self.memory_limit_bytes = memory_limit_bytes
         self.balance_shards = balance_shards
+        self.verify_each = verify_each
         self._programs: dict[Any, Program] = {}
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
         self._local: dict[Any, Compiled] = {}
@@ -198,30 +202,70 @@ class Compiled:
                 out_axes = flatten_out_axes(v.out_axes, per_example.out_tree, ranks)
                 self._traces[key] = (per_example, out_axes)
             per_example, out_axes = self._traces[key]
-
-            def build(chunk_size: int | None) -> Program:
-                stages = Stages(record)
-                stages.add("jax", per_example.text, generic=True)
-                module = import_per_example(
-                    per_example.text, flat.in_axes, out_axes, flat.axis_size, chunk_size,
-                    v.axis_name,
+            out_avals = tuple(
+                batched_aval(a, ax, flat.axis_size)
+                for a, ax in zip(per_example.out_avals, out_axes)
+            )
+            disk_key = None
+            if cache.enabled():
+                options = {
+                    "chunk_size": v.chunk_size,
+                    "memory_limit_bytes": self.memory_limit_bytes,
+                    "platform": jax.default_backend(),
+                    "axis_name": v.axis_name,
+                }
+                disk_key = cache.key(
+                    per_example.key_text, flat.in_axes, out_axes, flat.axis_size,
+                    self.pipeline, options,
                 )
-                stages.add("batch", lambda: print_custom(module))
-                text = run_pipeline(module, self.pipeline, stages)
-                out_avals = tuple(
-                    batched_aval(a, ax, flat.axis_size)
-                    for a, ax in zip(per_example.out_avals, out_axes)
-                )
-                return Program(
+            text = cache.load(disk_key) if disk_key is not None and not record else None
+            if text is not None:
+                stages = Stages(False)
+                stages.add("stablehlo", text, generic=True)
+                program = Program(
                     text, per_example.out_tree, out_avals, stages, tuple(out_axes)
                 )
-
-            if self.memory_limit_bytes is None:
-                program = build(v.chunk_size)
             else:
-                program = self._fit_memory(build, leaves, flat.axis_size)
+
+                def build(chunk_size: int | None) -> Program:
+                    return self._build(
+                        per_example, flat, out_axes, out_avals, chunk_size, record
+                    )
+
+                if self.memory_limit_bytes is None:
+                    program = build(v.chunk_size)
+                else:
+                    program = self._fit_memory(build, leaves, flat.axis_size)
+                if disk_key is not None:
+                    cache.store(disk_key, program.text)
             self._programs[key] = program
         return program, leaves
+
+    def _build(
+        self,
+        per_example: Any,
+        flat: Any,
+        out_axes: list[Any],
+        out_avals: tuple[Any, ...],
+        chunk_size: int | None,
+        record: bool,
+    ) -> Program:
+        """Import JAX's per-example program and run our passes over it."""
+        from vmlir.compiler import run_pipeline
+        from vmlir.frontend.importer import import_per_example
+        from vmlir.gcpause import gc_paused
+        from vmlir.ir import print_custom
+
+        stages = Stages(record)
+        stages.add("jax", lambda: per_example.text, generic=True)
+        with gc_paused():
+            module = import_per_example(
+                per_example.module, flat.in_axes, out_axes, flat.axis_size, chunk_size,
+                self.vmapped.axis_name,
+            )
+            stages.add("batch", lambda: print_custom(module))
+            text = run_pipeline(module, self.pipeline, stages, self.verify_each)
+        return Program(text, per_example.out_tree, out_avals, stages, tuple(out_axes))
 
     def _fit_memory(
         self, build: Callable[[int | None], Program], leaves: list[Any], axis_size: int
@@ -325,6 +369,7 @@ def compile(  # noqa: A001
     fast_math: bool = False,
     memory_limit_bytes: int | None = None,
     balance_shards: bool = False,
+    verify_each: bool | None = None,
 ) -> Compiled:
     """Compile a `vmlir.vmap`-ed function.
 
@@ -334,5 +379,10 @@ def compile(  # noqa: A001
     `balance_shards=True`: on a mesh, deal the examples to the shards round-robin (an
     all-to-all per batched argument and result, around the program) so that a batch
     sorted by cost loads every device alike (docs/sharding.md).
+    `verify_each=True`: run the IR verifier after every pass, naming the pass that broke
+    an invariant (default: once, at the end; the environment variable VMLIR_VERIFY_EACH=1
+    turns it on everywhere).
     """
-    return Compiled(batched, pipeline, fast_math, memory_limit_bytes, balance_shards)
+    return Compiled(
+        batched, pipeline, fast_math, memory_limit_bytes, balance_shards, verify_each
+    )

@@ -1,21 +1,29 @@
 """Run a pass pipeline over a batch-dialect module, keeping the IR after every step.
 
-The verifier runs after every pass, so a pass that breaks an invariant is caught where
-it happened, not when XLA rejects the result.
+Verification policy: the verifier walks the whole module, which on a 1,000-op program
+costs more than the passes themselves, so by default the result is verified once, after
+the last pass. With `verify_each` (`vmlir.compile(..., verify_each=True)`, or the
+environment variable VMLIR_VERIFY_EACH=1, which the test suite sets) it runs before the
+first pass and after every pass, so a pass that breaks an invariant is named where it
+happened. `vmlir-opt` always verifies after every pass.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import ModulePass, PassPipeline
-from xdsl.utils.exceptions import VerifyException
+from typing import TYPE_CHECKING
 
 from vmlir.errors import VmlirError
-from vmlir.ir import make_context, parse_module, print_custom, print_generic
 from vmlir.passes import DEFAULT_PIPELINE
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+    from xdsl.passes import ModulePass
+
+# xDSL is imported inside run_pipeline: `Stages` and `default_pipeline` are used on a
+# disk-cache hit, which must not pay for importing it.
 
 
 def default_pipeline(fast_math: bool = False) -> str:
@@ -66,35 +74,70 @@ class Stages:
             from vmlir.jaxmlir import parse_with_jaxlib
 
             return parse_with_jaxlib(text, generic=generic) + "\n"
+        from vmlir.ir import parse_module, print_custom, print_generic
+
         module = parse_module(text)
         return print_generic(module) if generic else print_custom(module)
 
 
-def run_pipeline(module: ModuleOp, pipeline: str | None, stages: Stages) -> str:
+VERIFY_EACH_ENV = "VMLIR_VERIFY_EACH"
+
+
+def verify_each_default() -> bool:
+    """Whether to verify after every pass when the caller does not say: the environment
+    variable VMLIR_VERIFY_EACH (1/true/yes), off otherwise."""
+    return os.environ.get(VERIFY_EACH_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def run_pipeline(
+    module: ModuleOp, pipeline: str | None, stages: Stages, verify_each: bool | None = None
+) -> str:
     """Apply `pipeline` (default: DEFAULT_PIPELINE) to `module` in place.
 
     Records the IR after each pass in `stages` (pretty form) and returns the final module
     as generic text: what the runtime hands to jaxlib, whose parser reads the generic
-    form fastest and accepts every op in it.
+    form fastest and accepts every op in it. `verify_each` (default: verify_each_default())
+    verifies after every pass instead of once at the end.
     """
+    from xdsl.passes import PassPipeline
+    from xdsl.utils.exceptions import VerifyException
+
+    from vmlir.emit import emit_generic
+    from vmlir.ir import make_context, print_custom
+
     spec = pipeline or DEFAULT_PIPELINE
     passes = available_passes()
+    if verify_each is None:
+        verify_each = verify_each_default()
+    last: list[str] = []
 
     def after_each(prev: ModulePass | None, mod: ModuleOp, nxt: ModulePass | None) -> None:
         if prev is None:
             return
-        try:
-            mod.verify()
-        except VerifyException as e:
-            raise VmlirError(f"the IR is invalid after pass '{prev.name}': {e}") from e
+        last[:] = [prev.name]
+        if verify_each:
+            try:
+                mod.verify()
+            except VerifyException as e:
+                raise VmlirError(f"the IR is invalid after pass '{prev.name}': {e}") from e
         stages.add(prev.name, lambda: print_custom(mod))
 
     try:
         pipe = PassPipeline.parse_spec(passes, spec, after_each)
     except Exception as e:  # xDSL raises plain Exceptions for unknown passes / bad options
         raise VmlirError(f"bad pass pipeline {spec!r}: {e}") from e
-    module.verify()
+    if verify_each:
+        module.verify()
     pipe.apply(make_context(), module)
-    final = print_generic(module)
+    if not verify_each:
+        try:
+            module.verify()
+        except VerifyException as e:
+            where = f" (last pass '{last[0]}')" if last else ""
+            raise VmlirError(
+                f"the IR is invalid at the end of the pipeline{where}; set "
+                f"{VERIFY_EACH_ENV}=1 or verify_each=True to find the pass that broke it: {e}"
+            ) from e
+    final = emit_generic(module)
     stages.add("stablehlo", final, generic=True)
     return final

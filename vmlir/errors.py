@@ -1,13 +1,12 @@
 """The errors vmlir raises on purpose. Anything else escaping is a bug in vmlir."""
 
-from xdsl.utils.exceptions import DiagnosticException
 
-
-class VmlirError(DiagnosticException):
+class VmlirError(Exception):
     """Base of every error vmlir reports to a user.
 
-    A DiagnosticException, so `vmlir-opt --verify-diagnostics` prints it and goes on with
-    the next `// -----` chunk, as it does for verifier errors.
+    A plain Exception, so that `import vmlir` and a disk-cache hit import nothing of xDSL;
+    `vmlir-opt` turns it into xDSL's DiagnosticException, so `--verify-diagnostics` prints
+    it and goes on with the next `// -----` chunk, as it does for verifier errors.
     """
 
 

@@ -9,11 +9,22 @@ module being built (`merge_mlir_modules` renames its `main`), and called.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 # jax exposes no public builder for func.call or custom_call; both live under jax._src.
 from jax._src.interpreters.mlir import custom_call as _custom_call
 from jax._src.lib.mlir.dialects import func as _func_dialect
 from jax.interpreters import mlir
+
+
+def jax_core() -> Any:
+    """The module jax.extend.core re-exports its classes from (Primitive, ClosedJaxpr,
+    jaxpr_as_fun: the very same objects). Importing `jax.extend` imports every one of its
+    submodules, Pallas and the MHLO dialect among them: 0.15-0.3 s at start-up, more than
+    the whole first call of a small jax.jit function, paid by every fresh process."""
+    from jax._src import core
+
+    return core
 
 
 def embed_call(

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jax
 import numpy as np
 import pytest
+
+# The suite verifies the IR after every pass (production verifies once, at the end), so a
+# pass that breaks an invariant fails the test that ran it, naming the pass.
+os.environ.setdefault("VMLIR_VERIFY_EACH", "1")
+# ... and runs the passes every time: vmlir's disk cache is off unless a test turns it on.
+os.environ.setdefault("VMLIR_CACHE", "0")
 
 
 def _assert_same(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5) -> None:

@@ -31,6 +31,8 @@ def test_one_tiny_workload_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
             "--loop-sample", "4",
             "--dispatch-rounds", "1",
             "--compile-reps", "1",
+            "--fresh-reps", "0",
+            "--scaling-reps", "0",
             "--no-plot",
             "--no-memory",
             "--no-sharded",
@@ -46,6 +48,7 @@ def test_one_tiny_workload_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     # sum(x**2) per example: XLA gets the very program jax.jit(jax.vmap) gives it.
     assert cells[-2] == "same as jax"
     assert "jax backend" in text and "| dispatch |" in text and "| compile (first call) |" in text
+    assert "| 1000-op chain |" in text
     # The data block at the end of results.md round-trips for bench/plot.py.
     (data,) = read_results(tmp_path / "results.md")["rows"]
     assert data["ok"] and data["checks"].keys() == {"vmlir", run.JAX, run.MANUAL, run.LOOP}
@@ -81,3 +84,25 @@ def test_workloads_are_well_formed() -> None:
         args = w.make_inputs(np.random.default_rng(0), sizes)
         ext = run.batch_extents(w, args)
         assert len(ext) == len(w.levels) and all(e >= 2 for e in ext), w.name
+
+
+def test_latency_targets_read_the_latency_rows() -> None:
+    """The compile-latency targets are computed from the rows: over a bound is 'not met'."""
+    from bench.report import latency_targets, render_latency
+
+    compiles = [{"workload": "a", "ratio": 1.2}, {"workload": "b", "ratio": 1.7}]
+    latency = {
+        "chain": {"workload": "1000-op chain", "sizes": "64x32", "vmlir": 2.0, "jax": 1.0, "ratio": 2.0},
+        "fresh": [{"workload": "tiny", "sizes": "16x128", "jax": 0.1, "cold": 0.25, "warm": 0.11,
+                   "cold_ratio": 2.5, "warm_ratio": 1.1, "warm_no_xdsl": True}],
+        "scaling": [{"ops": 1000, "target_ops": 1000, "import": 0.1, "passes": 0.3},
+                    {"ops": 2000, "target_ops": 2000, "import": 0.2, "passes": 0.6, "growth": 2.0,
+                     "import_growth": 2.0}],
+    }
+    got = {a: (b, c) for a, b, c in latency_targets(compiles, latency)}
+    first = next(k for k in got if k.startswith("first call within 1.5x"))
+    assert got[first] == ("geomean 1.60x, worst 1000-op chain 2.00x; 1 of 3 within 1.5x", "**not met**")
+    assert [c for k, (_, c) in got.items() if k.startswith("fresh process")] == ["met", "met"]
+    assert got[next(k for k in got if k.startswith("linear passes"))] == ("2.00x", "met")
+    text = "\n".join(render_latency(latency))
+    assert "| tiny | 16x128 | 100.00 ms | 250.00 ms | 110.00 ms | 2.50x | 1.10x |" in text

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, StringAttr, TensorType, UnregisteredOp
 from xdsl.dialects.func import CallOp, FuncOp, ReturnOp
@@ -42,7 +43,14 @@ Axis = int | None
 _UNREGISTERED = re.compile(r"Operation ([\w.]+) is not registered")
 
 
-def _parse(text: str) -> ModuleOp:
+def _parse(program: str | Any) -> ModuleOp:
+    """Our module for JAX's program: a jaxlib `ir.Module` (walked, no text round trip:
+    vmlir.frontend.from_jaxlib) or MLIR text (parsed; for tests and tools)."""
+    if not isinstance(program, str):
+        from vmlir.frontend.from_jaxlib import module_from_jaxlib
+
+        return module_from_jaxlib(program)
+    text = program
     try:
         # Unknown ops and attributes (custom_call details, sharding annotations) are kept
         # as unregistered: uniform ones pass through untouched, varying ones meet
@@ -192,15 +200,16 @@ def import_function(text: str) -> Block:
 
 
 def import_per_example(
-    text: str,
+    program: str | Any,
     in_axes: Sequence[Axis],
     out_axes: Sequence[Axis],
     axis_size: int,
     chunk_size: int | None = None,
     axis_name: str | None = None,
 ) -> ModuleOp:
-    """Our batch-dialect module for JAX's per-example module `text` (see module doc)."""
-    jax_module = _parse(text)
+    """Our batch-dialect module for JAX's per-example module `program`, a jaxlib
+    `ir.Module` or its text (see module doc)."""
+    jax_module = _parse(program)
     _drop_sharding_annotations(jax_module)
     inliner = _Inliner(jax_module)
     main = inliner.funcs.get("main")
@@ -217,7 +226,8 @@ def import_per_example(
     in_types = _batched_types(per_example_in, in_axes, axis_size)
     out_types = _batched_types(per_example_out, out_axes, axis_size)
 
-    body = main.body.clone()
+    # JAX's module is ours to take apart: main's body moves, it is not copied.
+    body = main.detach_region(main.body)
     inliner.inline_calls(body.block)
     ret = body.block.last_op
     assert isinstance(ret, ReturnOp)

@@ -114,3 +114,15 @@ def inline_locations(text: str) -> str:
             out.append(f"loc({found})")
         i = end + 1
     return "".join(out)
+
+
+_RESOLVER: _Resolver | None = None
+
+
+def resolve_location(body: str) -> str | None:
+    """`"file":line:col` for one location printed inline (the inside of `loc(...)`, as
+    jaxlib prints an op's location), or None if it names no user file."""
+    global _RESOLVER
+    if _RESOLVER is None:
+        _RESOLVER = _Resolver({})
+    return _RESOLVER.resolve(body)

@@ -19,9 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.extend.core import jaxpr_as_fun
 
 from vmlir.errors import VmlirUnsupportedError
+from vmlir.jaxmlir import jax_core
+
+jaxpr_as_fun = jax_core().jaxpr_as_fun
 
 try:
     # The ops these helpers emit (lax.cond, casts, ...) then get the location of the user's

@@ -11,21 +11,23 @@ nested `batch.vmap`, so nesting is explicit in our IR.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import jax
-from jax.extend.core import ClosedJaxpr, Primitive, jaxpr_as_fun
 from jax.interpreters import mlir
 
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, FlatArgs, flatten_args, flatten_out_axes
 from vmlir.frontend.collectives import axis_bound
 from vmlir.frontend.pycontrol import convert
-from vmlir.jaxmlir import embed_call
+from vmlir.jaxmlir import embed_call, jax_core
+
+_core = jax_core()
+ClosedJaxpr, Primitive, jaxpr_as_fun = _core.ClosedJaxpr, _core.Primitive, _core.jaxpr_as_fun
 
 VMAP_MARKER = "vmlir.vmap"
 """call_target_name of the stablehlo.custom_call a nested vmlir.vmap lowers to."""
@@ -47,13 +49,27 @@ def _vmlir_trace() -> Iterator[None]:
         _state.depth -= 1
 
 
-@dataclass(frozen=True)
 class PerExampleProgram:
-    """JAX's StableHLO for one example, and the shape of what it returns."""
+    """JAX's StableHLO for one example, and the shape of what it returns.
 
-    text: str  # generic form, with JAX's debug locations
-    out_tree: Any
-    out_avals: tuple[Any, ...]  # per-example ShapedArrays (with weak types)
+    `module` is jaxlib's in-memory module, which the importer walks directly; its text is
+    printed only when asked for (a recorded "jax" stage, a nested vmap's marker, the
+    cache key)."""
+
+    def __init__(self, module: Any, out_tree: Any, out_avals: tuple[Any, ...]):
+        self.module = module
+        self.out_tree = out_tree
+        self.out_avals = out_avals  # per-example ShapedArrays (with weak types)
+
+    @functools.cached_property
+    def text(self) -> str:
+        """Generic form, with JAX's debug locations."""
+        return self.module.operation.get_asm(print_generic_op_form=True, enable_debug_info=True)
+
+    @functools.cached_property
+    def key_text(self) -> str:
+        """Generic form without locations: what the program computes, for cache keys."""
+        return self.module.operation.get_asm(print_generic_op_form=True, enable_debug_info=False)
 
 
 def _flat(fn: Callable[..., Any], in_tree: Any, out_trees: list[Any]) -> Callable[..., list[Any]]:
@@ -91,12 +107,9 @@ def lower_per_example(
         # keep_unused: every argument must stay a parameter, to match in_axes one to one.
         traced = jax.jit(flat_fn, keep_unused=True).trace(*per_example)
         lowered = traced.lower()
-    text = lowered.compiler_ir("stablehlo").operation.get_asm(
-        print_generic_op_form=True, enable_debug_info=True
-    )
     # The jaxpr's avals keep weak types (lowered.out_info drops them).
     out_avals = tuple(traced.jaxpr.out_avals)
-    return PerExampleProgram(text, out_trees[-1], out_avals)
+    return PerExampleProgram(lowered.compiler_ir("stablehlo"), out_trees[-1], out_avals)
 
 
 def lower_jitted(fn: Callable[..., Any], shapes: Sequence[jax.ShapeDtypeStruct]) -> str:

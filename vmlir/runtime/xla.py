@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from jax.extend.core import Primitive
 from jax.interpreters import mlir
 
 from vmlir.errors import VmlirError
-from vmlir.jaxmlir import embed_call
+from vmlir.jaxmlir import embed_call, jax_core
+
+Primitive = jax_core().Primitive
 
 vmlir_call_p = Primitive("vmlir_call")
 vmlir_call_p.multiple_results = True

@@ -10,7 +10,7 @@ Python traceback.
 from __future__ import annotations
 
 import sys
-from typing import IO
+from typing import IO, Any
 
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
@@ -34,6 +34,20 @@ class VmlirOptMain(xDSLOptMain):
             )
 
         self.available_frontends["mlir"] = parse_mlir
+
+    # VmlirError is a plain Exception (importing vmlir must not import xDSL); xdsl-opt
+    # reports DiagnosticExceptions per `// -----` chunk under --verify-diagnostics.
+    def parse_chunk(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().parse_chunk(*args, **kwargs)
+        except VmlirError as e:
+            raise DiagnosticException(str(e)) from e
+
+    def apply_passes(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().apply_passes(*args, **kwargs)
+        except VmlirError as e:
+            raise DiagnosticException(str(e)) from e
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,0 +1,194 @@
+"""vmlir's disk cache of its pass output (vmlir/cache.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import vmlir
+from vmlir import cache
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """The cache on, in a fresh directory."""
+    monkeypatch.setenv("VMLIR_CACHE", "1")
+    monkeypatch.setenv("VMLIR_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _entries(root) -> list[str]:
+    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".mlir")]
+
+
+def _poly(x):
+    return jnp.sum(jnp.tanh(x) * x) + jnp.max(x)
+
+
+_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import jax, jax.numpy as jnp, numpy as np
+    import vmlir
+
+    def f(x, w):
+        return jnp.tanh(x @ w).sum() + jnp.max(x)
+
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+    w = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
+    ours = vmlir.compile(vmlir.vmap(f, in_axes=(0, None)))(x, w)
+    theirs = jax.vmap(f, in_axes=(0, None))(x, w)
+    print(json.dumps({
+        "xdsl": any(m == "xdsl" or m.startswith("xdsl.") for m in sys.modules),
+        "close": bool(np.allclose(ours, theirs, rtol=1e-5, atol=1e-5)),
+    }))
+    """
+)
+
+
+def _run_script(cache_root, jax_cache=None) -> dict[str, bool]:
+    env = dict(os.environ, VMLIR_CACHE="1", VMLIR_CACHE_DIR=str(cache_root), JAX_PLATFORMS="cpu")
+    if jax_cache is not None:
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=str(jax_cache),
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_second_process_runs_no_passes_and_imports_no_xdsl(tmp_path):
+    """A script run twice, with jax's persistent compilation cache on as well: the first
+    run compiles (xDSL imported) and fills both caches; the second, a fresh process, reads
+    ours (never importing xDSL) and jax's (XLA writes no new entry); both match jax.vmap."""
+    ours, theirs = tmp_path / "vmlir", tmp_path / "jax"
+    first = _run_script(ours, theirs)
+    assert first == {"xdsl": True, "close": True}
+    assert len(_entries(ours)) == 1
+    jax_entries = sorted(os.listdir(theirs))
+    assert jax_entries
+    second = _run_script(ours, theirs)
+    assert second == {"xdsl": False, "close": True}
+    assert sorted(os.listdir(theirs)) == jax_entries
+
+
+def test_hit_skips_the_passes(cache_dir, monkeypatch, assert_same):
+    """A second Compiled of the same program reads the cache: the pipeline is not run."""
+    x = np.random.default_rng(2).normal(size=(4, 6)).astype(np.float32)
+    first = vmlir.compile(vmlir.vmap(_poly))(x)
+    assert len(_entries(cache_dir)) == 1
+
+    def no_passes(*args, **kwargs):
+        raise AssertionError("the passes ran on a cache hit")
+
+    monkeypatch.setattr("vmlir.compiler.run_pipeline", no_passes)
+    second = vmlir.compile(vmlir.vmap(_poly))(x)
+    assert_same(second, jax.vmap(_poly)(x))
+    assert_same(second, first)
+
+
+def test_lower_records_stages_even_when_cached(cache_dir):
+    """`.lower()` wants every stage's IR, so it runs the passes even on a cache hit."""
+    x = jax.ShapeDtypeStruct((4, 6), jnp.float32)
+    vmlir.compile(vmlir.vmap(_poly)).lower(x)
+    lowered = vmlir.compile(vmlir.vmap(_poly)).lower(x)
+    assert "batch-vectorize" in lowered.stages()
+
+
+def test_key_depends_on_program_axes_pipeline_and_options():
+    """Changing any input of the key changes the key."""
+    base = ("module {}", [0], [0], 4, "batch-lower", {"chunk_size": None})
+    keys = {
+        cache.key(*base),
+        cache.key("module { }", *base[1:]),
+        cache.key(base[0], [None], *base[2:]),
+        cache.key(base[0], base[1], [1], *base[3:]),
+        cache.key(*base[:3], 8, *base[4:]),
+        cache.key(*base[:4], "batch-fuse,batch-lower", base[5]),
+        cache.key(*base[:5], {"chunk_size": 2}),
+    }
+    assert len(keys) == 7
+
+
+def test_different_axes_are_different_entries(cache_dir, assert_same):
+    """The same function under in_axes=0 and in_axes=1 gets two entries, each right."""
+    x = np.random.default_rng(3).normal(size=(4, 6)).astype(np.float32)
+    assert_same(vmlir.compile(vmlir.vmap(_poly, in_axes=0))(x), jax.vmap(_poly, in_axes=0)(x))
+    assert_same(vmlir.compile(vmlir.vmap(_poly, in_axes=1))(x), jax.vmap(_poly, in_axes=1)(x))
+    assert len(_entries(cache_dir)) == 2
+
+
+def test_cache_off_writes_nothing(tmp_path, monkeypatch):
+    """VMLIR_CACHE=0 turns the cache off."""
+    monkeypatch.setenv("VMLIR_CACHE", "0")
+    monkeypatch.setenv("VMLIR_CACHE_DIR", str(tmp_path))
+    vmlir.compile(vmlir.vmap(_poly))(np.ones((2, 3), np.float32))
+    assert _entries(tmp_path) == []
+
+
+def test_damaged_entry_is_ignored_and_replaced(cache_dir, assert_same):
+    """An entry without its key's header (a torn or foreign file) is a miss; the
+    compilation overwrites it with a whole entry."""
+    x = np.random.default_rng(4).normal(size=(3, 5)).astype(np.float32)
+    vmlir.compile(vmlir.vmap(_poly))(x)
+    (path,) = _entries(cache_dir)
+    with open(path, "w") as f:
+        f.write("garbage")
+    k = os.path.basename(path)[: -len(".mlir")]
+    assert cache.load(k) is None
+    assert_same(vmlir.compile(vmlir.vmap(_poly))(x), jax.vmap(_poly)(x))
+    assert cache.load(k) is not None
+
+
+def test_concurrent_writers_leave_whole_entries(cache_dir):
+    """Writers racing on one key while a reader reads: every read is None or one whole
+    text that some writer wrote, and no temporary file is left behind."""
+    k = "ab" + "0" * 62
+    texts = [f"// writer {i}\n" + "x" * (200_000 + i) for i in range(6)]
+    seen: list[str | None] = []
+    stop = threading.Event()
+
+    def write(text: str) -> None:
+        for _ in range(15):
+            cache.store(k, text)
+
+    def read() -> None:
+        while not stop.is_set():
+            seen.append(cache.load(k))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(t,)) for t in texts]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    reader.join()
+    assert cache.load(k) in texts
+    assert all(s is None or s in texts for s in seen)
+    leftovers = [f for _, _, fs in os.walk(cache_dir) for f in fs if f.startswith(".tmp-")]
+    assert leftovers == []
+
+
+def test_default_directory_is_the_users_cache_dir(monkeypatch, tmp_path):
+    """Without VMLIR_CACHE_DIR the cache lives under XDG_CACHE_HOME (Linux)."""
+    monkeypatch.delenv("VMLIR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    if sys.platform.startswith("linux"):
+        assert cache.cache_dir() == os.path.join(str(tmp_path), "vmlir")
+    monkeypatch.setenv("VMLIR_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert cache.cache_dir() == str(tmp_path / "elsewhere")
