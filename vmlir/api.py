@@ -20,6 +20,7 @@ from vmlir.compiler import Stages, default_pipeline
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, flatten_args, flatten_out_axes, leaf_aval
 from vmlir.frontend.collectives import check_axis_name
+from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, in_vmlir_trace, lower_per_example, nested_vmap_call
 from vmlir.runtime import sharding, xla
@@ -207,7 +208,9 @@ class Compiled:
                 for a, ax in zip(per_example.out_avals, out_axes)
             )
             disk_key = None
-            if cache.enabled():
+            # A custom_vmap rule is Python code outside the per-example program: a cached
+            # result could outlive an edit of the rule.
+            if cache.enabled() and CUSTOM_VMAP_MARKER not in per_example.key_text:
                 options = {
                     "chunk_size": v.chunk_size,
                     "memory_limit_bytes": self.memory_limit_bytes,

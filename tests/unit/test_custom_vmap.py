@@ -104,3 +104,36 @@ def test_forward_mode_through_custom_vmap():
     """jax.jvp of a custom_vmap function per example: JAX's JVP of the rule, batched."""
     x = np.random.default_rng(5).normal(size=(5, 3)).astype(np.float32)
     check(lambda x: jax.jvp(lambda x: scaled_sine(x, x), (x,), (jnp.ones_like(x),)), [x])
+
+
+_FRESH = """
+import jax, jax.numpy as jnp, numpy as np
+from jax.custom_batching import custom_vmap
+import vmlir
+
+@custom_vmap
+def f(x):
+    return jnp.sin(x)
+
+@f.def_vmap
+def _rule(axis_size, in_batched, x):
+    return jnp.cos(x), in_batched[0]
+
+x = np.linspace(0.0, 1.0, 6, dtype=np.float32)
+np.testing.assert_allclose(vmlir.vmap(f)(x), jax.vmap(f)(x), rtol=1e-6)
+print("OK")
+"""
+
+
+def test_rule_is_used_on_the_first_compile_of_a_fresh_process(tmp_path):
+    """The marker lowering is installed by `import vmlir`, not by the (lazily imported)
+    importer: the very first trace in a process already leaves the marker."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VMLIR_CACHE": "0", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _FRESH], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stderr

@@ -23,20 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from jax.interpreters import mlir
-from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, UnitAttr, i64
-from xdsl.ir import Attribute, Operation, SSAValue
 
-from vmlir.dialects.batch_collectives import (
-    AllGatherOp,
-    AllToAllOp,
-    AxisIndexOp,
-    PmaxOp,
-    PminOp,
-    PpermuteOp,
-    PsumOp,
-    PsumScatterOp,
-    names_attr,
-)
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.jaxmlir import marker_call
 
@@ -292,40 +279,3 @@ def _install() -> None:
 
 
 _install()
-
-
-def collective_op(
-    config: dict[str, Any], operands: Sequence[SSAValue], result: Attribute
-) -> Operation:
-    """The batch-dialect op a collective marker stands for (used by the importer)."""
-    name, axes = config["op"], config["axes"]
-    if name == "batch.psum":
-        return PsumOp(operands[0], axes)
-    if name == "batch.pmax":
-        return PmaxOp(operands[0], axes)
-    if name == "batch.pmin":
-        return PminOp(operands[0], axes)
-    if name == "batch.axis_index":
-        return AxisIndexOp(axes[0])
-    props: dict[str, Attribute | None] = {"axes": names_attr(axes)}
-    if name == "batch.all_gather":
-        return AllGatherOp(operands[0], axes, config["dim"], config["tiled"], result)
-    if name == "batch.psum_scatter":
-        props["dim"] = IntegerAttr(config["dim"], i64)
-        props["tiled"] = UnitAttr() if config["tiled"] else None
-        cls: type[Operation] = PsumScatterOp
-    elif name == "batch.ppermute":
-        props["perm"] = DenseArrayBase.from_list(i64, config["perm"])
-        cls = PpermuteOp
-    elif name == "batch.all_to_all":
-        props["split"] = IntegerAttr(config["split"], i64)
-        props["concat"] = IntegerAttr(config["concat"], i64)
-        cls = AllToAllOp
-    else:
-        raise VmlirUnsupportedError(f"unknown collective marker {name!r}")
-    return cls.create(
-        operands=list(operands),
-        result_types=[result],
-        properties={k: v for k, v in props.items() if v is not None},
-    )
-

@@ -16,17 +16,16 @@ import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
-from jax.extend.core import jaxpr_as_fun
 from jax.interpreters import mlir
-from xdsl.ir import Block
-
 from vmlir.errors import VmlirError
 from vmlir.frontend.trace import in_vmlir_trace, lower_jitted
-from vmlir.jaxmlir import embed_call
-from vmlir.passes.rules.custom_vmap import register_rule_tracer
+from vmlir.jaxmlir import embed_call, jax_core
+
+if TYPE_CHECKING:
+    from xdsl.ir import Block
 
 CUSTOM_VMAP_MARKER = "vmlir.custom_vmap"
 
@@ -62,7 +61,7 @@ def _install() -> None:
         name = getattr(rule, "__name__", "rule")
         key = f"{name}#{next(_count)}"
         _rules[key] = _Rule(rule, in_tree, out_tree, tuple(ctx.avals_in))
-        text = lower_jitted(jaxpr_as_fun(call), [_struct(a) for a in ctx.avals_in])
+        text = lower_jitted(jax_core().jaxpr_as_fun(call), [_struct(a) for a in ctx.avals_in])
         return embed_call(
             ctx, text, args, "vmlir_custom_vmap_body",
             marker=(CUSTOM_VMAP_MARKER, json.dumps({"rule": key})),
@@ -76,9 +75,15 @@ def _struct(aval: Any, batch: int | None = None) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=getattr(aval, "weak_type", False))
 
 
-def trace_rule(key: str, axis_size: int, in_batched: Sequence[bool]) -> tuple[Block, list[bool]]:
+def trace_rule(
+    key: str, axis_size: int, in_batched: Sequence[bool]
+) -> tuple[Block, list[bool]]:
     """The user's rule `key` at the batched shapes (batched operands on axis 0), as our
-    IR, and which of its results it batched (on axis 0), as jax.vmap calls it."""
+    IR, and which of its results it batched (on axis 0), as jax.vmap calls it.
+
+    The importer registers it with batch-vectorize (vmlir.passes.rules.custom_vmap), so
+    this module, imported before any tracing to install the marker lowering, loads no
+    xDSL."""
     r = _rules.get(key)
     if r is None:
         raise VmlirError(f"no custom_vmap rule named {key!r} was traced in this process")
@@ -106,4 +111,3 @@ def trace_rule(key: str, axis_size: int, in_batched: Sequence[bool]) -> tuple[Bl
 
 
 _install()
-register_rule_tracer(trace_rule)

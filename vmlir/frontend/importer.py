@@ -21,21 +21,46 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, StringAttr, TensorType, UnregisteredOp
+from xdsl.dialects.builtin import (
+    DenseArrayBase,
+    FileLineColLoc,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    UnitAttr,
+    UnregisteredOp,
+    i64,
+)
 from xdsl.dialects.func import CallOp, FuncOp, ReturnOp
-from xdsl.ir import Attribute, Block, Region
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import ParseError
 
 from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
-from vmlir.dialects.batch_collectives import CustomVmapOp
+from vmlir.dialects.batch_collectives import (
+    AllGatherOp,
+    AllToAllOp,
+    AxisIndexOp,
+    CustomVmapOp,
+    PmaxOp,
+    PminOp,
+    PpermuteOp,
+    PsumOp,
+    PsumScatterOp,
+    names_attr,
+)
 from vmlir.dialects.stablehlo import CustomCallOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
-from vmlir.frontend.collectives import COLLECTIVE_MARKER, collective_op
-from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
+from vmlir.frontend.collectives import COLLECTIVE_MARKER
+from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER, trace_rule
 from vmlir.frontend.locations import inline_locations
 from vmlir.frontend.trace import VMAP_MARKER
 from vmlir.ir import make_context, parse_module
+from vmlir.passes.rules.custom_vmap import register_rule_tracer
+
+# batch-vectorize calls back into the frontend for a custom_vmap rule (passes import no jax).
+register_rule_tracer(trace_rule)
 
 Axis = int | None
 
@@ -240,4 +265,40 @@ def import_per_example(
     outer.add_ops([vmap, ReturnOp(*vmap.results)])
     func = FuncOp("main", (in_types, out_types), Region(outer))
     return ModuleOp([func])
+
+
+def collective_op(
+    config: dict[str, Any], operands: Sequence[SSAValue], result: Attribute
+) -> Operation:
+    """The batch-dialect op a collective marker stands for."""
+    name, axes = config["op"], config["axes"]
+    if name == "batch.psum":
+        return PsumOp(operands[0], axes)
+    if name == "batch.pmax":
+        return PmaxOp(operands[0], axes)
+    if name == "batch.pmin":
+        return PminOp(operands[0], axes)
+    if name == "batch.axis_index":
+        return AxisIndexOp(axes[0])
+    props: dict[str, Attribute | None] = {"axes": names_attr(axes)}
+    if name == "batch.all_gather":
+        return AllGatherOp(operands[0], axes, config["dim"], config["tiled"], result)
+    if name == "batch.psum_scatter":
+        props["dim"] = IntegerAttr(config["dim"], i64)
+        props["tiled"] = UnitAttr() if config["tiled"] else None
+        cls: type[Operation] = PsumScatterOp
+    elif name == "batch.ppermute":
+        props["perm"] = DenseArrayBase.from_list(i64, config["perm"])
+        cls = PpermuteOp
+    elif name == "batch.all_to_all":
+        props["split"] = IntegerAttr(config["split"], i64)
+        props["concat"] = IntegerAttr(config["concat"], i64)
+        cls = AllToAllOp
+    else:
+        raise VmlirUnsupportedError(f"unknown collective marker {name!r}")
+    return cls.create(
+        operands=list(operands),
+        result_types=[result],
+        properties={k: v for k, v in props.items() if v is not None},
+    )
 
