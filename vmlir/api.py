@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import numpy as np
 
 from vmlir.compiler import Stages, default_pipeline, run_pipeline
-from vmlir.frontend.axes import flatten_args, flatten_out_axes, leaf_aval
+from vmlir.frontend.axes import FlatArgs, flatten_args, flatten_out_axes, is_static_leaf, leaf_aval
 from vmlir.frontend.importer import import_per_example
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, in_vmlir_trace, lower_per_example, nested_vmap_call
@@ -126,6 +127,27 @@ def _signature(leaves: list[Any], tree: Any) -> tuple[Any, ...]:
     return (tree, tuple((a.shape, a.dtype, a.weak_type) for a in avals))
 
 
+_ARRAYS = frozenset({type(jax.numpy.zeros(())), np.ndarray})  # exact types: no ABC check
+
+
+@dataclass(frozen=True)
+class _Static:
+    """The static leaves of a call, as jax.jit's static argument: equal when the argument
+    tree and every static value (and its type: 1, 1.0 and True differ) are."""
+
+    tree: Any
+    static: tuple[tuple[int, Any], ...]
+
+    def _key(self) -> tuple[Any, ...]:
+        return self.tree, FlatArgs((), (), 0, (), self.static).static_key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Static) and self._key() == other._key()
+
+
 class Compiled:
     """`vmlir.compile(vmapped)`: call it like the vmapped function; `.lower(...)` shows IR."""
 
@@ -155,6 +177,11 @@ class Compiled:
         self._programs: dict[Any, Program] = {}
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
         self._jitted = jax.jit(self._traced)
+        # Non-array arguments with in_axes None (a Python int for jnp.tile) reach the
+        # function as they are, as with jax.vmap: static for jax.jit, one program per value.
+        self._static_jitted = jax.jit(self._traced_static, static_argnums=0)
+        axes = jax.tree_util.tree_leaves(vmapped.in_axes, is_leaf=lambda a: a is None)
+        self._call = self._dispatch if None in axes else self._jitted
         _copy_name(self, vmapped)
 
     def _program(
@@ -164,7 +191,8 @@ class Compiled:
         v = self.vmapped
         fn, args, in_axes = v.with_kwargs(args, kwargs)
         flat, in_tree, leaves = flatten_args(args, in_axes, v.axis_size)
-        key = _signature(leaves, in_tree)
+        key = (*_signature(leaves, in_tree), flat.static_key())
+        fn, in_tree = flat.bind_static(convert(fn), in_tree)
         program = self._programs.get(key)
         if program is None or (record and not program.stages.record):
             if key not in self._traces:  # the Python function is traced once per signature
@@ -221,10 +249,36 @@ class Compiled:
         outs = xla.call(program.text, leaves, program.out_avals)
         return jax.tree_util.tree_unflatten(program.out_tree, outs)
 
-    __call__ = property(operator.attrgetter("_jitted"))
+    def _dispatch(self, *args: Any, **kwargs: Any) -> Any:
+        for a in args:
+            if type(a) not in _ARRAYS:
+                break
+        else:
+            return self._jitted(*args, **kwargs)
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        static = tuple((i, x) for i, x in enumerate(leaves)
+                       if type(x) not in _ARRAYS and is_static_leaf(x))
+        if not static:
+            return self._jitted(*args, **kwargs)
+        try:
+            key = _Static(tree, static)
+            hash(key)
+        except TypeError:  # flatten_args names the argument
+            flatten_args(args, self.vmapped.in_axes, self.vmapped.axis_size)
+            raise
+        dyn = [x for x in leaves if not is_static_leaf(x)]
+        return self._static_jitted(key, *dyn, **kwargs)
+
+    def _traced_static(self, key: _Static, *dyn: Any, **kwargs: Any) -> Any:
+        it, static = iter(dyn), dict(key.static)
+        leaves = [static[i] if i in static else next(it) for i in range(key.tree.num_leaves)]
+        return self._traced(*jax.tree_util.tree_unflatten(key.tree, leaves), **kwargs)
+
+    __call__ = property(operator.attrgetter("_call"))
     """Calling a Compiled calls its `jax.jit` function directly: a Python `__call__`
     forwarding *args costs ~0.8 us, 9% of jax.jit's own dispatch on a tiny input; this
-    property (a C getter, no Python frame) costs ~0.2 us."""
+    property (a C getter, no Python frame) costs ~0.2 us. With an in_axes None, a Python
+    dispatcher first looks for static (non-array) arguments."""
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Compile for these arguments (arrays or jax.ShapeDtypeStruct) without running."""

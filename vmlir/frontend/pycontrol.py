@@ -51,7 +51,9 @@ from vmlir.frontend.pyast import (
 )
 
 RET, RETVAL = "_pc_ret", rt.RETVAL
-LAMBDA = "_pc_lambda"  # the name a converted lambda's `def` has until compiled
+# The name of the converted `def` inside the factory: under its own name, the function's
+# references to itself (recursion) would become the factory's local, not its global.
+DEF = "_pc_def"
 CALL = "_pc_call"  # what converted code calls every function through (pycontrol_calls.call)
 _NOT_WRAPPED = {"range", "super"}  # `for i in range(...)` is matched by name; super() needs its frame
 _FUTURE = functools.reduce(
@@ -109,7 +111,10 @@ _CALL = functools.partial(calls.call, _convert_function)
 def converted_source(fn: Callable[..., Any]) -> str | None:
     """The source `convert` compiles for `fn` (to read and debug), or None."""
     module = _converted_tree(fn)
-    return None if module is None else ast.unparse(module.body[0].body[0])
+    if module is None:
+        return None
+    module.body[0].body[0].name = fn.__name__
+    return ast.unparse(module.body[0].body[0])
 
 
 def _convert_code(fn: types.FunctionType) -> types.CodeType | None:
@@ -120,8 +125,7 @@ def _convert_code(fn: types.FunctionType) -> types.CodeType | None:
     flags = code.co_flags & _FUTURE
     compiled = compile(module, code.co_filename, "exec", flags=flags, dont_inherit=True)
     factory = next(c for c in compiled.co_consts if isinstance(c, types.CodeType))
-    name = LAMBDA if code.co_name == "<lambda>" else code.co_name
-    new = next(c for c in factory.co_consts if isinstance(c, types.CodeType) and c.co_name == name)
+    new = next(c for c in factory.co_consts if isinstance(c, types.CodeType) and c.co_name == DEF)
     new = _requalify(new, new.co_qualname, code.co_qualname)
     return new.replace(co_name=code.co_name)
 
@@ -177,6 +181,7 @@ def _converted_tree(fn: types.FunctionType) -> ast.Module | None:
 
 def _factory(node: ast.FunctionDef, code: types.CodeType) -> ast.Module:
     params = [RT, CALL, *code.co_freevars]
+    node.name = DEF
     factory = mk_def("_pc_factory", params, [node, ast.Return(mk_name(node.name))])
     return ast.Module(body=at_node([factory], node), type_ignores=[])
 
@@ -214,7 +219,7 @@ def _lambda_def(code: types.CodeType) -> ast.FunctionDef | None:
     if not found:
         return None
     lam = min(found, key=lambda f: f[0])[1]
-    node = mk_def(LAMBDA, [], [ast.copy_location(ast.Return(lam.body), lam.body)])
+    node = mk_def("<lambda>", [], [ast.copy_location(ast.Return(lam.body), lam.body)])
     node.args = lam.args
     return ast.copy_location(node, lam)
 

@@ -167,7 +167,7 @@ def nested_vmap_call(
 ) -> Any:
     """A vmlir.vmap called while an outer one is being traced: leave a marker."""
     flat, in_tree, leaves = flatten_args(args, in_axes, axis_size)
-    fn = convert(fn)
+    fn, in_tree = flat.bind_static(convert(fn), in_tree)
     fn, in_tree, flat, leaves, out_tree = _hoist_outer_values(fn, in_tree, flat, leaves)
     prog = lower_per_example(fn, in_tree, flat.per_example, convert_control_flow=False)
     out_ax = flatten_out_axes(out_axes, out_tree, [len(a.shape) for a in prog.out_avals])
