@@ -256,3 +256,49 @@ def test_static_scalar_errors_match_jax():
     with pytest.raises(VmlirUnsupportedError, match=r"argument \[1\] \(a Unhashable, in_axes "
                        r"None\) is passed to the function as it is, as jax.vmap does"):
         _ours(lambda x, u: x, X, Unhashable(), in_axes=(0, None))
+
+
+@jax.custom_jvp
+def _relu(x):
+    if x > 0:
+        return x
+    return 0.0 * x
+
+
+@_relu.defjvp
+def _relu_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    slope = 1.0 if x > 0 else 0.25  # a rule that differs from the body's derivative
+    return _relu(x), t * slope
+
+
+@jax.custom_jvp
+def _relu_ref(x):
+    return jnp.where(x > 0, x, 0.0 * x)
+
+
+@_relu_ref.defjvp
+def _relu_ref_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _relu_ref(x), t * jnp.where(x > 0, 1.0, 0.25)
+
+
+def test_custom_jvp_function_and_rule_are_converted():
+    """A jax.custom_jvp whose function and rule have Python `if`s: both are converted and
+    jax.grad uses the rule."""
+    assert_same(_ours(_relu, E), jax.vmap(_relu_ref)(E))
+    assert_same(_ours(jax.grad(_relu), E), jax.vmap(jax.grad(_relu_ref))(E))
+
+
+def _count_down(n):
+    if n <= 0:
+        return n
+    return _count_down(n - 1)
+
+
+def test_recursion_on_a_traced_value_is_an_error():
+    """A recursion that ends on a traced condition cannot end when traced: a clear error
+    naming the function, not Python's RecursionError."""
+    with pytest.raises(VmlirUnsupportedError, match=r"the recursion of '_count_down' \(.*"
+                       r"test_pycontrol_calls\.py:\d+\) exceeds Python's recursion limit"):
+        _ours(_count_down, np.arange(4, dtype=np.int32))

@@ -31,6 +31,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from vmlir.errors import VmlirUnsupportedError
+
 try:
     # Ops a library function emits when converted code calls it through `call` are located
     # at the user's line, not at this file's.
@@ -85,6 +87,17 @@ def _is_jit(f: Any) -> bool:
     return hasattr(f, "_jit_info") and hasattr(f, "_fun") and hasattr(f, "lower")
 
 
+def _is_custom(f: Any) -> bool:
+    t = type(f)
+    return t.__name__ in ("custom_jvp", "custom_vjp") and t.__module__.startswith("jax")
+
+
+def _is_function_like(f: Any) -> bool:
+    """What convert looks into when a library function holds it or is given it."""
+    return (isinstance(f, (types.FunctionType, types.MethodType, functools.partial))
+            or _is_jit(f) or _is_custom(f))
+
+
 def convert_callable(f: Any, convert_function: ConvertFunction) -> Any:
     """`f` with the user functions in it (or behind it) converted; `f` itself if none."""
     if getattr(f, "__vmlir_converted__", False):
@@ -98,6 +111,8 @@ def convert_callable(f: Any, convert_function: ConvertFunction) -> Any:
         return _convert(f, convert_function)
     if hit is None:
         hit = _convert(f, convert_function)
+        if isinstance(hit, types.MethodType) and hit.__self__ is f:
+            return hit  # a callable object's bound `__call__`: cached, it would keep `f` alive
         # Functions being rebuilt refer to the one in progress; cache only settled answers.
         if not getattr(_busy, "set", None):
             _cache[f] = _SAME if hit is f else hit
@@ -114,6 +129,8 @@ def _convert(f: Any, convert_function: ConvertFunction) -> Any:
         return f if inner is f.func else functools.partial(inner, *f.args, **f.keywords)
     if _is_jit(f):
         return _rebuild_jit(f, convert_function)
+    if _is_custom(f):
+        return _rebuild_custom(f, convert_function)
     call_fn = getattr(type(f), "__call__", None)
     if not isinstance(f, type) and is_user_function(call_fn):
         # A callable object: its `__call__`, bound to it (not cached: it would keep `f`).
@@ -143,7 +160,7 @@ def _rebuild_library_closure(f: types.FunctionType, convert_function: ConvertFun
                 cells.append(cell)
                 continue
             new = value
-            if isinstance(value, (types.FunctionType, functools.partial)) or _is_jit(value):
+            if _is_function_like(value):
                 new = convert_callable(value, convert_function)
             changed |= new is not value
             cells.append(types.CellType(new) if new is not value else cell)
@@ -183,11 +200,29 @@ def _rebuild_jit(f: Any, convert_function: ConvertFunction) -> Any:
     return jax.jit(new, **{k: getattr(info, k) for k in _JIT_OPTIONS})
 
 
+def _rebuild_custom(f: Any, convert_function: ConvertFunction) -> Any:
+    """jax.custom_jvp / custom_vjp again around the converted function and rules (their
+    Python `if`s run on tracers too); as it is when nothing in it is converted."""
+    import jax  # noqa: PLC0415 - only custom derivative wrappers need it
+
+    parts = ("fun", "jvp") if type(f).__name__ == "custom_jvp" else ("fun", "fwd", "bwd")
+    old = [getattr(f, p, None) for p in parts]
+    new = [None if o is None else convert_callable(o, convert_function) for o in old]
+    if all(n is o for n, o in zip(new, old)) or getattr(f, "optimize_remat", False):
+        return f  # (optimize_remat: defvjp already wrapped fwd; wrapping again would differ)
+    out = type(f)(new[0], nondiff_argnums=f.nondiff_argnums)
+    if parts[1] == "jvp" and new[1] is not None:
+        out.defjvp(new[1], symbolic_zeros=f.symbolic_zeros)
+    elif parts[1] == "fwd" and new[1] is not None:
+        out.defvjp(new[1], new[2], symbolic_zeros=f.symbolic_zeros)
+    return out
+
+
 def _convert_args(items: Any, convert_function: ConvertFunction) -> Any:
     out, changed = [], False
     for a in items:
         new = a
-        if isinstance(a, (types.FunctionType, types.MethodType, functools.partial)) or _is_jit(a):
+        if _is_function_like(a):
             new = convert_callable(a, convert_function)
         elif type(a) in (list, tuple) and any(isinstance(x, types.FunctionType) for x in a):
             new = type(a)(_convert_args(a, convert_function))  # lax.switch's branches
@@ -200,8 +235,20 @@ def call(convert_function: ConvertFunction, f: Any, /, *args: Any, **kwargs: Any
     """`f(*args, **kwargs)` as converted code runs it: `f` converted; when `f` is library
     code, the functions passed to it converted (lax.fori_loop's body, jax.grad's fun)."""
     g = convert_callable(f, convert_function)
-    if g is f and not is_user_function(f) and (args or kwargs):
-        args = tuple(_convert_args(args, convert_function))
-        if kwargs:
-            kwargs = dict(zip(kwargs, _convert_args(list(kwargs.values()), convert_function)))
-    return g(*args, **kwargs)
+    if g is f:
+        if not is_user_function(f) and (args or kwargs):
+            args = tuple(_convert_args(args, convert_function))
+            if kwargs:
+                kwargs = dict(zip(kwargs, _convert_args(list(kwargs.values()), convert_function)))
+        return g(*args, **kwargs)
+    try:
+        return g(*args, **kwargs)
+    except RecursionError:
+        code = getattr(getattr(g, "__func__", g), "__code__", None)
+        where = f" ({code.co_filename}:{code.co_firstlineno})" if code else ""
+        raise VmlirUnsupportedError(
+            f"the recursion of {getattr(f, '__qualname__', f)!r}{where} exceeds Python's "
+            "recursion limit: a recursion whose end depends on a traced value never ends when "
+            "converted (both branches of an `if` on a traced value are traced); write it as "
+            "a `while` loop"
+        ) from None
