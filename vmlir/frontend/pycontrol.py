@@ -17,7 +17,6 @@ import __future__
 import ast
 import functools
 import inspect
-import linecache
 import types
 import weakref
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from vmlir.frontend.pyast import (
     guard_if,
     has_jump,
     is_range_for,
+    lambda_def,
     live_before,
     mk_assign,
     mk_call,
@@ -142,7 +142,7 @@ def _converted_tree(fn: types.FunctionType) -> ast.Module | None:
     Raises VmlirUnsupportedError for generators and async functions."""
     code = fn.__code__
     if code.co_name == "<lambda>":
-        node = _lambda_def(code)
+        node = lambda_def(code)
         if node is None:
             return None
         _Converter(code.co_filename).function(node)
@@ -184,44 +184,6 @@ def _factory(node: ast.FunctionDef, code: types.CodeType) -> ast.Module:
     node.name = DEF
     factory = mk_def("_pc_factory", params, [node, ast.Return(mk_name(node.name))])
     return ast.Module(body=at_node([factory], node), type_ignores=[])
-
-
-@functools.lru_cache(maxsize=8)
-def _parse_file(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(source)
-    except SyntaxError:
-        return None
-
-
-def _lambda_def(code: types.CodeType) -> ast.FunctionDef | None:
-    """`def <lambda>(args): return body` for a lambda's code, from its file's source: the
-    lambda on its first line with its parameters whose body spans all of its code's
-    positions (the innermost such, for nested lambdas). None if not found."""
-    tree = _parse_file("".join(linecache.getlines(code.co_filename)))
-    if tree is None:
-        return None
-    n_args = code.co_argcount + code.co_kwonlyargcount
-    n_args += bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
-    params = list(code.co_varnames[:n_args])
-    spots = {(p[0], p[2]) for p in code.co_positions()  # not the zero-width RESUME
-             if None not in p and (p[0], p[2]) != (p[1], p[3])}
-    found = []
-    for n in ast.walk(tree):
-        if not (isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno):
-            continue
-        a = n.args
-        names = [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if x]
-        b = n.body
-        start, end = (b.lineno, b.col_offset), (b.end_lineno, b.end_col_offset)
-        if sorted(names) == sorted(params) and all(start <= s <= end for s in spots):
-            found.append(((end[0] - start[0], end[1] - start[1]), n))
-    if not found:
-        return None
-    lam = min(found, key=lambda f: f[0])[1]
-    node = mk_def("<lambda>", [], [ast.copy_location(ast.Return(lam.body), lam.body)])
-    node.args = lam.args
-    return ast.copy_location(node, lam)
 
 
 # --- AST builders --------------------------------------------------------------------
