@@ -186,19 +186,30 @@ def test_library_functions_are_left_alone_and_conversion_is_cached():
     assert convert(namespace["nosource"]) is namespace["nosource"]
 
 
-def test_unconvertible_callee_raises_naming_its_line():
-    """A generator called from the per-example function raises VmlirUnsupportedError with
-    its file:line when it is converted (on its first call)."""
+def test_unconvertible_callee_runs_as_it_is_or_raises_naming_its_line():
+    """A called function convert rejects (a generator, a `del` in a block) runs unconverted
+    while it only branches on Python values; on a traced value, the conversion's error
+    naming its file:line is raised, not JAX's."""
 
     def gen(x):
-        yield x  # <- the generator
+        for k in (1.0, 2.0):
+            yield x * k
+
+    def drop(x, flag):
+        if flag:
+            y = x
+            del y  # <- cannot be converted
+        if x > 0:
+            x = -x
+        return x
 
     def f(x):
-        return sum(gen(x))
+        return sum(gen(x)) + drop(1.0, True)
 
-    with pytest.raises(VmlirUnsupportedError, match=r"test_pycontrol_calls\.py:\d+: cannot "
-                       r"convert a generator function \(`yield`\)"):
-        _ours(f, E)
+    assert_same(_ours(f, E), jax.vmap(lambda x: x * 3.0 + -1.0)(E))
+    with pytest.raises(VmlirUnsupportedError, match=r"test_pycontrol_calls\.py:\d+: `del` of a "
+                       r"variable inside an `if`, `while` or `for` cannot be converted"):
+        _ours(lambda x: drop(x, False), E)
 
 
 # --- static Python scalars with in_axes=None ---------------------------------------------

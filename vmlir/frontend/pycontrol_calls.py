@@ -200,6 +200,24 @@ def _rebuild_jit(f: Any, convert_function: ConvertFunction) -> Any:
     return jax.jit(new, **{k: getattr(info, k) for k in _JIT_OPTIONS})
 
 
+class _Unconvertible:
+    """A user function convert rejected, called as it is."""
+
+    def __init__(self, fn: Any, error: str):
+        self.fn, self.error = fn, error
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import jax  # noqa: PLC0415
+
+        try:
+            return self.fn(*args, **kwargs)
+        except (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError) as e:
+            raise VmlirUnsupportedError(self.error) from e
+
+
+_failed: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # f -> error
+
+
 def _rebuild_custom(f: Any, convert_function: ConvertFunction) -> Any:
     """jax.custom_jvp / custom_vjp again around the converted function and rules (their
     Python `if`s run on tracers too); as it is when nothing in it is converted."""
@@ -233,8 +251,20 @@ def _convert_args(items: Any, convert_function: ConvertFunction) -> Any:
 
 def call(convert_function: ConvertFunction, f: Any, /, *args: Any, **kwargs: Any) -> Any:
     """`f(*args, **kwargs)` as converted code runs it: `f` converted; when `f` is library
-    code, the functions passed to it converted (lax.fori_loop's body, jax.grad's fun)."""
-    g = convert_callable(f, convert_function)
+    code, the functions passed to it converted (lax.fori_loop's body, jax.grad's fun).
+
+    A called function that cannot be converted (a generator, a `del` in a block) is called
+    as it is, since it may well only branch on Python values; if it does branch on a
+    traced value, the conversion's error (naming its file:line) is raised instead of JAX's."""
+    try:
+        error = _failed.get(f)
+    except TypeError:  # an unhashable callable
+        error = None
+    try:
+        g = _Unconvertible(f, error) if error else convert_callable(f, convert_function)
+    except VmlirUnsupportedError as e:
+        g = _Unconvertible(f, str(e))
+        _failed[f] = g.error
     if g is f:
         if not is_user_function(f) and (args or kwargs):
             args = tuple(_convert_args(args, convert_function))
