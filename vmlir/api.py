@@ -130,6 +130,23 @@ def _signature(leaves: list[Any], tree: Any) -> tuple[Any, ...]:
 _ARRAYS = frozenset({type(jax.numpy.zeros(())), np.ndarray})  # exact types: no ABC check
 
 
+def _only_arrays(tree: Any) -> bool:
+    """Whether a pytree of plain containers holds only arrays: much cheaper than
+    tree_flatten (~0.3 us for a dict of two arrays, against ~1.5 us). False for other
+    containers, which the full check then handles."""
+    t = type(tree)
+    if t in _ARRAYS or tree is None:
+        return True
+    if t is dict:
+        tree = tree.values()
+    elif t is not tuple and t is not list:
+        return False
+    for x in tree:
+        if not _only_arrays(x):
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class _Static:
     """The static leaves of a call, as jax.jit's static argument: equal when the argument
@@ -250,10 +267,7 @@ class Compiled:
         return jax.tree_util.tree_unflatten(program.out_tree, outs)
 
     def _dispatch(self, *args: Any, **kwargs: Any) -> Any:
-        for a in args:
-            if type(a) not in _ARRAYS:
-                break
-        else:
+        if _only_arrays(args):
             return self._jitted(*args, **kwargs)
         leaves, tree = jax.tree_util.tree_flatten(args)
         static = tuple((i, x) for i, x in enumerate(leaves)
