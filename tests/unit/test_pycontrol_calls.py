@@ -7,7 +7,9 @@ References: jax.vmap of the same logic written with jnp.where / lax, on the same
 from __future__ import annotations
 
 import functools
+import gc
 import json
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -313,3 +315,24 @@ def test_recursion_on_a_traced_value_is_an_error():
     with pytest.raises(VmlirUnsupportedError, match=r"the recursion of '_count_down' \(.*"
                        r"test_pycontrol_calls\.py:\d+\) exceeds Python's recursion limit"):
         _ours(_count_down, np.arange(4, dtype=np.int32))
+
+
+def test_two_lambdas_on_one_line_and_weak_caches():
+    """Two lambdas with the same parameters on one line are told apart by their code
+    positions; a converted function does not outlive the original (weak caches)."""
+    pos, neg = (lambda x: x * 2 if x > 0 else x), (lambda x: -x if x > 0 else x * 3)  # noqa: E731
+    assert_same(_ours(pos, E), jax.vmap(lambda x: jnp.where(x > 0, x * 2, x))(E))
+    assert_same(_ours(neg, E), jax.vmap(lambda x: jnp.where(x > 0, -x, x * 3))(E))
+
+    def make():
+        def local(x):
+            return -x if x > 0 else x
+
+        return local
+
+    fn = make()
+    converted = weakref.ref(convert(fn))
+    original = weakref.ref(fn)
+    del fn
+    gc.collect()
+    assert original() is None and converted() is None
