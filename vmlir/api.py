@@ -266,22 +266,27 @@ class Compiled:
         outs = xla.call(program.text, leaves, program.out_avals)
         return jax.tree_util.tree_unflatten(program.out_tree, outs)
 
-    def _dispatch(self, *args: Any, **kwargs: Any) -> Any:
+    def _route(self, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        """The jax.jit function for these arguments and what to pass it: the static
+        (non-array) leaves go in one static argument."""
         if _only_arrays(args):
-            return self._jitted(*args, **kwargs)
+            return self._jitted, args
         leaves, tree = jax.tree_util.tree_flatten(args)
         static = tuple((i, x) for i, x in enumerate(leaves)
                        if type(x) not in _ARRAYS and is_static_leaf(x))
         if not static:
-            return self._jitted(*args, **kwargs)
+            return self._jitted, args
         try:
             key = _Static(tree, static)
             hash(key)
         except TypeError:  # flatten_args names the argument
             flatten_args(args, self.vmapped.in_axes, self.vmapped.axis_size)
             raise
-        dyn = [x for x in leaves if not is_static_leaf(x)]
-        return self._static_jitted(key, *dyn, **kwargs)
+        return self._static_jitted, (key, *(x for x in leaves if not is_static_leaf(x)))
+
+    def _dispatch(self, *args: Any, **kwargs: Any) -> Any:
+        fn, args = self._route(args)
+        return fn(*args, **kwargs)
 
     def _traced_static(self, key: _Static, *dyn: Any, **kwargs: Any) -> Any:
         it, static = iter(dyn), dict(key.static)
@@ -301,7 +306,8 @@ class Compiled:
     def xla(self, *args: Any, **kwargs: Any) -> Any:
         """XLA's compiled executable for these arguments (jax's `Compiled`): for
         `.memory_analysis()`, `.cost_analysis()`, `.as_text()`."""
-        return self._jitted.lower(*args, **kwargs).compile()
+        fn, args = self._route(args)
+        return fn.lower(*args, **kwargs).compile()
 
 
 def compile(  # noqa: A001

@@ -224,6 +224,7 @@ def test_python_int_in_axes_none_is_static():
     compiled = vmlir.compile(vmlir.vmap(f, in_axes=(0, None)))
     for n in (2, 3, 2):
         assert_same(compiled(X, n), jax.vmap(f, in_axes=(0, None))(X, n))
+    assert compiled.xla(X, 4).out_info.shape == jax.vmap(f, in_axes=(0, None))(X, 4).shape
 
 
 def test_static_values_key_the_cache_by_type_and_value():
