@@ -14,11 +14,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import numpy as np
 
 from vmlir import cache
 from vmlir.compiler import Stages, default_pipeline
 from vmlir.errors import VmlirUnsupportedError
-from vmlir.frontend.axes import Axis, flatten_args, flatten_out_axes, leaf_aval
+from vmlir.frontend.axes import (
+    Axis,
+    FlatArgs,
+    flatten_args,
+    flatten_out_axes,
+    is_static_leaf,
+    leaf_aval,
+)
 from vmlir.frontend.collectives import check_axis_name
 from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.pycontrol import convert
@@ -149,6 +157,44 @@ def _signature(leaves: list[Any], tree: Any) -> tuple[Any, ...]:
     return (tree, tuple((a.shape, a.dtype, a.weak_type) for a in avals))
 
 
+_ARRAYS = frozenset({type(jax.numpy.zeros(())), np.ndarray})  # exact types: no ABC check
+
+
+def _only_arrays(tree: Any) -> bool:
+    """Whether a pytree of plain containers holds only arrays: much cheaper than
+    tree_flatten (~0.3 us for a dict of two arrays, against ~1.5 us). False for other
+    containers, which the full check then handles."""
+    t = type(tree)
+    if t in _ARRAYS or tree is None:
+        return True
+    if t is dict:
+        tree = tree.values()
+    elif t is not tuple and t is not list:
+        return False
+    for x in tree:
+        if not _only_arrays(x):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class _Static:
+    """The static leaves of a call, as jax.jit's static argument: equal when the argument
+    tree and every static value (and its type: 1, 1.0 and True differ) are."""
+
+    tree: Any
+    static: tuple[tuple[int, Any], ...]
+
+    def _key(self) -> tuple[Any, ...]:
+        return self.tree, FlatArgs((), (), 0, (), self.static).static_key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Static) and self._key() == other._key()
+
+
 class Compiled:
     """`vmlir.compile(vmapped)`: call it like the vmapped function; `.lower(...)` shows IR."""
 
@@ -183,6 +229,11 @@ class Compiled:
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
         self._local: dict[Any, Compiled] = {}
         self._jitted = jax.jit(self._traced)
+        # Non-array arguments with in_axes None (a Python int for jnp.tile) reach the
+        # function as they are, as with jax.vmap: static for jax.jit, one program per value.
+        self._static_jitted = jax.jit(self._traced_static, static_argnums=0)
+        axes = jax.tree_util.tree_leaves(vmapped.in_axes, is_leaf=lambda a: a is None)
+        self._call = self._dispatch if None in axes else self._jitted
         _copy_name(self, vmapped)
 
     def _program(
@@ -192,7 +243,8 @@ class Compiled:
         v = self.vmapped
         fn, args, in_axes = v.with_kwargs(args, kwargs)
         flat, in_tree, leaves = flatten_args(args, in_axes, v.axis_size)
-        key = _signature(leaves, in_tree)
+        key = (*_signature(leaves, in_tree), flat.static_key())
+        fn, in_tree = flat.bind_static(convert(fn), in_tree)
         program = self._programs.get(key)
         if program is None or (record and not program.stages.record):
             if key not in self._traces:  # the Python function is traced once per signature
@@ -296,6 +348,7 @@ class Compiled:
         if v.spmd_axis_name is not None or any(
             not jax.typeof(x).sharding.mesh.empty
             for x in jax.tree_util.tree_leaves((args, kwargs))
+            if not is_static_leaf(x)
         ):
             fn, fargs, in_axes = v.with_kwargs(args, kwargs)
             flat, in_tree, leaves = flatten_args(fargs, in_axes, v.axis_size)
@@ -314,7 +367,7 @@ class Compiled:
         """One program per shard of the batch axis (vmlir/runtime/sharding.py): compiled
         for the local batch, over the flattened arguments."""
         local_size = flat.axis_size // plan.shards
-        key = (in_tree, local_size)
+        key = (in_tree, local_size, flat.static_key())
         local = self._local.get(key)
         if local is None:
             v = self.vmapped
@@ -326,7 +379,8 @@ class Compiled:
                     f"the mesh axis {plan.entry!r}: collectives across shards are not "
                     "supported yet; drop axis_name or the batch sharding"
                 )
-            per_example = convert(fn)  # before the wrapper hides the user's code
+            # convert before the wrapper hides the user's code
+            per_example, in_tree = flat.bind_static(convert(fn), in_tree)
 
             def on_leaves(*xs: Any) -> Any:
                 return per_example(*jax.tree_util.tree_unflatten(in_tree, xs))
@@ -351,10 +405,39 @@ class Compiled:
         )
         return jax.tree_util.tree_unflatten(program.out_tree, outs)
 
-    __call__ = property(operator.attrgetter("_jitted"))
+
+    def _route(self, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        """The jax.jit function for these arguments and what to pass it: the static
+        (non-array) leaves go in one static argument."""
+        if _only_arrays(args):
+            return self._jitted, args
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        static = tuple((i, x) for i, x in enumerate(leaves)
+                       if type(x) not in _ARRAYS and is_static_leaf(x))
+        if not static:
+            return self._jitted, args
+        try:
+            key = _Static(tree, static)
+            hash(key)
+        except TypeError:  # flatten_args names the argument
+            flatten_args(args, self.vmapped.in_axes, self.vmapped.axis_size)
+            raise
+        return self._static_jitted, (key, *(x for x in leaves if not is_static_leaf(x)))
+
+    def _dispatch(self, *args: Any, **kwargs: Any) -> Any:
+        fn, args = self._route(args)
+        return fn(*args, **kwargs)
+
+    def _traced_static(self, key: _Static, *dyn: Any, **kwargs: Any) -> Any:
+        it, static = iter(dyn), dict(key.static)
+        leaves = [static[i] if i in static else next(it) for i in range(key.tree.num_leaves)]
+        return self._traced(*jax.tree_util.tree_unflatten(key.tree, leaves), **kwargs)
+
+    __call__ = property(operator.attrgetter("_call"))
     """Calling a Compiled calls its `jax.jit` function directly: a Python `__call__`
     forwarding *args costs ~0.8 us, 9% of jax.jit's own dispatch on a tiny input; this
-    property (a C getter, no Python frame) costs ~0.2 us."""
+    property (a C getter, no Python frame) costs ~0.2 us. With an in_axes None, a Python
+    dispatcher first looks for static (non-array) arguments."""
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Compile for these arguments (arrays or jax.ShapeDtypeStruct) without running."""
@@ -363,7 +446,8 @@ class Compiled:
     def xla(self, *args: Any, **kwargs: Any) -> Any:
         """XLA's compiled executable for these arguments (jax's `Compiled`): for
         `.memory_analysis()`, `.cost_analysis()`, `.as_text()`."""
-        return self._jitted.lower(*args, **kwargs).compile()
+        fn, args = self._route(args)
+        return fn.lower(*args, **kwargs).compile()
 
 
 def compile(  # noqa: A001

@@ -427,18 +427,18 @@ def _decorated(x):
 
 
 def test_methods_decorated_functions_lambdas_and_missing_source():
-    """Bound methods and functions under a returning-the-function decorator are converted;
-    lambdas, functions without source and functools.wraps wrappers come back unchanged."""
+    """Bound methods, functions under a returning-the-function decorator, lambdas and
+    functools.wraps wrappers are converted; functions without source come back unchanged."""
     model = _Model(0.5)
     _check(model.apply, lambda x: jnp.where(x > 0.5, x - 0.5, x), _xs())
     _check(_decorated, lambda x: jnp.where(x > 0, x * 2, x), _xs())
-    lam = lambda x: x + 1  # noqa: E731
-    assert convert(lam) is lam
+    lam = lambda x: x * 2 if x > 0 else -x  # noqa: E731
+    _check(lam, lambda x: jnp.where(x > 0, x * 2, -x), _xs())
     namespace: dict = {}
     exec("def nosource(x):\n    return x\n", namespace)
     assert convert(namespace["nosource"]) is namespace["nosource"]
-    wrapper = functools.wraps(_helper)(lambda v: _helper(v))
-    assert convert(wrapper) is wrapper
+    wrapper = functools.wraps(_decorated)(lambda v: _decorated(v))
+    _check(wrapper, lambda x: jnp.where(x > 0, x * 2, x), _xs())
     partial = convert(functools.partial(_decorated))
     assert isinstance(partial, functools.partial) and partial.func is not _decorated
     converted = convert(_decorated)

@@ -14,6 +14,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from vmlir.errors import VmlirUnsupportedError
+
 Axis = int | None
 
 
@@ -47,12 +49,39 @@ def broadcast_prefix(spec: Any, tree: Any, what: str) -> list[Axis]:
 
 @dataclass(frozen=True)
 class FlatArgs:
-    """The flattened arguments of one batched call and what vmap makes of them."""
+    """The flattened arguments of one batched call and what vmap makes of them. Leaves
+    that are not arrays with in_axes None (Python scalars, strings, ...) are `static`: as
+    jax.vmap does, the function gets them as they are; they are not operands."""
 
-    avals: tuple[Any, ...]  # per-leaf ShapedArray of the batched argument
-    in_axes: tuple[Axis, ...]  # normalized (non-negative) axis per leaf
+    avals: tuple[Any, ...]  # per-operand ShapedArray of the batched argument
+    in_axes: tuple[Axis, ...]  # normalized (non-negative) axis per operand
     axis_size: int
-    per_example: tuple[jax.ShapeDtypeStruct, ...]  # the leaves one example sees
+    per_example: tuple[jax.ShapeDtypeStruct, ...]  # the operands one example sees
+    static: tuple[tuple[int, Any], ...] = ()  # (leaf index, value) of the static leaves
+
+    def static_key(self) -> tuple[Any, ...]:
+        """The static values as a cache key: 1, 1.0 and True differ, so do 0.0 and -0.0."""
+        return tuple((i, type(v), repr(v) if isinstance(v, (float, complex, np.inexact)) else v)
+                     for i, v in self.static)
+
+    def bind_static(self, fn: Any, tree: Any) -> tuple[Any, Any]:
+        """`fn` as a function of the operands only (a flat tuple), the static leaves put
+        back in place, and the tree of that tuple."""
+        if not self.static:
+            return fn, tree
+        static, n = dict(self.static), tree.num_leaves
+
+        def on_operands(*operands: Any) -> Any:
+            it = iter(operands)
+            leaves = [static[i] if i in static else next(it) for i in range(n)]
+            return fn(*jax.tree_util.tree_unflatten(tree, leaves))
+
+        return on_operands, jax.tree_util.tree_structure((0,) * len(self.per_example))
+
+
+def is_static_leaf(x: Any) -> bool:
+    """Not an array: jax.vmap hands such an unmapped argument to the function unchanged."""
+    return not isinstance(x, (jax.Array, np.ndarray, jax.ShapeDtypeStruct, jax.core.Tracer))
 
 
 def leaf_aval(x: Any) -> Any:
@@ -86,7 +115,29 @@ def flatten_args(
     axes = broadcast_prefix(in_axes, args, "in_axes")
     leaves_with_paths, tree = jax.tree_util.tree_flatten_with_path(args)
     leaves = [leaf for _, leaf in leaves_with_paths]
-    avals = [leaf_aval(x) for x in leaves]
+    avals = [None if is_static_leaf(x) and axis is None else leaf_aval(x)
+             for x, axis in zip(leaves, axes)]
+    static = []
+    for i, ((path, leaf), axis) in enumerate(zip(leaves_with_paths, axes)):
+        if not is_static_leaf(leaf):
+            continue
+        if axis is not None and not isinstance(leaf, (bool, int, float, complex, np.generic)):
+            raise TypeError(f"Argument {leaf!r} of type {type(leaf)} is not a valid JAX type")
+        if axis is None:
+            try:
+                hash(leaf)
+            except TypeError:
+                raise VmlirUnsupportedError(
+                    f"{_describe(path)} (a {type(leaf).__name__}, in_axes None) is passed to the "
+                    "function as it is, as jax.vmap does, and vmlir compiles one program per "
+                    "such static value, so it must be hashable; pass it as an array or close "
+                    "over it instead"
+                ) from None
+            static.append((i, leaf))
+    if static:
+        keep = [i for i in range(len(leaves)) if i not in dict(static)]
+        leaves_with_paths = [leaves_with_paths[i] for i in keep]
+        leaves, avals, axes = [leaves[i] for i in keep], [avals[i] for i in keep], [axes[i] for i in keep]
     norm: list[Axis] = []
     sizes: list[tuple[int, int, Any, Any]] = []
     for (path, _), aval, axis in zip(leaves_with_paths, avals, axes):
@@ -123,7 +174,7 @@ def flatten_args(
     for aval, a in zip(avals, norm):
         shape = tuple(aval.shape) if a is None else tuple(aval.shape[:a] + aval.shape[a + 1 :])
         per_example.append(jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=aval.weak_type))
-    flat = FlatArgs(tuple(avals), tuple(norm), size, tuple(per_example))
+    flat = FlatArgs(tuple(avals), tuple(norm), size, tuple(per_example), tuple(static))
     return flat, tree, leaves
 
 

@@ -1,5 +1,6 @@
 """AST building and analysis for `pycontrol`'s rewrite: node constructors (`mk_*`),
-source locations, and the scope, liveness and jump analyses it runs per function.
+source locations, the scope, liveness and jump analyses it runs per function, and
+finding a lambda's source.
 
 Pure functions of `ast` nodes: nothing here rewrites a tree or knows the runtime helpers
 beyond the name they are imported under (`RT`).
@@ -8,7 +9,12 @@ beyond the name they are imported under (`RT`).
 from __future__ import annotations
 
 import ast
+import copy
+import functools
+import inspect
+import linecache
 import sys
+import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -219,3 +225,44 @@ def always_returns(stmts: list[ast.stmt]) -> bool:
     return any(isinstance(s, (ast.Return, ast.Raise)) or (
         isinstance(s, ast.If) and always_returns(s.body) and always_returns(s.orelse)
     ) for s in stmts)
+
+
+# --- lambdas -------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def parse_source(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
+
+
+def lambda_def(code: types.CodeType) -> ast.FunctionDef | None:
+    """`def <lambda>(args): return body` for a lambda's code, from its file's source: the
+    lambda on its first line with its parameters whose body spans all of its code's
+    positions (the innermost such, for nested lambdas). None if not found."""
+    tree = parse_source("".join(linecache.getlines(code.co_filename)))
+    if tree is None:
+        return None
+    n_args = code.co_argcount + code.co_kwonlyargcount
+    n_args += bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    params = list(code.co_varnames[:n_args])
+    spots = {(p[0], p[2]) for p in code.co_positions()  # not the zero-width RESUME
+             if None not in p and (p[0], p[2]) != (p[1], p[3])}
+    found = []
+    for n in ast.walk(tree):
+        if not (isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno):
+            continue
+        a = n.args
+        names = [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if x]
+        b = n.body
+        start, end = (b.lineno, b.col_offset), (b.end_lineno, b.end_col_offset)
+        if sorted(names) == sorted(params) and all(start <= s <= end for s in spots):
+            found.append(((end[0] - start[0], end[1] - start[1]), n))
+    if not found:
+        return None
+    lam = copy.deepcopy(min(found, key=lambda f: f[0])[1])  # the parsed file is cached
+    node = mk_def("<lambda>", [], [ast.copy_location(ast.Return(lam.body), lam.body)])
+    node.args = lam.args
+    return ast.copy_location(node, lam)

@@ -20,10 +20,12 @@ import inspect
 import linecache
 import re
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from vmlir.errors import VmlirUnsupportedError
+from vmlir.frontend import pycontrol_calls as calls
 from vmlir.frontend import pycontrol_runtime as rt
 from vmlir.frontend.pyast import (
     LOOPS,
@@ -36,6 +38,7 @@ from vmlir.frontend.pyast import (
     guard_if,
     has_jump,
     is_range_for,
+    lambda_def,
     live_before,
     mk_assign,
     mk_call,
@@ -50,54 +53,70 @@ from vmlir.frontend.pyast import (
 )
 
 RET, RETVAL = "_pc_ret", rt.RETVAL
-_LIBRARIES = {"jax", "jaxlib", "numpy"}  # their functions are never converted
+# The name of the converted `def` inside the factory: under its own name, the function's
+# references to itself (recursion) would become the factory's local, not its global.
+DEF = "_pc_def"
+CALL = "_pc_call"  # what converted code calls every function through (pycontrol_calls.call)
+_NOT_WRAPPED = {"range", "super"}  # `for i in range(...)` is matched by name; super() needs its frame
 _FUTURE = functools.reduce(
     lambda acc, f: acc | getattr(__future__, f).compiler_flag, __future__.all_feature_names, 0
 )
 TRY = "{what} inside `try` cannot be converted (traced code raises no exceptions to catch)"
 WITH = "{what} inside a `with` block cannot be converted"
-_cache: dict[types.CodeType, types.CodeType | None] = {}
+# Per original code object (weak: a function defined in a loop or a notebook cell dies).
+_cache: weakref.WeakKeyDictionary[types.CodeType, types.CodeType | None] = weakref.WeakKeyDictionary()
 
 
 def convert(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` with its control flow rewritten to work on traced scalars too.
+    """`fn` with its control flow rewritten to work on traced scalars too, and the user
+    functions it calls converted when they are called (see pycontrol_calls).
 
-    Returned unchanged: lambdas, functions without source, wrappers with `__wrapped__`
-    (convert the inner function, then decorate), objects that are not Python functions,
-    JAX's and numpy's functions. Bound methods and `functools.partial` objects are
-    converted through. Raises VmlirUnsupportedError for what cannot be converted.
+    Sees through bound methods, callable objects, `functools.partial`, `jax.jit` and JAX's
+    Python wrappers (jax.grad, value_and_grad, checkpoint, ...). Returned unchanged:
+    functions without source (`exec`, the REPL), library functions (jax, numpy, the
+    standard library, installed packages), methods using private `__names` or zero-argument
+    `super()`. Raises VmlirUnsupportedError for what cannot be converted.
     """
-    if getattr(fn, "__vmlir_converted__", False):
-        return fn
-    if isinstance(fn, functools.partial):
-        return functools.partial(convert(fn.func), *fn.args, **fn.keywords)
-    if inspect.ismethod(fn):
-        inner = convert(fn.__func__)
-        return fn if inner is fn.__func__ else types.MethodType(inner, fn.__self__)
-    if (not isinstance(fn, types.FunctionType) or fn.__name__ == "<lambda>"
-            or hasattr(fn, "__wrapped__") or "__class__" in fn.__code__.co_freevars
-            or (fn.__module__ or "").split(".")[0] in _LIBRARIES):
-        return fn  # (`__class__`: zero-argument super() needs the class body's cell)
+    return calls.convert_callable(fn, _convert_function)
+
+
+def _convert_function(fn: types.FunctionType) -> types.FunctionType:
+    """A user function (or lambda), converted; `fn` itself if it cannot be."""
     code = fn.__code__
+    if "__class__" in code.co_freevars:
+        return fn  # zero-argument super() needs the class body's cell
+    if RT in code.co_freevars or CALL in code.co_freevars:
+        return fn  # defined inside converted code: converted with it
     if code not in _cache:
         _cache[code] = _convert_code(fn)
     new_code = _cache[code]
     if new_code is None:
         return fn
     # The original closure cells themselves, so the converted function sees rebinding.
-    cells = dict(zip(code.co_freevars, fn.__closure__ or ()), **{RT: types.CellType(rt)})
+    cells = dict(zip(code.co_freevars, fn.__closure__ or ()), **{
+        RT: types.CellType(rt), CALL: types.CellType(_CALL)})
     closure = tuple(cells[n] for n in new_code.co_freevars)
     new = types.FunctionType(new_code, fn.__globals__, fn.__name__, fn.__defaults__, closure)
     new.__kwdefaults__ = fn.__kwdefaults__
-    functools.update_wrapper(new, fn)
+    # Not functools.update_wrapper: a `__wrapped__` back to `fn` would keep the weak cache's
+    # key alive through its value.
+    for attr in ("__module__", "__qualname__", "__doc__", "__annotations__"):
+        setattr(new, attr, getattr(fn, attr))
+    new.__dict__.update(fn.__dict__)
     new.__vmlir_converted__ = True
     return new
+
+
+_CALL = functools.partial(calls.call, _convert_function)
 
 
 def converted_source(fn: Callable[..., Any]) -> str | None:
     """The source `convert` compiles for `fn` (to read and debug), or None."""
     module = _converted_tree(fn)
-    return None if module is None else ast.unparse(module.body[0].body[0])
+    if module is None:
+        return None
+    module.body[0].body[0].name = fn.__name__
+    return ast.unparse(module.body[0].body[0])
 
 
 def _convert_code(fn: types.FunctionType) -> types.CodeType | None:
@@ -108,9 +127,9 @@ def _convert_code(fn: types.FunctionType) -> types.CodeType | None:
     flags = code.co_flags & _FUTURE
     compiled = compile(module, code.co_filename, "exec", flags=flags, dont_inherit=True)
     factory = next(c for c in compiled.co_consts if isinstance(c, types.CodeType))
-    new = next(c for c in factory.co_consts
-               if isinstance(c, types.CodeType) and c.co_name == code.co_name)
-    return _requalify(new, new.co_qualname, code.co_qualname)
+    new = next(c for c in factory.co_consts if isinstance(c, types.CodeType) and c.co_name == DEF)
+    new = _requalify(new, new.co_qualname, code.co_qualname)
+    return new.replace(co_name=code.co_name)
 
 
 def _requalify(code: types.CodeType, old: str, new: str) -> types.CodeType:
@@ -145,6 +164,12 @@ def _converted_tree(fn: types.FunctionType) -> ast.Module | None:
     """`def _pc_factory(_pc_rt, *freevars): <converted fn>; return fn`, or None.
     Raises VmlirUnsupportedError for generators and async functions."""
     code = fn.__code__
+    if code.co_name == "<lambda>":
+        node = lambda_def(code)
+        if node is None:
+            return None
+        _Converter(code.co_filename).function(node)
+        return _factory(node, code)
     try:
         lines, first = _source_lines(fn)  # the code's own source: no unwrapping
         # Indented source (a nested function, a method) parses under `if 1:`, not dedented,
@@ -174,7 +199,13 @@ def _converted_tree(fn: types.FunctionType) -> ast.Module | None:
         return None
     node.decorator_list = []  # already applied: `fn` is what they returned
     _Converter(code.co_filename).function(node)
-    factory = mk_def("_pc_factory", [RT, *code.co_freevars], [node, ast.Return(mk_name(node.name))])
+    return _factory(node, code)
+
+
+def _factory(node: ast.FunctionDef, code: types.CodeType) -> ast.Module:
+    params = [RT, CALL, *code.co_freevars]
+    node.name = DEF
+    factory = mk_def("_pc_factory", params, [node, ast.Return(mk_name(node.name))])
     return ast.Module(body=at_node([factory], node), type_ignores=[])
 
 
@@ -413,6 +444,17 @@ class _Exprs(ast.NodeTransformer):
         if any(isinstance(m, ast.NamedExpr) for t in lazy for m in ast.walk(t)):
             return node  # `:=` inside a lambda would bind in the lambda
         return at_node([mk_call(fn, args, **kw)], node)[0]
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        # `f(a, *b, k=c)` -> `_pc_call(f, a, *b, k=c)`: converts `f` (or the functions a
+        # library `f` is given) when it runs. Not our own helpers' calls.
+        self.generic_visit(node)
+        f = node.func
+        if (isinstance(f, ast.Name) and f.id in _NOT_WRAPPED) or (
+                isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == RT):
+            return node
+        call = ast.Call(func=mk_name(CALL), args=[f, *node.args], keywords=node.keywords)
+        return ast.copy_location(call, node)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
         self.generic_visit(node)

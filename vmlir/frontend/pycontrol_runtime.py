@@ -332,6 +332,26 @@ def _describe(value: Any) -> str:
     return strs[0] if tree == jax.tree_util.tree_structure(0) else str(tree.unflatten(strs))
 
 
+def _probe(body_fn: Fn, init: tuple[Any, ...]) -> list[Any]:
+    """What `_trace` gives per carry for one iteration of the body on *traced* carries, as
+    `lax.while_loop` runs it. Not on `init` itself: a Python carry (`n = 0`) would take
+    Python paths there (`if n > 4:` false at once) that later, traced iterations take."""
+    leaves, tree = jax.tree_util.tree_flatten(init)
+    dyn = [i for i, x in enumerate(leaves) if isinstance(x, _NUMBERS)]
+    found: list[Any] = []
+
+    def run(*xs: Any) -> list[Any]:
+        ls = list(leaves)
+        for i, x in zip(dyn, xs):
+            ls[i] = x
+        c = tree.unflatten(ls)
+        found.append(_trace(lambda: body_fn(c))[1])
+        return []
+
+    jax.make_jaxpr(run)(*(jnp.asarray(leaves[i]) for i in dyn))
+    return found[0]
+
+
 def _loop(cond_fn: Fn, body_fn: Fn, init: tuple[Any, ...], names: Sequence[str], loc: str,
           kind: str, fills: dict[str, Any]) -> tuple[Any, ...]:
     """`lax.while_loop` over the carries `init`. `fills` gives values to carries undefined
@@ -342,7 +362,7 @@ def _loop(cond_fn: Fn, body_fn: Fn, init: tuple[Any, ...], names: Sequence[str],
         # A `return` inside the loop: shape its value by tracing the body once (the
         # `returned` flag keeps the zeros from ever being read).
         r = names.index(RETVAL)
-        out = _trace(lambda: body_fn(init))[1][r]
+        out = _probe(body_fn, init)[r]
         if isinstance(out, Undefined):
             static.add(r)  # no `return` on a traced path: it stays undefined
         else:

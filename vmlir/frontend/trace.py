@@ -195,7 +195,7 @@ def nested_vmap_call(
 ) -> Any:
     """A vmlir.vmap called while an outer one is being traced: leave a marker."""
     flat, in_tree, leaves = flatten_args(args, in_axes, axis_size)
-    fn = convert(fn)
+    fn, in_tree = flat.bind_static(convert(fn), in_tree)
     with axis_bound(axis_name, flat.axis_size):
         fn, in_tree, flat, leaves, out_tree = _hoist_outer_values(fn, in_tree, flat, leaves)
     prog = lower_per_example(
