@@ -20,14 +20,22 @@ import json
 import re
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, StringAttr, TensorType, UnregisteredOp
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FileLineColLoc,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    UnregisteredOp,
+)
 from xdsl.dialects.func import CallOp, FuncOp, ReturnOp
-from xdsl.ir import Attribute, Block, Region
+from xdsl.ir import Attribute, Block, Region, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import ParseError
 
 from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
-from vmlir.dialects.stablehlo import CustomCallOp
+from vmlir.dialects.stablehlo import AddOp, ConstantOp, CustomCallOp, ReduceOp
+from vmlir.dialects.stablehlo import ReturnOp as StablehloReturnOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.locations import inline_locations
 from vmlir.frontend.trace import VMAP_MARKER
@@ -151,8 +159,12 @@ def import_per_example(
     out_axes: Sequence[Axis],
     axis_size: int,
     chunk_size: int | None = None,
+    summed: Sequence[bool] | None = None,
 ) -> ModuleOp:
-    """Our batch-dialect module for JAX's per-example module `text` (see module doc)."""
+    """Our batch-dialect module for JAX's per-example module `text` (see module doc).
+
+    `summed[k]`: result k (mapped, at out_axes[k]) is summed over the batch axis after the
+    `batch.vmap` (a derivative program's cotangent of an in_axes=None input)."""
     jax_module = _parse(text)
     _drop_sharding_annotations(jax_module)
     inliner = _Inliner(jax_module)
@@ -178,7 +190,33 @@ def import_per_example(
 
     outer = Block(arg_types=in_types)
     vmap = VmapOp(list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size)
-    outer.add_ops([vmap, ReturnOp(*vmap.results)])
-    func = FuncOp("main", (in_types, out_types), Region(outer))
+    outer.add_op(vmap)
+    results = list(vmap.results)
+    for k, (r, a) in enumerate(zip(vmap.results, out_axes)):
+        if summed and summed[k]:
+            assert a is not None, "a summed result must be mapped"
+            results[k] = _sum_over(outer, r, a)
+    outer.add_op(ReturnOp(*results))
+    func = FuncOp("main", (in_types, [r.type for r in results]), Region(outer))
     return ModuleOp([func])
+
+
+def _sum_over(block: Block, value: SSAValue, axis: int) -> SSAValue:
+    """Append `stablehlo.reduce` (add) of `value` over `axis` to `block`."""
+    t = value.type
+    assert isinstance(t, TensorType)
+    scalar = TensorType(t.element_type, [])
+    zero = ConstantOp.create(
+        properties={"value": DenseIntOrFPElementsAttr.from_list(scalar, [0.0])},
+        result_types=[scalar],
+    )
+    body = Block(arg_types=[scalar, scalar])
+    add = AddOp.create(operands=list(body.args), result_types=[scalar])
+    body.add_ops([add, StablehloReturnOp(add.results[0])])
+    shape = [d for i, d in enumerate(t.get_shape()) if i != axis]
+    reduce = ReduceOp(
+        [value], [zero.results[0]], [axis], Region(body), [TensorType(t.element_type, shape)]
+    )
+    block.add_ops([zero, reduce])
+    return reduce.results[0]
 
