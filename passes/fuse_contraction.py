@@ -42,5 +42,5 @@ class SumOfDotOverBatchPattern(RewritePattern):
         new = hlo.DotGeneralOp(
             dot.lhs, dot.rhs, new_dn, op.results[0].type, precision_config=dot.precision_config
         )
-        rewriter.replace_op(op, new)
-        rewriter.erase_op(dot)
+        rewriter.replace(op, [new])
+        rewriter.erase(dot)

@@ -73,7 +73,7 @@ class Vmapped:
         if in_vmlir_trace():
             fn, args, in_axes = self.with_kwargs(args, kwargs)
             return nested_vmap_call(
-                fn, args, in_axes, self.out_axes, self.axis_size, self.chunk_size
+                fn, args, in_axes, self.out_axes, self.axis_size, self.chunk_size, _nested_handle
             )
         if self._default is None:
             self._default = Compiled(self, None)
@@ -331,6 +331,24 @@ class _Backend:
     def nested(self, b: BatchedFn, args: Sequence[Any]) -> tuple[Any, ...]:
         outs = Vmapped(b.fn, b.in_axes, b.vmap_out_axes(), b.axis_size, b.chunk_size)(*args)
         return tuple(o.sum(axis=0) if s else o for o, s in zip(outs, b.summed))
+
+
+_NESTED_BACKEND = _Backend(default_pipeline(), False, None)
+"""A nested vmlir.vmap's handle only makes more nested maps (never a program of its own)."""
+
+
+def _nested_handle(
+    fn: Callable[..., Any], in_axes: Any, out_axes: Any, axis_size: int, chunk_size: int | None
+) -> BatchedFn:
+    def flat(*leaves: Any) -> tuple[Any, ...]:
+        return tuple(fn(*leaves))
+
+    flat.__name__ = getattr(fn, "__name__", "per_example")
+    n = len(out_axes)
+    return BatchedFn(
+        converted(flat), tuple(in_axes), out_axes, (False,) * n, axis_size, chunk_size,
+        _NESTED_BACKEND, what="a nested vmlir.vmap",
+    )
 
 
 def compile(  # noqa: A001

@@ -110,11 +110,11 @@ def _vmap_impl(*args: Any, **params: Any) -> Any:
     raise VmlirError("a nested vmlir.vmap marker ran outside vmlir's compiler (this is a bug)")
 
 
-def _vmap_abstract_eval(*args: Any, text: str, spec: str, out_avals: tuple[Any, ...]) -> Any:
+def _vmap_abstract_eval(*args: Any, text: str, spec: str, out_avals: tuple[Any, ...], handle: Any) -> Any:
     return list(out_avals)
 
 
-def _vmap_lowering(ctx: mlir.LoweringRuleContext, *args: Any, text: str, spec: str, out_avals: Any):
+def _vmap_lowering(ctx: mlir.LoweringRuleContext, *args: Any, text: str, spec: str, out_avals: Any, handle: Any):
     return embed_call(ctx, text, args, "vmlir_inner_vmap", marker=(VMAP_MARKER, spec))
 
 
@@ -164,8 +164,12 @@ def nested_vmap_call(
     out_axes: Any,
     axis_size: int | None,
     chunk_size: int | None = None,
+    make_handle: Callable[..., Any] | None = None,
 ) -> Any:
-    """A vmlir.vmap called while an outer one is being traced: leave a marker."""
+    """A vmlir.vmap called while an outer one is being traced: leave a marker.
+
+    `make_handle(flat_fn, in_axes, out_axes, axis_size, chunk_size)` makes the marker's
+    `handle` parameter (what the runtime's rules need to differentiate or batch it)."""
     flat, in_tree, leaves = flatten_args(args, in_axes, axis_size)
     fn = convert(fn)
     fn, in_tree, flat, leaves, out_tree = _hoist_outer_values(fn, in_tree, flat, leaves)
@@ -180,8 +184,13 @@ def nested_vmap_call(
         }
     )
     out_avals = tuple(batched_aval(a, ax, flat.axis_size) for a, ax in zip(prog.out_avals, out_ax))
+    handle = None
+    if make_handle is not None:
+        handle = make_handle(fn, flat.in_axes, tuple(out_ax), flat.axis_size, chunk_size)
     try:
-        outs = vmlir_vmap_p.bind(*leaves, text=prog.text, spec=spec, out_avals=out_avals)
+        outs = vmlir_vmap_p.bind(
+            *leaves, text=prog.text, spec=spec, out_avals=out_avals, handle=handle
+        )
     except NotImplementedError as e:
         # JAX raises this when a transformation (e.g. jax.grad) meets our marker.
         raise VmlirUnsupportedError(

@@ -32,6 +32,7 @@ import jax
 from jax.interpreters import ad
 
 from vmlir.errors import VmlirUnsupportedError
+from vmlir.frontend.trace import vmlir_vmap_p
 from vmlir.runtime.batched import BatchedFn, converted, is_float, zeros
 from vmlir.runtime.xla import bind, vmlir_call_p
 
@@ -130,58 +131,75 @@ def vjp_handle(h: BatchedFn, in_avals: Sequence[Any], out_avals: Sequence[Any]) 
     return j.derive(("transpose", linear, ct), lambda: transpose_handle(j, linear, per_example, ct))
 
 
-def _jvp_rule(primals: Sequence[Any], tangents: Sequence[Any], *, text, out_avals, handle):
-    if handle is None:
-        raise VmlirUnsupportedError(_no_handle("differentiation (jax.jvp / jax.grad)"))
-    outs = vmlir_call_p.bind(*primals, text=text, out_avals=out_avals, handle=handle)
-    nonzero = tuple(
-        type(t) is not ad.Zero and is_float(jax.typeof(p)) for p, t in zip(primals, tangents)
-    )
-    float_out = tuple(is_float(a) for a in out_avals)
-    if not any(nonzero) or not any(float_out):
-        return outs, [ad.Zero(a.to_tangent_aval()) for a in out_avals]
-    j = handle.derive(("jvp", nonzero), lambda: jvp_handle(handle, nonzero, float_out))
-    given = [ad.instantiate_zeros(t) for t, z in zip(tangents, nonzero) if z]
-    t_avals = [a.to_tangent_aval() for a, f in zip(out_avals, float_out) if f]
-    computed = iter(bind(j, [*primals, *given], t_avals))
-    return outs, [
-        next(computed) if f else ad.Zero(a.to_tangent_aval()) for a, f in zip(out_avals, float_out)
-    ]
+class _Rules:
+    """The JVP and transpose rules of one primitive whose `handle` parameter is a
+    BatchedFn; `call(handle, args, out_avals)` runs a derived handle's map (out_avals:
+    known result avals, or None to compile now)."""
 
+    def __init__(self, prim: Any, call: Any):
+        self.prim, self.call = prim, call
 
-def _transpose_rule(cts: Sequence[Any], *args: Any, text, out_avals, handle):
-    if handle is None:
-        raise VmlirUnsupportedError(_no_handle("reverse-mode differentiation (jax.grad / jax.vjp)"))
-    linear = tuple(ad.is_undefined_primal(x) for x in args)
-    avals = [x.aval if lin else jax.typeof(x) for x, lin in zip(args, linear)]
-    wanted = [lin and is_float(a) for lin, a in zip(linear, avals)]
-    cotangent = tuple(type(c) is not ad.Zero and is_float(a) for c, a in zip(cts, out_avals))
-    result: list[Any] = [ad.Zero(a.to_tangent_aval()) if lin else None for lin, a in zip(linear, avals)]
-    if not any(wanted) or not any(cotangent):
+    def jvp(self, primals: Sequence[Any], tangents: Sequence[Any], **params: Any):
+        handle, out_avals = params["handle"], params["out_avals"]
+        if handle is None:
+            raise VmlirUnsupportedError(_no_handle("differentiation (jax.jvp / jax.grad)"))
+        outs = self.prim.bind(*primals, **params)
+        nonzero = tuple(
+            type(t) is not ad.Zero and is_float(jax.typeof(p)) for p, t in zip(primals, tangents)
+        )
+        float_out = tuple(is_float(a) for a in out_avals)
+        if not any(nonzero) or not any(float_out):
+            return outs, [ad.Zero(a.to_tangent_aval()) for a in out_avals]
+        j = handle.derive(("jvp", nonzero), lambda: jvp_handle(handle, nonzero, float_out))
+        given = [ad.instantiate_zeros(t) for t, z in zip(tangents, nonzero) if z]
+        t_avals = [a.to_tangent_aval() for a, f in zip(out_avals, float_out) if f]
+        computed = iter(self.call(j, [*primals, *given], t_avals))
+        return outs, [
+            next(computed) if f else ad.Zero(a.to_tangent_aval()) for a, f in zip(out_avals, float_out)
+        ]
+
+    def transpose(self, cts: Sequence[Any], *args: Any, **params: Any):
+        handle, out_avals = params["handle"], params["out_avals"]
+        if handle is None:
+            raise VmlirUnsupportedError(
+                _no_handle("reverse-mode differentiation (jax.grad / jax.vjp)")
+            )
+        linear = tuple(ad.is_undefined_primal(x) for x in args)
+        avals = [x.aval if lin else jax.typeof(x) for x, lin in zip(args, linear)]
+        wanted = [lin and is_float(a) for lin, a in zip(linear, avals)]
+        cotangent = tuple(type(c) is not ad.Zero and is_float(a) for c, a in zip(cts, out_avals))
+        result: list[Any] = [
+            ad.Zero(a.to_tangent_aval()) if lin else None for lin, a in zip(linear, avals)
+        ]
+        if not any(wanted) or not any(cotangent):
+            return result
+        per_example = handle.per_example_avals(avals)
+        t = handle.derive(
+            ("transpose", linear, cotangent),
+            lambda: transpose_handle(handle, linear, per_example, cotangent),
+        )
+        rest = [x for x, lin in zip(args, linear) if not lin]
+        given = [ad.instantiate_zeros(c) for c, z in zip(cts, cotangent) if z]
+        try:
+            computed = iter(self.call(t, [*rest, *given], None))
+        except ValueError as e:
+            if _NO_REVERSE_WHILE not in str(e):
+                raise
+            raise VmlirUnsupportedError(
+                f"reverse-mode differentiation (jax.grad / jax.vjp) of {handle.what.removeprefix('the JVP of ')} whose "
+                "function runs a lax.while_loop (or a fori_loop with traced bounds, or a "
+                "Python while on traced values): JAX cannot transpose a while loop. Use "
+                "forward mode (jax.jvp, jax.jacfwd), or a lax.scan / fori_loop with static "
+                f"bounds. JAX: {str(e).splitlines()[0]}"
+            ) from e
+        for i, w in enumerate(wanted):
+            if w:
+                result[i] = next(computed)
         return result
-    per_example = handle.per_example_avals(avals)
-    t = handle.derive(
-        ("transpose", linear, cotangent),
-        lambda: transpose_handle(handle, linear, per_example, cotangent),
-    )
-    rest = [x for x, lin in zip(args, linear) if not lin]
-    given = [c for c, z in zip(cts, cotangent) if z]
-    try:
-        computed = iter(bind(t, [*rest, *given]))
-    except ValueError as e:
-        if _NO_REVERSE_WHILE not in str(e):
-            raise
-        raise VmlirUnsupportedError(
-            f"reverse-mode differentiation (jax.grad / jax.vjp) of {handle.what} whose "
-            "function runs a lax.while_loop (or a fori_loop with traced bounds, or a Python "
-            "while on traced values): JAX cannot transpose a while loop. Use forward mode "
-            "(jax.jvp, jax.jacfwd), or a lax.scan / fori_loop with static bounds. JAX: "
-            f"{str(e).splitlines()[0]}"
-        ) from e
-    for i, w in enumerate(wanted):
-        if w:
-            result[i] = next(computed)
-    return result
+
+    def register(self) -> None:
+        ad.primitive_jvps[self.prim] = self.jvp
+        ad.primitive_transposes[self.prim] = self.transpose
 
 
 def _no_handle(transformation: str) -> str:
@@ -191,5 +209,11 @@ def _no_handle(transformation: str) -> str:
     )
 
 
-ad.primitive_jvps[vmlir_call_p] = _jvp_rule
-ad.primitive_transposes[vmlir_call_p] = _transpose_rule
+def _nested(handle: BatchedFn, args: Sequence[Any], out_avals: Any) -> Sequence[Any]:
+    return handle.backend.nested(handle, args)
+
+
+# A compiled vmlir function; a nested vmlir.vmap met while tracing an outer one, whose
+# derived maps are nested maps again.
+_Rules(vmlir_call_p, bind).register()
+_Rules(vmlir_vmap_p, _nested).register()

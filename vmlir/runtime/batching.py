@@ -15,6 +15,7 @@ from typing import Any
 from jax.interpreters import batching
 
 from vmlir.errors import VmlirUnsupportedError
+from vmlir.frontend.trace import vmlir_vmap_p
 from vmlir.runtime.batched import BatchedFn, converted
 from vmlir.runtime.xla import bind, vmlir_call_p
 
@@ -39,7 +40,14 @@ def vmap_handle(h: BatchedFn, dims: tuple[int | None, ...], size: int) -> Batche
     )
 
 
-def _batching_rule(args: Sequence[Any], dims: Sequence[Any], *, text, out_avals, handle):
+def _rule(call: Any):
+    def rule(args: Sequence[Any], dims: Sequence[Any], **params: Any):
+        return _batch(call, args, dims, params["handle"])
+
+    return rule
+
+
+def _batch(call: Any, args: Sequence[Any], dims: Sequence[Any], handle: BatchedFn | None):
     if handle is None:
         raise VmlirUnsupportedError(
             "jax.vmap of a vmlir_call bound without its per-example function; call the "
@@ -49,8 +57,10 @@ def _batching_rule(args: Sequence[Any], dims: Sequence[Any], *, text, out_avals,
     axes = tuple(None if d is None else int(d) for d in dims)
     size = next(x.shape[d] for x, d in zip(args, axes) if d is not None)
     v = handle.derive(("vmap", axes, size), lambda: vmap_handle(handle, axes, size))
-    outs = bind(v, list(args))
+    outs = call(v, list(args))
     return outs, [0] * len(outs)
 
 
-batching.primitive_batchers[vmlir_call_p] = _batching_rule
+batching.primitive_batchers[vmlir_call_p] = _rule(bind)
+# A nested vmlir.vmap met while tracing an outer one: one more nested map.
+batching.primitive_batchers[vmlir_vmap_p] = _rule(lambda h, args: h.backend.nested(h, args))
