@@ -42,12 +42,14 @@ def vmap_handle(h: BatchedFn, dims: tuple[int | None, ...], size: int) -> Batche
 
 def _rule(call: Any):
     def rule(args: Sequence[Any], dims: Sequence[Any], **params: Any):
-        return _batch(call, args, dims, params["handle"])
+        return _batch(call, args, dims, params["handle"], params["out_avals"])
 
     return rule
 
 
-def _batch(call: Any, args: Sequence[Any], dims: Sequence[Any], handle: BatchedFn | None):
+def _batch(
+    call: Any, args: Sequence[Any], dims: Sequence[Any], handle: BatchedFn | None, out_avals: Any
+):
     if handle is None:
         raise VmlirUnsupportedError(
             "jax.vmap of a vmlir_call bound without its per-example function; call the "
@@ -57,10 +59,12 @@ def _batch(call: Any, args: Sequence[Any], dims: Sequence[Any], handle: BatchedF
     axes = tuple(None if d is None else int(d) for d in dims)
     size = next(x.shape[d] for x, d in zip(args, axes) if d is not None)
     v = handle.derive(("vmap", axes, size), lambda: vmap_handle(handle, axes, size))
-    outs = call(v, list(args))
+    # Compiled when lowered: under nested jax.vmaps only the outermost map runs.
+    batched = [a.update(shape=(size, *a.shape)) for a in out_avals]
+    outs = call(v, list(args), batched)
     return outs, [0] * len(outs)
 
 
 batching.primitive_batchers[vmlir_call_p] = _rule(bind)
 # A nested vmlir.vmap met while tracing an outer one: one more nested map.
-batching.primitive_batchers[vmlir_vmap_p] = _rule(lambda h, args: h.backend.nested(h, args))
+batching.primitive_batchers[vmlir_vmap_p] = _rule(lambda h, args, _: h.backend.nested(h, args))
