@@ -272,6 +272,9 @@ class Compiled:
         out_avals = self._program(args, kwargs)[0].out_avals
         t = autodiff.vjp_handle(h, avals, out_avals)
         cts = [a for a in out_avals if autodiff.is_float(a)]
+        uniform = zip(h.out_axes, h.summed, out_avals)
+        if any(ax is None and not s and autodiff.is_float(a) for ax, s, a in uniform):
+            cts.append(jax.typeof(autodiff.first_lane(h.axis_size)))  # see uniform_cotangents
         return Lowered(self.backend().program_of(t, [*avals, *cts], record=True))
 
     def _handle(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[BatchedFn, list[Any]]:

@@ -12,7 +12,8 @@ result. Nothing is handed to jax.vmap.
   cotangent of an operand mapped with in_axes=None is summed over the mapped axis inside
   the program (`BatchedFn.summed`: a `stablehlo.reduce` after the `batch.vmap`).
   A uniform output (out_axes=None) is the same for every example; its cotangent is fed
-  to every example scaled by 1/axis_size, so that sum counts it once.
+  to the first example only (a mapped `lane == 0` flag selects it), so that sum counts it
+  once, exactly.
 - The linear program recomputes the forward pass instead of saving residuals: under
   jax.grad the primal call is dead and XLA removes it, so the gradient program is one
   forward and one backward pass, as with jax.vmap; no residual has to be materialized
@@ -77,10 +78,12 @@ def transpose_handle(
     `cotangent` selects the outputs with a (nonzero) cotangent."""
     wanted = tuple(lin and is_float(a) for lin, a in zip(linear, per_example))
     n_rest = linear.count(False)
-    scale = [a is None and not s for a, s in zip(h.out_axes, h.summed)]
+    once = uniform_cotangents(h, cotangent)
 
     def transpose(*args: Any) -> tuple[Any, ...]:
         rest, cts = args[:n_rest], args[n_rest:]
+        if any(once):
+            *cts, first = cts
 
         def linear_part(*lin: Any) -> tuple[Any, ...]:
             lin_it, rest_it = iter(lin), iter(rest)
@@ -94,17 +97,19 @@ def transpose_handle(
         outs, pullback = jax.vjp(linear_part, *at)
         given = iter(cts)
         full_ct = []
-        for o, c, s in zip(outs, cotangent, scale):
+        for o, c, u in zip(outs, cotangent, once):
             if not c:
                 full_ct.append(_zero_like(o))
                 continue
             ct = next(given)
-            full_ct.append(ct * (1.0 / h.axis_size) if s and h.axis_size else ct)
+            full_ct.append(jax.numpy.where(first, ct, jax.numpy.zeros_like(ct)) if u else ct)
         return tuple(pullback(tuple(full_ct)))
 
     transpose.__name__ = f"transpose_{getattr(h.fn, '__name__', 'f')}"
     in_axes = [a for a, lin in zip(h.in_axes, linear) if not lin]
     in_axes += [a for a, c in zip(h.out_axes, cotangent) if c]
+    if any(once):
+        in_axes.append(0)
     lin_axes = [a for a, w in zip(h.in_axes, wanted) if w]
     return BatchedFn(
         converted(transpose),
@@ -116,6 +121,17 @@ def transpose_handle(
         h.backend,
         what=f"the transpose of {h.what}",
     )
+
+
+def uniform_cotangents(h: BatchedFn, cotangent: Sequence[bool]) -> list[bool]:
+    """Which cotangents belong to uniform (out_axes=None, not summed) outputs: those go to
+    one example only, picked by a trailing `lane == 0` operand of the transpose."""
+    return [c and a is None and not s for c, a, s in zip(cotangent, h.out_axes, h.summed)]
+
+
+def first_lane(size: int) -> Any:
+    """The `lane == 0` operand (mapped on axis 0) of a transpose with uniform cotangents."""
+    return jax.lax.iota(jax.numpy.int32, size) == 0
 
 
 def vjp_handle(h: BatchedFn, in_avals: Sequence[Any], out_avals: Sequence[Any]) -> BatchedFn:
@@ -180,6 +196,8 @@ class _Rules:
         )
         rest = [x for x, lin in zip(args, linear) if not lin]
         given = [ad.instantiate_zeros(c) for c, z in zip(cts, cotangent) if z]
+        if any(uniform_cotangents(handle, cotangent)):
+            given.append(first_lane(handle.axis_size))
         _check_reverse_mode(t, handle, [*rest, *given])
         ct_avals = [a.to_tangent_aval() for a, w in zip(avals, wanted) if w]
         computed = iter(self.call(t, [*rest, *given], ct_avals))
