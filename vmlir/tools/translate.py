@@ -1,12 +1,13 @@
 """`vmlir-translate`: between Python, our IR and jaxlib.
 
     vmlir-translate --from-python pkg.module:fn --args "(f32[4,3],)" [--in-axes 0]
-                    [--out-axes 0] [--stage batch] [-p PIPELINE]
+                    [--out-axes 0] [--stage batch] [-p PIPELINE] [--derivative jvp|vjp]
         Trace a per-example Python function (or a `vmlir.vmap` object, whose own axes are
         used) on the given batched argument shapes and print the IR at `--stage`: "jax"
         (JAX's per-example StableHLO), "batch" (the default: our batch-dialect module),
         a pass name, or "stablehlo" (after the whole pipeline). `pkg.module` may also be a
-        path to a .py file.
+        path to a .py file. `--derivative vjp` prints the reverse-mode program jax.grad
+        runs through it instead (`Compiled.lower_vjp`), `--derivative jvp` the JVP one.
 
     vmlir-translate --to-jaxlib [FILE]
         Parse MLIR text (our final output) with jaxlib's own parser and print what it
@@ -99,8 +100,9 @@ def from_python(args: argparse.Namespace) -> str:
     shapes = parse_arg_shapes(args.args)
     if not isinstance(shapes, tuple):
         shapes = (shapes,)
-    lowered = vmlir.compile(obj, pipeline=args.passes).lower(*shapes)
-    return lowered.as_text(args.stage)
+    compiled = vmlir.compile(obj, pipeline=args.passes)
+    lower = {None: compiled.lower, "jvp": compiled.lower_jvp, "vjp": compiled.lower_vjp}
+    return lower[args.derivative](*shapes).as_text(args.stage)
 
 
 def to_jaxlib(args: argparse.Namespace) -> str:
@@ -123,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-axes", default="0", help="a Python literal, as for vmlir.vmap")
     parser.add_argument("--stage", default="batch", help="jax | batch | PASS-NAME | stablehlo")
     parser.add_argument("-p", "--passes", default=None, help="pass pipeline (default: vmlir's)")
+    parser.add_argument(
+        "--derivative",
+        choices=["jvp", "vjp"],
+        help="print the derivative program jax.jvp (jvp) or jax.grad / jax.vjp (vjp) runs",
+    )
     args = parser.parse_args(argv)
     try:
         out = from_python(args) if args.from_python else to_jaxlib(args)
