@@ -20,7 +20,8 @@ Everything runs in this one process. Per workload (bench/workloads.py):
 Then dispatch cost on a tiny input and cold compile latency (bench/latency.py: first
 call of a fresh vmlir.compile vs a fresh jax.jit(jax.vmap), new function objects each
 time), and XLA's temporary memory of a memory-hungry vmap with and without chunking
-(bench/memory.py).
+(bench/memory.py), and jax.grad / a jitted training step through vmlir against the same
+through jax.vmap (bench/autodiff.py).
 Writes OUT/results.md (bench/report.py) and OUT/results.png (bench/plot.py; needs
 matplotlib).
 """
@@ -42,6 +43,7 @@ import jax
 import numpy as np
 
 import vmlir
+from bench.autodiff import bench_autodiff, render as render_autodiff
 from bench.latency import bench_compile, bench_dispatch
 from bench.memory import bench_memory
 from bench.report import (
@@ -421,6 +423,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
     p.add_argument("--compile-reps", type=int, default=3, help="cold-compile repetitions per workload (0: skip)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
+    p.add_argument("--no-autodiff", action="store_true", help="skip jax.grad through vmlir (bench/autodiff.py)")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     return p.parse_args(argv)
@@ -473,8 +476,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_memory:
         print("-- memory-bounded vmap", flush=True)
         memory = bench_memory()
+    autodiff = None
+    if not args.no_autodiff:
+        print("-- derivatives (jax.grad, training step)", flush=True)
+        autodiff = bench_autodiff(rounds=max(1, args.rounds // 2), scale=args.scale, min_time=args.min_time)
     meta["wall"] = time.perf_counter() - start
     text = render_markdown(results, dispatch, compiles, meta, memory)
+    if autodiff is not None:
+        # Before the data block bench/plot.py reads back.
+        body, sep, data = text.partition("\n<!-- bench-data")
+        text = body.rstrip("\n") + "\n\n" + render_autodiff(autodiff) + sep + data
     (out / "results.md").write_text(text)
     print()
     print(text.split("\n<!-- bench-data")[0])

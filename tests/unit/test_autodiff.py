@@ -335,3 +335,18 @@ def test_lower_vjp_sums_unbatched_cotangents_in_our_program():
     final = lowered.as_text("stablehlo")
     assert "stablehlo.reduce" not in final and final.count("stablehlo.dot_general") == 3
     assert "jvp" in ours.lower_jvp(w, x).as_text("jax")
+
+
+def test_grad_of_a_nested_vmlir_vmap_inside_vmlir_vmap(assert_same):
+    """vmlir.vmap(jax.grad(... vmlir.vmap(f) ...)): the nested map's marker is
+    differentiated while the outer map is traced (its derivative is a nested map too)."""
+
+    def f(w, x):
+        return jnp.tanh(x @ w)
+
+    def per(vmap):
+        return jax.grad(lambda w, x: vmap(f, in_axes=(None, 0))(w, x).sum())
+
+    w, x = _f32(D, 2), _f32(B, 5, D)
+    got = vmlir.compile(vmlir.vmap(per(vmlir.vmap), in_axes=(None, 0)))(w, x)
+    assert_same(got, jax.vmap(per(jax.vmap), in_axes=(None, 0))(w, x))
