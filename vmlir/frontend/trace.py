@@ -46,12 +46,6 @@ def _vmlir_trace() -> Iterator[None]:
         _state.depth -= 1
 
 
-def tracing_per_example() -> contextlib.AbstractContextManager[None]:
-    """The context vmlir traces a per-example function in: a vmlir.vmap called inside
-    leaves a marker instead of compiling a program of its own."""
-    return _vmlir_trace()
-
-
 @dataclass(frozen=True)
 class PerExampleProgram:
     """JAX's StableHLO for one example, and the shape of what it returns."""

@@ -33,12 +33,9 @@ import jax
 from jax.interpreters import ad
 
 from vmlir.errors import VmlirUnsupportedError
-from vmlir.frontend.trace import tracing_per_example, vmlir_vmap_p
+from vmlir.frontend.trace import vmlir_vmap_p
 from vmlir.runtime.batched import BatchedFn, converted, is_float, zeros
 from vmlir.runtime.xla import bind, vmlir_call_p
-
-_NO_REVERSE_WHILE = "Reverse-mode differentiation does not work for lax.while_loop"
-
 
 def _zero_like(x: Any) -> Any:
     return zeros(jax.typeof(x))
@@ -198,7 +195,6 @@ class _Rules:
         given = [ad.instantiate_zeros(c) for c, z in zip(cts, cotangent) if z]
         if any(uniform_cotangents(handle, cotangent)):
             given.append(first_lane(handle.axis_size))
-        _check_reverse_mode(t, handle, [*rest, *given])
         ct_avals = [a.to_tangent_aval() for a, w in zip(avals, wanted) if w]
         computed = iter(self.call(t, [*rest, *given], ct_avals))
         for i, w in enumerate(wanted):
@@ -209,24 +205,6 @@ class _Rules:
     def register(self) -> None:
         ad.primitive_jvps[self.prim] = self.jvp
         ad.primitive_transposes[self.prim] = self.transpose
-
-
-def _check_reverse_mode(t: BatchedFn, source: BatchedFn, args: Sequence[Any]) -> None:
-    """Trace one example of the transpose now (cheap: no vmlir compilation), so that what
-    JAX cannot transpose is reported while the user's program is traced."""
-    try:
-        with tracing_per_example():
-            jax.eval_shape(t.fn, *t.per_example_avals([jax.typeof(x) for x in args]))
-    except ValueError as e:
-        if _NO_REVERSE_WHILE not in str(e):
-            raise
-        raise VmlirUnsupportedError(
-            "reverse-mode differentiation (jax.grad / jax.vjp) of "
-            f"{source.what.removeprefix('the JVP of ')} whose function runs a lax.while_loop "
-            "(or a fori_loop with traced bounds, or a Python while on traced values): JAX "
-            "cannot transpose a while loop. Use forward mode (jax.jvp, jax.jacfwd), or a "
-            f"lax.scan / fori_loop with static bounds. JAX: {str(e).splitlines()[0]}"
-        ) from None
 
 
 def _no_handle(transformation: str) -> str:

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
+from vmlir.errors import VmlirUnsupportedError
+
 Axis = int | None
 
 
@@ -74,6 +76,27 @@ class BatchedFn:
                 shape = shape[:a] + shape[a + 1 :]
             out.append(jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=aval.weak_type))
         return out
+
+
+_NO_REVERSE_WHILE = "Reverse-mode differentiation does not work for lax.while_loop"
+
+
+def compile_program(handle: BatchedFn, avals: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """handle.backend.program, with what JAX cannot differentiate per example reported as
+    vmlir's error naming the transformation."""
+    try:
+        return handle.backend.program(handle, avals)
+    except ValueError as e:
+        if _NO_REVERSE_WHILE not in str(e):
+            raise
+        what = handle.what.removeprefix("the transpose of ").removeprefix("the JVP of ")
+        raise VmlirUnsupportedError(
+            f"reverse-mode differentiation (jax.grad / jax.vjp) of {what} whose function "
+            "runs a lax.while_loop (or a fori_loop with traced bounds, or a Python while on "
+            "traced values): JAX cannot transpose a while loop. Use forward mode (jax.jvp, "
+            "jax.jacfwd), or a lax.scan / fori_loop with static bounds. JAX: "
+            f"{str(e).splitlines()[0]}"
+        ) from None
 
 
 def converted(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -24,7 +24,7 @@ from jax.interpreters import mlir
 
 from vmlir.errors import VmlirError
 from vmlir.jaxmlir import embed_call
-from vmlir.runtime.batched import BatchedFn
+from vmlir.runtime.batched import BatchedFn, compile_program
 
 vmlir_call_p = Primitive("vmlir_call")
 vmlir_call_p.multiple_results = True
@@ -46,7 +46,7 @@ def _abstract_eval(*args: Any, text: str | None, out_avals: tuple[Any, ...], han
 
 def _lowering(ctx: mlir.LoweringRuleContext, *args: Any, text: str | None, out_avals: Any, handle: Any):
     if text is None:
-        text, got = handle.backend.program(handle, ctx.avals_in)
+        text, got = compile_program(handle, ctx.avals_in)
         _check_avals(got, out_avals, handle)
     return embed_call(ctx, text, args, "vmlir_main")
 
@@ -76,7 +76,7 @@ def bind(handle: BatchedFn, args: Sequence[Any], out_avals: Sequence[Any] | None
     """Call the program of `handle` on `args`: compiled now when `out_avals` is None (so
     errors surface while tracing), else when the call is lowered."""
     if out_avals is None:
-        text, avals = handle.backend.program(handle, [jax.typeof(x) for x in args])
+        text, avals = compile_program(handle, [jax.typeof(x) for x in args])
         return call(text, args, tuple(avals), handle)
     return call(None, args, tuple(out_avals), handle)
 
