@@ -350,3 +350,13 @@ def test_grad_of_a_nested_vmlir_vmap_inside_vmlir_vmap(assert_same):
     w, x = _f32(D, 2), _f32(B, 5, D)
     got = vmlir.compile(vmlir.vmap(per(vmlir.vmap), in_axes=(None, 0)))(w, x)
     assert_same(got, jax.vmap(per(jax.vmap), in_axes=(None, 0))(w, x))
+
+
+def test_reverse_mode_through_while_in_a_nested_vmap_is_a_clear_error():
+    """The same error when the while loop is in a nested vmlir.vmap under jax.grad."""
+
+    def per(a):
+        return jax.grad(lambda a: vmlir.vmap(_newton_sqrt)(a).sum())(a)
+
+    with pytest.raises(vmlir.VmlirUnsupportedError, match="^reverse-mode differentiation"):
+        vmlir.compile(vmlir.vmap(per))(np.abs(_f32(B, 2)) + 0.5)

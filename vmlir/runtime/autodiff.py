@@ -34,7 +34,7 @@ from jax.interpreters import ad
 
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.trace import vmlir_vmap_p
-from vmlir.runtime.batched import BatchedFn, converted, is_float, zeros
+from vmlir.runtime.batched import BatchedFn, call_nested, converted, is_float, zeros
 from vmlir.runtime.xla import bind, vmlir_call_p
 
 def _zero_like(x: Any) -> Any:
@@ -215,7 +215,7 @@ def _no_handle(transformation: str) -> str:
 
 
 def _nested(handle: BatchedFn, args: Sequence[Any], out_avals: Any) -> Sequence[Any]:
-    return handle.backend.nested(handle, args)
+    return call_nested(handle, args)
 
 
 # A compiled vmlir function; a nested vmlir.vmap met while tracing an outer one, whose

@@ -19,7 +19,8 @@ entry is None, like an unbatched output, because the caller sees one value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -84,8 +85,20 @@ _NO_REVERSE_WHILE = "Reverse-mode differentiation does not work for lax.while_lo
 def compile_program(handle: BatchedFn, avals: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     """handle.backend.program, with what JAX cannot differentiate per example reported as
     vmlir's error naming the transformation."""
-    try:
+    with _jax_errors(handle):
         return handle.backend.program(handle, avals)
+
+
+def call_nested(handle: BatchedFn, args: Sequence[Any]) -> tuple[Any, ...]:
+    """handle.backend.nested, errors reported as by compile_program."""
+    with _jax_errors(handle):
+        return handle.backend.nested(handle, args)
+
+
+@contextlib.contextmanager
+def _jax_errors(handle: BatchedFn) -> Iterator[None]:
+    try:
+        yield
     except ValueError as e:
         if _NO_REVERSE_WHILE not in str(e):
             raise

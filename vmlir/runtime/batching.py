@@ -16,7 +16,7 @@ from jax.interpreters import batching
 
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.trace import vmlir_vmap_p
-from vmlir.runtime.batched import BatchedFn, converted
+from vmlir.runtime.batched import BatchedFn, call_nested, converted
 from vmlir.runtime.xla import bind, vmlir_call_p
 
 
@@ -67,4 +67,4 @@ def _batch(
 
 batching.primitive_batchers[vmlir_call_p] = _rule(bind)
 # A nested vmlir.vmap met while tracing an outer one: one more nested map.
-batching.primitive_batchers[vmlir_vmap_p] = _rule(lambda h, args, _: h.backend.nested(h, args))
+batching.primitive_batchers[vmlir_vmap_p] = _rule(lambda h, args, _: call_nested(h, args))
