@@ -6,6 +6,8 @@ derivative programs are vmlir programs (vmlir/runtime/autodiff.py)."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,6 +33,13 @@ def mlp_loss(w, x, y):
     return (h @ w["W2"] - y) ** 2
 
 
+@functools.cache
+def _mlp_pair():
+    """The MLP loss batched both ways, shared by the tests (vmlir's derivative programs
+    are cached on it, as they would be in a training loop)."""
+    return _pair(mlp_loss, (None, 0, 0))
+
+
 def _pair(f, in_axes=0, out_axes=0, **kw):
     """(vmlir's batched f, jax.vmap's batched f)."""
     ours = vmlir.compile(vmlir.vmap(f, in_axes=in_axes, out_axes=out_axes, **kw))
@@ -38,24 +47,19 @@ def _pair(f, in_axes=0, out_axes=0, **kw):
     return ours, jax.vmap(f, in_axes=in_axes, out_axes=out_axes, **kw)
 
 
-def _same_on_both(transform, f, args, in_axes=0, out_axes=0, assert_same=None, **kw):
-    ours, theirs = _pair(f, in_axes, out_axes, **kw)
-    assert_same(transform(ours)(*args), transform(theirs)(*args))
-
-
 # --- reverse mode ---------------------------------------------------------------------
 
 
 def test_grad_of_mean_loss_wrt_unbatched_weights(assert_same):
     """jax.grad of mean(vmap(loss)) w.r.t. in_axes=None weights: summed cotangents."""
-    ours, theirs = _pair(mlp_loss, (None, 0, 0))
+    ours, theirs = _mlp_pair()
     grad = lambda g: jax.grad(lambda w: jnp.mean(g(w, X, Y)))  # noqa: E731
     assert_same(grad(ours)(W), grad(theirs)(W))
 
 
 def test_grad_wrt_batched_inputs_and_value_and_grad(assert_same):
     """Cotangents of mapped inputs stay per example; value_and_grad over several args."""
-    ours, theirs = _pair(mlp_loss, (None, 0, 0))
+    ours, theirs = _mlp_pair()
     vg = lambda g: jax.value_and_grad(lambda w, x, y: jnp.mean(g(w, x, y)), argnums=(0, 1, 2))  # noqa: E731
     assert_same(vg(ours)(W, X, Y), vg(theirs)(W, X, Y))
 
@@ -71,7 +75,7 @@ def test_jitted_training_step(assert_same):
 
         return run
 
-    ours, theirs = (step(b) for b in _pair(mlp_loss, (None, 0, 0)))
+    ours, theirs = (step(b) for b in _mlp_pair())
     wo, wt = W, W
     for _ in range(3):
         lo, wo = ours(wo, X, Y)
@@ -96,7 +100,7 @@ def test_vjp_with_out_axes_none_and_pytree_outputs(assert_same):
 
 def test_grad_outside_and_inside_jit_and_of_a_jitted_helper(assert_same):
     """The same gradient eagerly, under jax.jit, and with vmlir inside the user's jit."""
-    ours, theirs = _pair(mlp_loss, (None, 0, 0))
+    ours, theirs = _mlp_pair()
     for wrap in (lambda f: f, jax.jit):
         grad = lambda g: wrap(jax.grad(lambda w: g(w, X, Y).sum()))  # noqa: E731
         assert_same(grad(ours)(W), grad(theirs)(W))
@@ -106,7 +110,7 @@ def test_grad_outside_and_inside_jit_and_of_a_jitted_helper(assert_same):
 
 def test_checkpoint(assert_same):
     """jax.checkpoint around the vmlir call (and around a loss that calls it)."""
-    ours, theirs = _pair(mlp_loss, (None, 0, 0))
+    ours, theirs = _mlp_pair()
     grad = lambda g: jax.grad(jax.checkpoint(lambda w: jnp.mean(g(w, X, Y))))  # noqa: E731
     assert_same(grad(ours)(W), grad(theirs)(W))
     policy = jax.checkpoint_policies.nothing_saveable
@@ -119,7 +123,7 @@ def test_checkpoint(assert_same):
 
 def test_jvp_and_linearize(assert_same):
     """jax.jvp and jax.linearize, tangents for every argument."""
-    ours, theirs = _pair(mlp_loss, (None, 0, 0))
+    ours, theirs = _mlp_pair()
     tangents = (jax.tree.map(lambda a: _f32(*a.shape), W), _f32(B, D), _f32(B))
     assert_same(jax.jvp(ours, (W, X, Y), tangents), jax.jvp(theirs, (W, X, Y), tangents))
     y_o, lin_o = jax.linearize(ours, W, X, Y)
@@ -129,7 +133,7 @@ def test_jvp_and_linearize(assert_same):
 
 def test_jacfwd_and_jacrev(assert_same):
     """Jacobians of the batched output w.r.t. weights and inputs, both modes."""
-    ours, theirs = _pair(mlp_loss, (None, 0, 0))
+    ours, theirs = _mlp_pair()
     for jac in (jax.jacfwd, jax.jacrev):
         j = lambda g: jac(g, argnums=(0, 1))  # noqa: E731
         assert_same(j(ours)(W, X, Y), j(theirs)(W, X, Y), rtol=1e-4, atol=1e-5)
