@@ -35,7 +35,7 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,9 +164,9 @@ def check_grad(prog: progen.Program, seed: int, index: int, tb: bool = False) ->
     diff = [i for i, x in enumerate(leaves) if _is_float(x)]
     salt = float(np.random.default_rng([seed, index, 1]).uniform(0, 2 * np.pi))
 
-    def grad_of(batched: Any) -> Any:
+    def grad_of(batched: Any, all_leaves: Sequence[Any]) -> Any:
         def loss(*xs: Any) -> Any:
-            full = list(leaves)
+            full = list(all_leaves)
             for i, x in zip(diff, xs):
                 full[i] = x
             outs = [o for o in jax.tree_util.tree_leaves(batched(*tree.unflatten(full))) if _is_float(o)]
@@ -176,22 +176,21 @@ def check_grad(prog: progen.Program, seed: int, index: int, tb: bool = False) ->
                 jnp.sum(o.astype(jnp.float32) * _loss_weights(o, salt + k)) for k, o in enumerate(outs)
             )
 
-        return jax.grad(loss, argnums=tuple(range(len(diff))))
+        return jax.grad(loss, argnums=tuple(range(len(diff))))(*(all_leaves[i] for i in diff))
 
-    def both(*xs: Any) -> Any:
+    def both(*all_leaves: Any) -> Any:
         try:
-            want = grad_of(want_fn)(*xs)
+            want = grad_of(want_fn, all_leaves)
         except _NothingToDifferentiate:
             raise
         except Exception as e:
             raise _JaxRaised() from e
-        return grad_of(got_fn)(*xs), want
+        return grad_of(got_fn, all_leaves), want
 
     if not diff:
         return Outcome(index, "invalid", prog, "no float argument to differentiate")
-    xs = [leaves[i] for i in diff]
     try:
-        got, want = jax.jit(both).lower(*xs).compile(XLA_OPTIONS)(*xs)
+        got, want = jax.jit(both).lower(*leaves).compile(XLA_OPTIONS)(*leaves)
     except _NothingToDifferentiate:
         return Outcome(index, "invalid", prog, "no float output to differentiate")
     except _JaxRaised as e:
