@@ -77,7 +77,9 @@ def _sample(fn: Callable[..., Any], args: tuple[Any, ...], min_time: float) -> f
             return t / reps
 
 
-def bench_autodiff(rounds: int = 11, scale: float = 1.0, min_time: float = 0.05) -> list[dict[str, Any]]:
+def bench_autodiff(
+    rounds: int = 11, scale: float = 1.0, min_time: float = 0.05
+) -> list[dict[str, Any]]:
     """One row per program: median times and the median per-round ratio jax/vmlir."""
     batch = max(8, int(BATCH * scale))
     args = _inputs(batch)
@@ -128,7 +130,9 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.autodiff", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.autodiff", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--rounds", type=int, default=11)
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--min-time", type=float, default=0.05)

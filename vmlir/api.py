@@ -185,7 +185,12 @@ class Compiled:
                 stages = Stages(record)
                 stages.add("jax", per_example.text)
                 module = import_per_example(
-                    per_example.text, flat.in_axes, out_axes, flat.axis_size, chunk_size, self.summed
+                    per_example.text,
+                    flat.in_axes,
+                    out_axes,
+                    flat.axis_size,
+                    chunk_size,
+                    self.summed,
                 )
                 stages.add("batch", lambda: print_custom(module))
                 text = run_pipeline(module, self.pipeline, stages)

@@ -169,11 +169,13 @@ def check_grad(prog: progen.Program, seed: int, index: int, tb: bool = False) ->
             full = list(all_leaves)
             for i, x in zip(diff, xs):
                 full[i] = x
-            outs = [o for o in jax.tree_util.tree_leaves(batched(*tree.unflatten(full))) if _is_float(o)]
+            out = batched(*tree.unflatten(full))
+            outs = [o for o in jax.tree_util.tree_leaves(out) if _is_float(o)]
             if not outs:
                 raise _NothingToDifferentiate()
             return sum(
-                jnp.sum(o.astype(jnp.float32) * _loss_weights(o, salt + k)) for k, o in enumerate(outs)
+                jnp.sum(o.astype(jnp.float32) * _loss_weights(o, salt + k))
+                for k, o in enumerate(outs)
             )
 
         return jax.grad(loss, argnums=tuple(range(len(diff))))(*(all_leaves[i] for i in diff))

@@ -60,7 +60,10 @@ def test_grad_of_mean_loss_wrt_unbatched_weights(assert_same):
 def test_grad_wrt_batched_inputs_and_value_and_grad(assert_same):
     """Cotangents of mapped inputs stay per example; value_and_grad over several args."""
     ours, theirs = _mlp_pair()
-    vg = lambda g: jax.value_and_grad(lambda w, x, y: jnp.mean(g(w, x, y)), argnums=(0, 1, 2))  # noqa: E731
+
+    def vg(g):
+        return jax.value_and_grad(lambda w, x, y: jnp.mean(g(w, x, y)), argnums=(0, 1, 2))
+
     assert_same(vg(ours)(W, X, Y), vg(theirs)(W, X, Y))
 
 
@@ -114,7 +117,10 @@ def test_checkpoint(assert_same):
     grad = lambda g: jax.grad(jax.checkpoint(lambda w: jnp.mean(g(w, X, Y))))  # noqa: E731
     assert_same(grad(ours)(W), grad(theirs)(W))
     policy = jax.checkpoint_policies.nothing_saveable
-    grad = lambda g: jax.grad(lambda w: jnp.mean(jax.checkpoint(g, policy=policy)(w, X, Y)))  # noqa: E731
+
+    def grad(g):
+        return jax.grad(lambda w: jnp.mean(jax.checkpoint(g, policy=policy)(w, X, Y)))
+
     assert_same(grad(ours)(W), grad(theirs)(W))
 
 

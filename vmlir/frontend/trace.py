@@ -110,11 +110,15 @@ def _vmap_impl(*args: Any, **params: Any) -> Any:
     raise VmlirError("a nested vmlir.vmap marker ran outside vmlir's compiler (this is a bug)")
 
 
-def _vmap_abstract_eval(*args: Any, text: str, spec: str, out_avals: tuple[Any, ...], handle: Any) -> Any:
+def _vmap_abstract_eval(
+    *args: Any, text: str, spec: str, out_avals: tuple[Any, ...], handle: Any
+) -> Any:
     return list(out_avals)
 
 
-def _vmap_lowering(ctx: mlir.LoweringRuleContext, *args: Any, text: str, spec: str, out_avals: Any, handle: Any):
+def _vmap_lowering(
+    ctx: mlir.LoweringRuleContext, *args: Any, text: str, spec: str, out_avals: Any, handle: Any
+):
     return embed_call(ctx, text, args, "vmlir_inner_vmap", marker=(VMAP_MARKER, spec))
 
 

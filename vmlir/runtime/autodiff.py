@@ -37,6 +37,7 @@ from vmlir.frontend.trace import vmlir_vmap_p
 from vmlir.runtime.batched import BatchedFn, call_nested, converted, is_float, zeros
 from vmlir.runtime.xla import bind, vmlir_call_p
 
+
 def _zero_like(x: Any) -> Any:
     return zeros(jax.typeof(x))
 
@@ -168,7 +169,8 @@ class _Rules:
         t_avals = [a.to_tangent_aval() for a, f in zip(out_avals, float_out) if f]
         computed = iter(self.call(j, [*primals, *given], t_avals))
         return outs, [
-            next(computed) if f else ad.Zero(a.to_tangent_aval()) for a, f in zip(out_avals, float_out)
+            next(computed) if f else ad.Zero(a.to_tangent_aval())
+            for a, f in zip(out_avals, float_out)
         ]
 
     def transpose(self, cts: Sequence[Any], *args: Any, **params: Any):

@@ -44,7 +44,9 @@ def _abstract_eval(*args: Any, text: str | None, out_avals: tuple[Any, ...], han
     return list(out_avals)
 
 
-def _lowering(ctx: mlir.LoweringRuleContext, *args: Any, text: str | None, out_avals: Any, handle: Any):
+def _lowering(
+    ctx: mlir.LoweringRuleContext, *args: Any, text: str | None, out_avals: Any, handle: Any
+):
     if text is None:
         text, got = compile_program(handle, ctx.avals_in)
         _check_avals(got, out_avals, handle)
@@ -66,13 +68,18 @@ mlir.register_lowering(vmlir_call_p, _lowering)
 
 
 def call(
-    text: str | None, args: Sequence[Any], out_avals: tuple[Any, ...], handle: BatchedFn | None = None
+    text: str | None,
+    args: Sequence[Any],
+    out_avals: tuple[Any, ...],
+    handle: BatchedFn | None = None,
 ) -> list[Any]:
     """Bind the primitive (the caller is being traced by jax.jit)."""
     return vmlir_call_p.bind(*args, text=text, out_avals=out_avals, handle=handle)
 
 
-def bind(handle: BatchedFn, args: Sequence[Any], out_avals: Sequence[Any] | None = None) -> list[Any]:
+def bind(
+    handle: BatchedFn, args: Sequence[Any], out_avals: Sequence[Any] | None = None
+) -> list[Any]:
     """Call the program of `handle` on `args`: compiled now when `out_avals` is None (so
     errors surface while tracing), else when the call is lowered."""
     if out_avals is None:
