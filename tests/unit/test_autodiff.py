@@ -87,8 +87,8 @@ def test_jitted_training_step(assert_same):
 
 
 def test_vjp_with_out_axes_none_and_pytree_outputs(assert_same):
-    """jax.vjp of a function with an unbatched (out_axes=None) and a batched output: the
-    unbatched output's cotangent counts once, not once per example."""
+    """jax.vjp and jax.jvp of a function with an unbatched (out_axes=None) and a batched
+    output: the unbatched output's cotangent counts once, not once per example."""
 
     def f(w, x):
         return {"shared": jnp.sin(w).sum() * w, "per": jnp.tanh(x * w)}
@@ -99,6 +99,8 @@ def test_vjp_with_out_axes_none_and_pytree_outputs(assert_same):
     got = jax.vjp(ours, w, X)[1](ct)
     want = jax.vjp(theirs, w, X)[1](ct)
     assert_same(got, want)
+    t = (_f32(D), _f32(B, D))  # the unbatched output's tangent stays unbatched
+    assert_same(jax.jvp(ours, (w, X), t), jax.jvp(theirs, (w, X), t))
 
 
 def test_grad_outside_and_inside_jit_and_of_a_jitted_helper(assert_same):
