@@ -23,6 +23,7 @@ respect to every float argument leaf, of a random scalar reduction of the batche
 (sum(out * c) over its float leaves, c a fixed pseudo-random array per leaf), through
 vmlir's derivative programs and through jax.vmap, compared the same way. A program with
 no float argument or output has nothing to differentiate: it counts as invalid.
+Programs that round through bfloat16/float16 are compared with LOW_PRECISION_GRAD_TOL.
 
 The last line is `programs: N, mismatches: M, crashes: C, unsupported: U, invalid: I`;
 the exit code is 1 when there are mismatches or crashes.
@@ -49,6 +50,10 @@ from tests.unit.difftest import assert_same
 
 TOL = 1e-4
 FAILURES = ("mismatch", "crash")
+LOW_PRECISION_GRAD_TOL = 3e-2
+"""Gradients of programs that round through bfloat16/float16: vmlir sums the per-example
+cotangents of an in_axes=None input after each example's roundings, where jax.vmap's
+program may sum before them (bf16 keeps 8 bits: ~0.4% per rounding)."""
 
 
 @dataclass(frozen=True)
@@ -205,8 +210,9 @@ def check_grad(prog: progen.Program, seed: int, index: int, tb: bool = False) ->
         )
     except Exception as e:  # noqa: BLE001 - anything else escaping vmlir is a bug
         return Outcome(index, "crash", prog, _describe(e, tb))
+    tol = LOW_PRECISION_GRAD_TOL if "float16" in prog.source else TOL
     try:
-        assert_same(got, want, rtol=TOL, atol=TOL)
+        assert_same(got, want, rtol=tol, atol=tol)
     except AssertionError as e:
         return Outcome(index, "mismatch", prog, "gradients differ: " + str(e).strip())
     return Outcome(index, "ok", prog)
