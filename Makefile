@@ -25,11 +25,14 @@ unit: $(STAMP)
 
 test: lit unit
 
-# Differential fuzzing against jax.vmap: `make fuzz N=10000 SEED=3`.
+# Differential fuzzing against jax.vmap: `make fuzz N=10000 SEED=3`; then the same
+# programs differentiated (jax.grad through vmlir vs through jax.vmap), GRAD_N of them.
 N ?= 1000
+GRAD_N ?= $(N)
 SEED ?= 0
 fuzz: $(STAMP)
 	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED)
+	$(PY) -m tests.fuzz.run --grad --n $(GRAD_N) --seed $(SEED)
 
 # The benchmark suite: `make bench` (options: `make bench ARGS="--rounds 3 --only rbf_gram"`).
 # Writes bench/results.md and bench/results.png, and (after a full run) the README's numbers.

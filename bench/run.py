@@ -22,7 +22,8 @@ a fresh vmlir.compile vs a fresh jax.jit(jax.vmap) at the benchmark sizes, a 1,0
 chain, pass time of 1k/2k/4k-op chains, and first calls in fresh processes with vmlir's
 disk cache cold and warm), XLA's temporary memory of a memory-hungry vmap with and
 without chunking (bench/memory.py), and the collectives of batch-sharded programs on 8
-host devices (bench/sharded.py, in a process of its own).
+host devices (bench/sharded.py, in a process of its own), and jax.grad / a jitted
+training step through vmlir against the same through jax.vmap (bench/autodiff.py).
 Writes OUT/results.md (bench/report.py) and OUT/results.png (bench/plot.py; needs
 matplotlib).
 """
@@ -44,6 +45,7 @@ import jax
 import numpy as np
 
 import vmlir
+from bench.autodiff import bench_autodiff, render as render_autodiff
 from bench.latency import bench_dispatch, bench_latency
 from bench.memory import bench_memory
 from bench.sharded import bench_sharded, with_sharded_section
@@ -425,6 +427,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scaling-reps", type=int, default=3, help="repetitions of the 1k/2k/4k-op chain pass times (0: skip)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
     p.add_argument("--no-sharded", action="store_true", help="skip the batch-sharded section (8 host devices)")
+    p.add_argument("--no-autodiff", action="store_true", help="skip jax.grad through vmlir (bench/autodiff.py)")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     return p.parse_args(argv)
@@ -484,9 +487,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_sharded:
         print("-- batch-sharded vmap (8 host devices, own process)", flush=True)
         sharded = bench_sharded()
+    autodiff = None
+    if not args.no_autodiff:
+        print("-- derivatives (jax.grad, training step)", flush=True)
+        autodiff = bench_autodiff(rounds=max(1, args.rounds // 2), scale=args.scale, min_time=args.min_time)
     meta["wall"] = time.perf_counter() - start
     text = render_markdown(results, dispatch, compiles, meta, memory, latency)
     text = with_sharded_section(text, sharded)
+    if autodiff is not None:
+        # Before the data block bench/plot.py reads back.
+        body, sep, data = text.partition("\n<!-- bench-data")
+        text = body.rstrip("\n") + "\n\n" + render_autodiff(autodiff) + sep + data
     (out / "results.md").write_text(text)
     print()
     print(text.split("\n<!-- bench-data")[0])

@@ -13,6 +13,8 @@ fuse_patterns.py, transposes through ops in fuse_transposes.py, loops in fuse_ho
   and a transpose of elementwise ops moves up into their operands where it cancels there;
 - broadcasts of broadcasts become one `broadcast_in_dim`; reshapes of reshapes one
   reshape; converts and reshapes to the operand's own type disappear;
+- a sum over batch dimensions of a `dot_general` becomes a contraction over them (one
+  GEMM; only the order of the additions changes: passes/fuse_contraction.py);
 - loop-invariant code motion for `stablehlo.while`: carried values the body returns
   unchanged are read from outside, and side-effect-free ops of the cond and body that
   only read values from outside the loop move before it, once (recursively: inner loops
@@ -40,6 +42,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from vmlir.passes.fuse_algebraic import SquaredDistanceToGemmPattern
+from vmlir.passes.fuse_contraction import SumOfDotOverBatchPattern
 from vmlir.passes.fuse_hoist import HoistLoopInvariantPattern, WhileInvariantCarryPattern
 from vmlir.passes.fuse_patterns import (
     ComposeBroadcastsPattern,
@@ -76,6 +79,7 @@ class BatchFusePass(ModulePass):
             DropSameTypeConvertPattern(),
             PermutationIntoDotPattern(),
             PermutationIntoReducePattern(),
+            SumOfDotOverBatchPattern(),
             PermutationOfDotPattern(),
             PullPermutationUpPattern(),
             SinkPermutationPattern(),

@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -32,6 +33,7 @@ from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, in_vmlir_trace, lower_per_example, nested_vmap_call
 from vmlir.runtime import sharding, xla
+from vmlir.runtime.batched import BatchedFn, converted
 
 # xDSL, our dialects and passes are imported only when the passes run (a build, not a
 # disk-cache hit): see _build.
@@ -94,7 +96,14 @@ class Vmapped:
                 )
             fn, args, in_axes = self.with_kwargs(args, kwargs)
             return nested_vmap_call(
-                fn, args, in_axes, self.out_axes, self.axis_size, self.chunk_size, self.axis_name
+                fn,
+                args,
+                in_axes,
+                self.out_axes,
+                self.axis_size,
+                self.chunk_size,
+                axis_name=self.axis_name,
+                make_handle=_nested_handle,
             )
         if self._default is None:
             self._default = Compiled(self, None)
@@ -131,6 +140,7 @@ class Program:
     out_avals: tuple[Any, ...]
     stages: Stages
     out_axes: tuple[Axis, ...] = ()
+    handle: BatchedFn | None = None  # what the program computes, for JAX's transformations
 
 
 class Lowered:
@@ -206,6 +216,7 @@ class Compiled:
         memory_limit_bytes: int | None = None,
         balance_shards: bool = False,
         verify_each: bool | None = None,
+        summed: tuple[bool, ...] | None = None,
     ):
         if not isinstance(vmapped, Vmapped):
             raise TypeError(
@@ -225,6 +236,9 @@ class Compiled:
         self.memory_limit_bytes = memory_limit_bytes
         self.balance_shards = balance_shards
         self.verify_each = verify_each
+        # Derivative programs (vmlir/runtime/autodiff.py) sum these outputs over the batch.
+        self.summed = summed
+        self._backend: _Backend | None = None
         self._programs: dict[Any, Program] = {}
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
         self._local: dict[Any, Compiled] = {}
@@ -255,9 +269,10 @@ class Compiled:
                 out_axes = flatten_out_axes(v.out_axes, per_example.out_tree, ranks)
                 self._traces[key] = (per_example, out_axes)
             per_example, out_axes = self._traces[key]
+            summed = self.summed or (False,) * len(out_axes)
             out_avals = tuple(
-                batched_aval(a, ax, flat.axis_size)
-                for a, ax in zip(per_example.out_avals, out_axes)
+                batched_aval(a, None if s else ax, flat.axis_size)
+                for a, ax, s in zip(per_example.out_avals, out_axes, summed)
             )
             disk_key = None
             # A custom_vmap rule is Python code outside the per-example program: a cached
@@ -268,6 +283,7 @@ class Compiled:
                     "memory_limit_bytes": self.memory_limit_bytes,
                     "platform": jax.default_backend(),
                     "axis_name": v.axis_name,
+                    "summed": self.summed,
                 }
                 disk_key = cache.key(
                     per_example.key_text, flat.in_axes, out_axes, flat.axis_size,
@@ -293,6 +309,19 @@ class Compiled:
                     program = self._fit_memory(build, leaves, flat.axis_size)
                 if disk_key is not None:
                     cache.store(disk_key, program.text)
+            handle = self._programs[key].handle if key in self._programs else None
+            if handle is None and self.summed is None:
+                handle = BatchedFn(
+                    _flat_fn(fn, in_tree),
+                    flat.in_axes,
+                    tuple(out_axes),
+                    (False,) * len(out_axes),
+                    flat.axis_size,
+                    v.chunk_size,
+                    self.backend(),
+                    axis_name=v.axis_name,
+                )
+            program = replace(program, handle=handle)
             self._programs[key] = program
         return program, leaves
 
@@ -316,7 +345,7 @@ class Compiled:
         with gc_paused():
             module = import_per_example(
                 per_example.module, flat.in_axes, out_axes, flat.axis_size, chunk_size,
-                self.vmapped.axis_name,
+                self.vmapped.axis_name, self.summed,
             )
             stages.add("batch", lambda: print_custom(module))
             text = run_pipeline(module, self.pipeline, stages, self.verify_each)
@@ -358,7 +387,7 @@ class Compiled:
             if plan is not None:
                 return self._sharded(plan, fn, in_tree, flat, leaves)
         program, leaves = self._program(args, kwargs)
-        outs = xla.call(program.text, leaves, program.out_avals)
+        outs = xla.call(program.text, leaves, program.out_avals, program.handle)
         return jax.tree_util.tree_unflatten(program.out_tree, outs)
 
     def _sharded(
@@ -443,11 +472,118 @@ class Compiled:
         """Compile for these arguments (arrays or jax.ShapeDtypeStruct) without running."""
         return Lowered(self._program(args, kwargs, record=True)[0])
 
+    def lower_jvp(self, *args: Any, **kwargs: Any) -> Lowered:
+        """The JVP program (what jax.jvp / jacfwd run) for these arguments: tangents of
+        every float argument leaf, after the arguments; tangents of the float outputs."""
+        from vmlir.runtime import autodiff
+
+        h, avals = self._handle(args, kwargs)
+        nonzero = tuple(autodiff.is_float(a) for a in avals)
+        float_out = tuple(autodiff.is_float(a) for a in self._program(args, kwargs)[0].out_avals)
+        j = h.derive(("jvp", nonzero), lambda: autodiff.jvp_handle(h, nonzero, float_out))
+        tangents = [a for a, z in zip(avals, nonzero) if z]
+        return Lowered(self.backend().program_of(j, [*avals, *tangents], record=True))
+
+    def lower_vjp(self, *args: Any, **kwargs: Any) -> Lowered:
+        """The reverse-mode program (what jax.grad / jax.vjp run) for these arguments: the
+        arguments and a cotangent per float output in; a cotangent per float argument
+        leaf out (summed over the batch for in_axes=None arguments, in the program)."""
+        from vmlir.runtime import autodiff
+
+        h, avals = self._handle(args, kwargs)
+        out_avals = self._program(args, kwargs)[0].out_avals
+        t = autodiff.vjp_handle(h, avals, out_avals)
+        cts = [a for a in out_avals if autodiff.is_float(a)]
+        uniform = zip(h.out_axes, h.summed, out_avals)
+        if any(ax is None and not s and autodiff.is_float(a) for ax, s, a in uniform):
+            cts.append(jax.typeof(autodiff.first_lane(h.axis_size)))  # see uniform_cotangents
+        return Lowered(self.backend().program_of(t, [*avals, *cts], record=True))
+
+    def _handle(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[BatchedFn, list[Any]]:
+        program, leaves = self._program(args, kwargs)
+        assert program.handle is not None
+        return program.handle, [leaf_aval(x) for x in leaves]
+
+    def backend(self) -> _Backend:
+        """Compiles the programs derived from this one (derivatives, jax.vmap of it) with
+        the same pipeline and options."""
+        if self._backend is None:
+            self._backend = _Backend(self.pipeline, self.fast_math, self.memory_limit_bytes)
+        return self._backend
+
     def xla(self, *args: Any, **kwargs: Any) -> Any:
         """XLA's compiled executable for these arguments (jax's `Compiled`): for
         `.memory_analysis()`, `.cost_analysis()`, `.as_text()`."""
         fn, args = self._route(args)
         return fn.lower(*args, **kwargs).compile()
+
+
+def _flat_fn(fn: Callable[..., Any], in_tree: Any) -> Callable[..., tuple[Any, ...]]:
+    """`fn` (control flow converted) on flat argument leaves, returning a tuple of leaves."""
+    fn = convert(fn)
+
+    def flat(*leaves: Any) -> tuple[Any, ...]:
+        return tuple(jax.tree_util.tree_leaves(fn(*jax.tree_util.tree_unflatten(in_tree, leaves))))
+
+    flat.__name__ = getattr(fn, "__name__", "per_example")
+    return converted(flat)
+
+
+class _Backend:
+    """vmlir.runtime's way to compile a BatchedFn (see vmlir/runtime/batched.py): a
+    `vmlir.compile(vmlir.vmap(...))` per BatchedFn, its programs cached per signature."""
+
+    def __init__(self, pipeline: str, fast_math: bool, memory_limit_bytes: int | None):
+        self.options = (pipeline, fast_math, memory_limit_bytes)
+        self._compiled: weakref.WeakKeyDictionary[BatchedFn, Compiled] = weakref.WeakKeyDictionary()
+
+    def _compile(self, b: BatchedFn) -> Compiled:
+        c = self._compiled.get(b)
+        if c is None:
+            v = Vmapped(
+                b.fn, b.in_axes, b.vmap_out_axes(), b.axis_size, b.chunk_size, b.axis_name
+            )
+            pipeline, fast_math, memory_limit_bytes = self.options
+            c = Compiled(v, pipeline, fast_math, memory_limit_bytes, summed=b.summed)
+            self._compiled[b] = c
+        return c
+
+    def program_of(self, b: BatchedFn, avals: Sequence[Any], record: bool = False) -> Program:
+        args = tuple(jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals)
+        return self._compile(b)._program(args, {}, record)[0]
+
+    def program(self, b: BatchedFn, avals: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        p = self.program_of(b, avals)
+        return p.text, p.out_avals
+
+    def nested(self, b: BatchedFn, args: Sequence[Any]) -> tuple[Any, ...]:
+        outs = Vmapped(
+            b.fn, b.in_axes, b.vmap_out_axes(), b.axis_size, b.chunk_size, b.axis_name
+        )(*args)
+        return tuple(o.sum(axis=0) if s else o for o, s in zip(outs, b.summed))
+
+
+_NESTED_BACKEND = _Backend(default_pipeline(), False, None)
+"""A nested vmlir.vmap's handle only makes more nested maps (never a program of its own)."""
+
+
+def _nested_handle(
+    fn: Callable[..., Any],
+    in_axes: Any,
+    out_axes: Any,
+    axis_size: int,
+    chunk_size: int | None,
+    axis_name: str | None = None,
+) -> BatchedFn:
+    def flat(*leaves: Any) -> tuple[Any, ...]:
+        return tuple(fn(*leaves))
+
+    flat.__name__ = getattr(fn, "__name__", "per_example")
+    n = len(out_axes)
+    return BatchedFn(
+        converted(flat), tuple(in_axes), out_axes, (False,) * n, axis_size, chunk_size,
+        _NESTED_BACKEND, what="a nested vmlir.vmap", axis_name=axis_name,
+    )
 
 
 def compile(  # noqa: A001

@@ -1,6 +1,7 @@
 """Differential fuzzing: random programs through vmlir and through jax.vmap.
 
     python -m tests.fuzz.run --n 1000 --seed 0 [--verbose] [--only I] [--all-features] [--extra]
+    python -m tests.fuzz.run --grad --n 1000 --seed 0    # differentiate the programs
 
 Program i of a run comes from `progen.generate(f"{seed}:{i}")`, its inputs from
 `numpy.random.default_rng([seed, i])`, so `--seed S --only I` reruns one program, and
@@ -17,6 +18,13 @@ difftest.assert_same (rtol = atol = 1e-4). Outcomes:
 - invalid: jax.vmap raised, or returned other shapes than the generator meant (a bug in
   the generator)
 
+With `--grad`, each program is differentiated instead (`check_grad`): jax.grad, with
+respect to every float argument leaf, of a random scalar reduction of the batched output
+(sum(out * c) over its float leaves, c a fixed pseudo-random array per leaf), through
+vmlir's derivative programs and through jax.vmap, compared the same way. A program with
+no float argument or output has nothing to differentiate: it counts as invalid.
+Programs that round through bfloat16/float16 are compared with LOW_PRECISION_GRAD_TOL.
+
 The last line is `programs: N, mismatches: M, crashes: C, unsupported: U, invalid: I`;
 the exit code is 1 when there are mismatches or crashes.
 """
@@ -28,11 +36,12 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import vmlir
@@ -41,6 +50,10 @@ from tests.unit.difftest import assert_same
 
 TOL = 1e-4
 FAILURES = ("mismatch", "crash")
+LOW_PRECISION_GRAD_TOL = 3e-2
+"""Gradients of programs that round through bfloat16/float16: vmlir sums the per-example
+cotangents of an in_axes=None input after each example's roundings, where jax.vmap's
+program may sum before them (bf16 keeps 8 bits: ~0.4% per rounding)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,82 @@ def check(prog: progen.Program, seed: int, index: int, tb: bool = False) -> Outc
     return Outcome(index, "ok", prog)
 
 
+def _loss_weights(o: jax.Array, salt: float) -> jax.Array:
+    """A fixed pseudo-random array of o's shape (a random linear reduction of o)."""
+    i = jnp.arange(o.size, dtype=jnp.float32).reshape(o.shape)
+    return jnp.sin(i * 1.37 + salt)
+
+
+def _is_float(x: Any) -> bool:
+    return bool(jnp.issubdtype(jnp.result_type(x), jnp.floating))
+
+
+def check_grad(prog: progen.Program, seed: int, index: int, tb: bool = False) -> Outcome:
+    """jax.grad of a random scalar reduction of the batched output (module doc), through
+    vmlir and through jax.vmap, in one jax.jit; classified as `check` does."""
+    args = prog.inputs(np.random.default_rng([seed, index]))
+    ref, ours = prog.build(jax.vmap), prog.build(vmlir.vmap)
+    want_fn = jax.vmap(ref["f"], ref["in_axes"], ref["out_axes"], axis_size=ref["axis_size"])
+    got_fn = vmlir.compile(
+        vmlir.vmap(ours["f"], ours["in_axes"], ours["out_axes"], axis_size=ours["axis_size"])
+    )
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    diff = [i for i, x in enumerate(leaves) if _is_float(x)]
+    salt = float(np.random.default_rng([seed, index, 1]).uniform(0, 2 * np.pi))
+
+    def grad_of(batched: Any, all_leaves: Sequence[Any]) -> Any:
+        def loss(*xs: Any) -> Any:
+            full = list(all_leaves)
+            for i, x in zip(diff, xs):
+                full[i] = x
+            out = batched(*tree.unflatten(full))
+            outs = [o for o in jax.tree_util.tree_leaves(out) if _is_float(o)]
+            if not outs:
+                raise _NothingToDifferentiate()
+            return sum(
+                jnp.sum(o.astype(jnp.float32) * _loss_weights(o, salt + k))
+                for k, o in enumerate(outs)
+            )
+
+        return jax.grad(loss, argnums=tuple(range(len(diff))))(*(all_leaves[i] for i in diff))
+
+    def both(*all_leaves: Any) -> Any:
+        try:
+            want = grad_of(want_fn, all_leaves)
+        except _NothingToDifferentiate:
+            raise
+        except Exception as e:
+            raise _JaxRaised() from e
+        return grad_of(got_fn, all_leaves), want
+
+    if not diff:
+        return Outcome(index, "invalid", prog, "no float argument to differentiate")
+    try:
+        got, want = jax.jit(both).lower(*leaves).compile(XLA_OPTIONS)(*leaves)
+    except _NothingToDifferentiate:
+        return Outcome(index, "invalid", prog, "no float output to differentiate")
+    except _JaxRaised as e:
+        return Outcome(index, "invalid", prog, "jax.vmap: " + _describe(e.__cause__, tb))
+    except vmlir.VmlirUnsupportedError as e:
+        return Outcome(index, "unsupported", prog, _describe(e, tb))
+    except vmlir.VmlirError as e:
+        return Outcome(
+            index, "mismatch", prog, "vmlir raised, jax.vmap did not: " + _describe(e, tb)
+        )
+    except Exception as e:  # noqa: BLE001 - anything else escaping vmlir is a bug
+        return Outcome(index, "crash", prog, _describe(e, tb))
+    tol = LOW_PRECISION_GRAD_TOL if "float16" in prog.source else TOL
+    try:
+        assert_same(got, want, rtol=tol, atol=tol)
+    except AssertionError as e:
+        return Outcome(index, "mismatch", prog, "gradients differ: " + str(e).strip())
+    return Outcome(index, "ok", prog)
+
+
+class _NothingToDifferentiate(Exception):
+    """The program has no float output."""
+
+
 def run(
     n: int,
     seed: int = 0,
@@ -140,9 +229,11 @@ def run(
     exclude: Iterable[str] = tuple(progen.KNOWN_ISSUES),
     tb: bool = False,
     extra: bool = False,
+    grad: bool = False,
 ) -> list[Outcome]:
     exclude = tuple(exclude)
-    return [check(program(seed, i, exclude, extra), seed, i, tb) for i in range(start, start + n)]
+    checker = check_grad if grad else check
+    return [checker(program(seed, i, exclude, extra), seed, i, tb) for i in range(start, start + n)]
 
 
 def summary(outcomes: list[Outcome]) -> str:
@@ -183,18 +274,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also generate progen.EXTRA_OPS (gather, scatter, sort, pad, control flow, ...)",
     )
+    p.add_argument(
+        "--grad",
+        action="store_true",
+        help="differentiate the programs: jax.grad of a random reduction (check_grad)",
+    )
     a = p.parse_args(argv)
+    checker = check_grad if a.grad else check
     exclude = () if a.all_features else tuple(progen.KNOWN_ISSUES)
     if a.source:
         with open(a.source) as f:
-            o = check(progen.from_source(f.read()), a.seed, a.only or 0, tb=True)
+            o = checker(progen.from_source(f.read()), a.seed, a.only or 0, tb=True)
         print(o.report(a.seed) if o.kind != "ok" else "ok")
         return 1 if o.kind in FAILURES else 0
     indices = [a.only] if a.only is not None else range(a.n)
     outcomes: list[Outcome] = []
     t0 = time.perf_counter()
     for i in indices:
-        o = check(program(a.seed, i, exclude, a.extra, a.ops), a.seed, i, a.verbose)
+        o = checker(program(a.seed, i, exclude, a.extra, a.ops), a.seed, i, a.verbose)
         outcomes.append(o)
         if a.verbose:
             print(

@@ -109,3 +109,40 @@ def test_runner_classifies_outcomes():
     assert run.summary([run.check(ok, 0, 0), run.check(wrong, 0, 0)]) == (
         "programs: 2, mismatches: 1, crashes: 0, unsupported: 0, invalid: 0"
     )
+
+
+# --- the same programs, differentiated (run.check_grad) -------------------------------
+
+N_GRAD_PROGRAMS = 200
+
+
+@pytest.mark.parametrize(
+    "start", range(0, N_GRAD_PROGRAMS, BATCH), ids=lambda s: f"grad{s}-{s + BATCH - 1}"
+)
+def test_gradients_of_random_programs_match_jax_vmap(start):
+    """jax.grad of a random reduction of each program's output, through vmlir's derivative
+    programs and through jax.vmap (`python -m tests.fuzz.run --grad --seed 0 --only I`)."""
+    outcomes = run.run(BATCH, seed=SEED, start=start, grad=True)
+    bad = [o for o in outcomes if o.kind in run.FAILURES]
+    assert not bad, (
+        f"{len(bad)} of {len(outcomes)} gradients differ from jax.vmap's "
+        f"({run.summary(outcomes)}):\n\n" + "\n".join(o.report(SEED) for o in bad)
+    )
+    # Programs with only int inputs or outputs have nothing to differentiate (invalid).
+    odd = [o for o in outcomes if o.kind in ("invalid", "unsupported")]
+    assert len(odd) <= 8 and not any(o.kind == "unsupported" for o in odd), "\n".join(
+        o.report(SEED) for o in odd
+    )
+
+
+def test_grad_runner_classifies_outcomes():
+    """check_grad tells ok, mismatch and invalid (nothing to differentiate) apart."""
+    ok = _program("jnp.tanh(x0) * 2.0")
+    assert run.check_grad(ok, 0, 0).kind == "ok"
+    wrong = _program(
+        "jax.lax.stop_gradient(x0) if vmap.__module__.startswith('vmlir') else x0"
+    )
+    o = run.check_grad(wrong, 0, 0)
+    assert o.kind == "mismatch" and o.error.startswith("gradients differ")
+    ints = _program("(x0 * 4.0).astype(jnp.int32)")
+    assert run.check_grad(ints, 0, 0).kind == "invalid"

@@ -23,6 +23,7 @@ from typing import Any
 
 from xdsl.dialects.builtin import (
     DenseArrayBase,
+    DenseIntOrFPElementsAttr,
     FileLineColLoc,
     IntegerAttr,
     ModuleOp,
@@ -50,7 +51,8 @@ from vmlir.dialects.batch_collectives import (
     PsumScatterOp,
     names_attr,
 )
-from vmlir.dialects.stablehlo import CustomCallOp
+from vmlir.dialects.stablehlo import AddOp, ConstantOp, CustomCallOp, ReduceOp
+from vmlir.dialects.stablehlo import ReturnOp as StablehloReturnOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.collectives import COLLECTIVE_MARKER
 from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER, trace_rule
@@ -231,9 +233,13 @@ def import_per_example(
     axis_size: int,
     chunk_size: int | None = None,
     axis_name: str | None = None,
+    summed: Sequence[bool] | None = None,
 ) -> ModuleOp:
     """Our batch-dialect module for JAX's per-example module `program`, a jaxlib
-    `ir.Module` or its text (see module doc)."""
+    `ir.Module` or its text (see module doc).
+
+    `summed[k]`: result k (mapped, at out_axes[k]) is summed over the batch axis after the
+    `batch.vmap` (a derivative program's cotangent of an in_axes=None input)."""
     jax_module = _parse(program)
     _drop_sharding_annotations(jax_module)
     inliner = _Inliner(jax_module)
@@ -262,9 +268,35 @@ def import_per_example(
     vmap = VmapOp(
         list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size, axis_name
     )
-    outer.add_ops([vmap, ReturnOp(*vmap.results)])
-    func = FuncOp("main", (in_types, out_types), Region(outer))
+    outer.add_op(vmap)
+    results = list(vmap.results)
+    for k, (r, a) in enumerate(zip(vmap.results, out_axes)):
+        if summed and summed[k]:
+            assert a is not None, "a summed result must be mapped"
+            results[k] = _sum_over(outer, r, a)
+    outer.add_op(ReturnOp(*results))
+    func = FuncOp("main", (in_types, [r.type for r in results]), Region(outer))
     return ModuleOp([func])
+
+
+def _sum_over(block: Block, value: SSAValue, axis: int) -> SSAValue:
+    """Append `stablehlo.reduce` (add) of `value` over `axis` to `block`."""
+    t = value.type
+    assert isinstance(t, TensorType)
+    scalar = TensorType(t.element_type, [])
+    zero = ConstantOp.create(
+        properties={"value": DenseIntOrFPElementsAttr.from_list(scalar, [0.0])},
+        result_types=[scalar],
+    )
+    body = Block(arg_types=[scalar, scalar])
+    add = AddOp.create(operands=list(body.args), result_types=[scalar])
+    body.add_ops([add, StablehloReturnOp(add.results[0])])
+    shape = [d for i, d in enumerate(t.get_shape()) if i != axis]
+    reduce = ReduceOp(
+        [value], [zero.results[0]], [axis], Region(body), [TensorType(t.element_type, shape)]
+    )
+    block.add_ops([zero, reduce])
+    return reduce.results[0]
 
 
 def collective_op(

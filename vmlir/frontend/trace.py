@@ -137,11 +137,15 @@ def _vmap_impl(*args: Any, **params: Any) -> Any:
     raise VmlirError("a nested vmlir.vmap marker ran outside vmlir's compiler (this is a bug)")
 
 
-def _vmap_abstract_eval(*args: Any, text: str, spec: str, out_avals: tuple[Any, ...]) -> Any:
+def _vmap_abstract_eval(
+    *args: Any, text: str, spec: str, out_avals: tuple[Any, ...], handle: Any
+) -> Any:
     return list(out_avals)
 
 
-def _vmap_lowering(ctx: mlir.LoweringRuleContext, *args: Any, text: str, spec: str, out_avals: Any):
+def _vmap_lowering(
+    ctx: mlir.LoweringRuleContext, *args: Any, text: str, spec: str, out_avals: Any, handle: Any
+):
     return embed_call(ctx, text, args, "vmlir_inner_vmap", marker=(VMAP_MARKER, spec))
 
 
@@ -192,8 +196,12 @@ def nested_vmap_call(
     axis_size: int | None,
     chunk_size: int | None = None,
     axis_name: str | None = None,
+    make_handle: Callable[..., Any] | None = None,
 ) -> Any:
-    """A vmlir.vmap called while an outer one is being traced: leave a marker."""
+    """A vmlir.vmap called while an outer one is being traced: leave a marker.
+
+    `make_handle(flat_fn, in_axes, out_axes, axis_size, chunk_size, axis_name)` makes the marker's
+    `handle` parameter (what the runtime's rules need to differentiate or batch it)."""
     flat, in_tree, leaves = flatten_args(args, in_axes, axis_size)
     fn, in_tree = flat.bind_static(convert(fn), in_tree)
     with axis_bound(axis_name, flat.axis_size):
@@ -213,8 +221,15 @@ def nested_vmap_call(
         }
     )
     out_avals = tuple(batched_aval(a, ax, flat.axis_size) for a, ax in zip(prog.out_avals, out_ax))
+    handle = None
+    if make_handle is not None:
+        handle = make_handle(
+            fn, flat.in_axes, tuple(out_ax), flat.axis_size, chunk_size, axis_name
+        )
     try:
-        outs = vmlir_vmap_p.bind(*leaves, text=prog.text, spec=spec, out_avals=out_avals)
+        outs = vmlir_vmap_p.bind(
+            *leaves, text=prog.text, spec=spec, out_avals=out_avals, handle=handle
+        )
     except NotImplementedError as e:
         # JAX raises this when a transformation (e.g. jax.grad) meets our marker.
         raise VmlirUnsupportedError(

@@ -2,12 +2,15 @@
 
     vmlir-translate --from-python pkg.module:fn --args "(f32[4,3],)" [--in-axes 0]
                     [--out-axes 0] [--stage batch] [-p PIPELINE] [--print-op-generic]
+                    [--derivative jvp|vjp]
         Trace a per-example Python function (or a `vmlir.vmap` object, whose own axes are
         used) on the given batched argument shapes and print the IR at `--stage`: "jax"
         (JAX's per-example StableHLO), "batch" (the default: our batch-dialect module),
         a pass name, or "stablehlo" (after the whole pipeline). `pkg.module` may also be a
         path to a .py file. The IR is printed in the pretty (custom) form, or in MLIR's
-        generic form with --print-op-generic.
+        generic form with --print-op-generic. `--derivative vjp` prints the reverse-mode
+        program jax.grad runs through it instead (`Compiled.lower_vjp`), `--derivative
+        jvp` the JVP one.
 
     vmlir-translate --to-jaxlib [--pretty] [FILE]
         Parse MLIR text (our final output) with jaxlib's own parser and print what it
@@ -101,8 +104,9 @@ def from_python(args: argparse.Namespace) -> str:
     shapes = parse_arg_shapes(args.args)
     if not isinstance(shapes, tuple):
         shapes = (shapes,)
-    lowered = vmlir.compile(obj, pipeline=args.passes).lower(*shapes)
-    return lowered.as_text(args.stage, generic=args.print_op_generic)
+    compiled = vmlir.compile(obj, pipeline=args.passes)
+    lower = {None: compiled.lower, "jvp": compiled.lower_jvp, "vjp": compiled.lower_vjp}
+    return lower[args.derivative](*shapes).as_text(args.stage, generic=args.print_op_generic)
 
 
 def to_jaxlib(args: argparse.Namespace) -> str:
@@ -130,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--passes", default=None, help="pass pipeline (default: vmlir's)")
     parser.add_argument(
         "--print-op-generic", action="store_true", help="--from-python: print the generic form"
+    )
+    parser.add_argument(
+        "--derivative",
+        choices=["jvp", "vjp"],
+        help="print the derivative program jax.jvp (jvp) or jax.grad / jax.vjp (vjp) runs",
     )
     args = parser.parse_args(argv)
     try:
