@@ -50,8 +50,8 @@ def test_program_nests_the_existing_map_inside_the_new_one():
     jax.vmap(ours)(w, x)
     (h,) = [p.handle for p in ours._programs.values()]
     (v,) = [d for k, d in h._derived.items() if k[0] == "vmap"]
-    text = ours.backend().program_of(v, [jax.typeof(w), jax.typeof(x)], record=True).stages.texts
-    batch = text["batch"]
+    stages = ours.backend().program_of(v, [jax.typeof(w), jax.typeof(x)], record=True).stages
+    batch = stages.text("batch", generic=True)
     assert batch.count("batch.vmap") == 2
     assert "axis_size = 5" in batch and "axis_size = 4" in batch
 
