@@ -242,9 +242,14 @@ class _Converter:
             [self.type(t) for t in jtype.inputs], [self.type(t) for t in jtype.results]
         )
         (jblock,) = j.regions[0].blocks
+        block = self.block(jblock)
+        # JAX's own names for the parameters (its printer says %arg0, %arg1, ...), so the
+        # per-example body reads as JAX printed it.
+        for i, arg in enumerate(block.args):
+            arg.name_hint = f"arg{i}"
         return FuncOp.create(
             properties={"sym_name": name, "function_type": ftype},
-            regions=[Region(self.block(jblock))],
+            regions=[Region(block)],
         )
 
 
