@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from xdsl.dialects.builtin import UnitAttr
+from xdsl.dialects.builtin import UnitAttr, UnregisteredOp
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.printer import Printer
 
@@ -73,7 +73,9 @@ class _Emitter:
                 names.append(name)
             out.append(", ".join(names))
             out.append(" = ")
-        out.append(f'"{op.name}"(')
+        # An op no loaded dialect defines (sdy.* from batch-shard) keeps its own name.
+        name = op.op_name.data if isinstance(op, UnregisteredOp) else op.name
+        out.append(f'"{name}"(')
         out.append(", ".join(self.names[v] for v in op.operands))
         out.append(")")
         if op.properties:
