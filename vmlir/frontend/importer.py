@@ -20,9 +20,17 @@ import json
 import re
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, StringAttr, TensorType, UnregisteredOp
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    FileLineColLoc,
+    ModuleOp,
+    StringAttr,
+    SymbolRefAttr,
+    TensorType,
+    UnregisteredOp,
+)
 from xdsl.dialects.func import CallOp, FuncOp, ReturnOp
-from xdsl.ir import Attribute, Block, Region
+from xdsl.ir import Attribute, Block, Operation, Region
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import ParseError
 
@@ -180,5 +188,32 @@ def import_per_example(
     vmap = VmapOp(list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size)
     outer.add_ops([vmap, ReturnOp(*vmap.results)])
     func = FuncOp("main", (in_types, out_types), Region(outer))
-    return ModuleOp([func])
+    return ModuleOp([func, *_referenced_functions(inliner, func)])
+
+
+def _symbol_refs(op: Operation) -> list[str]:
+    """Functions `op` names without calling them: a custom_call's called_computations
+    (ApproxTopK's comparator), a composite's decomposition."""
+    names = []
+    for attr in op.properties.values():
+        refs = attr.data if isinstance(attr, ArrayAttr) else (attr,)
+        names += [r.root_reference.data for r in refs if isinstance(r, SymbolRefAttr)]
+    return names
+
+
+def _referenced_functions(inliner: _Inliner, root: FuncOp) -> list[FuncOp]:
+    """Copies of the private functions that ops left in `root` (after inlining) still
+    name, transitively, with their own calls inlined."""
+    kept: dict[str, FuncOp] = {}
+    pending = [root]
+    while pending:
+        for op in pending.pop().walk():
+            for name in _symbol_refs(op):
+                if name in kept or name not in inliner.funcs:
+                    continue
+                func = inliner.funcs[name].clone()
+                inliner.inline_calls(func.body.block)
+                kept[name] = func
+                pending.append(func)
+    return list(kept.values())
 
