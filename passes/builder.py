@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
-    DenseArrayBase,
     ComplexType,
+    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     IntegerType,
     Signedness,
@@ -41,7 +41,7 @@ def scalar_body(scalar: TensorType, combine: type[Operation] | None) -> Region:
     return Region(block)
 
 
-def scalar_literal(element_type: Attribute, value: int | float | bool | complex):
+def scalar_literal(element_type: Attribute, value: bool | complex):
     """`value` as the Python literal a dense splat of `element_type` is built from."""
     if isinstance(element_type, ComplexType):
         z = complex(value)
@@ -74,7 +74,7 @@ class Builder:
         Rewriter.insert_op(op, self.ip)
         return op.results[0]
 
-    def constant(self, t: TensorType, value: int | float | bool | complex) -> SSAValue:
+    def constant(self, t: TensorType, value: bool | complex) -> SSAValue:
         """`value` in every element of a tensor of type `t` (a scalar constant, broadcast).
 
         Any element type StableHLO programs carry: signless/unsigned integers and i1, every

@@ -20,7 +20,18 @@ from xdsl.ir import Operation
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.errors import VmlirUnsupportedError
-from vmlir.passes.rules import chlo, composite, contraction, control, custom_call, fft, indexing, misc, shape
+from vmlir.passes.rules import (
+    chlo,
+    composite,
+    contraction,
+    control,
+    custom_call,
+    fft,
+    indexing,
+    linalg,
+    misc,
+    shape,
+)
 from vmlir.passes.rules.context import Axis, Rule, RuleContext, RuleResult, where
 from vmlir.passes.rules.elementwise import elementwise_rule
 
@@ -36,6 +47,7 @@ RULES: dict[type[Operation], Rule] = {
     **custom_call.RULES,
     **fft.RULES,
     **composite.RULES,
+    **linalg.RULES,
 }
 """The one table: op class -> batching rule (elementwise ops are matched by base class)."""
 

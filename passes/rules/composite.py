@@ -79,7 +79,9 @@ _ALL_AT_ZERO = {"xla.scaled_dot": _scaled_dot_attributes}
 and the attributes are rewritten for the batch."""
 
 
-def composite_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]) -> RuleResult:
+def composite_rule(
+    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]
+) -> RuleResult:
     assert isinstance(op, hlo.CompositeOp)
     # The rule runs the vectorizer on a new vmap; vectorize.py imports the rule table.
     from vmlir.passes.vectorize import VectorizeOptions, vectorize_vmap
@@ -112,7 +114,9 @@ def composite_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue]
     Rewriter.insert_op(batched, InsertPoint.after(callee))
     options = ctx.vectorizer.options if ctx.vectorizer is not None else VectorizeOptions()
     vectorize_vmap(vmap, options)
-    new = ctx.rebuild(op, operands, out_types, decomposition=SymbolRefAttr(StringAttr(name)), **props)
+    new = ctx.rebuild(
+        op, operands, out_types, decomposition=SymbolRefAttr(StringAttr(name)), **props
+    )
     return list(new.results), [0] * len(out_types)
 
 

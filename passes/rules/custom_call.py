@@ -19,16 +19,22 @@ from vmlir.passes.rules.context import Axis, Rule, RuleContext, RuleResult, tens
 from vmlir.passes.rules.linalg import kernel_family, linalg_call_rule
 
 
-def approx_top_k_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]) -> RuleResult:
+def approx_top_k_rule(
+    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]
+) -> RuleResult:
     """`ApproxTopK(inputs..., inits...)` reduces every input along `reduction_dim` (in
     `mhlo.backend_config`); the batch axis goes first and that dimension moves by one.
     The init values are scalars that JAX derives from the dtype, never from an example."""
     half = len(operands) // 2
     if any(a is not None for a in axes[half:]):
-        raise VmlirUnsupportedError(f"{where(op)}: ApproxTopK with initial values that differ between examples")
+        raise VmlirUnsupportedError(
+            f"{where(op)}: ApproxTopK with initial values that differ between examples"
+        )
     config = op.attributes.get("mhlo.backend_config")
     if not isinstance(config, DictionaryAttr) or "reduction_dim" not in config.data:
-        raise VmlirUnsupportedError(f"{where(op)}: ApproxTopK without a reduction_dim in mhlo.backend_config")
+        raise VmlirUnsupportedError(
+            f"{where(op)}: ApproxTopK without a reduction_dim in mhlo.backend_config"
+        )
     entries = dict(config.data)
     dim = entries["reduction_dim"]
     assert isinstance(dim, IntegerAttr)
@@ -48,7 +54,9 @@ def approx_top_k_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAVal
     return list(new.results), [0] * len(new.results)
 
 
-def custom_call_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]) -> RuleResult:
+def custom_call_rule(
+    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]
+) -> RuleResult:
     target = op.properties["call_target_name"].data  # type: ignore[union-attr]
     family = kernel_family(target)
     if family is not None:

@@ -16,7 +16,9 @@ from vmlir.dialects.batch import insert_axis
 from vmlir.passes.rules.context import Axis, Rule, RuleContext, RuleResult, tensor_type
 
 
-def fft_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]) -> RuleResult:
+def fft_rule(
+    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]
+) -> RuleResult:
     (x,), (a,) = operands, axes
     assert isinstance(op, hlo.FftOp) and a is not None
     rank = tensor_type(op.operand).get_num_dims()

@@ -31,8 +31,9 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import insert_axis
-from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type
+from vmlir.passes.rules.context import Axis, Rule, RuleContext, RuleResult, tensor_type
 from vmlir.passes.rules.loop import loop_rule
 
 
@@ -122,7 +123,9 @@ _DROPPED = ("sdy.sharding_rule",)
 the kernels run on one device here (XLA does not need them)."""
 
 
-def leading_batch_call(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]) -> RuleResult:
+def leading_batch_call(
+    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]
+) -> RuleResult:
     """`op` on operands batched at axis 0 (uniform ones broadcast), results batched at 0."""
     batched = [ctx.to_axis(v, a, 0) for v, a in zip(operands, axes)]
     props = dict(op.properties)
@@ -155,5 +158,22 @@ def linalg_call_rule(
         return leading_batch_call(ctx, op, operands, axes)
     target = op.properties["call_target_name"].data  # type: ignore[union-attr]
     return loop_rule(
-        ctx, op, operands, axes, f"the kernel @{target} ({kernel.computes}) takes no batch dimension"
+        ctx,
+        op,
+        operands,
+        axes,
+        f"the kernel @{target} ({kernel.computes}) takes no batch dimension",
     )
+
+
+def triangular_solve_rule(
+    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]
+) -> RuleResult:
+    """`stablehlo.triangular_solve` (GPU and TPU lower solve_triangular to it) treats the
+    leading dimensions of both operands as a batch: the batch axis goes first in both."""
+    a, b = (ctx.to_axis(v, ax, 0) for v, ax in zip(operands, axes))
+    out = insert_axis(tensor_type(op.results[0]), 0, ctx.axis_size)
+    return ctx.rebuild(op, [a, b], [out]).results, [0]
+
+
+RULES: dict[type[Operation], Rule] = {hlo.TriangularSolveOp: triangular_solve_rule}

@@ -26,9 +26,8 @@ class VmlirLoopFallbackWarning(UserWarning):
     """An op was batched by looping over the examples (correct, but serial)."""
 
 
-def _example(b: Builder, x: SSAValue, i: SSAValue, per: TensorType) -> SSAValue:
+def _example(b: Builder, x: SSAValue, i: SSAValue, zero: SSAValue, per: TensorType) -> SSAValue:
     """Row `i` of `x` (batched at axis 0), shaped like one example."""
-    zero = b.constant(TensorType(i32, []), 0)
     row = b.emit(
         hlo.DynamicSliceOp.create(
             operands=[x, i, *[zero] * per.get_num_dims()],
@@ -39,7 +38,9 @@ def _example(b: Builder, x: SSAValue, i: SSAValue, per: TensorType) -> SSAValue:
     return b.emit(hlo.ReshapeOp(row, per))
 
 
-def loop_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis], why: str) -> RuleResult:
+def loop_rule(
+    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis], why: str
+) -> RuleResult:
     """Batch `op` with a while loop over the examples (see module doc); `why` says why
     the op cannot take the batch itself (it is part of the warning)."""
     n = ctx.axis_size
@@ -63,10 +64,11 @@ def loop_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axe
     body = Block(arg_types=carry_types)
     bb = Builder(InsertPoint.at_end(body))
     i = body.args[0]
+    zero = bb.constant(counter, 0)
     bufs = list(body.args[1 : 1 + len(out_types)])
     ins = list(body.args[1 + len(out_types) :])
     per_ops = [
-        v if a is None else _example(bb, v, i, tensor_type(old))
+        v if a is None else _example(bb, v, i, zero, tensor_type(old))
         for v, a, old in zip(ins, axes, op.operands)
     ]
     call = op.create(
@@ -78,7 +80,6 @@ def loop_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axe
         location=op.location,
     )
     body.add_op(call)
-    zero = bb.constant(counter, 0)
     new_bufs = []
     for buf, r, t in zip(bufs, call.results, per_results):
         row = bb.emit(hlo.ReshapeOp(r, insert_axis(t, 0, 1)))
@@ -93,6 +94,8 @@ def loop_rule(ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axe
     body.add_op(hlo.ReturnOp(step, *new_bufs, *ins))
 
     loop = ctx.emit(
-        hlo.WhileOp.create(operands=inits, result_types=carry_types, regions=[Region(cond), Region(body)])
+        hlo.WhileOp.create(
+            operands=inits, result_types=carry_types, regions=[Region(cond), Region(body)]
+        )
     )
     return list(loop.results[1 : 1 + len(out_types)]), [0] * len(out_types)

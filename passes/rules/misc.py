@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     IntegerAttr,
-    IntegerType,
     TensorType,
     i1,
     i64,
