@@ -34,7 +34,9 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import insert_axis
 from vmlir.passes.rules.context import Axis, Rule, RuleContext, RuleResult, tensor_type
-from vmlir.passes.rules.loop import loop_rule
+from vmlir.passes.rules.loop import VmlirLoopFallbackWarning, loop_rule
+
+__all__ = ["KERNELS", "Kernel", "VmlirLoopFallbackWarning", "kernel_family", "linalg_call_rule"]
 
 
 @dataclass(frozen=True)
