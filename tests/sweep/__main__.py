@@ -1,0 +1,87 @@
+"""Command line of the sweep (see tests/sweep/__init__.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def _run(args: argparse.Namespace) -> int:
+    import jax
+
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    from tests.sweep import catalog, report, runner
+
+    rng = np.random.default_rng(args.seed)
+    targets = catalog.targets()
+    if args.sample:
+        targets = targets[:: max(1, len(targets) // args.sample)]
+    cases, skips = [], []
+    for t in targets:
+        c = catalog.make_case(t, rng, args.x64)
+        (cases if isinstance(c, catalog.Case) else skips).append(c)
+    pairs = [p for c in cases for p in runner.pairs_of(c, rng)]
+    t0 = time.time()
+
+    def progress(done: int, total: int) -> None:
+        print(f"  {done}/{total} pairs ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+    outcomes = runner.run_pairs(pairs, 1e-6 if args.x64 else 2e-4, progress)
+    records = [o.__dict__ for o in outcomes]
+    label = "x64" if args.x64 else "float32"
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "mode": label,
+                    "outcomes": records,
+                    "skipped": [{"qualname": s.target.qualname, "reason": s.reason} for s in skips],
+                },
+                f,
+            )
+    for o in records:
+        if o["kind"] in ("mismatch", "crash"):
+            print(f"{o['kind']}: {o['qualname']} [{o['config']}]: {o['detail']}")
+    print(report.summary(records, label))
+    bad = any(o["kind"] in ("mismatch", "crash") for o in records)
+    return 1 if bad else 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from tests.sweep import report
+
+    modes, skipped = {}, {}
+    for path in args.files:
+        with open(path) as f:
+            data = json.load(f)
+        modes[data["mode"]] = data["outcomes"]
+        skipped[data["mode"]] = data["skipped"]
+    with open(args.out, "w") as f:
+        f.write(report.page(modes, skipped))
+    for mode, outcomes in modes.items():
+        print(report.summary(outcomes, mode))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.sweep")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="sweep one mode")
+    run.add_argument("--x64", action="store_true", help="jax_enable_x64: float64/int64 inputs")
+    run.add_argument("--sample", type=int, default=0, help="about this many functions only")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--json", help="write the outcomes here")
+    docs = sub.add_parser("docs", help="write the coverage page from run --json files")
+    docs.add_argument("files", nargs="+")
+    docs.add_argument("--out", default="docs/api-coverage.md")
+    args = parser.parse_args()
+    return _run(args) if args.command == "run" else _docs(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
