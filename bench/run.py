@@ -42,6 +42,7 @@ import jax
 import numpy as np
 
 import vmlir
+from bench import linalg
 from bench.latency import bench_compile, bench_dispatch
 from bench.memory import bench_memory
 from bench.report import (
@@ -56,6 +57,8 @@ from bench.report import (
     short_error,
 )
 from bench.workloads import WORKLOADS, Variant, Workload
+
+WORKLOADS = [*WORKLOADS, *linalg.WORKLOADS]
 
 HERE = Path(__file__).resolve().parent
 
