@@ -63,9 +63,12 @@ def _docs(args: argparse.Namespace) -> int:
         skipped[data["mode"]] = data["skipped"]
     with open(args.out, "w") as f:
         f.write(report.page(modes, skipped))
+    ok = True
     for mode, outcomes in modes.items():
         print(report.summary(outcomes, mode))
-    return 0
+        ok = ok and report.share(outcomes) >= args.min_share
+        ok = ok and not any(o["kind"] in ("mismatch", "crash") for o in outcomes)
+    return 0 if ok else 1
 
 
 def main() -> int:
@@ -79,6 +82,7 @@ def main() -> int:
     docs = sub.add_parser("docs", help="write the coverage page from run --json files")
     docs.add_argument("files", nargs="+")
     docs.add_argument("--out", default="docs/api-coverage.md")
+    docs.add_argument("--min-share", type=float, default=0.0, help="fail under this %% working")
     args = parser.parse_args()
     return _run(args) if args.command == "run" else _docs(args)
 

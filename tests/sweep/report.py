@@ -10,14 +10,21 @@ from tests.sweep.catalog import MODULES
 KINDS = ("ok", "unsupported", "mismatch", "crash")
 
 
-def summary(outcomes: Iterable[dict], label: str = "") -> str:
+def share(outcomes: Iterable[dict]) -> float:
+    """Percent of the pairs jax.vmap batches that work under vmlir."""
     counts = Counter(o["kind"] for o in outcomes)
     batched = sum(counts[k] for k in KINDS)
-    share = 100.0 * counts["ok"] / batched if batched else 100.0
+    return 100.0 * counts["ok"] / batched if batched else 100.0
+
+
+def summary(outcomes: Iterable[dict], label: str = "") -> str:
+    outcomes = list(outcomes)
+    counts = Counter(o["kind"] for o in outcomes)
+    batched = sum(counts[k] for k in KINDS)
     prefix = f"sweep{' ' + label if label else ''}:"
     return (
         f"{prefix} {counts['ok']}/{batched} pairs that jax.vmap batches work under vmlir "
-        f"({share:.1f}%), unsupported: {counts['unsupported']}, mismatches: "
+        f"({share(outcomes):.1f}%), unsupported: {counts['unsupported']}, mismatches: "
         f"{counts['mismatch']}, crashes: {counts['crash']}; jax.vmap fails too: "
         f"{counts['jax_fails']}"
     )
