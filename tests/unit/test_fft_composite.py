@@ -191,3 +191,24 @@ def test_builder_constants_of_every_element_type(case: int):
                 want = np.full(shape, value, dtype=dtype)
                 assert got.dtype == want.dtype
                 np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_composite_definition_round_trips_through_jaxlib():
+    """JAX's text with a stablehlo.composite parses into our CompositeOp, verifies, and
+    prints what jaxlib reads as the very module JAX printed."""
+    from vmlir.dialects.stablehlo import CompositeOp
+    from vmlir.ir import parse_module
+    from vmlir.jaxmlir import parse_with_jaxlib
+
+    f = lax.composite(lambda y, k: jnp.cos(y) + k, name="my.cos1", version=2)
+    text = (
+        jax.jit(lambda y: f(y, k=3))
+        .lower(jax.ShapeDtypeStruct((4,), np.float32))
+        .compiler_ir()
+        .operation.get_asm(print_generic_op_form=True, enable_debug_info=False)
+    )
+    module = parse_module(text)
+    module.verify()
+    (op,) = [o for o in module.walk() if isinstance(o, CompositeOp)]
+    assert op.composite_name.data == "my.cos1"
+    assert parse_with_jaxlib(print_generic(module)) == parse_with_jaxlib(text)
