@@ -19,6 +19,9 @@ def _run(args: argparse.Namespace) -> int:
 
     rng = np.random.default_rng(args.seed)
     targets = catalog.targets()
+    if args.only:
+        wanted = set(args.only.split(","))
+        targets = [t for t in targets if t.qualname in wanted]
     if args.sample:
         targets = targets[:: max(1, len(targets) // args.sample)]
     cases, skips = [], []
@@ -28,10 +31,18 @@ def _run(args: argparse.Namespace) -> int:
     pairs = [p for c in cases for p in runner.pairs_of(c, rng)]
     t0 = time.time()
 
-    def progress(done: int, total: int) -> None:
+    partial = open(args.json + ".partial.jsonl", "w") if args.json else None
+
+    def progress(new: list, done: int, total: int) -> None:
+        # Outcomes are kept as they come, so an interrupted sweep still tells something.
+        if partial is not None:
+            partial.writelines(json.dumps(o.__dict__) + "\n" for o in new)
+            partial.flush()
         print(f"  {done}/{total} pairs ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
 
     outcomes = runner.run_pairs(pairs, 1e-6 if args.x64 else 2e-4, progress)
+    if partial is not None:
+        partial.close()
     records = [o.__dict__ for o in outcomes]
     label = "x64" if args.x64 else "float32"
     if args.json:
@@ -79,6 +90,9 @@ def main() -> int:
     run.add_argument("--sample", type=int, default=0, help="about this many functions only")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--json", help="write the outcomes here")
+    run.add_argument(
+        "--only", help="comma-separated qualnames: rerun these, replacing them in --json"
+    )
     docs = sub.add_parser("docs", help="write the coverage page from run --json files")
     docs.add_argument("files", nargs="+")
     docs.add_argument("--out", default="docs/api-coverage.md")

@@ -160,6 +160,7 @@ def _split(pairs: list[Pair], tol: float) -> list[Outcome]:
 
 
 def run_pairs(pairs: list[Pair], tol: float, progress: Any = None) -> list[Outcome]:
+    """Outcomes of every pair; `progress(new_outcomes, done, total)` after each group."""
     outcomes = []
     batched = []
     for p in pairs:
@@ -168,8 +169,11 @@ def run_pairs(pairs: list[Pair], tol: float, progress: Any = None) -> list[Outco
             batched.append(p)
         else:
             outcomes.append(Outcome(p.case.target.qualname, p.config, "jax_fails", why))
+    if progress is not None:
+        progress(outcomes, 0, len(batched))
     for start in range(0, len(batched), GROUP):
-        outcomes += _run_group(batched[start : start + GROUP], tol)
+        new = _run_group(batched[start : start + GROUP], tol)
+        outcomes += new
         if progress is not None:
-            progress(min(start + GROUP, len(batched)), len(batched))
+            progress(new, min(start + GROUP, len(batched)), len(batched))
     return outcomes
