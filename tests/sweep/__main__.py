@@ -31,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
     pairs = [p for c in cases for p in runner.pairs_of(c, rng)]
     t0 = time.time()
 
-    partial = open(args.json + ".partial.jsonl", "w") if args.json else None
+    partial = open(args.json + ".partial.jsonl", "w") if args.json else None  # noqa: SIM115
 
     def progress(new: list, done: int, total: int) -> None:
         # Outcomes are kept as they come, so an interrupted sweep still tells something.
