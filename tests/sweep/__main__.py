@@ -45,16 +45,17 @@ def _run(args: argparse.Namespace) -> int:
         partial.close()
     records = [o.__dict__ for o in outcomes]
     label = "x64" if args.x64 else "float32"
+    skipped = [{"qualname": s.target.qualname, "reason": s.reason} for s in skips]
+    if args.only and args.json:
+        # A rerun of some functions: their outcomes replace those of the earlier run.
+        with open(args.json) as f:
+            old = json.load(f)
+        names = {t.qualname for t in targets}
+        records = [o for o in old["outcomes"] if o["qualname"] not in names] + records
+        skipped = [s for s in old["skipped"] if s["qualname"] not in names] + skipped
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(
-                {
-                    "mode": label,
-                    "outcomes": records,
-                    "skipped": [{"qualname": s.target.qualname, "reason": s.reason} for s in skips],
-                },
-                f,
-            )
+            json.dump({"mode": label, "outcomes": records, "skipped": skipped}, f)
     for o in records:
         if o["kind"] in ("mismatch", "crash"):
             print(f"{o['kind']}: {o['qualname']} [{o['config']}]: {o['detail']}")

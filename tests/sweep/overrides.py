@@ -88,7 +88,9 @@ def _explicit(x64: bool) -> dict[str, Explicit]:
         "jax.lax.map": (lambda xs: lax.map(jnp.sin, xs), [u(4)]),
         "jax.lax.associative_scan": (lambda xs: lax.associative_scan(jnp.add, xs), [u(5)]),
         "jax.lax.custom_linear_solve": (
-            lambda m, b: lax.custom_linear_solve(lambda x: m @ x, b, jnp.linalg.solve),
+            lambda m, b: lax.custom_linear_solve(
+                lambda x: m @ x, b, lambda _, v: jnp.linalg.solve(m, v)
+            ),
             [lambda r: linalg_cases._well(r, f, 3), u(3)],
         ),
         "jax.lax.reduce": (lambda x: lax.reduce(x, f(0), lax.add, (0,)), [u(4, 3)]),

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from tests.sweep.catalog import MODULES
 
 KINDS = ("ok", "unsupported", "mismatch", "crash")
+_NO_ARRAY = "ValueError: vmap wrapped function must be passed at least one argument"
+"""jax.vmap's error for a function called with no array (eye, ones, iota...)."""
 
 
 def share(outcomes: Iterable[dict]) -> float:
@@ -83,9 +85,13 @@ def page(modes: dict[str, list[dict]], skipped: dict[str, list[dict]]) -> str:
             ]
     first = next(iter(modes.values()))
     jax_fails = defaultdict(set)
+    no_array = set()
     for o in first:
         if o["kind"] == "jax_fails":
-            jax_fails[o["qualname"]].add(_cell(o["detail"]))
+            if o["detail"].startswith(_NO_ARRAY):
+                no_array.add(o["qualname"])
+            else:
+                jax_fails[o["qualname"]].add(_cell(o["detail"]))
     lines += [
         "",
         f"## Functions jax.vmap cannot batch either ({next(iter(modes))}, any configuration)",
@@ -96,7 +102,9 @@ def page(modes: dict[str, list[dict]], skipped: dict[str, list[dict]]) -> str:
         "|---|---|",
     ]
     lines += [f"| `{q}` | {' / '.join(sorted(r))[:240]} |" for q, r in sorted(jax_fails.items())]
-    first_skips = next(iter(skipped.values()))
+    first_skips = next(iter(skipped.values())) + [
+        {"qualname": q, "reason": "no array argument: nothing to batch"} for q in no_array
+    ]
     lines += [
         "",
         "## Functions not swept",
