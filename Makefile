@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit unit clean fuzz bench latency
+.PHONY: demo test lit unit clean fuzz bench latency sweep
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "vmlir needs Python >= 3.11 (found " + sys.version.split()[0] + ")"'
@@ -33,6 +33,17 @@ SEED ?= 0
 fuzz: $(STAMP)
 	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED)
 	$(PY) -m tests.fuzz.run --grad --n $(GRAD_N) --seed $(SEED)
+
+# The API sweep (tests/sweep): the public JAX API under vmlir.vmap vs jax.vmap, with
+# float32/int32 inputs, then float64/int64 (jax_enable_x64); writes docs/api-coverage.md,
+# then runs every linear-algebra configuration of tests/unit/test_linalg.py. Fails on a
+# mismatch, a crash, or under 99% of the pairs jax.vmap batches working.
+sweep: $(STAMP)
+	@mkdir -p build
+	$(PY) -m tests.sweep run --json build/sweep-float32.json; a=$$?; \
+	$(PY) -m tests.sweep run --x64 --json build/sweep-x64.json; b=$$?; \
+	$(PY) -m tests.sweep docs build/sweep-float32.json build/sweep-x64.json --min-share 99 && \
+	VMLIR_SWEEP=full $(PY) -m pytest -q tests/unit/test_linalg.py && test $$a -eq 0 && test $$b -eq 0
 
 # The benchmark suite: `make bench` (options: `make bench ARGS="--rounds 3 --only rbf_gram"`).
 # Writes bench/results.md and bench/results.png, and (after a full run) the README's numbers.

@@ -45,6 +45,7 @@ import jax
 import numpy as np
 
 import vmlir
+from bench import linalg
 from bench.autodiff import bench_autodiff, render as render_autodiff
 from bench.latency import bench_dispatch, bench_latency
 from bench.memory import bench_memory
@@ -60,6 +61,8 @@ from bench.report import (
     short_error,
 )
 from bench.workloads import WORKLOADS, Variant, Workload
+
+WORKLOADS = [*WORKLOADS, *linalg.WORKLOADS]
 
 HERE = Path(__file__).resolve().parent
 

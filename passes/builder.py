@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
+    ComplexType,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
     IntegerType,
+    Signedness,
     TensorType,
     i1,
     i64,
 )
-from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects import stablehlo as hlo
@@ -39,6 +41,29 @@ def scalar_body(scalar: TensorType, combine: type[Operation] | None) -> Region:
     return Region(block)
 
 
+def scalar_literal(element_type: Attribute, value: bool | complex):
+    """`value` as the Python literal a dense splat of `element_type` is built from."""
+    if isinstance(element_type, ComplexType):
+        z = complex(value)
+        return (z.real, z.imag)
+    if isinstance(element_type, IntegerType):
+        if isinstance(value, complex):
+            value = value.real
+        return int(value)
+    if isinstance(value, complex):
+        value = value.real
+    return float(value)
+
+
+def comparison_type(element_type: Attribute) -> hlo.ComparisonType:
+    """The compare_type StableHLO wants for `element_type`."""
+    if isinstance(element_type, IntegerType):
+        if element_type.width.data == 1 or element_type.signedness.data == Signedness.UNSIGNED:
+            return hlo.ComparisonType.UNSIGNED
+        return hlo.ComparisonType.SIGNED
+    return hlo.ComparisonType.FLOAT
+
+
 class Builder:
     """Emits StableHLO ops before an insertion point and returns their (first) result."""
 
@@ -49,11 +74,13 @@ class Builder:
         Rewriter.insert_op(op, self.ip)
         return op.results[0]
 
-    def constant(self, t: TensorType, value: int | float | bool) -> SSAValue:
-        """`value` in every element of a tensor of type `t` (a scalar constant, broadcast)."""
+    def constant(self, t: TensorType, value: bool | complex) -> SSAValue:
+        """`value` in every element of a tensor of type `t` (a scalar constant, broadcast).
+
+        Any element type StableHLO programs carry: signless/unsigned integers and i1, every
+        float width, and complex (whose splat is a (real, imaginary) pair)."""
         scalar = TensorType(t.element_type, [])
-        number = int(value) if isinstance(t.element_type, IntegerType) else float(value)
-        attr = DenseIntOrFPElementsAttr.from_list(scalar, [number])
+        attr = DenseIntOrFPElementsAttr.from_list(scalar, [scalar_literal(t.element_type, value)])
         c = self.emit(hlo.ConstantOp.create(properties={"value": attr}, result_types=[scalar]))
         return c if not t.get_shape() else self.broadcast(c, t)
 
@@ -65,11 +92,11 @@ class Builder:
         )
 
     def compare(self, a: SSAValue, b: SSAValue, direction: str) -> SSAValue:
-        """a <direction> b (EQ, NE, LT, LE, GT, GE): a FLOAT comparison for float tensors,
-        SIGNED for integer ones."""
+        """a <direction> b (EQ, NE, LT, LE, GT, GE): FLOAT for float and complex tensors,
+        UNSIGNED for unsigned integers and i1 (as JAX compares them), SIGNED otherwise."""
         t = a.type
         assert isinstance(t, TensorType)
-        kind = hlo.ComparisonType.SIGNED if isinstance(t.element_type, IntegerType) else hlo.ComparisonType.FLOAT
+        kind = comparison_type(t.element_type)
         return self.emit(
             hlo.CompareOp.create(
                 operands=[a, b],

@@ -3,7 +3,7 @@
 Every door into the IR (the Python frontend, `vmlir-opt`, the tests) parses through
 `parse_module`, because xDSL 0.74 silently misreads hex float literals inside
 `dense<...>` (e.g. `dense<0xFF800000> : tensor<f32>`, the -inf JAX uses as the
-initial value of max-reductions, becomes 4.28e9). `fix_hex_floats` rewrites such
+initial value of max-reductions, becomes 4.28e9; in a complex pair it fails to parse). `fix_hex_floats` rewrites such
 literals into the hex-string form `dense<"0x...">`, which xDSL reads exactly.
 """
 
@@ -30,7 +30,7 @@ _FLOAT_DTYPES = {
 
 # `dense<BODY> : tensor<...xELT>` where BODY has no nested `<`/`>` (dense bodies never do).
 _DENSE_RE = re.compile(
-    r"dense<(?P<body>[^<>\"]*)>(?P<sep>\s*:\s*)(?P<type>tensor<(?P<shape>(?:[0-9?]+x)*)(?P<elt>bf16|f16|f32|f64)>)"
+    r"dense<(?P<body>[^<>\"]*)>(?P<sep>\s*:\s*)(?P<type>tensor<(?P<shape>(?:[0-9?]+x)*)(?P<elt>bf16|f16|f32|f64|complex<(?:f32|f64)>)>)"
 )
 _HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
 _TOKEN_RE = re.compile(r"0x[0-9a-fA-F]+|[-+]?(?:inf|nan|[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?)")
@@ -40,7 +40,9 @@ def _dense_to_hex(match: re.Match[str]) -> str:
     body = match.group("body")
     if not _HEX_RE.search(body):
         return match.group(0)
-    dtype = _FLOAT_DTYPES[match.group("elt")]
+    elt = match.group("elt")
+    # A complex element is its real then its imaginary part, each a float of that width.
+    dtype = _FLOAT_DTYPES[elt.removeprefix("complex<").removesuffix(">")]
     raw = bytearray()
     for token in _TOKEN_RE.findall(body):
         if token.startswith("0x"):

@@ -23,6 +23,7 @@ then as many updates.
 from xdsl.ir import Dialect
 
 from vmlir.dialects.stablehlo.attributes import *  # noqa: F403
+from vmlir.dialects.stablehlo.composite import *  # noqa: F403
 from vmlir.dialects.stablehlo.elementwise import *  # noqa: F403
 from vmlir.dialects.stablehlo.region_ops import *  # noqa: F403
 from vmlir.dialects.stablehlo.shape_ops import *  # noqa: F403
@@ -111,6 +112,7 @@ StableHLO = Dialect(
         WhileOp,
         OptimizationBarrierOp,
         CustomCallOp,
+        CompositeOp,
     ],
     [
         PrecisionAttr,

@@ -23,10 +23,14 @@ from vmlir.errors import VmlirUnsupportedError
 from vmlir.passes.rules import (
     chlo,
     collectives,
+    composite,
     contraction,
     control,
+    custom_call,
     custom_vmap,
+    fft,
     indexing,
+    linalg,
     misc,
     shape,
 )
@@ -44,6 +48,10 @@ RULES: dict[type[Operation], Rule] = {
     **control.RULES,
     **collectives.RULES,
     **custom_vmap.RULES,
+    **custom_call.RULES,
+    **fft.RULES,
+    **composite.RULES,
+    **linalg.RULES,
 }
 """The one table: op class -> batching rule (elementwise ops are matched by base class)."""
 

@@ -1,7 +1,7 @@
 """Batching rules: misc ops (see passes/rules/__init__.py for the rule contract).
 
 reverse, pad, reduce_window, select_and_scatter, sort, bitcast_convert,
-optimization_barrier, convolution, rng_bit_generator, custom_call (an error); and
+optimization_barrier, convolution, rng_bit_generator (custom_call: custom_call.py); and
 `reduce_with_batched_init`, which contraction.reduce_rule calls when a reduction's
 initial value differs between examples.
 
@@ -20,10 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
-    AnyFloat,
     DenseIntOrFPElementsAttr,
     IntegerAttr,
-    IntegerType,
     TensorType,
     i1,
     i64,
@@ -33,6 +31,7 @@ from xdsl.ir import Attribute, Operation, Region, SSAValue
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import insert_axis
 from vmlir.errors import VmlirUnsupportedError
+from vmlir.passes.builder import scalar_literal
 from vmlir.passes.rules.context import (
     Axis,
     Rule,
@@ -51,15 +50,9 @@ from vmlir.passes.rules.context import (
 def _constant(
     ctx: RuleContext, element_type: Attribute, value: int, op: Operation | None = None
 ) -> SSAValue:
-    """A 0-d `stablehlo.constant` of `element_type` (integer, bool or float); `op` names
-    the op being batched in the error for other types (complex)."""
-    if not isinstance(element_type, IntegerType | AnyFloat):
-        raise VmlirUnsupportedError(
-            f"{where(op) if op is not None else 'an op'}: a per-example initial or padding "
-            f"value of element type {element_type} has no batching rule yet (integer, "
-            "bool and float only)"
-        )
-    attr = DenseIntOrFPElementsAttr.from_list(TensorType(element_type, []), [value])
+    """A 0-d `stablehlo.constant` of `element_type` (any integer, float or complex type)."""
+    literal = scalar_literal(element_type, value)
+    attr = DenseIntOrFPElementsAttr.from_list(TensorType(element_type, []), [literal])
     return ctx.emit(hlo.ConstantOp(attr)).results[0]
 
 
@@ -437,13 +430,6 @@ def rng_bit_generator_rule(ctx: RuleContext, op: Operation, operands, axes) -> R
     return [states, new.results[1]], [0, 0]
 
 
-def custom_call_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
-    """An external kernel: nothing is known about how it treats a batch axis."""
-    target = op.properties["call_target_name"].data  # type: ignore[union-attr]
-    raise VmlirUnsupportedError(
-        f"{where(op)}: custom_call @{target} has no batching rule"
-    )
-
 RULES: dict[type[Operation], Rule] = {
     hlo.ReverseOp: reverse_rule,
     hlo.PadOp: pad_rule,
@@ -451,7 +437,6 @@ RULES: dict[type[Operation], Rule] = {
     hlo.SortOp: sort_rule,
     hlo.BitcastConvertOp: bitcast_convert_rule,
     hlo.OptimizationBarrierOp: optimization_barrier_rule,
-    hlo.CustomCallOp: custom_call_rule,
     hlo.SelectAndScatterOp: select_and_scatter_rule,
     hlo.ConvolutionOp: convolution_rule,
     hlo.RngBitGeneratorOp: rng_bit_generator_rule,

@@ -22,12 +22,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from xdsl.dialects.builtin import (
+    ArrayAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
     FileLineColLoc,
     IntegerAttr,
     ModuleOp,
     StringAttr,
+    SymbolRefAttr,
     TensorType,
     UnitAttr,
     UnregisteredOp,
@@ -276,7 +278,34 @@ def import_per_example(
             results[k] = _sum_over(outer, r, a)
     outer.add_op(ReturnOp(*results))
     func = FuncOp("main", (in_types, [r.type for r in results]), Region(outer))
-    return ModuleOp([func])
+    return ModuleOp([func, *_referenced_functions(inliner, func)])
+
+
+def _symbol_refs(op: Operation) -> list[str]:
+    """Functions `op` names without calling them: a custom_call's called_computations
+    (ApproxTopK's comparator), a composite's decomposition."""
+    names = []
+    for attr in op.properties.values():
+        refs = attr.data if isinstance(attr, ArrayAttr) else (attr,)
+        names += [r.root_reference.data for r in refs if isinstance(r, SymbolRefAttr)]
+    return names
+
+
+def _referenced_functions(inliner: _Inliner, root: FuncOp) -> list[FuncOp]:
+    """Copies of the private functions that ops left in `root` (after inlining) still
+    name, transitively, with their own calls inlined."""
+    kept: dict[str, FuncOp] = {}
+    pending = [root]
+    while pending:
+        for op in pending.pop().walk():
+            for name in _symbol_refs(op):
+                if name in kept or name not in inliner.funcs:
+                    continue
+                func = inliner.funcs[name].clone()
+                inliner.inline_calls(func.body.block)
+                kept[name] = func
+                pending.append(func)
+    return list(kept.values())
 
 
 def _sum_over(block: Block, value: SSAValue, axis: int) -> SSAValue:
