@@ -421,6 +421,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
     p.add_argument("--compile-reps", type=int, default=3, help="cold-compile repetitions per workload (0: skip)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
+    p.add_argument("--no-divergent", action="store_true", help="skip the divergent-loop suite (bench/divergent.py; also skipped with --only)")
+    p.add_argument("--divergent-large", action="store_true", help="divergent suite: also 1M-example rows")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     return p.parse_args(argv)
@@ -473,8 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_memory:
         print("-- memory-bounded vmap", flush=True)
         memory = bench_memory()
+    divergent = None
+    if not args.no_divergent and not args.only:
+        from bench import divergent as div
+
+        divergent = div.render(div.bench_divergent(max(3, args.rounds // 4), args.divergent_large))
     meta["wall"] = time.perf_counter() - start
     text = render_markdown(results, dispatch, compiles, meta, memory)
+    if divergent:
+        text = text.replace("\n<!-- bench-data", divergent + "\n<!-- bench-data", 1)
     (out / "results.md").write_text(text)
     print()
     print(text.split("\n<!-- bench-data")[0])
