@@ -25,11 +25,15 @@ unit: $(STAMP)
 
 test: lit unit
 
-# Differential fuzzing against jax.vmap: `make fuzz N=10000 SEED=3`.
+# Differential fuzzing against jax.vmap: `make fuzz N=10000 SEED=3`; `EXTRA=1` also
+# generates gather/scatter/sort/control flow...; `WIDTHS=1` runs divergent loops at
+# 512-4096 examples under every divergence strategy instead (tests/fuzz/widths.py).
 N ?= 1000
 SEED ?= 0
+EXTRA ?=
+WIDTHS ?=
 fuzz: $(STAMP)
-	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED)
+	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED) $(if $(EXTRA),--extra) $(if $(WIDTHS),--widths)
 
 # The benchmark suite: `make bench` (options: `make bench ARGS="--rounds 3 --only rbf_gram"`).
 # Writes bench/results.md and bench/results.png.

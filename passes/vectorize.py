@@ -69,6 +69,8 @@ class VectorizeOptions:
     """At most this many compaction levels (loops) when shrink is 0."""
     lanes: int = 0
     """Refill's persistent lanes (0: chosen from the batch size)."""
+    check_every: int = 8
+    """Compaction counts a level's active lanes at most every this many iterations."""
     refill_min: int = 1 << 19
     """`auto` picks refill from this batch size on."""
 
@@ -185,23 +187,18 @@ class BatchVectorizePass(ModulePass):
     max_levels: int = 3
     lanes: int = 0
     refill_min: int = 1 << 19
+    check_every: int = 8
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.shrink == 1 or self.shrink < 0 or self.min_bucket < 1 or self.max_levels < 1 or self.lanes < 0:
+        if self.shrink == 1 or self.shrink < 0 or self.min_bucket < 1 or self.max_levels < 1 or self.lanes < 0 or self.check_every < 1:
             raise VmlirError(
-                "batch-vectorize needs shrink >= 2 (or 0), min_bucket >= 1, max_levels >= 1 "
-                f"and lanes >= 0, got {self.shrink}, {self.min_bucket}, {self.max_levels} "
-                f"and {self.lanes}"
+                "batch-vectorize needs shrink >= 2 (or 0), min_bucket >= 1, max_levels >= 1, "
+                f"lanes >= 0 and check_every >= 1, got {self.shrink}, {self.min_bucket}, "
+                f"{self.max_levels}, {self.lanes} and {self.check_every}"
             )
         check_strategy(self.strategy, "batch-vectorize")
         options = VectorizeOptions(
-            self.strategy,
-            self.compact_lanes,
-            self.min_bucket,
-            self.shrink,
-            self.max_levels,
-            self.lanes,
-            self.refill_min,
+            **{f: getattr(self, f) for f in VectorizeOptions.__dataclass_fields__}
         )
         # Post-order: a nested vmap is vectorized before the vmap that contains it.
         vmaps = [o for o in op.walk() if isinstance(o, VmapOp)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import StringAttr, TensorType, i1
+from xdsl.dialects.builtin import StringAttr, TensorType, i1, i32
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
@@ -112,9 +112,8 @@ def build_while(
     strategy_name: str | None = None,
 ) -> tuple[Sequence[SSAValue], list[Axis]]:
     """The vectorized while. With `stop_at` (a lane loop), it runs only while more than
-    that many lanes are active: counting them replaces the cond's `batch.any`, so the
-    check costs no more than the any-lane test it replaces. `strategy_name` is recorded
-    as `batch.strategy` on the loop."""
+    that many lanes are active (see `_checked_every`). `strategy_name` is recorded as
+    `batch.strategy` on the loop(s)."""
     vec = ctx.vectorizer
     per_example = [v.type for v in op.operands]
     body, body_yields, axes_now = carry_axes(ctx, op, axes)
@@ -136,11 +135,59 @@ def build_while(
     inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, axes_now)]
     result_types = _batched_types(op, axes_now, ctx.axis_size)
     body_region = _finish(ctx, body, body_yields, axes_now)
+    checked = stop_at is not None and ctx.vectorizer.options.check_every > 1
+    if checked:
+        body_region = _checked_every(ctx, body_region, ctx.vectorizer.options.check_every, strategy_name)
+        inits = [*inits, ctx.builder().constant(_I32, 1)]
+        result_types = [*result_types, _I32]
+        cond.insert_arg(_I32, len(cond.args))
     cond.add_op(hlo.ReturnOp(predicate))
     new = _rebuild_with_regions(ctx, op, inits, [Region(cond), body_region], result_types)
     if strategy_name is not None:
         new.attributes[STRATEGY_ATTR] = StringAttr(strategy_name)
+    if checked:
+        return new.results[:-1], axes_now
     return new.results, axes_now
+
+
+_I32 = TensorType(i32, [])
+
+
+def _checked_every(ctx: RuleContext, body: Region, most: int, strategy_name: str | None) -> Region:
+    """The body of a loop that checks its stop condition only between runs of `steps`
+    iterations: an inner while runs the lane loop's body `steps` times (a masked body
+    leaves finished lanes unchanged, so running it past the end is harmless), and
+    `steps` doubles from 1 up to `most`. Counting the active lanes costs an O(B) reduction
+    (on XLA CPU, a convert and a sum, more than the any-lane test); checked at
+    iterations 1, 3, 7, 15, ... then every `most`, a loop that should stop early still
+    does (escape time: after a few iterations), and a long one pays the count once per
+    `most` iterations, for at most `most` - 1 extra iterations at the end."""
+    inner_body = body.block
+    types = [a.type for a in inner_body.args]
+    step = inner_body.insert_arg(_I32, len(inner_body.args))
+    ret = inner_body.last_op
+    assert ret is not None
+    ib = ctx.at(InsertPoint.before(ret)).builder()
+    next_step = ib.binary(hlo.AddOp, step, ib.constant(_I32, 1))
+    inner_body.erase_op(ret)
+    inner_body.add_op(hlo.ReturnOp(*ret.operands, next_step))
+    outer = Block(arg_types=[*types, _I32])
+    steps = outer.args[-1]
+    inner_cond = Block(arg_types=[*types, _I32])
+    cb = ctx.at(InsertPoint.at_end(inner_cond)).builder()
+    inner_cond.add_op(hlo.ReturnOp(cb.compare(inner_cond.args[-1], steps, "LT")))
+    ob = ctx.at(InsertPoint.at_end(outer)).builder()
+    inner = hlo.WhileOp.create(
+        operands=[*outer.args[:-1], ob.constant(_I32, 0)],
+        result_types=[*types, _I32],
+        regions=[Region(inner_cond), body],
+    )
+    if strategy_name is not None:
+        inner.attributes[STRATEGY_ATTR] = StringAttr(strategy_name)
+    ob.emit(inner)
+    doubled = ob.binary(hlo.MinimumOp, ob.binary(hlo.AddOp, steps, steps), ob.constant(_I32, most))
+    outer.add_op(hlo.ReturnOp(*inner.results[:-1], doubled))
+    return Region(outer)
 
 
 def masked_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
