@@ -141,8 +141,11 @@ def check(prog: progen.Program, seed: int, index: int, tb: bool = False) -> Outc
     return Outcome(index, "ok", prog)
 
 
-def check_widths(prog: Any, seed: int, index: int, tb: bool = False) -> list[Outcome]:
-    """A widths program under every strategy, against jax.vmap on the same inputs."""
+def check_widths(
+    prog: Any, seed: int, index: int, tb: bool = False, strategies: tuple[str, ...] | None = None
+) -> list[Outcome]:
+    """A widths program under every strategy (or `strategies`), against jax.vmap on the
+    same inputs."""
     from tests.fuzz import widths
 
     args = prog.inputs(np.random.default_rng([seed, index]))
@@ -152,7 +155,7 @@ def check_widths(prog: Any, seed: int, index: int, tb: bool = False) -> list[Out
     except Exception as e:  # noqa: BLE001 - a generator bug
         return [Outcome(index, "invalid", prog, "jax.vmap: " + _describe(e, tb))]
     outcomes = []
-    for name in widths.STRATEGIES:
+    for name in strategies or widths.STRATEGIES:
         # Refill on an eighth of the lanes, and buckets down to 32 lanes: several levels
         # and many refills even at 512 examples.
         options = f"strategy={name} lanes={prog.batch // 8} min_bucket=32"
@@ -172,10 +175,16 @@ def check_widths(prog: Any, seed: int, index: int, tb: bool = False) -> list[Out
     return outcomes
 
 
-def run_widths(n: int, seed: int = 0, start: int = 0) -> list[Outcome]:
+def run_widths(
+    n: int, seed: int = 0, start: int = 0, strategies: tuple[str, ...] | None = None
+) -> list[Outcome]:
     from tests.fuzz import widths
 
-    return [o for i in range(start, start + n) for o in check_widths(widths.generate(f"{seed}:{i}"), seed, i)]
+    return [
+        o
+        for i in range(start, start + n)
+        for o in check_widths(widths.generate(f"{seed}:{i}"), seed, i, strategies=strategies)
+    ]
 
 
 def run(

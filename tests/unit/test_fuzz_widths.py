@@ -17,10 +17,15 @@ SEED = 0
 
 
 def test_divergent_loops_at_real_widths_match_jax_vmap():
-    """Two divergent-loop programs (512-4096 examples) under mask, compact, refill and
-    auto: every strategy gives jax.vmap's results."""
-    outcomes = run.run_widths(2, seed=SEED)
-    assert len(outcomes) == 2 * len(widths.STRATEGIES)
+    """A divergent-loop program (with a varying cond in its body) at real width under
+    compact and refill gives jax.vmap's results (all strategies, more programs:
+    `make fuzz WIDTHS=1`)."""
+    start = next(
+        i for i in range(50) if {"cond", "gather"} <= set(widths.generate(f"{SEED}:{i}").features)
+        and "nested_while" not in widths.generate(f"{SEED}:{i}").features
+    )
+    outcomes = run.run_widths(1, seed=SEED, start=start, strategies=("compact", "refill"))
+    assert len(outcomes) == 2
     bad = [o for o in outcomes if o.kind != "ok"]
     assert not bad, "\n".join(o.report(SEED) for o in bad)
 
@@ -33,7 +38,7 @@ def test_widths_generator_covers_both_predicates():
 
 
 def test_a_batch_of_extra_programs_matches_jax_vmap():
-    """20 programs with progen's extra ops (gather, scatter, sort, pad, control flow)."""
-    outcomes = [run.check(run.program(SEED, i, extra=True), SEED, i) for i in range(20)]
+    """10 programs with progen's extra ops (gather, scatter, sort, pad, control flow)."""
+    outcomes = [run.check(run.program(SEED, i, extra=True), SEED, i) for i in range(10)]
     bad = [o for o in outcomes if o.kind in run.FAILURES]
     assert not bad, "\n".join(o.report(SEED) for o in bad)
