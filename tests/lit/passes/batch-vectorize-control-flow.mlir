@@ -101,7 +101,7 @@ func.func @varying_cond_is_linearized(%p: tensor<4xf32>, %x: tensor<4x3xf32>) ->
 // CHECK-NEXT: %24 = batch.broadcast %one_2 axis 0 size 4 : (tensor<f32>) -> tensor<4xf32>
 // CHECK-NEXT: %25 = "stablehlo.compare"(%22, %24) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>
 // CHECK-NEXT: "stablehlo.return"(%22, %23, %16, %25) : (tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>) -> ()
-// CHECK-NEXT: }) : (tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>) -> (tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>)
+// CHECK-NEXT: }) {batch.strategy = "mask"} : (tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>) -> (tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>)
 // CHECK-NEXT: func.return %r, %r_1 : tensor<4xf32>, tensor<4xi32>
 // CHECK-NEXT: }
 func.func @varying_while_loops_while_any_lane(%x: tensor<4xf32>, %k: tensor<f32>) -> (tensor<4xf32>, tensor<4xi32>) {
