@@ -94,7 +94,10 @@ def bench_kernel(k: Kernel, n: int, rounds: int, strategies: tuple[str, ...] = S
         if reference is None:
             reference = got
             row["agree_with_jax"] = _agree(got, want)
-        same[s] = _agree(got, reference) == 1.0
+        # Lanes computed at another width can round differently (XLA vectorizes each
+        # width its own way); a chaotic kernel turns that into another trip count for a
+        # handful of examples, a logic error into many.
+        same[s] = _agree(got, reference) >= 0.999
         contenders[s] = ours
     chosen = vmlir.compile(vmlir.vmap(k.fn)).lower(*args).as_text("batch-vectorize")
     row["auto_choice"] = next((s for s in STRATEGIES[:-1] if f'batch.strategy = "{s}"' in chosen), "none")
@@ -153,7 +156,9 @@ def render(res: dict[str, Any]) -> str:
         f"ratios, {res['rounds']} alternating rounds), for every strategy forced and the "
         "automatic choice; first call (trace + compile + run) relative to jax's; lanes' "
         "occupancy (useful / executed lane-iterations) of each strategy, from the trip counts. "
-        "Every strategy's outputs equal vmlir's masked loop's exactly (else MISMATCH); "
+        "Every strategy's outputs equal vmlir's masked loop's on at least 99.9% of the examples "
+        "(else MISMATCH; lanes computed at another width may round differently, which "
+        "chaotic kernels turn into a different trip count for a handful of examples); "
         "chaotic kernels (zoomed Mandelbrot, sphere tracing) amplify the last bit of float "
         "rounding that differs between vmlir's and jax's programs: the share of examples "
         "equal to jax's is given when below 100%.",

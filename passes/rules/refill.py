@@ -78,8 +78,15 @@ def refill(ctx: RuleContext, op: hlo.WhileOp, operands, axes, lanes: int, name: 
     full = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, carry_axes)]
     vec_n, vec_l, scalar = TensorType(i32, [n]), TensorType(i32, [width]), TensorType(i32, [])
     # The queue: examples with work first (in order), the others after.
-    order = b.unary(hlo.ReshapeOp, active_first(b, full[-1], n), vec_n)
-    n_work = count_active(b, full[-1])
+    if axes[-1] is None:
+        # Every example starts alike (a predicate of uniform initial values): the queue
+        # is every example or none, and a prefix sum of a constant would only cost XLA
+        # time to fold.
+        order = b.emit(hlo.IotaOp.create(properties={"iota_dimension": IntegerAttr(0, i64)}, result_types=[vec_n]))
+        n_work = b.select(operands[-1], b.constant(scalar, n), b.constant(scalar, 0))
+    else:
+        order = b.unary(hlo.ReshapeOp, active_first(b, full[-1], n), vec_n)
+        n_work = count_active(b, full[-1])
     first = b.emit(
         hlo.SliceOp.create(
             operands=[order],

@@ -118,3 +118,17 @@ def test_unknown_strategy_is_refused():
     """A misspelt strategy name is an error naming the choices."""
     with pytest.raises(VmlirError, match="unknown divergence strategy 'masked'; expected one of auto, mask"):
         _run(_heavy_tailed, "strategy=masked", _inputs(8), (0, None, 0))
+
+
+def test_refill_when_every_example_starts_alike():
+    """The loop's predicate holds for every example at the start (it reads only uniform
+    initial values): the queue is every example, no prefix sum; results as jax.vmap's."""
+
+    def f(x):
+        step = lambda s: (s[0] + jnp.abs(x) + 0.01, s[1] + 1)  # noqa: E731
+        return lax.while_loop(lambda s: (s[0] < 5.0) & (s[1] < 300), step, (jnp.float32(0), jnp.int32(0)))
+
+    x = np.random.default_rng(0).normal(size=300).astype(np.float32)
+    compiled, got = _run(f, "strategy=refill lanes=32", (x,))
+    assert_same(got, jax.vmap(f)(x))
+    assert '"stablehlo.reduce_window"' not in compiled.lower(x).as_text("batch-vectorize")
