@@ -36,23 +36,14 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import AnyOp
 from vmlir.passes.builder import Builder, scalar_body
 from vmlir.passes.rules import strategy
 from vmlir.passes.rules.context import (
-    Axis,
     RuleContext,
     RuleResult,
     i64_array,
     tensor_type,
 )
-
-def active_lanes(op: hlo.WhileOp) -> SSAValue:
-    """The per-example `active` flag of a lane loop: the operand of its cond's batch.any."""
-    any_op = op.cond.block.last_op.operands[0].owner  # type: ignore[union-attr]
-    assert isinstance(any_op, AnyOp), "a lane loop's predicate is batch.any(active)"
-    return any_op.operand
-
 
 def count_active(b: Builder, active: SSAValue) -> SSAValue:
     """The number of true lanes of a (B,) i1 tensor, as a tensor<i32>."""
