@@ -25,14 +25,18 @@ unit: $(STAMP)
 
 test: lit unit
 
-# Differential fuzzing against jax.vmap: `make fuzz N=10000 SEED=3`; then the same
-# programs differentiated (jax.grad through vmlir vs through jax.vmap), GRAD_N of them.
+# Differential fuzzing against jax.vmap: `make fuzz N=10000 SEED=3`; `EXTRA=1` also
+# generates gather/scatter/sort/control flow...; `WIDTHS=1` runs divergent loops at
+# 512-4096 examples under every divergence strategy instead (tests/fuzz/widths.py). Then
+# the same programs differentiated (jax.grad through vmlir vs through jax.vmap), GRAD_N.
 N ?= 1000
 GRAD_N ?= $(N)
 SEED ?= 0
+EXTRA ?=
+WIDTHS ?=
 fuzz: $(STAMP)
-	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED)
-	$(PY) -m tests.fuzz.run --grad --n $(GRAD_N) --seed $(SEED)
+	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED) $(if $(EXTRA),--extra) $(if $(WIDTHS),--widths)
+	$(if $(WIDTHS),,$(PY) -m tests.fuzz.run --grad --n $(GRAD_N) --seed $(SEED) $(if $(EXTRA),--extra))
 
 # The API sweep (tests/sweep): the public JAX API under vmlir.vmap vs jax.vmap, with
 # float32/int32 inputs, then float64/int64 (jax_enable_x64); writes docs/api-coverage.md,

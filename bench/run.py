@@ -431,6 +431,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
     p.add_argument("--no-sharded", action="store_true", help="skip the batch-sharded section (8 host devices)")
     p.add_argument("--no-autodiff", action="store_true", help="skip jax.grad through vmlir (bench/autodiff.py)")
+    p.add_argument("--no-divergent", action="store_true", help="skip the divergent-loop suite (bench/divergent.py; also skipped with --only)")
+    p.add_argument("--divergent-large", action="store_true", help="divergent suite: also 1M-example rows")
     p.add_argument("--no-plot", action="store_true", help="do not write results.png")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     return p.parse_args(argv)
@@ -494,6 +496,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_autodiff:
         print("-- derivatives (jax.grad, training step)", flush=True)
         autodiff = bench_autodiff(rounds=max(1, args.rounds // 2), scale=args.scale, min_time=args.min_time)
+    divergent = None
+    if not args.no_divergent and not args.only:
+        from bench import divergent as div
+
+        divergent = div.render(div.bench_divergent(max(3, args.rounds // 4), args.divergent_large))
     meta["wall"] = time.perf_counter() - start
     text = render_markdown(results, dispatch, compiles, meta, memory, latency)
     text = with_sharded_section(text, sharded)
@@ -501,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         # Before the data block bench/plot.py reads back.
         body, sep, data = text.partition("\n<!-- bench-data")
         text = body.rstrip("\n") + "\n\n" + render_autodiff(autodiff) + sep + data
+    if divergent:
+        text = text.replace("\n<!-- bench-data", divergent + "\n<!-- bench-data", 1)
     (out / "results.md").write_text(text)
     print()
     print(text.split("\n<!-- bench-data")[0])

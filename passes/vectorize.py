@@ -40,6 +40,7 @@ from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 from vmlir.errors import VmlirAxisError, VmlirError
 from vmlir.passes.mask_control_flow import mask_control_flow
 from vmlir.passes.rules import Axis, RuleContext, rule_for
+from vmlir.passes.rules.strategy import check as check_strategy
 
 _ALWAYS_RULE = (AnyOp, AllOp, MaskedOp, CustomVmapOp, *COLLECTIVE_OPS)
 """Batch ops that need their rule even when uniform (a lane reduction of a uniform value is
@@ -56,14 +57,24 @@ def _holds_batch_ops(op: Operation) -> bool:
 
 @dataclass(frozen=True)
 class VectorizeOptions:
+    strategy: str = "auto"
+    """How varying while loops run: auto, mask, compact, refill or sequential (see
+    passes/rules/strategy.py); a loop's own `batch.strategy` attribute wins."""
     compact_lanes: bool = True
-    """Lane compaction in varying while loops (see passes/rules/compaction.py)."""
+    """false: `auto` picks `mask` (no compaction, no refill)."""
     min_bucket: int = 128
     """Compaction stops shrinking below this many lanes."""
-    shrink: int = 4
-    """Each compaction level continues on 1/shrink of the lanes."""
-    quick_stage: int = 4
-    """Compact only after a stage of at most this many iterations (see compaction.py)."""
+    shrink: int = 0
+    """Each compaction level continues on 1/shrink of the lanes (0: chosen from the batch
+    size so that the nest has at most max_levels loops)."""
+    max_levels: int = 3
+    """At most this many compaction levels (loops) when shrink is 0."""
+    lanes: int = 0
+    """Refill's persistent lanes (0: chosen from the batch size)."""
+    check_every: int = 8
+    """Compaction counts a level's active lanes at most every this many iterations."""
+    refill_min: int = 1 << 19
+    """`auto` picks refill from this batch size on."""
 
 
 class Vectorizer:
@@ -178,19 +189,25 @@ class BatchVectorizePass(ModulePass):
 
     name = "batch-vectorize"
 
+    strategy: str = "auto"
     compact_lanes: bool = True
     min_bucket: int = 128
-    shrink: int = 4
-    quick_stage: int = 4
+    shrink: int = 0
+    max_levels: int = 3
+    lanes: int = 0
+    refill_min: int = 1 << 19
+    check_every: int = 8
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.shrink < 2 or self.min_bucket < 1:
+        if self.shrink == 1 or self.shrink < 0 or self.min_bucket < 1 or self.max_levels < 1 or self.lanes < 0 or self.check_every < 1:
             raise VmlirError(
-                f"batch-vectorize needs shrink >= 2 and min_bucket >= 1, got {self.shrink} "
-                f"and {self.min_bucket}"
+                "batch-vectorize needs shrink >= 2 (or 0), min_bucket >= 1, max_levels >= 1, "
+                f"lanes >= 0 and check_every >= 1, got {self.shrink}, {self.min_bucket}, "
+                f"{self.max_levels}, {self.lanes} and {self.check_every}"
             )
+        check_strategy(self.strategy, "batch-vectorize")
         options = VectorizeOptions(
-            self.compact_lanes, self.min_bucket, self.shrink, self.quick_stage
+            **{f: getattr(self, f) for f in VectorizeOptions.__dataclass_fields__}
         )
         # Post-order: a nested vmap is vectorized before the vmap that contains it.
         vmaps = [o for o in op.walk() if isinstance(o, VmapOp)]

@@ -1,23 +1,27 @@
-"""Lane compaction for while loops whose predicate varies between examples.
+"""Lane compaction (strategy `compact`) for while loops whose predicate varies between
+examples.
 
 A masked while (batch-mask-control-flow) runs until its slowest example finishes, on
 every lane: with 1% slow examples, 99% of the work is discarded. Compaction runs the loop
-on all B lanes only while more than B/s are active (s = `shrink`, 4 by default), then
-gathers the active lanes into a buffer of B/s lanes (a static size: XLA needs static
-shapes), continues there (shrinking again, recursively, down to `min_bucket` lanes), and
-scatters the results back. The work then tracks the number of active examples, not the
-slowest one. Each level costs a few O(B) ops (a prefix sum, gathers, a scatter); s = 4
-rather than 2 halves the number of levels, which is what those costs are paid per.
+on all B lanes only while more than B/s are active (s = `shrink`), then gathers the
+active lanes into a buffer of B/s lanes (a static size: XLA needs static shapes),
+continues there (shrinking again, recursively, down to `min_bucket` lanes), and scatters
+the results back. The work then tracks the number of active examples, not the slowest
+one.
+
+The trigger is adaptive: each level's loop counts its active lanes every iteration (the
+count replaces the any-lane test of the masked loop, so it costs nothing extra) and
+stops as soon as they fit the next bucket, whenever that happens. One loop and one
+conditional per level; the number of levels is bounded (`max_levels`), which bounds
+XLA's compile time (every level is a copy of the loop body, plus gathers and scatters).
 
 Correctness does not depend on which lanes are picked: the masked loop keeps an inactive
 lane's carries unchanged, so an inactive lane that fills a spare slot of the smaller
-buffer (when fewer than B/2 are active) just rides along, and a lane left behind was
-already finished. Every slot holds a distinct lane, so writing back is a plain scatter.
+buffer just rides along, and a lane left behind was already finished. Every slot holds a
+distinct lane, so writing back is a plain scatter.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
     BoolAttr,
@@ -32,37 +36,14 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import AnyOp
-from vmlir.dialects.batch_collectives import COLLECTIVE_OPS
 from vmlir.passes.builder import Builder, scalar_body
+from vmlir.passes.rules import strategy
 from vmlir.passes.rules.context import (
-    Axis,
     RuleContext,
     RuleResult,
     i64_array,
     tensor_type,
 )
-
-LANE_LOOP_ATTR = "batch.lane_loop"
-
-
-def applies(ctx: RuleContext, op: Operation) -> bool:
-    vec = ctx.vectorizer
-    return (
-        LANE_LOOP_ATTR in op.attributes
-        and vec.options.compact_lanes
-        and ctx.axis_size // vec.options.shrink >= vec.options.min_bucket
-        # Collectives see every lane, as under jax.vmap; compaction would drop some.
-        and not any(isinstance(inner, COLLECTIVE_OPS) for inner in op.walk())
-    )
-
-
-def active_lanes(op: hlo.WhileOp) -> SSAValue:
-    """The per-example `active` flag of a lane loop: the operand of its cond's batch.any."""
-    any_op = op.cond.block.last_op.operands[0].owner  # type: ignore[union-attr]
-    assert isinstance(any_op, AnyOp), "a lane loop's predicate is batch.any(active)"
-    return any_op.operand
-
 
 def count_active(b: Builder, active: SSAValue) -> SSAValue:
     """The number of true lanes of a (B,) i1 tensor, as a tensor<i32>."""
@@ -89,7 +70,26 @@ def more_active_than(b: Builder, active: SSAValue, limit: int) -> SSAValue:
     return b.compare(count, b.constant(TensorType(f32, []), float(limit)), "GT")
 
 
-def _active_first(b: Builder, active: SSAValue, keep: int) -> SSAValue:
+def prefix_sum(b: Builder, ints: SSAValue) -> SSAValue:
+    """The inclusive prefix sum of a (n,) i32 tensor (a reduce_window)."""
+    t = tensor_type(ints)
+    n = t.get_shape()[0]
+    scalar = TensorType(t.element_type, [])
+    return b.emit(
+        hlo.ReduceWindowOp.create(
+            operands=[ints, b.constant(scalar, 0)],
+            result_types=[t],
+            properties={
+                "window_dimensions": i64_array([n]),
+                "window_strides": i64_array([1]),
+                "padding": DenseIntOrFPElementsAttr.from_list(TensorType(i64, [1, 2]), [n - 1, 0]),
+            },
+            regions=[scalar_body(scalar, hlo.AddOp)],
+        )
+    )
+
+
+def active_first(b: Builder, active: SSAValue, keep: int) -> SSAValue:
     """Indices (keep, 1) of distinct lanes: the first `keep` active lanes in lane order,
     then (when fewer are active) inactive lanes filling the remaining slots from the end.
     Spare slots must hold INACTIVE lanes: a copy of an active lane would count as active
@@ -101,18 +101,7 @@ def _active_first(b: Builder, active: SSAValue, keep: int) -> SSAValue:
     def splat(value: int) -> SSAValue:
         return b.constant(vec_i32, value)
 
-    prefix = b.emit(  # inclusive prefix sum of the active flags
-        hlo.ReduceWindowOp.create(
-            operands=[b.unary(hlo.ConvertOp, active, vec_i32), b.constant(scalar, 0)],
-            result_types=[vec_i32],
-            properties={
-                "window_dimensions": i64_array([n]),
-                "window_strides": i64_array([1]),
-                "padding": DenseIntOrFPElementsAttr.from_list(TensorType(i64, [1, 2]), [n - 1, 0]),
-            },
-            regions=[scalar_body(scalar, hlo.AddOp)],
-        )
-    )
+    prefix = prefix_sum(b, b.unary(hlo.ConvertOp, active, vec_i32))
     lanes = b.emit(
         hlo.IotaOp.create(properties={"iota_dimension": IntegerAttr(0, i64)}, result_types=[vec_i32])
     )
@@ -161,8 +150,9 @@ def take_rows(ctx: RuleContext, x: SSAValue, idx: SSAValue) -> SSAValue:
     return ctx.emit(gather).results[0]
 
 
-def put_rows(ctx: RuleContext, x: SSAValue, idx: SSAValue, rows: SSAValue) -> SSAValue:
-    """x with x[idx[:, 0]] = rows along axis 0."""
+def put_rows(ctx: RuleContext, x: SSAValue, idx: SSAValue, rows: SSAValue, unique: bool = True) -> SSAValue:
+    """x with x[idx[:, 0]] = rows along axis 0 (indices out of bounds are dropped;
+    `unique`: the others are distinct)."""
     t = tensor_type(x)
     rank = t.get_num_dims()
     dn = hlo.ScatterDimensionNumbersAttr.make(list(range(1, rank)), [0], [0], 1)
@@ -172,15 +162,14 @@ def put_rows(ctx: RuleContext, x: SSAValue, idx: SSAValue, rows: SSAValue) -> SS
         properties={
             "indices_are_sorted": BoolAttr.from_bool(False),
             "scatter_dimension_numbers": dn,
-            # Every slot holds a distinct lane.
-            "unique_indices": BoolAttr.from_bool(True),
+            "unique_indices": BoolAttr.from_bool(unique),
         },
         regions=[scalar_body(TensorType(t.element_type, []), None)],
     )
     return ctx.emit(scatter).results[0]
 
 
-def _captured(op: Operation) -> list[SSAValue]:
+def captured(op: Operation) -> list[SSAValue]:
     """Values used inside `op`'s regions but defined outside it, in a stable order."""
     inside: set[SSAValue] = set()
     for region in op.regions:
@@ -200,62 +189,40 @@ def _captured(op: Operation) -> list[SSAValue]:
     return list(seen)
 
 
-def compact(
-    ctx: RuleContext,
-    op: hlo.WhileOp,
-    results: Sequence[SSAValue],
-    carry_axes: Sequence[Axis],
-    while_rule,
-    build_while,
-) -> RuleResult:
-    """After a first stage of at most `quick_stage` iterations at B lanes (`results`):
-    - if more than B/shrink lanes are still active, the examples finish at steadily
-      spread times (Newton-like), where gathering pays less than it costs: a second loop
-      at full width finishes them (guarded: it runs no iteration otherwise);
-    - else, if any lane is active (most examples finished fast, a few remain:
-      escape-time-like), a `stablehlo.if` gathers the active lanes into B/shrink lanes,
-      finishes there (recursively compacted) and scatters the results back.
-    The active lanes are counted once, after the first stage: counting them every
-    iteration (to stop a stage as soon as few are left) cost Newton ~50% once its loop
-    carried the active flag, since XLA's CPU reductions cost as much as the loop body
-    (docs/passes.md)."""
+def compact(ctx: RuleContext, op: hlo.WhileOp, operands, axes, build_while, factor: int = 0) -> RuleResult:
+    """The lane loop `op` on ctx.axis_size lanes, compacted (module doc): a loop that runs
+    while more lanes are active than the next bucket holds, then, if any lane is still
+    active, a `stablehlo.if` that gathers them into the bucket, finishes there (the same
+    construction, one level down) and scatters the results back."""
     vec = ctx.vectorizer
-    keep = ctx.axis_size // vec.options.shrink
-    # The active flags after the first stage: the lane loop carries them.
-    cond = op.cond.block
-    for arg, value, axis in zip(cond.args, results, carry_axes):
-        vec.bind(arg, value, axis)
-    vec.run([o for o in cond.ops if o is not cond.last_op], ctx.insertion_point)
-    active, axis = vec.lookup(active_lanes(op))
-    assert axis is not None, "a lane loop's active flag varies"
-    active = ctx.move_axis(active, axis, 0)
-    any_left, _ = vec.lookup(cond.last_op.operands[0])  # type: ignore[union-attr]
+    factor = factor or strategy.shrink(vec.options, ctx.axis_size)
+    keep = strategy.next_bucket(vec.options, ctx.axis_size, factor)
+    if keep is None:
+        return build_while(ctx, op, operands, axes, strategy_name="compact")
+    rest, carry_axes = build_while(ctx, op, operands, axes, stop_at=keep, strategy_name="compact")
+    active = rest[-1]
     b = ctx.builder()
-    many = more_active_than(b, active, keep)
-    rest, _ = build_while(ctx, op, results, list(carry_axes), guard=many)
-    b = ctx.builder()
-    go = b.binary(hlo.AndOp, b.not_(many), any_left)
-
+    go = more_active_than(b, active, 0)
     done = Block()
     done.add_op(hlo.ReturnOp(*rest))
-    # When `go` holds the loop above ran no iteration: `rest` is `results`, and
-    # `active` its flags.
     narrow = Block()
     here = ctx.at(InsertPoint.at_end(narrow))
-    idx = _active_first(here.builder(), active, keep)
+    idx = active_first(here.builder(), active, keep)
     child = vec.child(keep)
-    for v in _captured(op):
+    for v in captured(op):
         value, a = vec.lookup(v)
         child.bind(v, value if a is None else take_rows(here, here.move_axis(value, a, 0), idx), None if a is None else 0)
     small_ctx = RuleContext(keep, here.insertion_point, child)
     small_inits = [v if a is None else take_rows(here, v, idx) for v, a in zip(rest, carry_axes)]
-    small, small_axes = while_rule(small_ctx, op, small_inits, list(carry_axes))
+    small, small_axes = compact(small_ctx, op, small_inits, list(carry_axes), build_while, factor)
     outs = []
-    for full, part, a, pa in zip(rest, small, carry_axes, small_axes):
+    for full, part, a, pa in zip(rest[:-1], small[:-1], carry_axes[:-1], small_axes[:-1]):
         if a is None:
             outs.append(part)  # a carry uniform in both: the body never changes it
         else:
             outs.append(put_rows(here, full, idx, small_ctx.to_axis(part, pa, 0)))
+    # Every lane is finished once the nest returns: the flags need no scatter.
+    outs.append(here.builder().constant(tensor_type(active), False))
     narrow.add_op(hlo.ReturnOp(*outs))
     branch = hlo.IfOp.create(
         operands=[go],

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import TensorType, i1, i32
+from xdsl.dialects.builtin import StringAttr, TensorType, i1, i32
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AllOp, AnyOp, MaskedOp, insert_axis
 from vmlir.errors import VmlirError
-from vmlir.passes.rules import compaction
+from vmlir.passes.mask_control_flow import LANE_LOOP_ATTR
+from vmlir.passes.rules import compaction, refill, strategy
+from vmlir.passes.rules.strategy import STRATEGY_ATTR
 from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type, where
 
 
@@ -70,70 +72,122 @@ def branches_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult
 def while_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
     """A while with a uniform predicate: carries are batched (on axis 0) when their initial
     value is or the body makes them vary (a fixpoint, as JAX does); others stay uniform.
-    A masked lane loop (batch-mask-control-flow) on many lanes is compacted: see
-    passes/rules/compaction.py."""
+    A masked lane loop (batch-mask-control-flow) runs under a divergence strategy, chosen
+    per loop (passes/rules/strategy.py) and recorded on the loops it becomes as
+    `batch.strategy`: see passes/rules/compaction.py and passes/rules/refill.py."""
     assert isinstance(op, hlo.WhileOp)
-    if compaction.applies(ctx, op):
-        quick = ctx.vectorizer.options.quick_stage
-        results, carry_axes = _build_while(ctx, op, operands, axes, max_iterations=quick)
-        return compaction.compact(ctx, op, results, carry_axes, while_rule, _build_while)
-    return _build_while(ctx, op, operands, axes)
+    if LANE_LOOP_ATTR not in op.attributes:
+        return build_while(ctx, op, operands, axes)
+    chosen = strategy.choose(ctx.vectorizer.options, ctx.axis_size, op)
+    if chosen == "compact":
+        return compaction.compact(ctx, op, operands, axes, build_while)
+    if chosen in ("refill", "sequential"):
+        lanes = 1 if chosen == "sequential" else strategy.refill_lanes(ctx.vectorizer.options, ctx.axis_size)
+        return refill.refill(ctx, op, operands, axes, lanes, chosen, carry_axes)
+    return build_while(ctx, op, operands, axes, strategy_name="mask")
 
 
-def _build_while(
-    ctx: RuleContext,
-    op: hlo.WhileOp,
-    operands,
-    axes,
-    max_iterations: int | None = None,
-    guard: SSAValue | None = None,
-) -> tuple[Sequence[SSAValue], list[Axis]]:
-    """The vectorized while. With `max_iterations`, it also stops after that many
-    iterations (an extra carry counts them); with `guard` (a uniform tensor<i1> from
-    outside), it runs only while the guard holds too."""
+def carry_axes(ctx: RuleContext, op: hlo.WhileOp, axes) -> tuple[Block, list[tuple[SSAValue, Axis]], list[Axis]]:
+    """The vectorized body block and the carries' axes: a carry is batched (on axis 0) when
+    its initial value is or the body makes it vary (a fixpoint, as JAX does)."""
     vec = ctx.vectorizer
     per_example = [v.type for v in op.operands]
     carried = [a is not None for a in axes]
     while True:
-        carry_axes: list[Axis] = [0 if c else None for c in carried]
-        body, body_yields = vec.vectorize_block(op.body.block, per_example, carry_axes)
+        axes_now: list[Axis] = [0 if c else None for c in carried]
+        body, body_yields = vec.vectorize_block(op.body.block, per_example, axes_now)
         grown = [c or a is not None for c, (_, a) in zip(carried, body_yields)]
         if grown == carried:
-            break
+            return body, body_yields, axes_now
         body.drop_all_references()  # discard this attempt; it read values it must not keep
         carried = grown
-    cond, cond_yields = vec.vectorize_block(op.cond.block, per_example, carry_axes)
-    if cond_yields[0][1] is not None:
-        raise VmlirError(
-            f"{where(op)}: the loop predicate varies between examples; run "
-            "batch-mask-control-flow before batch-vectorize"
+
+
+def build_while(
+    ctx: RuleContext,
+    op: hlo.WhileOp,
+    operands,
+    axes,
+    stop_at: int | None = None,
+    strategy_name: str | None = None,
+) -> tuple[Sequence[SSAValue], list[Axis]]:
+    """The vectorized while. With `stop_at` (a lane loop), it runs only while more than
+    that many lanes are active (see `_checked_every`). `strategy_name` is recorded as
+    `batch.strategy` on the loop(s)."""
+    vec = ctx.vectorizer
+    per_example = [v.type for v in op.operands]
+    body, body_yields, axes_now = carry_axes(ctx, op, axes)
+    if stop_at is None:
+        cond, cond_yields = vec.vectorize_block(op.cond.block, per_example, axes_now)
+        if cond_yields[0][1] is not None:
+            raise VmlirError(
+                f"{where(op)}: the loop predicate varies between examples; run "
+                "batch-mask-control-flow before batch-vectorize"
+            )
+        predicate = cond_yields[0][0]
+    else:
+        # A lane loop's cond is `batch.any` of its last carry, the active flags.
+        assert axes_now[-1] == 0, "a lane loop's active flag varies"
+        cond = Block(arg_types=_batched_types(op, axes_now, ctx.axis_size))
+        predicate = compaction.more_active_than(
+            ctx.at(InsertPoint.at_end(cond)).builder(), cond.args[-1], stop_at
         )
-    predicate = cond_yields[0][0]
-    inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, carry_axes)]
-    result_types = _batched_types(op, carry_axes, ctx.axis_size)
-    body_region = _finish(ctx, body, body_yields, carry_axes)
-    if max_iterations is not None:
-        counter = TensorType(i32, [])
-        count = cond.insert_arg(counter, len(cond.args))
-        step = body.insert_arg(counter, len(body.args))
-        cb = ctx.at(InsertPoint.at_end(cond)).builder()
-        below = cb.compare(count, cb.constant(counter, max_iterations), "LT")
-        predicate = cb.binary(hlo.AndOp, below, predicate)
-        ret = body.last_op
-        assert ret is not None
-        inc = ctx.at(InsertPoint.before(ret)).builder()
-        next_step = inc.binary(hlo.AddOp, step, inc.constant(counter, 1))
-        body.erase_op(ret)
-        body.add_op(hlo.ReturnOp(*ret.operands, next_step))
-        inits = [*inits, ctx.builder().constant(counter, 0)]
-        result_types = [*result_types, counter]
-    if guard is not None:
-        predicate = ctx.at(InsertPoint.at_end(cond)).builder().binary(hlo.AndOp, guard, predicate)
+    inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, axes_now)]
+    result_types = _batched_types(op, axes_now, ctx.axis_size)
+    body_region = _finish(ctx, body, body_yields, axes_now)
+    checked = stop_at is not None and ctx.vectorizer.options.check_every > 1
+    if checked:
+        body_region = _checked_every(ctx, body_region, ctx.vectorizer.options.check_every, strategy_name)
+        inits = [*inits, ctx.builder().constant(_I32, 1)]
+        result_types = [*result_types, _I32]
+        cond.insert_arg(_I32, len(cond.args))
     cond.add_op(hlo.ReturnOp(predicate))
     new = _rebuild_with_regions(ctx, op, inits, [Region(cond), body_region], result_types)
-    if max_iterations is not None:
-        return new.results[:-1], carry_axes
-    return new.results, carry_axes
+    if strategy_name is not None:
+        new.attributes[STRATEGY_ATTR] = StringAttr(strategy_name)
+    if checked:
+        return new.results[:-1], axes_now
+    return new.results, axes_now
+
+
+_I32 = TensorType(i32, [])
+
+
+def _checked_every(ctx: RuleContext, body: Region, most: int, strategy_name: str | None) -> Region:
+    """The body of a loop that checks its stop condition only between runs of `steps`
+    iterations: an inner while runs the lane loop's body `steps` times (a masked body
+    leaves finished lanes unchanged, so running it past the end is harmless), and
+    `steps` doubles from 1 up to `most`. Counting the active lanes costs an O(B) reduction
+    (on XLA CPU, a convert and a sum, more than the any-lane test); checked at
+    iterations 1, 3, 7, 15, ... then every `most`, a loop that should stop early still
+    does (escape time: after a few iterations), and a long one pays the count once per
+    `most` iterations, for at most `most` - 1 extra iterations at the end."""
+    inner_body = body.block
+    types = [a.type for a in inner_body.args]
+    step = inner_body.insert_arg(_I32, len(inner_body.args))
+    ret = inner_body.last_op
+    assert ret is not None
+    ib = ctx.at(InsertPoint.before(ret)).builder()
+    next_step = ib.binary(hlo.AddOp, step, ib.constant(_I32, 1))
+    inner_body.erase_op(ret)
+    inner_body.add_op(hlo.ReturnOp(*ret.operands, next_step))
+    outer = Block(arg_types=[*types, _I32])
+    steps = outer.args[-1]
+    inner_cond = Block(arg_types=[*types, _I32])
+    cb = ctx.at(InsertPoint.at_end(inner_cond)).builder()
+    inner_cond.add_op(hlo.ReturnOp(cb.compare(inner_cond.args[-1], steps, "LT")))
+    ob = ctx.at(InsertPoint.at_end(outer)).builder()
+    inner = hlo.WhileOp.create(
+        operands=[*outer.args[:-1], ob.constant(_I32, 0)],
+        result_types=[*types, _I32],
+        regions=[Region(inner_cond), body],
+    )
+    if strategy_name is not None:
+        inner.attributes[STRATEGY_ATTR] = StringAttr(strategy_name)
+    ob.emit(inner)
+    doubled = ob.binary(hlo.MinimumOp, ob.binary(hlo.AddOp, steps, steps), ob.constant(_I32, most))
+    outer.add_op(hlo.ReturnOp(*inner.results[:-1], doubled))
+    return Region(outer)
 
 
 def masked_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:

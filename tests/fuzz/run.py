@@ -2,6 +2,7 @@
 
     python -m tests.fuzz.run --n 1000 --seed 0 [--verbose] [--only I] [--all-features] [--extra]
     python -m tests.fuzz.run --grad --n 1000 --seed 0    # differentiate the programs
+    python -m tests.fuzz.run --widths --n 50   # divergent loops at 512-4096 examples
 
 Program i of a run comes from `progen.generate(f"{seed}:{i}")`, its inputs from
 `numpy.random.default_rng([seed, i])`, so `--seed S --only I` reruns one program, and
@@ -25,6 +26,11 @@ vmlir's derivative programs and through jax.vmap, compared the same way. A progr
 no float argument or output has nothing to differentiate: it counts as invalid.
 Programs that round through bfloat16/float16 are compared with LOW_PRECISION_GRAD_TOL.
 
+`--widths` runs tests/fuzz/widths.py's divergent-loop programs at 512-4096 examples
+instead, each under every divergence strategy (mask, compact, refill, auto), so that
+compaction, refill and region skipping are checked against jax.vmap at the widths where
+they switch on; an outcome per program and strategy.
+
 The last line is `programs: N, mismatches: M, crashes: C, unsupported: U, invalid: I`;
 the exit code is 1 when there are mismatches or crashes.
 """
@@ -32,6 +38,7 @@ the exit code is 1 when there are mismatches or crashes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import traceback
@@ -46,6 +53,7 @@ import numpy as np
 
 import vmlir
 from tests.fuzz import progen
+from vmlir.passes import DEFAULT_PIPELINE
 from tests.unit.difftest import assert_same
 
 TOL = 1e-4
@@ -222,6 +230,52 @@ class _NothingToDifferentiate(Exception):
     """The program has no float output."""
 
 
+def check_widths(
+    prog: Any, seed: int, index: int, tb: bool = False, strategies: tuple[str, ...] | None = None
+) -> list[Outcome]:
+    """A widths program under every strategy (or `strategies`), against jax.vmap on the
+    same inputs."""
+    from tests.fuzz import widths
+
+    args = prog.inputs(np.random.default_rng([seed, index]))
+    fn = prog.build()["f"]
+    try:
+        want = jax.jit(jax.vmap(fn, widths.IN_AXES))(*args)
+    except Exception as e:  # noqa: BLE001 - a generator bug
+        return [Outcome(index, "invalid", prog, "jax.vmap: " + _describe(e, tb))]
+    outcomes = []
+    for name in strategies or widths.STRATEGIES:
+        # Refill on an eighth of the lanes, and buckets down to 32 lanes: several levels
+        # and many refills even at 512 examples.
+        options = f"strategy={name} lanes={prog.batch // 8} min_bucket=32"
+        pipeline = DEFAULT_PIPELINE.replace("batch-vectorize", "batch-vectorize{" + options + "}")
+        labelled = dataclasses.replace(prog, source=f"# strategy: {name}\n{prog.source}")
+        try:
+            got = vmlir.compile(vmlir.vmap(fn, widths.IN_AXES), pipeline=pipeline)(*args)
+            assert_same(got, want, rtol=TOL, atol=TOL)
+        except AssertionError as e:
+            outcomes.append(Outcome(index, "mismatch", labelled, str(e).strip()))
+        except vmlir.VmlirUnsupportedError as e:
+            outcomes.append(Outcome(index, "unsupported", labelled, _describe(e, tb)))
+        except Exception as e:  # noqa: BLE001 - anything else escaping vmlir is a bug
+            outcomes.append(Outcome(index, "crash", labelled, _describe(e, tb)))
+        else:
+            outcomes.append(Outcome(index, "ok", labelled))
+    return outcomes
+
+
+def run_widths(
+    n: int, seed: int = 0, start: int = 0, strategies: tuple[str, ...] | None = None
+) -> list[Outcome]:
+    from tests.fuzz import widths
+
+    return [
+        o
+        for i in range(start, start + n)
+        for o in check_widths(widths.generate(f"{seed}:{i}"), seed, i, strategies=strategies)
+    ]
+
+
 def run(
     n: int,
     seed: int = 0,
@@ -279,7 +333,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="differentiate the programs: jax.grad of a random reduction (check_grad)",
     )
+    p.add_argument(
+        "--widths",
+        action="store_true",
+        help="divergent loops at 512-4096 examples under every strategy (tests/fuzz/widths.py)",
+    )
     a = p.parse_args(argv)
+    if a.widths:
+        return _main_widths(a)
     checker = check_grad if a.grad else check
     exclude = () if a.all_features else tuple(progen.KNOWN_ISSUES)
     if a.source:
@@ -308,6 +369,24 @@ def main(argv: list[str] | None = None) -> int:
         f"outcomes {dict(kinds)}",
         file=sys.stderr,
     )
+    print(f"# features: {dict(sorted(features.items()))}", file=sys.stderr)
+    print(summary(outcomes), flush=True)
+    return 1 if any(o.kind in FAILURES for o in outcomes) else 0
+
+
+def _main_widths(a: argparse.Namespace) -> int:
+    from tests.fuzz import widths
+
+    indices = [a.only] if a.only is not None else range(a.n)
+    outcomes: list[Outcome] = []
+    t0 = time.perf_counter()
+    for i in indices:
+        for o in check_widths(widths.generate(f"{a.seed}:{i}"), a.seed, i, a.verbose):
+            outcomes.append(o)
+            if o.kind != "ok":
+                print(o.report(a.seed), flush=True)
+    features = Counter(f for o in outcomes for f in o.program.features)
+    print(f"# {len(outcomes)} program x strategy runs in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     print(f"# features: {dict(sorted(features.items()))}", file=sys.stderr)
     print(summary(outcomes), flush=True)
     return 1 if any(o.kind in FAILURES for o in outcomes) else 0

@@ -1,64 +1,80 @@
-// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{min_bucket=2 shrink=2}" | filecheck %s
+// RUN: vmlir-opt %s --print-op-generic -p "batch-mask-control-flow,batch-vectorize{min_bucket=2 shrink=2}" | filecheck %s
 // RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{min_bucket=2 shrink=2},batch-lower" | vmlir-translate --to-jaxlib | filecheck %s --check-prefix=JAXLIB
-// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{compact_lanes=false}" | filecheck %s --check-prefix=OFF
+// RUN: vmlir-opt %s --print-op-generic -p "batch-mask-control-flow,batch-vectorize{compact_lanes=false}" | filecheck %s --check-prefix=OFF
+// RUN: vmlir-opt %s --print-op-generic -p "batch-mask-control-flow,batch-vectorize{strategy=mask min_bucket=2 shrink=2}" | filecheck %s --check-prefix=OFF
 
-// Lane compaction of a varying while on 4 lanes, shrinking to 2 (min_bucket=2, shrink=2).
-// batch-mask-control-flow made the active flag a carry (evaluated before the loop and at
-// the end of each iteration; the cond only reduces it). A first stage runs at most
-// quick_stage=4 iterations on all lanes; then the active lanes are counted once: if more
-// than 2 are active, a second loop finishes at full width (guarded, so it runs no
-// iteration otherwise); else, if any is active, a stablehlo.if compacts: the active lanes
-// are found with a prefix sum (reduce_window), gathered into 2 lanes, the loop finishes
-// there, and a scatter writes them back.
+// Lane compaction (strategy `compact`) of a varying while on 4 lanes, shrinking to 2
+// (min_bucket=2, shrink=2). batch-mask-control-flow made the active flag a carry
+// (evaluated before the loop and at the end of each iteration). The first level's loop
+// counts the active lanes in its cond (an f32 sum) and runs while more than 2 are
+// active; its body runs the lane loop's body `steps` times in an inner loop (steps
+// doubling from 1 to check_every=8), so the count is paid once per run; then, if any is active, a stablehlo.if compacts: the active
+// lanes are found with a prefix sum (reduce_window), gathered into 2 lanes, the last
+// level's loop (an any-lane loop) finishes there, and a scatter writes them back; every
+// flag is false afterwards. Every loop records the strategy as `batch.strategy`.
 
-// CHECK-LABEL: func.func @halve(
-// CHECK: %3, [[ACTIVE:%[0-9]+]], %5 = stablehlo.while({{.*}}) : tensor<4xf32>, tensor<4xi1>, tensor<i32>
-// CHECK: [[ANY0:%[0-9]+]] = stablehlo.reduce({{.*}}) applies stablehlo.or across dimensions = [0]
-// CHECK: [[Q:%[0-9]+]] = stablehlo.constant dense<4> : tensor<i32>
-// CHECK-NEXT: [[BELOW:%[0-9]+]] = stablehlo.compare LT, {{%[0-9]+}}, [[Q]], SIGNED
-// CHECK-NEXT: [[GO0:%[0-9]+]] = stablehlo.and [[BELOW]], [[ANY0]]
-// CHECK: [[LEFT:%[0-9]+]] = stablehlo.reduce([[ACTIVE]] init: {{%[0-9]+}}) applies stablehlo.or
-// CHECK-NEXT: [[COUNT:%[0-9]+]] = stablehlo.convert [[ACTIVE]] : (tensor<4xi1>) -> tensor<4xf32>
-// CHECK: [[MANY:%[0-9]+]] = stablehlo.compare GT, {{.*}}, FLOAT : (tensor<f32>, tensor<f32>) -> tensor<i1>
-// CHECK-NEXT: [[WIDE:%[0-9]+]], [[WIDEACTIVE:%[0-9]+]] = stablehlo.while({{.*}} = %3, {{.*}} = [[ACTIVE]]) : tensor<4xf32>, tensor<4xi1>
-// CHECK: [[ANY:%[0-9]+]] = stablehlo.reduce
-// CHECK-NEXT: [[GO:%[0-9]+]] = stablehlo.and [[MANY]], [[ANY]]
-// CHECK-NEXT: stablehlo.return [[GO]] : tensor<i1>
-// CHECK: [[FEW:%[0-9]+]] = stablehlo.not [[MANY]]
-// CHECK-NEXT: [[COMPACT:%[0-9]+]] = stablehlo.and [[FEW]], [[LEFT]]
-// CHECK-NEXT: %r, {{%[0-9]+}} = "stablehlo.if"([[COMPACT]]) ({
-// CHECK: "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>{{.*}}padding = dense<{{\[\[}}3, 0]]>
-// CHECK: [[IDX:%[0-9]+]] = stablehlo.reshape {{.*}} : (tensor<2xi32>) -> tensor<2x1xi32>
-// CHECK-NEXT: [[SMALL:%[0-9]+]] = "stablehlo.gather"([[WIDE]], [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
-// CHECK-NEXT: [[SMALLACTIVE:%[0-9]+]] = "stablehlo.gather"([[WIDEACTIVE]], [[IDX]])
-// CHECK-NEXT: [[DONE:%[0-9]+]], [[DONEACTIVE:%[0-9]+]] = stablehlo.while({{.*}} = [[SMALL]], {{.*}} = [[SMALLACTIVE]]) : tensor<2xf32>, tensor<2xi1>
-// CHECK: [[BACK:%[0-9]+]] = "stablehlo.scatter"([[WIDE]], [[IDX]], [[DONE]]) {{.*}}unique_indices = true
-// CHECK: stablehlo.return [[BACK]], {{%[0-9]+}} : tensor<4xf32>, tensor<4xi1>
-// CHECK-NEXT: }, {
-// CHECK-NEXT: stablehlo.return [[WIDE]], [[WIDEACTIVE]] : tensor<4xf32>, tensor<4xi1>
-// CHECK-NEXT: }) : (tensor<i1>) -> (tensor<4xf32>, tensor<4xi1>)
-// CHECK-NEXT: func.return %r : tensor<4xf32>
+// CHECK-LABEL: "func.func"() <{sym_name = "halve"
+// CHECK:         [[ONE:%[0-9]+]] = "stablehlo.constant"() <{value = dense<1> : tensor<i32>}>
+// CHECK-NEXT:    %3, %4, %5 = "stablehlo.while"(%x, %1, [[ONE]]) ({
+// CHECK:           "stablehlo.convert"({{%[0-9]+}}) : (tensor<4xi1>) -> tensor<4xf32>
+// CHECK:           [[N:%[0-9]+]] = "stablehlo.reduce"
+// CHECK:           [[TWO:%[0-9]+]] = "stablehlo.constant"() <{value = dense<2.000000e+00> : tensor<f32>}>
+// CHECK-NEXT:      [[MORE:%[0-9]+]] = "stablehlo.compare"([[N]], [[TWO]]) <{comparison_direction = #stablehlo<comparison_direction GT>
+// CHECK-NEXT:      "stablehlo.return"([[MORE]]) : (tensor<i1>) -> ()
+// CHECK-NEXT:    }, {
+// CHECK-NEXT:    ^bb{{[0-9]+}}({{%[0-9]+}}: tensor<4xf32>, {{%[0-9]+}}: tensor<4xi1>, [[STEPS:%[0-9]+]]: tensor<i32>):
+// CHECK:           {{%[0-9]+}}, {{%[0-9]+}}, {{%[0-9]+}} = "stablehlo.while"(
+// CHECK:             "stablehlo.compare"({{%[0-9]+}}, [[STEPS]]) <{comparison_direction = #stablehlo<comparison_direction LT>
+// CHECK:             "stablehlo.divide"
+// CHECK:           }) {batch.strategy = "compact"}
+// CHECK-NEXT:      [[TWICE:%[0-9]+]] = "stablehlo.add"([[STEPS]], [[STEPS]])
+// CHECK-NEXT:      [[MOST:%[0-9]+]] = "stablehlo.constant"() <{value = dense<8> : tensor<i32>}>
+// CHECK-NEXT:      "stablehlo.minimum"([[TWICE]], [[MOST]])
+// CHECK:         }) {batch.strategy = "compact"} : (tensor<4xf32>, tensor<4xi1>, tensor<i32>) -> (tensor<4xf32>, tensor<4xi1>, tensor<i32>)
+// CHECK:         "stablehlo.convert"(%4) : (tensor<4xi1>) -> tensor<4xf32>
+// CHECK:         }) : (tensor<4xf32>, tensor<f32>) -> tensor<f32>
+// CHECK-NEXT:    [[ZERO:%[0-9]+]] = "stablehlo.constant"() <{value = dense<0.000000e+00> : tensor<f32>}>
+// CHECK-NEXT:    [[LEFT:%[0-9]+]] = "stablehlo.compare"({{%[0-9]+}}, [[ZERO]]) <{comparison_direction = #stablehlo<comparison_direction GT>
+// CHECK-NEXT:    %r, {{%[0-9]+}} = "stablehlo.if"([[LEFT]]) ({
+// CHECK:           "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>{{.*}}padding = dense<{{\[\[}}3, 0]]>
+// CHECK:           [[IDX:%[0-9]+]] = "stablehlo.reshape"({{.*}}) : (tensor<2xi32>) -> tensor<2x1xi32>
+// CHECK-NEXT:      [[SMALL:%[0-9]+]] = "stablehlo.gather"(%3, [[IDX]]) {{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
+// CHECK-NEXT:      [[SMALLACTIVE:%[0-9]+]] = "stablehlo.gather"(%4, [[IDX]])
+// CHECK-NEXT:      [[DONE:%[0-9]+]], {{%[0-9]+}} = "stablehlo.while"([[SMALL]], [[SMALLACTIVE]]) ({
+// CHECK:             "stablehlo.or"
+// CHECK:           }) {batch.strategy = "compact"} : (tensor<2xf32>, tensor<2xi1>) -> (tensor<2xf32>, tensor<2xi1>)
+// CHECK-NEXT:      [[BACK:%[0-9]+]] = "stablehlo.scatter"(%3, [[IDX]], [[DONE]]) {{.*}}unique_indices = true
+// CHECK:           [[FLAGS:%[0-9]+]] = "stablehlo.broadcast_in_dim"({{.*}} : (tensor<i1>) -> tensor<4xi1>
+// CHECK-NEXT:      "stablehlo.return"([[BACK]], [[FLAGS]]) : (tensor<4xf32>, tensor<4xi1>) -> ()
+// CHECK-NEXT:    }, {
+// CHECK-NEXT:      "stablehlo.return"(%3, %4) : (tensor<4xf32>, tensor<4xi1>) -> ()
+// CHECK-NEXT:    }) : (tensor<i1>) -> (tensor<4xf32>, tensor<4xi1>)
+// CHECK-NEXT:    "func.return"(%r) : (tensor<4xf32>) -> ()
 
 // JAXLIB: "stablehlo.gather"
 // JAXLIB: "stablehlo.scatter"
 
-// OFF-LABEL: func.func @halve(
-// OFF-COUNT-1: stablehlo.while(
-// OFF-NOT: "stablehlo.gather"
+// OFF-LABEL: "func.func"() <{sym_name = "halve"
+// OFF:         "stablehlo.while"
+// OFF:         }) {batch.strategy = "mask"}
+// OFF-NOT:     "stablehlo.while"
+// OFF-NOT:     "stablehlo.gather"
 
 func.func @halve(%x: tensor<4xf32>) -> tensor<4xf32> {
-  %r = batch.vmap(%v = %x) in_axes [0] out_axes [0] size 4 : (tensor<4xf32>) -> tensor<4xf32> {
-    %w = stablehlo.while(%c = %v) : tensor<f32>
-    cond {
-      %one = stablehlo.constant dense<1.000000e+00> : tensor<f32>
-      %gt = stablehlo.compare GT, %c, %one, FLOAT : (tensor<f32>, tensor<f32>) -> tensor<i1>
-      stablehlo.return %gt : tensor<i1>
-    } do {
-      %two = stablehlo.constant dense<2.000000e+00> : tensor<f32>
-      %h = stablehlo.divide %c, %two : tensor<f32>
-      stablehlo.return %h : tensor<f32>
-    }
-    batch.yield %w : tensor<f32>
-  }
+  %r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 4 : i64}> ({
+  ^bb0(%v: tensor<f32>):
+    %w = "stablehlo.while"(%v) ({
+    ^bb0(%c: tensor<f32>):
+      %one = "stablehlo.constant"() <{value = dense<1.0> : tensor<f32>}> : () -> tensor<f32>
+      %gt = "stablehlo.compare"(%c, %one) <{compare_type = #stablehlo<comparison_type FLOAT>, comparison_direction = #stablehlo<comparison_direction GT>}> : (tensor<f32>, tensor<f32>) -> tensor<i1>
+      "stablehlo.return"(%gt) : (tensor<i1>) -> ()
+    }, {
+    ^bb0(%c: tensor<f32>):
+      %two = "stablehlo.constant"() <{value = dense<2.0> : tensor<f32>}> : () -> tensor<f32>
+      %h = "stablehlo.divide"(%c, %two) : (tensor<f32>, tensor<f32>) -> tensor<f32>
+      "stablehlo.return"(%h) : (tensor<f32>) -> ()
+    }) : (tensor<f32>) -> tensor<f32>
+    "batch.yield"(%w) : (tensor<f32>) -> ()
+  }) : (tensor<4xf32>) -> tensor<4xf32>
   func.return %r : tensor<4xf32>
 }

@@ -75,7 +75,7 @@ func.func @varying_cond_is_linearized(%p: tensor<4xf32>, %x: tensor<4x3xf32>) ->
 // CHECK-NEXT: %0 = batch.broadcast %one axis 0 size 4 : (tensor<f32>) -> tensor<4xf32>
 // CHECK-NEXT: %1 = stablehlo.compare GT, %x, %0, FLOAT : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>
 // CHECK-NEXT: %2 = batch.broadcast %zero axis 0 size 4 : (tensor<i32>) -> tensor<4xi32>
-// CHECK-NEXT: %r, %r_1, %3, %4 = stablehlo.while(%5 = %x, %6 = %2, %7 = %k, %8 = %1) : tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1>
+// CHECK-NEXT: %r, %r_1, %3, %4 = stablehlo.while(%5 = %x, %6 = %2, %7 = %k, %8 = %1) : tensor<4xf32>, tensor<4xi32>, tensor<f32>, tensor<4xi1> attributes {batch.strategy = "mask"}
 // CHECK-NEXT: cond {
 // CHECK-NEXT: %9 = stablehlo.constant dense<false> : tensor<i1>
 // CHECK-NEXT: %10 = stablehlo.reduce(%8 init: %9) applies stablehlo.or across dimensions = [0] : (tensor<4xi1>, tensor<i1>) -> tensor<i1>

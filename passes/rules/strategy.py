@@ -1,0 +1,95 @@
+"""Which divergence strategy a lane loop runs under, and the sizes each strategy uses.
+
+A lane loop (a while whose predicate varies, masked by batch-mask-control-flow) can run as
+- `mask`: one loop over all lanes while any is active (jax.vmap's way, with the active
+  flag carried);
+- `compact`: loops over fewer and fewer lanes, gathering the active ones whenever they
+  fit the next bucket (passes/rules/compaction.py);
+- `refill`: a fixed number of persistent lanes that take the next unstarted example as
+  soon as theirs finishes (passes/rules/refill.py);
+- `sequential`: refill with one lane: one example at a time.
+
+The choice is per loop: a `batch.strategy` attribute already on the loop wins, then the
+pass's `strategy` option; `auto` asks the cost model (docs/passes.md, "Divergence
+strategies"). Every while a lane loop becomes carries `batch.strategy = "<name>"`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from xdsl.dialects.builtin import StringAttr
+from xdsl.ir import Operation
+
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS
+from vmlir.errors import VmlirError
+from vmlir.passes.rules.context import where
+
+STRATEGY_ATTR = "batch.strategy"
+STRATEGIES = ("mask", "compact", "refill", "sequential")
+CHOICES = ("auto", *STRATEGIES)
+
+
+def check(name: str, what: str) -> None:
+    if name not in CHOICES:
+        raise VmlirError(f"{what}: unknown divergence strategy {name!r}; expected one of {', '.join(CHOICES)}")
+
+
+def choose(options, axis_size: int, op: Operation) -> str:
+    """The strategy of lane loop `op` on `axis_size` lanes."""
+    attr = op.attributes.get(STRATEGY_ATTR)
+    name = options.strategy
+    if isinstance(attr, StringAttr):
+        name = attr.data
+        check(name, where(op))
+    if name == "auto":
+        name = auto(options, axis_size)
+    if name != "mask" and any(isinstance(inner, COLLECTIVE_OPS) for inner in op.walk()):
+        # Collectives see every lane, as under jax.vmap; compaction and refill would
+        # hand them a subset of the examples.
+        return "mask"
+    if name == "compact" and next_bucket(options, axis_size) is None:
+        return "mask"  # too few lanes to shrink: compaction is the masked loop
+    if name == "refill" and refill_lanes(options, axis_size) >= axis_size:
+        return "mask"  # as many lanes as examples: nothing to refill
+    return name
+
+
+def auto(options, axis_size: int) -> str:
+    """The cost model without a profile (docs/passes.md): compaction costs one count per
+    iteration, which replaces the masked loop's any-lane test, so it is never much worse
+    than masking and wins whenever the lanes finish apart; refill's per-iteration
+    bookkeeping pays off once the batch is so large that compaction's O(B) gathers and
+    its tail of B/shrink^k-lane buckets dominate."""
+    if not options.compact_lanes:
+        return "mask"
+    if axis_size >= options.refill_min:
+        return "refill"
+    return "compact"
+
+
+def shrink(options, axis_size: int) -> int:
+    """The factor between compaction levels: `shrink` when set, else the one that gives
+    the nest `max_levels` loops from `axis_size` down to `min_bucket` (each level is a copy
+    of the body for XLA to compile), and at least 4."""
+    if options.shrink:
+        return options.shrink
+    ratio = max(axis_size / options.min_bucket, 1.0)
+    levels = max(options.max_levels - 1, 1)
+    return max(4, math.floor(ratio ** (1.0 / levels) + 1e-9))
+
+
+def next_bucket(options, axis_size: int, factor: int = 0) -> int | None:
+    """The lanes of the next compaction level below `axis_size` (shrinking by `factor`,
+    by default the top level's), or None at the last one."""
+    keep = axis_size // (factor or shrink(options, axis_size))
+    return keep if keep >= options.min_bucket else None
+
+
+def refill_lanes(options, axis_size: int) -> int:
+    """Refill's persistent lanes: `lanes` when set, else 1/64 of the batch within
+    [1024, 8192] (wide enough to amortize a loop iteration, narrow enough that the last
+    examples' tail costs little)."""
+    if options.lanes:
+        return min(options.lanes, axis_size)
+    return min(axis_size, max(1024, min(8192, axis_size // 64)))

@@ -1,0 +1,67 @@
+"""vmlir/profile.py: lanes' occupancy of each divergence strategy from trip counts,
+against a direct iteration-by-iteration simulation of the same rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vmlir.passes.rules import strategy
+from vmlir.passes.rules.refill import REFILL_FRACTION
+from vmlir.passes.vectorize import VectorizeOptions
+from vmlir.profile import compact_widths, occupancy, refill_trace
+
+
+def _refill_step_by_step(trips, lanes):
+    """Refill one iteration at a time: the rule of passes/rules/refill.py spelled out."""
+    queue = [t for t in trips if t > 0]
+    remaining = queue[:lanes] + [0] * max(0, lanes - len(queue))
+    nxt, iterations = min(lanes, len(queue)), 0
+    while any(remaining) or nxt < len(queue):
+        if any(remaining):
+            iterations += 1
+            remaining = [max(r - 1, 0) for r in remaining]
+        free = [i for i, r in enumerate(remaining) if r == 0]
+        if len(free) >= max(1, lanes // REFILL_FRACTION) or not any(remaining):
+            for i in free:
+                if nxt < len(queue):
+                    remaining[i], nxt = queue[nxt], nxt + 1
+    return iterations
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_refill_trace_matches_a_step_by_step_simulation(seed):
+    """The event-jumping trace counts the iterations refill runs, lane by lane."""
+    rng = np.random.default_rng(seed)
+    trips = np.minimum(rng.pareto(1.0, 300) * 4, 400).astype(np.int64)
+    trips[rng.random(300) < 0.2] = 0
+    iterations, active = refill_trace(trips, 16)
+    assert iterations == _refill_step_by_step(list(trips), 16)
+    assert active.sum() == trips.sum()  # every useful lane-iteration is run once
+
+
+def test_occupancy_of_mask_and_compact():
+    """mask executes n * max lane-iterations; compaction's widths follow the buckets the
+    compiler picks and never drop below the active count."""
+    rng = np.random.default_rng(1)
+    trips = np.where(rng.random(100_000) < 0.01, 256, rng.integers(1, 4, 100_000))
+    occ = occupancy(trips)
+    assert occ["mask"] == pytest.approx(trips.sum() / (100_000 * 256))
+    widths = compact_widths(trips, 100_000)
+    active = np.array([(trips > t).sum() for t in range(256)])
+    assert (widths >= active).all()
+    o = VectorizeOptions()
+    buckets = {100_000}
+    w = 100_000
+    while (w := strategy.next_bucket(o, w, strategy.shrink(o, 100_000))) is not None:
+        buckets.add(w)
+    assert set(np.unique(widths)) <= buckets
+    assert occ["compact"] > 5 * occ["mask"]
+
+
+def test_uniform_trips_occupy_every_lane():
+    """When every example runs as long, nothing is wasted by mask or compact; refill
+    runs ceil(n / L) rounds of 7 iterations on its L = 1024 lanes."""
+    occ = occupancy(np.full(5000, 7))
+    assert occ["mask"] == 1.0 and occ["compact"] == 1.0
+    assert occ["refill"] == pytest.approx(5000 / (5 * 1024))
