@@ -98,7 +98,9 @@ def vmap(
     chunk_size: int | None = None,
     axis_name: str | None = None,
     spmd_axis_name: Any = None,
-) -> Vmapped:
+    ragged: Any = None,
+    **ragged_options: Any,
+) -> Any:
     """Vectorize `fn` over a batch axis, with jax.vmap's semantics, through vmlir's compiler.
 
     `chunk_size=k` runs the batch k examples at a time (a loop over chunks plus a
@@ -107,7 +109,20 @@ def vmap(
     `spmd_axis_name`: the mesh axis (or tuple of axes) the batch axis is split over; each
     device then runs the program on its own examples (docs/sharding.md). On an Explicit
     mesh the arguments' shardings say it already.
+    `ragged`: per argument, the per-example axis along which examples differ in length
+    (or None); such arguments are lists of arrays or `vmlir.Ragged`. Options
+    `ragged_out`, `max_buckets`, `bucket_sizes` (docs/ragged.md).
     """
+    if ragged is not None or ragged_options:
+        from vmlir.ragged import RaggedVmapped
+
+        if out_axes != 0 or axis_size is not None or chunk_size is not None or axis_name \
+                is not None or spmd_axis_name is not None:
+            raise VmlirUnsupportedError(
+                "ragged vmap: out_axes, axis_size, chunk_size, axis_name and spmd_axis_name "
+                "are not supported together with ragged= yet"
+            )
+        return RaggedVmapped(fn, ragged, in_axes, **ragged_options)
     return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size, axis_name, spmd_axis_name)
 
 

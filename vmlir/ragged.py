@@ -1,0 +1,274 @@
+"""Ragged vmap: map a per-example function over examples of different lengths.
+
+    means = vmlir.vmap(lambda x: jnp.mean(x, axis=0), ragged=0)(list_of_arrays)
+    outs = vmlir.vmap(fn, ragged=(0, None), in_axes=(0, None))(xs, W)   # xs: list or Ragged
+
+`fn` is written for ONE example at its true length. The examples are padded (per
+bucket of similar lengths), `fn` runs once per bucket as a batched program whose
+reductions and contractions over the ragged axis never read the padding (the
+batch-ragged pass), and the results are taken back to each example's length. Outputs
+without a ragged dimension come back stacked; ragged ones as a list of arrays, or as a
+`Ragged` with `ragged_out="ragged"`. See docs/ragged.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmlir.compiler import Stages, default_pipeline, run_pipeline
+from vmlir.errors import VmlirUnsupportedError
+from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
+from vmlir.ir import print_custom
+from vmlir.runtime import xla
+
+Axis = int | None
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """Examples of different lengths stored padded: example i is `values[i]` cut to
+    `lengths[i]` along its (per-example) axis `axis`. The padding may hold anything."""
+
+    values: Any
+    lengths: Any
+    axis: int = 0
+
+    @staticmethod
+    def from_list(arrays: Sequence[Any], axis: int = 0, padded_size: int | None = None) -> Ragged:
+        """Zero-padded storage for `arrays`, which may differ only along `axis`."""
+        arrays = [np.asarray(a) for a in arrays]
+        if not arrays:
+            raise ValueError("a ragged argument needs at least one example")
+        lengths = np.array([a.shape[axis] for a in arrays], dtype=LENGTH_DTYPE)
+        size = int(lengths.max()) if padded_size is None else padded_size
+        rest = [a.shape[:axis] + a.shape[axis + 1 :] for a in arrays]
+        if any(r != rest[0] for r in rest) or len({a.dtype for a in arrays}) != 1:
+            raise ValueError(
+                f"the examples of a ragged argument may differ only along axis {axis}: got "
+                f"shapes {sorted({a.shape for a in arrays})} and dtypes "
+                f"{sorted({str(a.dtype) for a in arrays})}"
+            )
+        shape = list(arrays[0].shape)
+        shape[axis] = size
+        values = np.zeros((len(arrays), *shape), arrays[0].dtype)
+        for i, a in enumerate(arrays):
+            index = [i] + [slice(None)] * a.ndim
+            index[axis + 1] = slice(0, a.shape[axis])
+            values[tuple(index)] = a
+        return Ragged(values, lengths, axis)
+
+    def to_list(self) -> list[Any]:
+        values = np.asarray(self.values)
+        out = []
+        for i, n in enumerate(np.asarray(self.lengths)):
+            index = [slice(None)] * (values.ndim - 1)
+            index[self.axis] = slice(0, int(n))
+            out.append(jnp.asarray(values[i][tuple(index)]))
+        return out
+
+
+def geometric_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
+    """Padded sizes for `lengths`: at most `max_buckets` sizes spaced geometrically
+    between the shortest and the longest length (the largest is the longest), each one
+    shrunk to the longest length it holds; empty buckets are dropped."""
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if max_buckets <= 1 or lo == hi:
+        return [hi]
+    edges = np.geomspace(max(lo, 1), hi, max_buckets + 1)[1:]
+    sizes: list[int] = []
+    prev = 0
+    for e in edges:
+        held = lengths[(lengths > prev) & (lengths <= int(np.ceil(e)))]
+        if held.size:
+            sizes.append(int(held.max()))
+            prev = sizes[-1]
+    if not sizes or sizes[-1] < hi:
+        sizes.append(hi)
+    return sizes
+
+
+class RaggedVmapped:
+    """What `vmlir.vmap(fn, ragged=...)` returns (see module doc)."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        ragged: Any,
+        in_axes: Any = 0,
+        ragged_out: str = "list",
+        max_buckets: int = 1,
+        bucket_sizes: Sequence[int] | None = None,
+        pipeline: str | None = None,
+    ):
+        if not callable(fn):
+            raise TypeError(f"vmap requires a callable, got {fn!r}")
+        if ragged_out not in ("list", "ragged"):
+            raise ValueError(f"ragged_out must be 'list' or 'ragged', got {ragged_out!r}")
+        if not isinstance(max_buckets, int) or max_buckets < 1:
+            raise ValueError(f"max_buckets must be a positive int, got {max_buckets!r}")
+        self.fn, self.ragged, self.in_axes = fn, ragged, in_axes
+        self.ragged_out, self.max_buckets = ragged_out, max_buckets
+        self.bucket_sizes = None if bucket_sizes is None else sorted(int(s) for s in bucket_sizes)
+        self.pipeline = pipeline or "batch-ragged," + default_pipeline()
+        self._programs: dict[Any, tuple[RaggedTrace, Stages, Callable[..., Any]]] = {}
+        for attr in ("__name__", "__qualname__", "__doc__"):
+            if hasattr(fn, attr):
+                setattr(self, attr, getattr(fn, attr))
+
+    def _per_arg(self, spec: Any, n: int, what: str) -> list[Any]:
+        if isinstance(spec, (tuple, list)):
+            if len(spec) != n:
+                raise ValueError(f"{what} has {len(spec)} entries for {n} arguments")
+            return list(spec)
+        return [spec] * n
+
+    def _arguments(self, args: tuple[Any, ...]):
+        """(padded ragged args as Ragged, the others, their in_axes, ragged axes, lengths)."""
+        ragged = self._per_arg(self.ragged, len(args), "ragged")
+        in_axes = self._per_arg(self.in_axes, len(args), "in_axes")
+        values: list[Any] = []
+        lengths = None
+        for i, (x, r) in enumerate(zip(args, ragged)):
+            if r is None:
+                if in_axes[i] not in (0, None):
+                    raise VmlirUnsupportedError(
+                        f"ragged vmap: in_axes={in_axes[i]!r} for argument {i}; only 0 or None"
+                    )
+                values.append(jnp.asarray(x))
+                continue
+            if not isinstance(x, Ragged):
+                if not isinstance(x, (list, tuple)):
+                    raise TypeError(
+                        f"argument {i} is ragged (ragged axis {r}): pass a list of arrays or a "
+                        f"vmlir.Ragged, got {type(x).__name__}"
+                    )
+                x = Ragged.from_list(x, r)
+            elif x.axis != r:
+                raise ValueError(f"argument {i}: a Ragged along axis {x.axis}, but ragged={r}")
+            n = np.asarray(x.lengths, dtype=LENGTH_DTYPE)
+            if lengths is not None and not np.array_equal(lengths, n):
+                raise ValueError("the ragged arguments must have the same length per example")
+            lengths = n
+            values.append(x)
+        if lengths is None:
+            raise ValueError("vmap(..., ragged=...) needs at least one ragged argument")
+        return values, in_axes, ragged, lengths
+
+    def _buckets(self, lengths: np.ndarray) -> list[int]:
+        if self.bucket_sizes is not None:
+            if self.bucket_sizes[-1] < lengths.max():
+                raise ValueError(
+                    f"bucket_sizes {self.bucket_sizes} has no bucket for length {lengths.max()}"
+                )
+            return self.bucket_sizes
+        return geometric_buckets(lengths, self.max_buckets)
+
+    def _program(self, values, in_axes, ragged, batch: int, size: int):
+        def shapes(p: int) -> list[jax.ShapeDtypeStruct]:
+            out = []
+            for v, ax, r in zip(values, in_axes, ragged):
+                if r is not None:
+                    shape = list(np.shape(v.values)[1:])
+                    shape[r] = p
+                    out.append(jax.ShapeDtypeStruct(tuple(shape), np.asarray(v.values).dtype))
+                else:
+                    shape = v.shape if ax is None else v.shape[1:]
+                    out.append(jax.ShapeDtypeStruct(tuple(shape), v.dtype))
+            return out
+
+        size = max(size, 1)  # an all-empty bucket still needs a shape to trace
+        key = (batch, size, tuple(in_axes), tuple(ragged), tuple(map(str, shapes(size))))
+        if key not in self._programs:
+            trace = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size)
+            stages = Stages(True)
+            stages.add("batch", print_custom(trace.module))
+            text = run_pipeline(trace.module, self.pipeline, stages)
+            out_avals = tuple(
+                jax.core.ShapedArray((batch, *a.shape), a.dtype) for a in trace.out_avals
+            )
+            run = jax.jit(lambda *xs: xla.call(text, list(xs), out_avals))
+            self._programs[key] = (trace, stages, run)
+        return self._programs[key]
+
+    def __call__(self, *args: Any) -> Any:
+        values, in_axes, ragged, lengths = self._arguments(args)
+        sizes = self._buckets(lengths)
+        order = np.argsort(lengths, kind="stable")
+        bucket_of = np.searchsorted(np.asarray(sizes), lengths[order])
+        parts: list[tuple[np.ndarray, RaggedTrace, list[Any]]] = []
+        for b, size in enumerate(sizes):
+            idx = order[bucket_of == b]
+            if idx.size == 0:
+                continue
+            leaves = []
+            for v, ax, r in zip(values, in_axes, ragged):
+                if r is not None:
+                    stored = np.asarray(v.values)[idx]
+                    cut = [slice(None)] * stored.ndim
+                    cut[r + 1] = slice(0, min(size, stored.shape[r + 1]))
+                    stored = stored[tuple(cut)]
+                    leaves.append(stored)
+                else:
+                    leaves.append(v if ax is None else v[idx])
+            trace, _, run = self._program(values, in_axes, ragged, int(idx.size), size)
+            p = trace.padded_size
+            for j, (v, r) in enumerate(zip(values, ragged)):
+                if r is not None and leaves[j].shape[r + 1] < p:
+                    # Padded up to the traced size; what is added is never read.
+                    pad = [(0, 0)] * leaves[j].ndim
+                    pad[r + 1] = (0, p - leaves[j].shape[r + 1])
+                    leaves[j] = np.pad(leaves[j], pad)
+            outs = run(*leaves, jnp.asarray(lengths[idx], LENGTH_DTYPE))
+            parts.append((idx, trace, list(outs)))
+        return self._assemble(parts, lengths)
+
+    def _assemble(self, parts, lengths: np.ndarray) -> Any:
+        trace0 = parts[0][1]
+        n_out = len(trace0.out_avals)
+        batch = len(lengths)
+        inverse = np.empty(batch, dtype=np.int64)
+        inverse[np.concatenate([idx for idx, _, _ in parts])] = np.arange(batch)
+        results: list[Any] = []
+        for k in range(n_out):
+            if not trace0.out_ragged_dims[k]:
+                stacked = jnp.concatenate([outs[k] for _, _, outs in parts], axis=0)
+                results.append(stacked[inverse])
+                continue
+            per_example: list[Any] = [None] * batch
+            for idx, trace, outs in parts:
+                out = np.asarray(outs[k])
+                for row, i in enumerate(idx):
+                    cut = [slice(None)] * (out.ndim - 1)
+                    for d in trace.out_ragged_dims[k]:
+                        cut[d] = slice(0, int(lengths[i]))
+                    per_example[i] = jnp.asarray(out[row][tuple(cut)])
+            if self.ragged_out == "ragged":
+                dims = trace0.out_ragged_dims[k]
+                if len(dims) != 1:
+                    raise VmlirUnsupportedError(
+                        f"ragged vmap: output {k} is ragged along {len(dims)} dimensions; "
+                        "a Ragged holds one, use ragged_out='list'"
+                    )
+                results.append(Ragged.from_list(per_example, dims[0]))
+            else:
+                results.append(per_example)
+        return jax.tree_util.tree_unflatten(trace0.out_tree, results)
+
+    def lower(self, *args: Any) -> list[dict[str, str]]:
+        """The IR of every stage (name -> text) for each bucket's program."""
+        values, in_axes, ragged, lengths = self._arguments(args)
+        sizes = self._buckets(lengths)
+        bucket_of = np.searchsorted(np.asarray(sizes), lengths)
+        texts = []
+        for b, size in enumerate(sizes):
+            count = int((bucket_of == b).sum())
+            if count:
+                _, stages, _ = self._program(values, in_axes, ragged, count, size)
+                texts.append(dict(stages.texts))
+        return texts
