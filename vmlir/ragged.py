@@ -73,24 +73,36 @@ class Ragged:
         return out
 
 
-def geometric_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
-    """Padded sizes for `lengths`: at most `max_buckets` sizes spaced geometrically
-    between the shortest and the longest length (the largest is the longest), each one
-    shrunk to the longest length it holds; empty buckets are dropped."""
-    lo, hi = int(lengths.min()), int(lengths.max())
-    if max_buckets <= 1 or lo == hi:
-        return [hi]
-    edges = np.geomspace(max(lo, 1), hi, max_buckets + 1)[1:]
-    sizes: list[int] = []
-    prev = 0
-    for e in edges:
-        held = lengths[(lengths > prev) & (lengths <= int(np.ceil(e)))]
-        if held.size:
-            sizes.append(int(held.max()))
-            prev = sizes[-1]
-    if not sizes or sizes[-1] < hi:
-        sizes.append(hi)
-    return sizes
+def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
+    """The padded sizes (at most `max_buckets`, the largest = the longest length) that
+    minimize the padded work sum(padded size of each example): each bucket holds a run
+    of consecutive lengths and is padded to its longest. Exact, by dynamic programming
+    over the distinct lengths (O(max_buckets * distinct^2), vectorized)."""
+    sizes, counts = np.unique(np.maximum(np.asarray(lengths, np.int64), 1), return_counts=True)
+    m = len(sizes)
+    before = np.concatenate([[0], np.cumsum(counts)])  # examples shorter than sizes[i]
+    # cost[i, j]: lengths i..j in one bucket padded to sizes[j] (inf when i > j)
+    cost = sizes[None, :] * (before[None, 1:] - before[:-1, None]).astype(np.float64)
+    cost[np.tril_indices(m, -1)] = np.inf
+    best = cost[0].copy()  # best[j]: lengths 0..j in the buckets so far
+    cuts: list[np.ndarray] = []
+    for _ in range(1, min(max_buckets, m)):
+        # a new last bucket i..j after the best split of 0..i-1
+        total = np.concatenate([[np.inf], best[:-1]])[:, None] + cost
+        cut = np.argmin(total, axis=0)
+        improved = total[cut, np.arange(m)] < best
+        best = np.where(improved, total[cut, np.arange(m)], best)
+        cuts.append(np.where(improved, cut, -1))
+    chosen, j = [], m - 1
+    for cut in reversed(cuts):
+        if j < 0:
+            break
+        if cut[j] > 0:
+            chosen.append(int(sizes[j]))
+            j = int(cut[j]) - 1
+    if j >= 0:
+        chosen.append(int(sizes[j]))
+    return sorted(chosen)
 
 
 class RaggedVmapped:
@@ -167,7 +179,7 @@ class RaggedVmapped:
                     f"bucket_sizes {self.bucket_sizes} has no bucket for length {lengths.max()}"
                 )
             return self.bucket_sizes
-        return geometric_buckets(lengths, self.max_buckets)
+        return choose_buckets(lengths, self.max_buckets)
 
     def _program(self, values, in_axes, ragged, batch: int, size: int):
         def shapes(p: int) -> list[jax.ShapeDtypeStruct]:
