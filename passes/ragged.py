@@ -132,13 +132,15 @@ def _mask_dot(op: hlo.DotGeneralOp, size: int, length: SSAValue) -> None:
     if not lhs_dims and not rhs_dims:
         return
     b = Builder(InsertPoint.before(op))
-    operands = []
+    operands: list[SSAValue] = []
+    done: dict[tuple[SSAValue, tuple[int, ...]], SSAValue] = {}  # x @ x.T: mask x once
     for x, dims in ((op.lhs, lhs_dims), (op.rhs, rhs_dims)):
-        if dims:
+        if dims and (x, tuple(dims)) not in done:
             t = x.type
             assert isinstance(t, TensorType)
-            x = _masked(b, x, dims, length, b.constant(TensorType(t.element_type, []), 0))
-        operands.append(x)
+            zero = b.constant(TensorType(t.element_type, []), 0)
+            done[(x, tuple(dims))] = _masked(b, x, dims, length, zero)
+        operands.append(done[(x, tuple(dims))] if dims else x)
     _rebuild(op, operands)
 
 
