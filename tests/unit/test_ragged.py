@@ -48,7 +48,7 @@ def gram(x):
 
 def length_as_value(x):
     n = x.shape[0]
-    return jnp.sum(x) / n + (n - 1), jnp.full((3,), n, jnp.float32)
+    return jnp.sum(x) / n + (n - 1), jnp.full((3,), n, jnp.float32), jnp.mean(x), jnp.int32(2 * n + 1)
 
 
 def masked_mean_of_positive(x):
@@ -217,6 +217,10 @@ def reciprocal_length(x):
     return x * (1.0 / x.shape[0])
 
 
+def half_length(x):
+    return jnp.sum(x) + x.shape[0] // 2
+
+
 @pytest.mark.parametrize(
     "fn, marker, message",
     [
@@ -230,6 +234,7 @@ def reciprocal_length(x):
             # JAX places a constant folded in Python (1.0 / 9) at the traced call's line.
             "ragged vmap: the constant 'stablehlo.constant' (from {file}:",
         ),
+        (half_length, "// 2", "ragged vmap: the constant 'stablehlo.constant' (from {file}:"),
     ],
 )
 def test_unsupported_ops_name_the_op_and_line(fn, marker, message):

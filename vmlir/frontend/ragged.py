@@ -2,14 +2,16 @@
 
 JAX lowers `fn` at ONE static padded size P, so `x.shape[0]` is the number P wherever
 the program uses it as a value (a mean's divisor, `n - 1` in a variance). We trace `fn`
-twice, at P and at P + 1, import both, and walk the two programs side by side:
-- a dimension that differs between them must be P in the first (a ragged dimension);
-  any other difference (P - 1 after `x[1:]`, 2P after a concatenation) is refused;
+three times, at P, P + 1 and 2P + 3, import each, and walk the programs side by side:
+- a dimension that differs between them must be the padded size in each (a ragged
+  dimension); any other difference (P - 1 after `x[1:]`, 2P after a concatenation) is
+  refused;
 - a dimension equal to P that does NOT differ would be mistaken for a ragged one by
   batch-ragged, so we trace again at a padded size no such dimension has;
-- a scalar constant that grows by exactly the size difference is `n + k` for the true
-  length n: it becomes `convert(length) + k`; any other constant that changes (`1 / n`)
-  is refused, as is an op whose attributes change.
+- a scalar constant that is `a * size + b` at the three sizes (a a nonzero integer: `n`,
+  `n - 1`, `3 * n` for a mean over n x 3 elements) becomes `a * length + b`; any other
+  constant that changes (`1 / n`, `n // 2`) is refused, as is an op whose attributes
+  change (other than a slice that keeps the ragged dimension whole).
 The program traced at P, with these constants replaced, is wrapped in a batch.vmap with
 `ragged_axes` and the per-example length as its last operand (docs/ragged.md).
 """
@@ -90,19 +92,21 @@ def _vmap_of(module: ModuleOp) -> VmapOp:
     return next(op for op in module.walk() if isinstance(op, VmapOp))
 
 
-def _compare_shapes(op: Operation, a: SSAValue, b: SSAValue, p: int, q: int) -> None:
-    sa, sb = _shape(a), _shape(b)
-    if len(sa) != len(sb):
+def _compare_shapes(op: Operation, values: Sequence[SSAValue], sizes: Sequence[int]) -> None:
+    """A dimension either is the padded size in every trace or is the same in all."""
+    shapes = [_shape(v) for v in values]
+    if len({len(sh) for sh in shapes}) != 1:
         raise VmlirUnsupportedError(f"ragged vmap: the rank of {where(op)}'s value depends on the length")
-    for da, db in zip(sa, sb):
-        if da != db and (da, db) != (p, q):
+    for dims in zip(*shapes):
+        if len(set(dims)) == 1:
+            if dims[0] == sizes[0]:
+                raise _Collision
+        elif list(dims) != list(sizes):
             raise VmlirUnsupportedError(
-                f"ragged vmap: {where(op)} makes a dimension of size {da} at padded size {p} "
-                f"({db} at {q}), which follows the length but is not it (slicing, padding or "
-                "concatenating along the ragged axis is not supported yet)"
+                f"ragged vmap: {where(op)} makes a dimension of size {dims[0]} at padded size "
+                f"{sizes[0]} ({dims[1]} at {sizes[1]}), which follows the length but is not it "
+                "(slicing, padding or concatenating along the ragged axis is not supported yet)"
             )
-        if da == db == p:
-            raise _Collision
 
 
 def _constant_values(op: hlo.ConstantOp) -> tuple[Any, ...] | None:
@@ -113,14 +117,30 @@ def _constant_values(op: hlo.ConstantOp) -> tuple[Any, ...] | None:
     return (values[0],) if value.is_splat() else tuple(values)
 
 
-def _slice_follows_length(op_p: Operation, op_q: Operation, p: int, q: int) -> bool:
-    """A slice whose bounds differ only where one is the padded size: it keeps that
+def _slice_follows_length(ops: Sequence[Operation], sizes: Sequence[int]) -> bool:
+    """A slice whose bounds differ only where they are the padded size: it keeps that
     dimension whole (batch-ragged checks the rest)."""
-    if not isinstance(op_p, hlo.SliceOp) or not isinstance(op_q, hlo.SliceOp):
+    if not all(isinstance(op, hlo.SliceOp) for op in ops):
         return False
-    same = op_p.start_indices == op_q.start_indices and op_p.strides == op_q.strides
-    limits = zip(op_p.limit_indices.get_values(), op_q.limit_indices.get_values())
-    return same and all(a == b or (a, b) == (p, q) for a, b in limits)
+    first = ops[0]
+    assert isinstance(first, hlo.SliceOp)
+    same = all(
+        op.start_indices == first.start_indices and op.strides == first.strides  # type: ignore[attr-defined]
+        for op in ops
+    )
+    limits = zip(*(op.limit_indices.get_values() for op in ops))  # type: ignore[attr-defined]
+    return same and all(len(set(ls)) == 1 or list(ls) == list(sizes) for ls in limits)
+
+
+def _affine_in_length(values: Sequence[Any], sizes: Sequence[int]) -> tuple[int, float] | None:
+    """(a, b) with value = a * size + b at every traced size, a a nonzero integer."""
+    slope = (values[1] - values[0]) / (sizes[1] - sizes[0])
+    if slope == 0 or slope != round(slope):
+        return None
+    offset = values[0] - slope * sizes[0]
+    if all(v == slope * n + offset for v, n in zip(values, sizes)):
+        return int(slope), offset
+    return None
 
 
 def _same_values(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> bool:
@@ -130,63 +150,58 @@ def _same_values(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> bool:
     return all(x == y or (x != x and y != y) for x, y in zip(a, b))
 
 
-def _length_as(b: Builder, length: SSAValue, t: TensorType, offset: int | float) -> SSAValue:
-    """`length + offset` as a scalar of type `t`."""
+def _length_as(b: Builder, length: SSAValue, t: TensorType, slope: int, offset: Any) -> SSAValue:
+    """`slope * length + offset` as a scalar of type `t`."""
     n = b.unary(hlo.ConvertOp, length, t)
+    if slope != 1:
+        n = b.binary(hlo.MultiplyOp, n, b.constant(t, slope))
     return n if offset == 0 else b.binary(hlo.AddOp, n, b.constant(t, offset))
 
 
-def _diff(mod_p: ModuleOp, mod_q: ModuleOp, p: int, q: int) -> None:
-    """Check the two traces agree except along the length; turn `n + k` constants of
-    `mod_p` into the length operand plus k."""
-    vp, vq = _vmap_of(mod_p), _vmap_of(mod_q)
-    ops_p, ops_q = list(vp.body.walk()), list(vq.body.walk())
-    if [o.name for o in ops_p] != [o.name for o in ops_q]:
+def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
+    """Check the traces agree except along the length; turn the constants of the first
+    that are `a * n + b` in the padded size n into the length operand's a * n + b."""
+    vmaps = [_vmap_of(m) for m in modules]
+    ops = [list(v.body.walk()) for v in vmaps]
+    if any([o.name for o in other] != [o.name for o in ops[0]] for other in ops[1:]):
         raise VmlirUnsupportedError(
             "ragged vmap: the function's program depends on the padded length (Python code "
             "that branches or loops on x.shape?); it must be the same program for every length"
         )
-    length = vp.body.block.args[-1]
-    for a, b in zip(vp.body.block.args, vq.body.block.args):
-        _compare_shapes(vp, a, b, p, q)
-    replace: list[tuple[hlo.ConstantOp, Any]] = []
-    for op_p, op_q in zip(ops_p, ops_q):
-        for a, b in zip(op_p.results, op_q.results):
-            _compare_shapes(op_p, a, b, p, q)
-        for block_p, block_q in zip(
-            (blk for r in op_p.regions for blk in r.blocks),
-            (blk for r in op_q.regions for blk in r.blocks),
-        ):
-            for a, b in zip(block_p.args, block_q.args):
-                _compare_shapes(op_p, a, b, p, q)
-        if isinstance(op_p, hlo.ConstantOp):
-            assert isinstance(op_q, hlo.ConstantOp)
-            vals_p, vals_q = _constant_values(op_p), _constant_values(op_q)
-            if _same_values(vals_p, vals_q):
+    length = vmaps[0].body.block.args[-1]
+    for args in zip(*(v.body.block.args for v in vmaps)):
+        _compare_shapes(vmaps[0], args, sizes)
+    replace: list[tuple[hlo.ConstantOp, int, Any]] = []
+    for same_ops in zip(*ops):
+        first = same_ops[0]
+        for results in zip(*(op.results for op in same_ops)):
+            _compare_shapes(first, results, sizes)
+        for blocks in zip(*((blk for r in op.regions for blk in r.blocks) for op in same_ops)):
+            for args in zip(*(blk.args for blk in blocks)):
+                _compare_shapes(first, args, sizes)
+        if isinstance(first, hlo.ConstantOp):
+            values = [_constant_values(op) for op in same_ops]  # type: ignore[arg-type]
+            if all(_same_values(values[0], v) for v in values[1:]):
                 continue
-            if (
-                vals_p is not None
-                and vals_q is not None
-                and len(vals_p) == len(vals_q) == 1
-                and not _shape(op_p.output)
-                and vals_q[0] - vals_p[0] == q - p
-            ):
-                replace.append((op_p, vals_p[0] - p))
+            scalar = not _shape(first.output) and all(v is not None and len(v) == 1 for v in values)
+            affine = _affine_in_length([v[0] for v in values], sizes) if scalar else None  # type: ignore[index]
+            if affine is not None:
+                replace.append((first, *affine))
                 continue
             raise VmlirUnsupportedError(
-                f"ragged vmap: the constant {where(op_p)} depends on the length in a way "
-                "other than n + k (for example 1 / n); write it from x.shape[0] directly"
+                f"ragged vmap: the constant {where(first)} depends on the length in a way "
+                "other than a * n + b (for example 1 / n or n // 2)"
             )
-        elif op_p.properties != op_q.properties and not _slice_follows_length(op_p, op_q, p, q):
+        elif any(op.properties != first.properties for op in same_ops) and not _slice_follows_length(same_ops, sizes):
             raise VmlirUnsupportedError(
-                f"ragged vmap: {where(op_p)} has attributes that depend on the length"
+                f"ragged vmap: {where(first)} has attributes that depend on the length"
             )
-    for op, offset in replace:
+    for op, slope, offset in replace:
         t = op.output.type
         assert isinstance(t, TensorType)
         if isinstance(t.element_type, IntegerType):
             offset = int(offset)
-        new = _length_as(Builder(InsertPoint.before(op)), length, t, offset)
+        new = _length_as(Builder(InsertPoint.before(op)), length, t, slope, offset)
         Rewriter.replace_op(op, [], [new])
 
 
@@ -204,10 +219,12 @@ def trace_ragged(
     fn = convert(fn)  # Python control flow on values, before the wrapper hides fn's code
     size = padded_size
     for _ in range(_MAX_RETRACES):
+        # Three sizes, not two: n // 2 is the same at 8 and 9, not at 19.
+        sizes = (size, size + 1, 2 * size + 3)
         mod_p, out_tree, out_avals = _trace(fn, shapes, in_axes, axis_size, size)
-        mod_q, _, _ = _trace(fn, shapes, in_axes, axis_size, size + 1)
+        others = [_trace(fn, shapes, in_axes, axis_size, n)[0] for n in sizes[1:]]
         try:
-            _diff(mod_p, mod_q, size, size + 1)
+            _diff([mod_p, *others], sizes)
         except _Collision:
             size += 1
             continue
