@@ -349,4 +349,13 @@ def compile(  # noqa: A001
     all-to-all per batched argument and result, around the program) so that a batch
     sorted by cost loads every device alike (docs/sharding.md).
     """
+    from vmlir.ragged import RaggedVmapped
+
+    if isinstance(batched, RaggedVmapped):
+        if fast_math or memory_limit_bytes is not None or balance_shards:
+            raise VmlirUnsupportedError(
+                "ragged vmap: fast_math, memory_limit_bytes and balance_shards are not "
+                "supported yet"
+            )
+        return batched.with_pipeline(pipeline)
     return Compiled(batched, pipeline, fast_math, memory_limit_bytes, balance_shards)

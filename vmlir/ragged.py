@@ -133,6 +133,13 @@ class RaggedVmapped:
             if hasattr(fn, attr):
                 setattr(self, attr, getattr(fn, attr))
 
+    def with_pipeline(self, pipeline: str | None) -> RaggedVmapped:
+        """The same ragged vmap compiled with `pipeline` (batch-ragged must come first)."""
+        return RaggedVmapped(
+            self.fn, self.ragged, self.in_axes, self.ragged_out, self.max_buckets,
+            self.bucket_sizes, pipeline,
+        )
+
     def _per_arg(self, spec: Any, n: int, what: str) -> list[Any]:
         if isinstance(spec, (tuple, list)):
             if len(spec) != n:

@@ -217,6 +217,14 @@ def reciprocal_length(x):
     return x * (1.0 / x.shape[0])
 
 
+def scanned(x):
+    return jax.lax.scan(lambda c, row: (c + row, None), jnp.zeros(D), x)[0]
+
+
+def first(x):
+    return x[0]
+
+
 def half_length(x):
     return jnp.sum(x) + x.shape[0] // 2
 
@@ -234,6 +242,8 @@ def half_length(x):
             # JAX places a constant folded in Python (1.0 / 9) at the traced call's line.
             "ragged vmap: the constant 'stablehlo.constant' (from {file}:",
         ),
+        (scanned, "jax.lax.scan", "ragged vmap: 'stablehlo.while' (from {file}:{line}) touches the ragged axis"),
+        (first, "x[0]", "ragged vmap: 'stablehlo.slice' (from {file}:{line}) touches the ragged axis"),
         (half_length, "// 2", "ragged vmap: the constant 'stablehlo.constant' (from {file}:"),
     ],
 )
@@ -253,3 +263,10 @@ def test_argument_errors():
         vmlir.vmap(lambda a, b: jnp.sum(a) + jnp.sum(b), ragged=(0, 0))(XS, XS[::-1])
     with pytest.raises(VmlirUnsupportedError, match="not supported together with ragged="):
         vmlir.vmap(jnp.sum, ragged=0, chunk_size=2)
+    with pytest.raises(VmlirUnsupportedError, match="fast_math, memory_limit_bytes"):
+        vmlir.compile(vmlir.vmap(jnp.sum, ragged=0), fast_math=True)
+
+
+def test_compile_with_a_pipeline():
+    f = vmlir.compile(vmlir.vmap(reductions, ragged=0), pipeline="batch-ragged,batch-vectorize,batch-lower")
+    _check_equal_to_loop(f(XS), _loop(reductions, (XS,), 0))
