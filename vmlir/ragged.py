@@ -128,7 +128,8 @@ class RaggedVmapped:
         self.ragged_out, self.max_buckets = ragged_out, max_buckets
         self.bucket_sizes = None if bucket_sizes is None else sorted(int(s) for s in bucket_sizes)
         self.pipeline = pipeline or "batch-ragged," + default_pipeline()
-        self._programs: dict[Any, tuple[RaggedTrace, Stages, Callable[..., Any]]] = {}
+        self._programs: dict[Any, tuple[RaggedTrace, Stages, str, tuple[Any, ...]]] = {}
+        self._runners: dict[Any, Callable[..., Any]] = {}
         for attr in ("__name__", "__qualname__", "__doc__"):
             if hasattr(fn, attr):
                 setattr(self, attr, getattr(fn, attr))
@@ -211,64 +212,83 @@ class RaggedVmapped:
             out_avals = tuple(
                 jax.core.ShapedArray((batch, *a.shape), a.dtype) for a in trace.out_avals
             )
-            run = jax.jit(lambda *xs: xla.call(text, list(xs), out_avals))
-            self._programs[key] = (trace, stages, run)
+            self._programs[key] = (trace, stages, text, out_avals)
         return self._programs[key]
 
     def __call__(self, *args: Any) -> Any:
         values, in_axes, ragged, lengths = self._arguments(args)
         sizes = self._buckets(lengths)
         order = np.argsort(lengths, kind="stable")
-        bucket_of = np.searchsorted(np.asarray(sizes), lengths[order])
-        parts: list[tuple[np.ndarray, RaggedTrace, list[Any]]] = []
-        for b, size in enumerate(sizes):
-            idx = order[bucket_of == b]
-            if idx.size == 0:
-                continue
-            leaves = []
-            for v, ax, r in zip(values, in_axes, ragged):
-                if r is not None:
-                    stored = np.asarray(v.values)[idx]
-                    cut = [slice(None)] * stored.ndim
-                    cut[r + 1] = slice(0, min(size, stored.shape[r + 1]))
-                    stored = stored[tuple(cut)]
-                    leaves.append(stored)
-                else:
-                    leaves.append(v if ax is None else v[idx])
-            trace, _, run = self._program(values, in_axes, ragged, int(idx.size), size)
-            p = trace.padded_size
-            for j, (v, r) in enumerate(zip(values, ragged)):
-                if r is not None and leaves[j].shape[r + 1] < p:
-                    # Padded up to the traced size; what is added is never read.
-                    pad = [(0, 0)] * leaves[j].ndim
-                    pad[r + 1] = (0, p - leaves[j].shape[r + 1])
-                    leaves[j] = np.pad(leaves[j], pad)
-            outs = run(*leaves, jnp.asarray(lengths[idx], LENGTH_DTYPE))
-            parts.append((idx, trace, list(outs)))
-        return self._assemble(parts, lengths)
+        counts = np.bincount(np.searchsorted(np.asarray(sizes), lengths), minlength=len(sizes))
+        plan = []
+        for size, count in zip(sizes, counts):
+            if count:
+                plan.append((int(count), size, self._program(values, in_axes, ragged, int(count), size)))
+        key = tuple((c, s, id(prog[2])) for c, s, prog in plan)
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = self._runners[key] = self._runner(
+                [(c, prog[0].padded_size, prog[2], prog[3]) for c, _, prog in plan],
+                in_axes, ragged, [prog[0].out_ragged_dims for _, _, prog in plan][0],
+            )
+        leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
+        stacked, per_bucket = runner(*leaves, jnp.asarray(lengths), jnp.asarray(order))
+        return self._assemble(plan, stacked, per_bucket, order, lengths)
 
-    def _assemble(self, parts, lengths: np.ndarray) -> Any:
-        trace0 = parts[0][1]
-        n_out = len(trace0.out_avals)
-        batch = len(lengths)
-        inverse = np.empty(batch, dtype=np.int64)
-        inverse[np.concatenate([idx for idx, _, _ in parts])] = np.arange(batch)
+    def _runner(self, plan, in_axes, ragged, out_ragged_dims) -> Callable[..., Any]:
+        """One jax.jit for the whole call: split the examples into the buckets (sorted
+        by length), run each bucket's program, and put the stacked outputs back in the
+        examples' order; ragged outputs stay per bucket (cut on the host)."""
+
+        def run(*xs: Any) -> Any:
+            *leaves, lengths, order = xs
+            inverse = jnp.argsort(order)
+            outs_per_bucket = []
+            start = 0
+            for count, padded, text, out_avals in plan:
+                idx = order[start : start + count]
+                start += count
+                args = []
+                for x, ax, r in zip(leaves, in_axes, ragged):
+                    if r is None:
+                        args.append(x if ax is None else jnp.take(x, idx, axis=0))
+                        continue
+                    x = jax.lax.slice_in_dim(jnp.take(x, idx, axis=0), 0, min(padded, x.shape[r + 1]), axis=r + 1)
+                    if x.shape[r + 1] < padded:
+                        # Padded up to the traced size; what is added is never read.
+                        pad = [(0, 0)] * x.ndim
+                        pad[r + 1] = (0, padded - x.shape[r + 1])
+                        x = jnp.pad(x, pad)
+                    args.append(x)
+                args.append(jnp.take(lengths, idx).astype(LENGTH_DTYPE))
+                outs_per_bucket.append(xla.call(text, args, out_avals))
+            stacked = [
+                None if dims else jnp.take(jnp.concatenate([o[k] for o in outs_per_bucket]), inverse, axis=0)
+                for k, dims in enumerate(out_ragged_dims)
+            ]
+            ragged_outs = [[o[k] if dims else None for o in outs_per_bucket] for k, dims in enumerate(out_ragged_dims)]
+            return stacked, ragged_outs
+
+        return jax.jit(run)
+
+    def _assemble(self, plan, stacked, per_bucket, order: np.ndarray, lengths: np.ndarray) -> Any:
+        trace0 = plan[0][2][0]
         results: list[Any] = []
-        for k in range(n_out):
-            if not trace0.out_ragged_dims[k]:
-                stacked = jnp.concatenate([outs[k] for _, _, outs in parts], axis=0)
-                results.append(stacked[inverse])
+        for k, dims in enumerate(trace0.out_ragged_dims):
+            if not dims:
+                results.append(stacked[k])
                 continue
-            per_example: list[Any] = [None] * batch
-            for idx, trace, outs in parts:
-                out = np.asarray(outs[k])
-                for row, i in enumerate(idx):
+            per_example: list[Any] = [None] * len(lengths)
+            start = 0
+            for (count, _, _), out in zip(plan, per_bucket[k]):
+                out = np.asarray(out)
+                for row, i in enumerate(order[start : start + count]):
                     cut = [slice(None)] * (out.ndim - 1)
-                    for d in trace.out_ragged_dims[k]:
+                    for d in dims:
                         cut[d] = slice(0, int(lengths[i]))
                     per_example[i] = jnp.asarray(out[row][tuple(cut)])
+                start += count
             if self.ragged_out == "ragged":
-                dims = trace0.out_ragged_dims[k]
                 if len(dims) != 1:
                     raise VmlirUnsupportedError(
                         f"ragged vmap: output {k} is ragged along {len(dims)} dimensions; "
@@ -288,6 +308,6 @@ class RaggedVmapped:
         for b, size in enumerate(sizes):
             count = int((bucket_of == b).sum())
             if count:
-                _, stages, _ = self._program(values, in_axes, ragged, count, size)
+                _, stages, _, _ = self._program(values, in_axes, ragged, count, size)
                 texts.append(dict(stages.texts))
         return texts
