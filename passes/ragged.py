@@ -21,8 +21,10 @@ operand (the masks read it), so the rest of the pipeline sees a plain vmap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
@@ -116,8 +118,49 @@ def _rebuild(op: Operation, operands: Sequence[SSAValue]) -> None:
     Rewriter.replace_op(op, new)
 
 
+def _reduced_ragged(op: hlo.ReduceOp, size: int) -> list[int]:
+    return [d for d in op.dimensions.get_values() if d in _ragged_dims(op.inputs[0], size)]
+
+
+_INT_EXTREMES = {e for b in (8, 16, 32, 64) for e in (-(2 ** (b - 1)), 2 ** (b - 1) - 1)}
+
+
+def _is_extreme(v: Any) -> bool:
+    """-inf/+inf, or an integer type's lowest/highest value (max/min identities)."""
+    if isinstance(v, float):
+        return math.isinf(v)
+    return int(v) in _INT_EXTREMES
+
+
+def _init_is_identity(op: hlo.ReduceOp) -> bool:
+    """Whether padding filled with the init values leaves the result unchanged: the
+    init is the identity of a one-op body (sum 0, product 1, max -inf, ...), or the
+    (extreme, 0) pair of JAX's argmax/argmin."""
+    values = []
+    for init in op.init_values:
+        owner = init.owner
+        if not isinstance(owner, hlo.ConstantOp) or not isinstance(owner.value, DenseIntOrFPElementsAttr):
+            return False
+        values.append(owner.value.get_values()[0])
+    body = list(op.body.block.ops)
+    if len(values) == 1 and len(body) == 2:
+        v, combine = values[0], body[0]
+        if isinstance(combine, (hlo.AddOp, hlo.OrOp, hlo.XorOp)):
+            return v == 0
+        if isinstance(combine, hlo.MultiplyOp):
+            return v == 1
+        if isinstance(combine, hlo.AndOp):
+            return v in (1, -1)
+        if isinstance(combine, (hlo.MaximumOp, hlo.MinimumOp)):
+            # max wants the lowest value, min the highest: the sign tells which
+            lowest = v < 0
+            return _is_extreme(v) and lowest == isinstance(combine, hlo.MaximumOp)
+        return False
+    return len(values) == 2 and _is_extreme(values[0]) and values[1] == 0
+
+
 def _mask_reduce(op: hlo.ReduceOp, size: int, length: SSAValue) -> None:
-    reduced = [d for d in op.dimensions.get_values() if d in _ragged_dims(op.inputs[0], size)]
+    reduced = _reduced_ragged(op, size)
     if not reduced:
         return
     b = Builder(InsertPoint.before(op))
@@ -159,6 +202,11 @@ def _check(op: Operation, size: int) -> None:
     values = [*op.operands, *op.results]
     if not any(_ragged_dims(v, size) for v in values):
         return
+    if isinstance(op, hlo.ReduceOp) and _reduced_ragged(op, size) and not _init_is_identity(op):
+        raise VmlirUnsupportedError(
+            f"ragged vmap: {where(op)} reduces the ragged axis from an init value that is "
+            "not the identity of its body, so the padding cannot be filled with it"
+        )
     if isinstance(op, (hlo.ElementwiseOp, *_SHAPE_ONLY, hlo.ReduceOp, hlo.DotGeneralOp)):
         return
     if isinstance(op, hlo.ConstantOp) and _is_splat(op):

@@ -172,6 +172,12 @@ class RaggedVmapped:
             elif x.axis != r:
                 raise ValueError(f"argument {i}: a Ragged along axis {x.axis}, but ragged={r}")
             n = np.asarray(x.lengths, dtype=LENGTH_DTYPE)
+            stored = np.shape(x.values)
+            if n.shape != stored[:1] or (n.size and (n.min() < 0 or n.max() > stored[r + 1])):
+                raise ValueError(
+                    f"argument {i}: lengths {n.tolist()} do not fit values of shape {stored} "
+                    f"(one length per example, at most the padded size {stored[r + 1]})"
+                )
             if lengths is not None and not np.array_equal(lengths, n):
                 raise ValueError("the ragged arguments must have the same length per example")
             lengths = n

@@ -259,6 +259,8 @@ def test_argument_errors():
         _vmap(pooled_mlp, (0, None))(np.zeros((3, 4, D), np.float32), W)
     with pytest.raises(ValueError, match="may differ only along axis 0"):
         vmlir.vmap(jnp.sum, ragged=0)([np.zeros((2, 3)), np.zeros((2, 4))])
+    with pytest.raises(ValueError, match="do not fit values of shape"):
+        vmlir.vmap(jnp.sum, ragged=0)(vmlir.Ragged(np.zeros((2, 3)), np.array([2, 4])))
     with pytest.raises(ValueError, match="same length per example"):
         vmlir.vmap(lambda a, b: jnp.sum(a) + jnp.sum(b), ragged=(0, 0))(XS, XS[::-1])
     with pytest.raises(VmlirUnsupportedError, match="not supported together with ragged="):
@@ -270,3 +272,25 @@ def test_argument_errors():
 def test_compile_with_a_pipeline():
     f = vmlir.compile(vmlir.vmap(reductions, ragged=0), pipeline="batch-ragged,batch-vectorize,batch-lower")
     _check_equal_to_loop(f(XS), _loop(reductions, (XS,), 0))
+
+
+def reduce_from_five(x):
+    return jax.lax.reduce(x[:, 0], np.float32(5.0), jax.lax.add, (0,))
+
+
+def int_max_and_bool_all(x):
+    return jnp.max(jnp.round(x * 10).astype(jnp.int32)), jnp.all(x > -3.0), jnp.prod(1.0 + 0.1 * x)
+
+
+def test_integer_and_boolean_reductions():
+    _check_equal_to_loop(vmlir.vmap(int_max_and_bool_all, ragged=0)(XS), _loop(int_max_and_bool_all, (XS,), 0))
+
+
+def test_reduction_from_a_non_identity_init_is_refused():
+    with pytest.raises(VmlirUnsupportedError) as info:
+        vmlir.vmap(reduce_from_five, ragged=0)(XS)
+    line = _line_of(reduce_from_five, "jax.lax.reduce")
+    assert str(info.value) == (
+        f"ragged vmap: 'stablehlo.reduce' (from {__file__}:{line}) reduces the ragged axis from "
+        "an init value that is not the identity of its body, so the padding cannot be filled with it"
+    )
