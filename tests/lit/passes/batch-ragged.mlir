@@ -64,3 +64,20 @@ func.func @reverse_is_refused(%x: tensor<4x8xf32>, %n: tensor<4xi32>) -> tensor<
   func.return %r : tensor<4x8xf32>
 }
 // CHECK: ragged vmap: 'stablehlo.reverse' touches the ragged axis (padded size 8)
+
+// -----
+
+func.func @non_identity_init_is_refused(%x: tensor<4x8xf32>, %n: tensor<4xi32>) -> tensor<4xf32> {
+  %r = "batch.vmap"(%x, %n) <{in_axes = [0 : i64, 0 : i64], out_axes = [0 : i64], axis_size = 4 : i64, ragged_axes = [0 : i64, none]}> ({
+  ^bb0(%v: tensor<8xf32>, %len: tensor<i32>):
+    %five = "stablehlo.constant"() <{value = dense<5.0> : tensor<f32>}> : () -> tensor<f32>
+    %s = "stablehlo.reduce"(%v, %five) <{dimensions = array<i64: 0>}> ({
+    ^bb1(%a: tensor<f32>, %b: tensor<f32>):
+      %c = "stablehlo.add"(%a, %b) : (tensor<f32>, tensor<f32>) -> tensor<f32>
+      "stablehlo.return"(%c) : (tensor<f32>) -> ()
+    }) : (tensor<8xf32>, tensor<f32>) -> tensor<f32>
+    "batch.yield"(%s) : (tensor<f32>) -> ()
+  }) : (tensor<4x8xf32>, tensor<4xi32>) -> tensor<4xf32>
+  func.return %r : tensor<4xf32>
+}
+// CHECK: ragged vmap: 'stablehlo.reduce' reduces the ragged axis from an init value that is not the identity of its body
