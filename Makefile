@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit unit clean fuzz bench
+.PHONY: demo test lit unit clean fuzz fuzz-ragged bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "vmlir needs Python >= 3.11 (found " + sys.version.split()[0] + ")"'
@@ -30,6 +30,10 @@ N ?= 1000
 SEED ?= 0
 fuzz: $(STAMP)
 	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED)
+
+# Ragged vmap fuzzing (loop equality + NaN padding never read): `make fuzz-ragged N=2000`.
+fuzz-ragged: $(STAMP)
+	$(PY) -m tests.fuzz.ragged --n $(N) --seed $(SEED)
 
 # The benchmark suite: `make bench` (options: `make bench ARGS="--rounds 3 --only rbf_gram"`).
 # Writes bench/results.md and bench/results.png.

@@ -208,7 +208,9 @@ class RaggedVmapped:
                     out.append(jax.ShapeDtypeStruct(tuple(shape), v.dtype))
             return out
 
-        size = max(size, 1)  # an all-empty bucket still needs a shape to trace
+        # At size 1 JAX emits other ops (a size-1 axis is squeezed, not reduced): pad
+        # such buckets to 2, so one program shape serves every length.
+        size = max(size, 2)
         key = (batch, size, tuple(in_axes), tuple(ragged), tuple(map(str, shapes(size))))
         if key not in self._programs:
             trace = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size)

@@ -294,3 +294,17 @@ def test_reduction_from_a_non_identity_init_is_refused():
         f"ragged vmap: 'stablehlo.reduce' (from {__file__}:{line}) reduces the ragged axis from "
         "an init value that is not the identity of its body, so the padding cannot be filled with it"
     )
+
+
+def test_random_ragged_programs():
+    """A quick run of the ragged fuzzer (`make fuzz-ragged` runs many more)."""
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:  # `tests.fuzz` is imported from the repository root
+        sys.path.insert(0, root)
+    from tests.fuzz import ragged as fuzz
+
+    counts = fuzz.run(4, seed=0)
+    assert counts["ok"] == 4, counts
