@@ -99,7 +99,9 @@ def vmap(
     axis_name: str | None = None,
     spmd_axis_name: Any = None,
     ragged: Any = None,
-    **ragged_options: Any,
+    ragged_out: str = "list",
+    max_buckets: int = 1,
+    bucket_sizes: Any = None,
 ) -> Any:
     """Vectorize `fn` over a batch axis, with jax.vmap's semantics, through vmlir's compiler.
 
@@ -113,7 +115,7 @@ def vmap(
     (or None); such arguments are lists of arrays or `vmlir.Ragged`. Options
     `ragged_out`, `max_buckets`, `bucket_sizes` (docs/ragged.md).
     """
-    if ragged is not None or ragged_options:
+    if ragged is not None:
         from vmlir.ragged import RaggedVmapped
 
         if out_axes != 0 or axis_size is not None or chunk_size is not None or axis_name \
@@ -122,7 +124,9 @@ def vmap(
                 "ragged vmap: out_axes, axis_size, chunk_size, axis_name and spmd_axis_name "
                 "are not supported together with ragged= yet"
             )
-        return RaggedVmapped(fn, ragged, in_axes, **ragged_options)
+        return RaggedVmapped(fn, ragged, in_axes, ragged_out, max_buckets, bucket_sizes)
+    if ragged_out != "list" or max_buckets != 1 or bucket_sizes is not None:
+        raise ValueError("vmap's ragged_out, max_buckets and bucket_sizes need ragged=...")
     return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size, axis_name, spmd_axis_name)
 
 

@@ -265,6 +265,8 @@ def test_argument_errors():
         vmlir.vmap(lambda a, b: jnp.sum(a) + jnp.sum(b), ragged=(0, 0))(XS, XS[::-1])
     with pytest.raises(VmlirUnsupportedError, match="not supported together with ragged="):
         vmlir.vmap(jnp.sum, ragged=0, chunk_size=2)
+    with pytest.raises(ValueError, match="need ragged="):
+        vmlir.vmap(jnp.sum, max_buckets=3)
     with pytest.raises(VmlirUnsupportedError, match="fast_math, memory_limit_bytes"):
         vmlir.compile(vmlir.vmap(jnp.sum, ragged=0), fast_math=True)
 
