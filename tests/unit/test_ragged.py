@@ -310,3 +310,18 @@ def test_random_ragged_programs():
 
     counts = fuzz.run(4, seed=0)
     assert counts["ok"] == 4, counts
+
+
+def two_ragged(a, b):
+    return jnp.mean(a, axis=1) + jnp.sum(b), a @ b  # a: (D, n), b: (n, 2)
+
+
+def test_ragged_axis_one_and_two_ragged_arguments():
+    a = [x.T.copy() for x in XS]
+    b = [np.cos(x[:, :2]) for x in XS]
+    out = vmlir.vmap(two_ragged, ragged=(1, 0))(a, b)
+    ref = [two_ragged(jnp.asarray(u), jnp.asarray(v)) for u, v in zip(a, b)]
+    for k in range(2):
+        np.testing.assert_allclose(
+            np.asarray(out[k]), np.stack([np.asarray(r[k]) for r in ref]), rtol=1e-5, atol=1e-5
+        )
