@@ -12,8 +12,9 @@ and rewrites the ops that could mix padding into valid results:
   logsumexp);
 - `stablehlo.dot_general` contracting a ragged dimension: zeros in both operands'
   padding (one is not enough: NaN * 0 is NaN).
-Elementwise, broadcast, transpose, iota, splat constants, unit-dimension reshapes and
-slices that keep the ragged dimensions whole keep padding in the padding and are left alone. Every other op that touches a ragged
+Elementwise, broadcast, transpose, iota, splat constants, unit-dimension reshapes,
+slices that keep the ragged dimensions whole and gathers from a non-ragged table keep
+padding in the padding and are left alone. Every other op that touches a ragged
 dimension raises VmlirUnsupportedError naming it and its Python line.
 Guarantees: no `ragged_axes` property remains; the length stays an ordinary batched
 operand (the masks read it), so the rest of the pipeline sees a plain vmap.
@@ -211,6 +212,8 @@ def _check(op: Operation, size: int) -> None:
         return
     if isinstance(op, hlo.ConstantOp) and _is_splat(op):
         return
+    if isinstance(op, hlo.GatherOp) and not _ragged_dims(op.operand, size):
+        return  # a lookup by ragged indices (embeddings): each result reads its own index
     if isinstance(op, hlo.SliceOp) and _whole_along_ragged(op, size):
         return
     if isinstance(op, hlo.ReshapeOp) and _same_without_units(

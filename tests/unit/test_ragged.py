@@ -325,3 +325,26 @@ def test_ragged_axis_one_and_two_ragged_arguments():
         np.testing.assert_allclose(
             np.asarray(out[k]), np.stack([np.asarray(r[k]) for r in ref]), rtol=1e-5, atol=1e-5
         )
+
+
+TABLE = RNG.normal(size=(50, 3)).astype(np.float32)
+
+
+def embed_and_pool(tokens):
+    return jnp.mean(jnp.asarray(TABLE)[tokens], axis=0), jnp.max(jnp.asarray(TABLE)[tokens][:, 1])
+
+
+def test_lookup_by_ragged_indices():
+    """A gather from a fixed table by ragged token ids; garbage ids in the padding
+    (out of range, negative) change nothing."""
+    tokens = [RNG.integers(0, 50, size=n).astype(np.int32) for n in LENGTHS]
+    f = vmlir.vmap(embed_and_pool, ragged=0)
+    _check_equal_to_loop(f(tokens), _loop(embed_and_pool, (tokens,), 0))
+    padded = vmlir.Ragged.from_list(tokens, padded_size=12)
+    base = f(padded)
+    values = np.array(padded.values)
+    pos = np.arange(values.shape[1])[None, :]
+    for fill in (-7, 10**6, 49):
+        garbage = vmlir.Ragged(np.where(pos < padded.lengths[:, None], values, fill), padded.lengths)
+        for a, b in zip(f(garbage), base):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
