@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit unit clean fuzz bench latency sweep
+.PHONY: demo test lit unit clean fuzz fuzz-ragged bench latency sweep
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "vmlir needs Python >= 3.11 (found " + sys.version.split()[0] + ")"'
@@ -48,6 +48,10 @@ sweep: $(STAMP)
 	$(PY) -m tests.sweep run --x64 --json build/sweep-x64.json; b=$$?; \
 	$(PY) -m tests.sweep docs build/sweep-float32.json build/sweep-x64.json --min-share 99 && \
 	VMLIR_SWEEP=full $(PY) -m pytest -q tests/unit/test_linalg.py && test $$a -eq 0 && test $$b -eq 0
+
+# Ragged vmap fuzzing (loop equality + NaN padding never read): `make fuzz-ragged N=2000`.
+fuzz-ragged: $(STAMP)
+	$(PY) -m tests.fuzz.ragged --n $(N) --seed $(SEED)
 
 # The benchmark suite: `make bench` (options: `make bench ARGS="--rounds 3 --only rbf_gram"`).
 # Writes bench/results.md and bench/results.png, and (after a full run) the README's numbers.

@@ -168,6 +168,10 @@ class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
     """Run the examples this many at a time (batch-chunk makes the loop)."""
     axis_name = opt_prop_def(StringAttr)
     """The name collectives use for this axis (`vmlir.vmap(..., axis_name=...)`)."""
+    ragged_axes = opt_prop_def(ArrayAttr)
+    """Per operand, the per-example axis whose size differs between examples (padded in
+    storage), or none; the last operand then holds each example's true length (an
+    integer scalar per example). batch-ragged consumes it (docs/ragged.md)."""
     body = region_def("single_block")
 
     def __init__(
@@ -227,6 +231,10 @@ class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
                 f"for {len(self.args)} operands"
             )
         block = self.body.block
+        if self.ragged_axes is not None:
+            _check_axes_attr(self.ragged_axes, "ragged_axes")
+            if len(self.ragged_axes.data) != len(self.args):
+                raise VerifyException("ragged_axes must name one axis (or none) per operand")
         if len(block.args) != len(self.args):
             raise VerifyException(
                 f"body must take one argument per operand: {len(block.args)} arguments "

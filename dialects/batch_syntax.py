@@ -44,7 +44,7 @@ def _parse_attributes(parser: Parser) -> dict[str, Attribute]:
 
 
 class VmapFormat:
-    """`batch.vmap(%v = %x) in_axes [0] out_axes [0] size 4 [chunk 2] [name "i"] : (...) -> ... { .. }`."""
+    """`batch.vmap(%v = %x) in_axes [0] out_axes [0] size 4 [chunk 2] [name "i"] [ragged [0, none]] : (...) -> ... { .. }`."""
 
     # The body's arguments are named in the header and their (per-example) types follow
     # from the operand types and in_axes, so the block header is not printed.
@@ -68,6 +68,11 @@ class VmapFormat:
         if self.axis_name is not None:
             printer.print_string(" name ")
             printer.print_string_literal(self.axis_name.data)
+        if self.ragged_axes is not None:
+            from vmlir.dialects.batch import axes_of
+
+            printer.print_string(" ragged ")
+            _print_axes(printer, axes_of(self.ragged_axes))
         _print_attributes(printer, self)
         printer.print_string(" : ")
         printer.print_function_type([a.type for a in self.args], [r.type for r in self.outs])
@@ -97,6 +102,9 @@ class VmapFormat:
         name = None
         if parser.parse_optional_keyword("name"):
             name = parser.parse_str_literal()
+        ragged = None
+        if parser.parse_optional_keyword("ragged"):
+            ragged = _parse_axes(parser)
         attrs = _parse_attributes(parser)
         parser.parse_punctuation(":")
         pos = parser.pos
@@ -126,6 +134,8 @@ class VmapFormat:
             properties["chunk_size"] = IntegerAttr(chunk, i64)
         if name is not None:
             properties["axis_name"] = StringAttr(name)
+        if ragged is not None:
+            properties["ragged_axes"] = axes_attr(ragged)
         return cls.create(
             operands=operands,
             result_types=list(ftype.outputs.data),

@@ -9,7 +9,7 @@ from typing import Any
 
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 
-__all__ = ["Compiled", "Lowered", "Vmapped", "VmlirError", "VmlirUnsupportedError", "compile", "vmap"]
+__all__ = ["Compiled", "Lowered", "Ragged", "Vmapped", "VmlirError", "VmlirUnsupportedError", "compile", "vmap"]
 __version__ = "0.1.0"
 
 _API = {"Compiled", "Lowered", "Vmapped", "compile", "vmap"}
@@ -22,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from vmlir import api
 
         return getattr(api, name)
+    if name == "Ragged":
+        from vmlir.ragged import Ragged
+
+        return Ragged
     raise AttributeError(f"module 'vmlir' has no attribute {name!r}")

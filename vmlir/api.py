@@ -118,7 +118,11 @@ def vmap(
     chunk_size: int | None = None,
     axis_name: str | None = None,
     spmd_axis_name: Any = None,
-) -> Vmapped:
+    ragged: Any = None,
+    ragged_out: str = "list",
+    max_buckets: int = 1,
+    bucket_sizes: Any = None,
+) -> Any:
     """Vectorize `fn` over a batch axis, with jax.vmap's semantics, through vmlir's compiler.
 
     `chunk_size=k` runs the batch k examples at a time (a loop over chunks plus a
@@ -127,7 +131,22 @@ def vmap(
     `spmd_axis_name`: the mesh axis (or tuple of axes) the batch axis is split over; each
     device then runs the program on its own examples (docs/sharding.md). On an Explicit
     mesh the arguments' shardings say it already.
+    `ragged`: per argument, the per-example axis along which examples differ in length
+    (or None); such arguments are lists of arrays or `vmlir.Ragged`. Options
+    `ragged_out`, `max_buckets`, `bucket_sizes` (docs/ragged.md).
     """
+    if ragged is not None:
+        from vmlir.ragged import RaggedVmapped
+
+        if out_axes != 0 or axis_size is not None or chunk_size is not None or axis_name \
+                is not None or spmd_axis_name is not None:
+            raise VmlirUnsupportedError(
+                "ragged vmap: out_axes, axis_size, chunk_size, axis_name and spmd_axis_name "
+                "are not supported together with ragged= yet"
+            )
+        return RaggedVmapped(fn, ragged, in_axes, ragged_out, max_buckets, bucket_sizes)
+    if ragged_out != "list" or max_buckets != 1 or bucket_sizes is not None:
+        raise ValueError("vmap's ragged_out, max_buckets and bucket_sizes need ragged=...")
     return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size, axis_name, spmd_axis_name)
 
 
@@ -606,6 +625,15 @@ def compile(  # noqa: A001
     an invariant (default: once, at the end; the environment variable VMLIR_VERIFY_EACH=1
     turns it on everywhere).
     """
+    from vmlir.ragged import RaggedVmapped
+
+    if isinstance(batched, RaggedVmapped):
+        if fast_math or memory_limit_bytes is not None or balance_shards:
+            raise VmlirUnsupportedError(
+                "ragged vmap: fast_math, memory_limit_bytes and balance_shards are not "
+                "supported yet"
+            )
+        return batched.with_pipeline(pipeline)
     return Compiled(
         batched, pipeline, fast_math, memory_limit_bytes, balance_shards, verify_each
     )

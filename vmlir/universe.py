@@ -66,6 +66,12 @@ def _shard():
     return BatchShardPass
 
 
+def _ragged():
+    from vmlir.passes.ragged import BatchRaggedPass
+
+    return BatchRaggedPass
+
+
 VMLIR_UNIVERSE = Universe(
     all_dialects={"batch": _batch, "stablehlo": _stablehlo, "chlo": _chlo},
     all_passes={
@@ -76,5 +82,6 @@ VMLIR_UNIVERSE = Universe(
         "batch-fuse": _fuse,
         "batch-lower": _lower,
         "batch-shard": _shard,
+        "batch-ragged": _ragged,
     },
 )

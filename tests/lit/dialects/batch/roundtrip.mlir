@@ -32,6 +32,18 @@ func.func @named_vmap(%x: tensor<4xf32>) -> tensor<4xf32> {
   func.return %r : tensor<4xf32>
 }
 
+// CHECK-LABEL: func.func @ragged_vmap
+// CHECK-NEXT: %r = batch.vmap(%v = %x, %n = %len) in_axes [0, 0] out_axes [0] size 3 ragged [0, none] : (tensor<3x8xf32>, tensor<3xi32>) -> tensor<3xf32> {
+// GENERIC-LABEL: "func.func"
+// GENERIC: ragged_axes = [0 : i64, none]
+func.func @ragged_vmap(%x: tensor<3x8xf32>, %len: tensor<3xi32>) -> tensor<3xf32> {
+  %r = batch.vmap(%v = %x, %n = %len) in_axes [0, 0] out_axes [0] size 3 ragged [0, none] : (tensor<3x8xf32>, tensor<3xi32>) -> tensor<3xf32> {
+    %z = stablehlo.constant dense<0.0> : tensor<f32>
+    batch.yield %z : tensor<f32>
+  }
+  func.return %r : tensor<3xf32>
+}
+
 // CHECK-LABEL: func.func @nested_chunked_vmap
 // CHECK-NEXT: %r, %k = batch.vmap(%a = %x, %ys = %y) in_axes [0, none] out_axes [0, none] size 5 chunk 2 attributes {batch.varying = array<i1: true, false>} : (tensor<5x3xf32>, tensor<6x3xf32>) -> (tensor<5x6xf32>, tensor<i32>) {
 // CHECK-NEXT:   %i = batch.vmap(%p = %a, %q = %ys) in_axes [none, 0] out_axes [0] size 6 : (tensor<3xf32>, tensor<6x3xf32>) -> tensor<6x3xf32> {

@@ -1,0 +1,253 @@
+"""batch-ragged: a vmap over examples of different lengths that never reads padding.
+
+Expects: `batch.vmap` ops with `ragged_axes` (vmlir.vmap(fn, ragged=...) builds them;
+docs/ragged.md). Their ragged operands are padded to one size P along the ragged axis,
+and their last operand is each example's true length (an integer scalar per example).
+Inside the body, EVERY dimension of size P is a ragged dimension: the frontend checks
+this by tracing at two padded sizes (no other dimension may follow, or equal, P).
+Does: propagates validity by shape (a value is ragged along its dimensions of size P)
+and rewrites the ops that could mix padding into valid results:
+- `stablehlo.reduce` over a ragged dimension: each input gets its init value in the
+  padding (sum, max/min, argmax, and what JAX builds from them: mean, var, softmax,
+  logsumexp);
+- `stablehlo.dot_general` contracting a ragged dimension: zeros in both operands'
+  padding (one is not enough: NaN * 0 is NaN).
+Elementwise, broadcast, transpose, iota, splat constants, unit-dimension reshapes,
+slices that keep the ragged dimensions whole and gathers from a non-ragged table keep
+padding in the padding and are left alone. Every other op that touches a ragged
+dimension raises VmlirUnsupportedError naming it and its Python line.
+Guarantees: no `ragged_axes` property remains; the length stays an ordinary batched
+operand (the masks read it), so the rest of the pipeline sees a plain vmap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    TensorType,
+    i64,
+)
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.batch import VmapOp, YieldOp, axes_of
+from vmlir.errors import VmlirError, VmlirUnsupportedError
+from vmlir.passes.builder import Builder
+from vmlir.passes.rules.context import where
+
+_SHAPE_ONLY = (hlo.IotaOp, hlo.BroadcastInDimOp, hlo.TransposeOp, hlo.ReturnOp, YieldOp)
+"""Ops that move or create elements without combining any two of them."""
+
+
+def _shape(v: SSAValue) -> tuple[int, ...]:
+    t = v.type
+    assert isinstance(t, TensorType)
+    return tuple(t.get_shape())
+
+
+def _ragged_dims(v: SSAValue, size: int) -> list[int]:
+    return [i for i, d in enumerate(_shape(v)) if d == size]
+
+
+def _padded_size(vmap: VmapOp) -> int:
+    axes = axes_of(vmap.ragged_axes)  # type: ignore[arg-type]
+    sizes = {_shape(arg)[a] for arg, a in zip(vmap.body.block.args, axes) if a is not None}
+    if len(sizes) != 1:
+        raise VmlirError(
+            f"batch.vmap ragged_axes: the ragged operands must share one padded size, got "
+            f"{sorted(sizes)}"
+        )
+    length = vmap.body.block.args[-1]
+    t = length.type
+    if not isinstance(t, TensorType) or t.get_shape() or not isinstance(t.element_type, IntegerType):
+        raise VmlirError("batch.vmap ragged_axes: the last operand must be an integer length per example")
+    return sizes.pop()
+
+
+def _is_splat(op: hlo.ConstantOp) -> bool:
+    value = op.value
+    if not isinstance(value, DenseIntOrFPElementsAttr):
+        return False
+    values = value.get_values()
+    return len(set(values)) <= 1
+
+
+def _same_without_units(a: Sequence[int], b: Sequence[int]) -> bool:
+    return [d for d in a if d != 1] == [d for d in b if d != 1]
+
+
+def _masked(b: Builder, x: SSAValue, dims: Sequence[int], length: SSAValue, fill: SSAValue) -> SSAValue:
+    """`x` where every index along `dims` is below `length`, `fill` (a scalar) elsewhere."""
+    t = x.type
+    assert isinstance(t, TensorType)
+    lt = length.type
+    assert isinstance(lt, TensorType)
+    index_type = TensorType(lt.element_type, t.get_shape())
+    bound = b.broadcast(length, index_type)
+    mask: SSAValue | None = None
+    for d in dims:
+        iota = b.emit(
+            hlo.IotaOp.create(
+                result_types=[index_type], properties={"iota_dimension": IntegerAttr(d, i64)}
+            )
+        )
+        mask = b.and_mask(b.compare(iota, bound, "LT"), mask)
+    assert mask is not None
+    return b.select(mask, x, b.broadcast(fill, t))
+
+
+def _rebuild(op: Operation, operands: Sequence[SSAValue]) -> None:
+    new = type(op).create(
+        operands=list(operands),
+        result_types=[r.type for r in op.results],
+        properties=dict(op.properties),
+        attributes=dict(op.attributes),
+        regions=[r.clone() for r in op.regions],
+    )
+    new.location = op.location
+    Rewriter.replace_op(op, new)
+
+
+def _reduced_ragged(op: hlo.ReduceOp, size: int) -> list[int]:
+    return [d for d in op.dimensions.get_values() if d in _ragged_dims(op.inputs[0], size)]
+
+
+_INT_EXTREMES = {e for b in (8, 16, 32, 64) for e in (-(2 ** (b - 1)), 2 ** (b - 1) - 1)}
+
+
+def _is_extreme(v: Any) -> bool:
+    """-inf/+inf, or an integer type's lowest/highest value (max/min identities)."""
+    if isinstance(v, float):
+        return math.isinf(v)
+    return int(v) in _INT_EXTREMES
+
+
+def _init_is_identity(op: hlo.ReduceOp) -> bool:
+    """Whether padding filled with the init values leaves the result unchanged: the
+    init is the identity of a one-op body (sum 0, product 1, max -inf, ...), or the
+    (extreme, 0) pair of JAX's argmax/argmin."""
+    values = []
+    for init in op.init_values:
+        owner = init.owner
+        if not isinstance(owner, hlo.ConstantOp) or not isinstance(owner.value, DenseIntOrFPElementsAttr):
+            return False
+        values.append(owner.value.get_values()[0])
+    body = list(op.body.block.ops)
+    if len(values) == 1 and len(body) == 2:
+        v, combine = values[0], body[0]
+        if isinstance(combine, (hlo.AddOp, hlo.OrOp, hlo.XorOp)):
+            return v == 0
+        if isinstance(combine, hlo.MultiplyOp):
+            return v == 1
+        if isinstance(combine, hlo.AndOp):
+            return v in (1, -1)
+        if isinstance(combine, (hlo.MaximumOp, hlo.MinimumOp)):
+            # max wants the lowest value, min the highest: the sign tells which
+            lowest = v < 0
+            return _is_extreme(v) and lowest == isinstance(combine, hlo.MaximumOp)
+        return False
+    return len(values) == 2 and _is_extreme(values[0]) and values[1] == 0
+
+
+def _mask_reduce(op: hlo.ReduceOp, size: int, length: SSAValue) -> None:
+    reduced = _reduced_ragged(op, size)
+    if not reduced:
+        return
+    b = Builder(InsertPoint.before(op))
+    inputs = [_masked(b, x, reduced, length, init) for x, init in zip(op.inputs, op.init_values)]
+    _rebuild(op, [*inputs, *op.init_values])
+
+
+def _mask_dot(op: hlo.DotGeneralOp, size: int, length: SSAValue) -> None:
+    dn = op.dot_dimension_numbers
+    lhs_dims = [d for d in dn.lhs_contracting_dimensions if d in _ragged_dims(op.lhs, size)]
+    rhs_dims = [d for d in dn.rhs_contracting_dimensions if d in _ragged_dims(op.rhs, size)]
+    if not lhs_dims and not rhs_dims:
+        return
+    b = Builder(InsertPoint.before(op))
+    operands: list[SSAValue] = []
+    done: dict[tuple[SSAValue, tuple[int, ...]], SSAValue] = {}  # x @ x.T: mask x once
+    for x, dims in ((op.lhs, lhs_dims), (op.rhs, rhs_dims)):
+        if dims and (x, tuple(dims)) not in done:
+            t = x.type
+            assert isinstance(t, TensorType)
+            zero = b.constant(TensorType(t.element_type, []), 0)
+            done[(x, tuple(dims))] = _masked(b, x, dims, length, zero)
+        operands.append(done[(x, tuple(dims))] if dims else x)
+    _rebuild(op, operands)
+
+
+def _whole_along_ragged(op: hlo.SliceOp, size: int) -> bool:
+    """A slice that keeps every ragged dimension whole (`x[:, 0]`): it moves no padding
+    into valid positions."""
+    starts, limits = op.start_indices.get_values(), op.limit_indices.get_values()
+    strides = op.strides.get_values()
+    return all(
+        (starts[d], limits[d], strides[d]) == (0, size, 1) for d in _ragged_dims(op.operand, size)
+    ) and len(_ragged_dims(op.result, size)) == len(_ragged_dims(op.operand, size))
+
+
+def _check(op: Operation, size: int) -> None:
+    """Raise unless `op` is padding-safe as it is or one of the ops this pass masks."""
+    values = [*op.operands, *op.results]
+    if not any(_ragged_dims(v, size) for v in values):
+        return
+    if isinstance(op, hlo.ReduceOp) and _reduced_ragged(op, size) and not _init_is_identity(op):
+        raise VmlirUnsupportedError(
+            f"ragged vmap: {where(op)} reduces the ragged axis from an init value that is "
+            "not the identity of its body, so the padding cannot be filled with it"
+        )
+    if isinstance(op, (hlo.ElementwiseOp, *_SHAPE_ONLY, hlo.ReduceOp, hlo.DotGeneralOp)):
+        return
+    if isinstance(op, hlo.ConstantOp) and _is_splat(op):
+        return
+    if isinstance(op, hlo.GatherOp) and not _ragged_dims(op.operand, size):
+        return  # a lookup by ragged indices (embeddings): each result reads its own index
+    if isinstance(op, hlo.SliceOp) and _whole_along_ragged(op, size):
+        return
+    if isinstance(op, hlo.ReshapeOp) and _same_without_units(
+        _shape(op.operand), _shape(op.result)
+    ):
+        return
+    raise VmlirUnsupportedError(
+        f"ragged vmap: {where(op)} touches the ragged axis (padded size {size}) and "
+        "batch-ragged cannot keep it from reading padding; supported over a ragged axis: "
+        "elementwise ops, reductions, contractions (docs/ragged.md)"
+    )
+
+
+def _rewrite(vmap: VmapOp) -> None:
+    size = _padded_size(vmap)
+    length = vmap.body.block.args[-1]
+    ops = [op for op in vmap.body.walk()]
+    for op in ops:
+        _check(op, size)
+    for op in ops:
+        if isinstance(op, hlo.ReduceOp):
+            _mask_reduce(op, size, length)
+        elif isinstance(op, hlo.DotGeneralOp):
+            _mask_dot(op, size, length)
+    vmap.properties.pop("ragged_axes")
+
+
+@dataclass(frozen=True)
+class BatchRaggedPass(ModulePass):
+    """Mask what a ragged vmap could read of its padding (see module doc)."""
+
+    name = "batch-ragged"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for vmap in [v for v in op.walk() if isinstance(v, VmapOp)]:
+            if vmap.ragged_axes is not None:
+                _rewrite(vmap)

@@ -1,0 +1,239 @@
+"""Tracing a per-example function for a ragged vmap: where the padded length leaks.
+
+JAX lowers `fn` at ONE static padded size P, so `x.shape[0]` is the number P wherever
+the program uses it as a value (a mean's divisor, `n - 1` in a variance). We trace `fn`
+three times, at P, P + 1 and 2P + 3, import each, and walk the programs side by side:
+- a dimension that differs between them must be the padded size in each (a ragged
+  dimension); any other difference (P - 1 after `x[1:]`, 2P after a concatenation) is
+  refused;
+- a dimension equal to P that does NOT differ would be mistaken for a ragged one by
+  batch-ragged, so we trace again at a padded size no such dimension has;
+- a scalar constant that is `a * size + b` at the three sizes (a a nonzero integer: `n`,
+  `n - 1`, `3 * n` for a mean over n x 3 elements) becomes `a * length + b`; any other
+  constant that changes (`1 / n`, `n // 2`) is refused, as is an op whose attributes
+  change (other than a slice that keeps the ragged dimension whole).
+The program traced at P, with these constants replaced, is wrapped in a batch.vmap with
+`ragged_axes` and the per-example length as its last operand (docs/ragged.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, IntegerType, ModuleOp, TensorType
+from xdsl.ir import Operation, SSAValue
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.batch import VmapOp, axes_attr
+from vmlir.errors import VmlirError, VmlirUnsupportedError
+from vmlir.frontend.importer import import_per_example
+from vmlir.frontend.pycontrol import convert
+from vmlir.frontend.trace import lower_per_example
+from vmlir.passes.builder import Builder
+from vmlir.passes.rules.context import where
+
+Axis = int | None
+
+LENGTH_DTYPE = np.int32
+"""The dtype of the per-example length operand."""
+
+_MAX_RETRACES = 8
+
+
+@dataclass(frozen=True)
+class RaggedTrace:
+    """The batch-dialect module for one padded size, and what `fn` returns per example."""
+
+    module: ModuleOp
+    padded_size: int
+    out_tree: Any
+    out_avals: tuple[Any, ...]  # per-example, at padded_size
+    out_ragged_dims: tuple[tuple[int, ...], ...]  # per output, its dims of size padded_size
+
+
+class _Collision(Exception):
+    """A dimension equals the padded size without following it: try another size."""
+
+
+def _shape(v: SSAValue) -> tuple[int, ...]:
+    t = v.type
+    assert isinstance(t, TensorType)
+    return tuple(t.get_shape())
+
+
+def _trace(
+    fn: Callable[..., Any],
+    shapes: Callable[[int], Sequence[jax.ShapeDtypeStruct]],
+    in_axes: Sequence[Axis],
+    axis_size: int,
+    size: int,
+) -> tuple[ModuleOp, Any, tuple[Any, ...]]:
+    per_example = [*shapes(size), jax.ShapeDtypeStruct((), LENGTH_DTYPE)]
+
+    def with_length(*leaves: Any) -> Any:
+        # The length is a parameter JAX never reads: `fn` must not see it (its
+        # `x.shape[0]` is the padded size); keep_unused keeps it in the signature.
+        return fn(*leaves[:-1])
+
+    with_length.__name__ = getattr(fn, "__name__", "per_example")
+    _, in_tree = jax.tree_util.tree_flatten(tuple(per_example))
+    prog = lower_per_example(with_length, in_tree, per_example, convert_control_flow=False)
+    out_axes = [0] * len(prog.out_avals)
+    module = import_per_example(prog.text, [*in_axes, 0], out_axes, axis_size)
+    return module, prog.out_tree, prog.out_avals
+
+
+def _vmap_of(module: ModuleOp) -> VmapOp:
+    return next(op for op in module.walk() if isinstance(op, VmapOp))
+
+
+def _compare_shapes(op: Operation, values: Sequence[SSAValue], sizes: Sequence[int]) -> None:
+    """A dimension either is the padded size in every trace or is the same in all."""
+    shapes = [_shape(v) for v in values]
+    if len({len(sh) for sh in shapes}) != 1:
+        raise VmlirUnsupportedError(f"ragged vmap: the rank of {where(op)}'s value depends on the length")
+    for dims in zip(*shapes):
+        if len(set(dims)) == 1:
+            if dims[0] == sizes[0]:
+                raise _Collision
+        elif list(dims) != list(sizes):
+            raise VmlirUnsupportedError(
+                f"ragged vmap: {where(op)} makes a dimension of size {dims[0]} at padded size "
+                f"{sizes[0]} ({dims[1]} at {sizes[1]}), which follows the length but is not it "
+                "(slicing, padding or concatenating along the ragged axis is not supported yet)"
+            )
+
+
+def _constant_values(op: hlo.ConstantOp) -> tuple[Any, ...] | None:
+    value = op.value
+    if not isinstance(value, DenseIntOrFPElementsAttr):
+        return None
+    values = value.get_values()
+    return (values[0],) if value.is_splat() else tuple(values)
+
+
+def _slice_follows_length(ops: Sequence[Operation], sizes: Sequence[int]) -> bool:
+    """A slice whose bounds differ only where they are the padded size: it keeps that
+    dimension whole (batch-ragged checks the rest)."""
+    if not all(isinstance(op, hlo.SliceOp) for op in ops):
+        return False
+    first = ops[0]
+    assert isinstance(first, hlo.SliceOp)
+    same = all(
+        op.start_indices == first.start_indices and op.strides == first.strides  # type: ignore[attr-defined]
+        for op in ops
+    )
+    limits = zip(*(op.limit_indices.get_values() for op in ops))  # type: ignore[attr-defined]
+    return same and all(len(set(ls)) == 1 or list(ls) == list(sizes) for ls in limits)
+
+
+def _affine_in_length(values: Sequence[Any], sizes: Sequence[int]) -> tuple[int, float] | None:
+    """(a, b) with value = a * size + b at every traced size, a a nonzero integer."""
+    slope = (values[1] - values[0]) / (sizes[1] - sizes[0])
+    if slope == 0 or slope != round(slope):
+        return None
+    offset = values[0] - slope * sizes[0]
+    if all(v == slope * n + offset for v, n in zip(values, sizes)):
+        return int(slope), offset
+    return None
+
+
+def _same_values(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> bool:
+    """Equal, NaN included (JAX's var and softmax carry NaN constants)."""
+    if a is None or b is None or len(a) != len(b):
+        return a is b
+    return all(x == y or (x != x and y != y) for x, y in zip(a, b))
+
+
+def _length_as(b: Builder, length: SSAValue, t: TensorType, slope: int, offset: Any) -> SSAValue:
+    """`slope * length + offset` as a scalar of type `t`."""
+    n = b.unary(hlo.ConvertOp, length, t)
+    if slope != 1:
+        n = b.binary(hlo.MultiplyOp, n, b.constant(t, slope))
+    return n if offset == 0 else b.binary(hlo.AddOp, n, b.constant(t, offset))
+
+
+def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
+    """Check the traces agree except along the length; turn the constants of the first
+    that are `a * n + b` in the padded size n into the length operand's a * n + b."""
+    vmaps = [_vmap_of(m) for m in modules]
+    ops = [list(v.body.walk()) for v in vmaps]
+    if any([o.name for o in other] != [o.name for o in ops[0]] for other in ops[1:]):
+        raise VmlirUnsupportedError(
+            "ragged vmap: the function's program depends on the padded length (Python code "
+            "that branches or loops on x.shape?); it must be the same program for every length"
+        )
+    length = vmaps[0].body.block.args[-1]
+    for args in zip(*(v.body.block.args for v in vmaps)):
+        _compare_shapes(vmaps[0], args, sizes)
+    replace: list[tuple[hlo.ConstantOp, int, Any]] = []
+    for same_ops in zip(*ops):
+        first = same_ops[0]
+        for results in zip(*(op.results for op in same_ops)):
+            _compare_shapes(first, results, sizes)
+        for blocks in zip(*((blk for r in op.regions for blk in r.blocks) for op in same_ops)):
+            for args in zip(*(blk.args for blk in blocks)):
+                _compare_shapes(first, args, sizes)
+        if isinstance(first, hlo.ConstantOp):
+            values = [_constant_values(op) for op in same_ops]  # type: ignore[arg-type]
+            if all(_same_values(values[0], v) for v in values[1:]):
+                continue
+            scalar = not _shape(first.output) and all(v is not None and len(v) == 1 for v in values)
+            affine = _affine_in_length([v[0] for v in values], sizes) if scalar else None  # type: ignore[index]
+            if affine is not None:
+                replace.append((first, *affine))
+                continue
+            raise VmlirUnsupportedError(
+                f"ragged vmap: the constant {where(first)} depends on the length in a way "
+                "other than a * n + b (for example 1 / n or n // 2)"
+            )
+        elif any(op.properties != first.properties for op in same_ops) and not _slice_follows_length(same_ops, sizes):
+            raise VmlirUnsupportedError(
+                f"ragged vmap: {where(first)} has attributes that depend on the length"
+            )
+    for op, slope, offset in replace:
+        t = op.output.type
+        assert isinstance(t, TensorType)
+        if isinstance(t.element_type, IntegerType):
+            offset = int(offset)
+        new = _length_as(Builder(InsertPoint.before(op)), length, t, slope, offset)
+        Rewriter.replace_op(op, [], [new])
+
+
+def trace_ragged(
+    fn: Callable[..., Any],
+    shapes: Callable[[int], Sequence[jax.ShapeDtypeStruct]],
+    in_axes: Sequence[Axis],
+    ragged_axes: Sequence[Axis],
+    axis_size: int,
+    padded_size: int,
+) -> RaggedTrace:
+    """`fn` (per example) as a ragged batch.vmap, padded to `padded_size` or, when some
+    other dimension of the program has that size, to the next size free of collisions.
+    `shapes(p)` gives the per-example argument shapes at padded size p."""
+    fn = convert(fn)  # Python control flow on values, before the wrapper hides fn's code
+    size = padded_size
+    for _ in range(_MAX_RETRACES):
+        # Three sizes, not two: n // 2 is the same at 8 and 9, not at 19.
+        sizes = (size, size + 1, 2 * size + 3)
+        mod_p, out_tree, out_avals = _trace(fn, shapes, in_axes, axis_size, size)
+        others = [_trace(fn, shapes, in_axes, axis_size, n)[0] for n in sizes[1:]]
+        try:
+            _diff([mod_p, *others], sizes)
+        except _Collision:
+            size += 1
+            continue
+        _vmap_of(mod_p).properties["ragged_axes"] = axes_attr([*ragged_axes, None])
+        out_dims = tuple(
+            tuple(i for i, d in enumerate(a.shape) if d == size) for a in out_avals
+        )
+        return RaggedTrace(mod_p, size, out_tree, out_avals, out_dims)
+    raise VmlirError(
+        f"ragged vmap: every padded size from {padded_size} to {size - 1} is also the size "
+        "of another dimension of the program"
+    )

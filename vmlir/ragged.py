@@ -1,0 +1,321 @@
+"""Ragged vmap: map a per-example function over examples of different lengths.
+
+    means = vmlir.vmap(lambda x: jnp.mean(x, axis=0), ragged=0)(list_of_arrays)
+    outs = vmlir.vmap(fn, ragged=(0, None), in_axes=(0, None))(xs, W)   # xs: list or Ragged
+
+`fn` is written for ONE example at its true length. The examples are padded (per
+bucket of similar lengths), `fn` runs once per bucket as a batched program whose
+reductions and contractions over the ragged axis never read the padding (the
+batch-ragged pass), and the results are taken back to each example's length. Outputs
+without a ragged dimension come back stacked; ragged ones as a list of arrays, or as a
+`Ragged` with `ragged_out="ragged"`. See docs/ragged.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmlir.compiler import Stages, default_pipeline, run_pipeline
+from vmlir.errors import VmlirUnsupportedError
+from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
+from vmlir.ir import print_custom
+from vmlir.runtime import xla
+
+Axis = int | None
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """Examples of different lengths stored padded: example i is `values[i]` cut to
+    `lengths[i]` along its (per-example) axis `axis`. The padding may hold anything."""
+
+    values: Any
+    lengths: Any
+    axis: int = 0
+
+    @staticmethod
+    def from_list(arrays: Sequence[Any], axis: int = 0, padded_size: int | None = None) -> Ragged:
+        """Zero-padded storage for `arrays`, which may differ only along `axis`."""
+        arrays = [np.asarray(a) for a in arrays]
+        if not arrays:
+            raise ValueError("a ragged argument needs at least one example")
+        lengths = np.array([a.shape[axis] for a in arrays], dtype=LENGTH_DTYPE)
+        size = int(lengths.max()) if padded_size is None else padded_size
+        rest = [a.shape[:axis] + a.shape[axis + 1 :] for a in arrays]
+        if any(r != rest[0] for r in rest) or len({a.dtype for a in arrays}) != 1:
+            raise ValueError(
+                f"the examples of a ragged argument may differ only along axis {axis}: got "
+                f"shapes {sorted({a.shape for a in arrays})} and dtypes "
+                f"{sorted({str(a.dtype) for a in arrays})}"
+            )
+        shape = list(arrays[0].shape)
+        shape[axis] = size
+        values = np.zeros((len(arrays), *shape), arrays[0].dtype)
+        for i, a in enumerate(arrays):
+            index = [i] + [slice(None)] * a.ndim
+            index[axis + 1] = slice(0, a.shape[axis])
+            values[tuple(index)] = a
+        return Ragged(values, lengths, axis)
+
+    def to_list(self) -> list[Any]:
+        values = np.asarray(self.values)
+        out = []
+        for i, n in enumerate(np.asarray(self.lengths)):
+            index = [slice(None)] * (values.ndim - 1)
+            index[self.axis] = slice(0, int(n))
+            out.append(jnp.asarray(values[i][tuple(index)]))
+        return out
+
+
+def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
+    """The padded sizes (at most `max_buckets`, the largest = the longest length) that
+    minimize the padded work sum(padded size of each example): each bucket holds a run
+    of consecutive lengths and is padded to its longest. Exact, by dynamic programming
+    over the distinct lengths (O(max_buckets * distinct^2), vectorized)."""
+    sizes, counts = np.unique(np.maximum(np.asarray(lengths, np.int64), 1), return_counts=True)
+    m = len(sizes)
+    before = np.concatenate([[0], np.cumsum(counts)])  # examples shorter than sizes[i]
+    # cost[i, j]: lengths i..j in one bucket padded to sizes[j] (inf when i > j)
+    cost = sizes[None, :] * (before[None, 1:] - before[:-1, None]).astype(np.float64)
+    cost[np.tril_indices(m, -1)] = np.inf
+    best = cost[0].copy()  # best[j]: lengths 0..j in the buckets so far
+    cuts: list[np.ndarray] = []
+    for _ in range(1, min(max_buckets, m)):
+        # a new last bucket i..j after the best split of 0..i-1
+        total = np.concatenate([[np.inf], best[:-1]])[:, None] + cost
+        cut = np.argmin(total, axis=0)
+        improved = total[cut, np.arange(m)] < best
+        best = np.where(improved, total[cut, np.arange(m)], best)
+        cuts.append(np.where(improved, cut, -1))
+    chosen, j = [], m - 1
+    for cut in reversed(cuts):
+        if j < 0:
+            break
+        if cut[j] > 0:
+            chosen.append(int(sizes[j]))
+            j = int(cut[j]) - 1
+    if j >= 0:
+        chosen.append(int(sizes[j]))
+    return sorted(chosen)
+
+
+class RaggedVmapped:
+    """What `vmlir.vmap(fn, ragged=...)` returns (see module doc)."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        ragged: Any,
+        in_axes: Any = 0,
+        ragged_out: str = "list",
+        max_buckets: int = 1,
+        bucket_sizes: Sequence[int] | None = None,
+        pipeline: str | None = None,
+    ):
+        if not callable(fn):
+            raise TypeError(f"vmap requires a callable, got {fn!r}")
+        if ragged_out not in ("list", "ragged"):
+            raise ValueError(f"ragged_out must be 'list' or 'ragged', got {ragged_out!r}")
+        if not isinstance(max_buckets, int) or max_buckets < 1:
+            raise ValueError(f"max_buckets must be a positive int, got {max_buckets!r}")
+        self.fn, self.ragged, self.in_axes = fn, ragged, in_axes
+        self.ragged_out, self.max_buckets = ragged_out, max_buckets
+        self.bucket_sizes = None if bucket_sizes is None else sorted(int(s) for s in bucket_sizes)
+        self.pipeline = pipeline or "batch-ragged," + default_pipeline()
+        self._programs: dict[Any, tuple[RaggedTrace, Stages, str, tuple[Any, ...]]] = {}
+        self._runners: dict[Any, Callable[..., Any]] = {}
+        for attr in ("__name__", "__qualname__", "__doc__"):
+            if hasattr(fn, attr):
+                setattr(self, attr, getattr(fn, attr))
+
+    def with_pipeline(self, pipeline: str | None) -> RaggedVmapped:
+        """The same ragged vmap compiled with `pipeline` (batch-ragged must come first)."""
+        return RaggedVmapped(
+            self.fn, self.ragged, self.in_axes, self.ragged_out, self.max_buckets,
+            self.bucket_sizes, pipeline,
+        )
+
+    def _per_arg(self, spec: Any, n: int, what: str) -> list[Any]:
+        if isinstance(spec, (tuple, list)):
+            if len(spec) != n:
+                raise ValueError(f"{what} has {len(spec)} entries for {n} arguments")
+            return list(spec)
+        return [spec] * n
+
+    def _arguments(self, args: tuple[Any, ...]):
+        """(padded ragged args as Ragged, the others, their in_axes, ragged axes, lengths)."""
+        ragged = self._per_arg(self.ragged, len(args), "ragged")
+        in_axes = self._per_arg(self.in_axes, len(args), "in_axes")
+        values: list[Any] = []
+        lengths = None
+        for i, (x, r) in enumerate(zip(args, ragged)):
+            if r is None:
+                if in_axes[i] not in (0, None):
+                    raise VmlirUnsupportedError(
+                        f"ragged vmap: in_axes={in_axes[i]!r} for argument {i}; only 0 or None"
+                    )
+                values.append(jnp.asarray(x))
+                continue
+            if not isinstance(x, Ragged):
+                if not isinstance(x, (list, tuple)):
+                    raise TypeError(
+                        f"argument {i} is ragged (ragged axis {r}): pass a list of arrays or a "
+                        f"vmlir.Ragged, got {type(x).__name__}"
+                    )
+                x = Ragged.from_list(x, r)
+            elif x.axis != r:
+                raise ValueError(f"argument {i}: a Ragged along axis {x.axis}, but ragged={r}")
+            n = np.asarray(x.lengths, dtype=LENGTH_DTYPE)
+            stored = np.shape(x.values)
+            if n.shape != stored[:1] or (n.size and (n.min() < 0 or n.max() > stored[r + 1])):
+                raise ValueError(
+                    f"argument {i}: lengths {n.tolist()} do not fit values of shape {stored} "
+                    f"(one length per example, at most the padded size {stored[r + 1]})"
+                )
+            if lengths is not None and not np.array_equal(lengths, n):
+                raise ValueError("the ragged arguments must have the same length per example")
+            lengths = n
+            values.append(x)
+        if lengths is None:
+            raise ValueError("vmap(..., ragged=...) needs at least one ragged argument")
+        return values, in_axes, ragged, lengths
+
+    def _buckets(self, lengths: np.ndarray) -> list[int]:
+        if self.bucket_sizes is not None:
+            if self.bucket_sizes[-1] < lengths.max():
+                raise ValueError(
+                    f"bucket_sizes {self.bucket_sizes} has no bucket for length {lengths.max()}"
+                )
+            return self.bucket_sizes
+        return choose_buckets(lengths, self.max_buckets)
+
+    def _program(self, values, in_axes, ragged, batch: int, size: int):
+        def shapes(p: int) -> list[jax.ShapeDtypeStruct]:
+            out = []
+            for v, ax, r in zip(values, in_axes, ragged):
+                if r is not None:
+                    shape = list(np.shape(v.values)[1:])
+                    shape[r] = p
+                    out.append(jax.ShapeDtypeStruct(tuple(shape), np.asarray(v.values).dtype))
+                else:
+                    shape = v.shape if ax is None else v.shape[1:]
+                    out.append(jax.ShapeDtypeStruct(tuple(shape), v.dtype))
+            return out
+
+        # At size 1 JAX emits other ops (a size-1 axis is squeezed, not reduced): pad
+        # such buckets to 2, so one program shape serves every length.
+        size = max(size, 2)
+        key = (batch, size, tuple(in_axes), tuple(ragged), tuple(map(str, shapes(size))))
+        if key not in self._programs:
+            trace = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size)
+            stages = Stages(True)
+            stages.add("batch", print_custom(trace.module))
+            text = run_pipeline(trace.module, self.pipeline, stages)
+            out_avals = tuple(
+                jax.core.ShapedArray((batch, *a.shape), a.dtype) for a in trace.out_avals
+            )
+            self._programs[key] = (trace, stages, text, out_avals)
+        return self._programs[key]
+
+    def __call__(self, *args: Any) -> Any:
+        values, in_axes, ragged, lengths = self._arguments(args)
+        sizes = self._buckets(lengths)
+        order = np.argsort(lengths, kind="stable")
+        counts = np.bincount(np.searchsorted(np.asarray(sizes), lengths), minlength=len(sizes))
+        plan = []
+        for size, count in zip(sizes, counts):
+            if count:
+                plan.append((int(count), size, self._program(values, in_axes, ragged, int(count), size)))
+        key = tuple((c, s, id(prog[2])) for c, s, prog in plan)
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = self._runners[key] = self._runner(
+                [(c, prog[0].padded_size, prog[2], prog[3]) for c, _, prog in plan],
+                in_axes, ragged, [prog[0].out_ragged_dims for _, _, prog in plan][0],
+            )
+        leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
+        stacked, per_bucket = runner(*leaves, jnp.asarray(lengths), jnp.asarray(order))
+        return self._assemble(plan, stacked, per_bucket, order, lengths)
+
+    def _runner(self, plan, in_axes, ragged, out_ragged_dims) -> Callable[..., Any]:
+        """One jax.jit for the whole call: split the examples into the buckets (sorted
+        by length), run each bucket's program, and put the stacked outputs back in the
+        examples' order; ragged outputs stay per bucket (cut on the host)."""
+
+        def run(*xs: Any) -> Any:
+            *leaves, lengths, order = xs
+            inverse = jnp.argsort(order)
+            outs_per_bucket = []
+            start = 0
+            for count, padded, text, out_avals in plan:
+                idx = order[start : start + count]
+                start += count
+                args = []
+                for x, ax, r in zip(leaves, in_axes, ragged):
+                    if r is None:
+                        args.append(x if ax is None else jnp.take(x, idx, axis=0))
+                        continue
+                    x = jax.lax.slice_in_dim(jnp.take(x, idx, axis=0), 0, min(padded, x.shape[r + 1]), axis=r + 1)
+                    if x.shape[r + 1] < padded:
+                        # Padded up to the traced size; what is added is never read.
+                        pad = [(0, 0)] * x.ndim
+                        pad[r + 1] = (0, padded - x.shape[r + 1])
+                        x = jnp.pad(x, pad)
+                    args.append(x)
+                args.append(jnp.take(lengths, idx).astype(LENGTH_DTYPE))
+                outs_per_bucket.append(xla.call(text, args, out_avals))
+            stacked = [
+                None if dims else jnp.take(jnp.concatenate([o[k] for o in outs_per_bucket]), inverse, axis=0)
+                for k, dims in enumerate(out_ragged_dims)
+            ]
+            ragged_outs = [[o[k] if dims else None for o in outs_per_bucket] for k, dims in enumerate(out_ragged_dims)]
+            return stacked, ragged_outs
+
+        return jax.jit(run)
+
+    def _assemble(self, plan, stacked, per_bucket, order: np.ndarray, lengths: np.ndarray) -> Any:
+        trace0 = plan[0][2][0]
+        results: list[Any] = []
+        for k, dims in enumerate(trace0.out_ragged_dims):
+            if not dims:
+                results.append(stacked[k])
+                continue
+            per_example: list[Any] = [None] * len(lengths)
+            start = 0
+            for (count, _, _), out in zip(plan, per_bucket[k]):
+                out = np.asarray(out)
+                for row, i in enumerate(order[start : start + count]):
+                    cut = [slice(None)] * (out.ndim - 1)
+                    for d in dims:
+                        cut[d] = slice(0, int(lengths[i]))
+                    per_example[i] = jnp.asarray(out[row][tuple(cut)])
+                start += count
+            if self.ragged_out == "ragged":
+                if len(dims) != 1:
+                    raise VmlirUnsupportedError(
+                        f"ragged vmap: output {k} is ragged along {len(dims)} dimensions; "
+                        "a Ragged holds one, use ragged_out='list'"
+                    )
+                results.append(Ragged.from_list(per_example, dims[0]))
+            else:
+                results.append(per_example)
+        return jax.tree_util.tree_unflatten(trace0.out_tree, results)
+
+    def lower(self, *args: Any) -> list[dict[str, str]]:
+        """The IR of every stage (name -> text) for each bucket's program."""
+        values, in_axes, ragged, lengths = self._arguments(args)
+        sizes = self._buckets(lengths)
+        bucket_of = np.searchsorted(np.asarray(sizes), lengths)
+        texts = []
+        for b, size in enumerate(sizes):
+            count = int((bucket_of == b).sum())
+            if count:
+                _, stages, _, _ = self._program(values, in_axes, ragged, count, size)
+                texts.append(dict(stages.texts))
+        return texts
