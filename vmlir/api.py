@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import operator
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -625,9 +626,10 @@ def compile(  # noqa: A001
     an invariant (default: once, at the end; the environment variable VMLIR_VERIFY_EACH=1
     turns it on everywhere).
     """
-    from vmlir.ragged import RaggedVmapped
-
-    if isinstance(batched, RaggedVmapped):
+    # A RaggedVmapped exists only once vmlir.ragged is imported; importing it here would
+    # load xDSL on every compile, which a disk-cache hit must not pay for.
+    ragged = sys.modules.get("vmlir.ragged")
+    if ragged is not None and isinstance(batched, ragged.RaggedVmapped):
         if fast_math or memory_limit_bytes is not None or balance_shards:
             raise VmlirUnsupportedError(
                 "ragged vmap: fast_math, memory_limit_bytes and balance_shards are not "
