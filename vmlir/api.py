@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import operator
 import sys
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
-import numpy as np
 
 from vmlir import cache
 from vmlir.compiler import Stages, default_pipeline
+from vmlir.derived import Backend, flat_fn, nested_handle
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.axes import (
     Axis,
-    FlatArgs,
     flatten_args,
     flatten_out_axes,
     is_static_leaf,
@@ -34,7 +32,8 @@ from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, in_vmlir_trace, lower_per_example, nested_vmap_call
 from vmlir.runtime import sharding, xla
-from vmlir.runtime.batched import BatchedFn, converted
+from vmlir.runtime.batched import BatchedFn
+from vmlir.static_args import ARRAYS, StaticArgs, only_arrays
 
 # xDSL, our dialects and passes are imported only when the passes run (a build, not a
 # disk-cache hit): see _build.
@@ -104,7 +103,7 @@ class Vmapped:
                 self.axis_size,
                 self.chunk_size,
                 axis_name=self.axis_name,
-                make_handle=_nested_handle,
+                make_handle=nested_handle,
             )
         if self._default is None:
             self._default = Compiled(self, None)
@@ -187,44 +186,6 @@ def _signature(leaves: list[Any], tree: Any) -> tuple[Any, ...]:
     return (tree, tuple((a.shape, a.dtype, a.weak_type) for a in avals))
 
 
-_ARRAYS = frozenset({type(jax.numpy.zeros(())), np.ndarray})  # exact types: no ABC check
-
-
-def _only_arrays(tree: Any) -> bool:
-    """Whether a pytree of plain containers holds only arrays: much cheaper than
-    tree_flatten (~0.3 us for a dict of two arrays, against ~1.5 us). False for other
-    containers, which the full check then handles."""
-    t = type(tree)
-    if t in _ARRAYS or tree is None:
-        return True
-    if t is dict:
-        tree = tree.values()
-    elif t is not tuple and t is not list:
-        return False
-    for x in tree:
-        if not _only_arrays(x):
-            return False
-    return True
-
-
-@dataclass(frozen=True)
-class _Static:
-    """The static leaves of a call, as jax.jit's static argument: equal when the argument
-    tree and every static value (and its type: 1, 1.0 and True differ) are."""
-
-    tree: Any
-    static: tuple[tuple[int, Any], ...]
-
-    def _key(self) -> tuple[Any, ...]:
-        return self.tree, FlatArgs((), (), 0, (), self.static).static_key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Static) and self._key() == other._key()
-
-
 class Compiled:
     """`vmlir.compile(vmapped)`: call it like the vmapped function; `.lower(...)` shows IR."""
 
@@ -258,7 +219,7 @@ class Compiled:
         self.verify_each = verify_each
         # Derivative programs (vmlir/runtime/autodiff.py) sum these outputs over the batch.
         self.summed = summed
-        self._backend: _Backend | None = None
+        self._backend: Backend | None = None
         self._programs: dict[Any, Program] = {}
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
         self._local: dict[Any, Compiled] = {}
@@ -332,7 +293,7 @@ class Compiled:
             handle = self._programs[key].handle if key in self._programs else None
             if handle is None and self.summed is None:
                 handle = BatchedFn(
-                    _flat_fn(fn, in_tree),
+                    flat_fn(fn, in_tree),
                     flat.in_axes,
                     tuple(out_axes),
                     (False,) * len(out_axes),
@@ -458,15 +419,15 @@ class Compiled:
     def _route(self, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
         """The jax.jit function for these arguments and what to pass it: the static
         (non-array) leaves go in one static argument."""
-        if _only_arrays(args):
+        if only_arrays(args):
             return self._jitted, args
         leaves, tree = jax.tree_util.tree_flatten(args)
         static = tuple((i, x) for i, x in enumerate(leaves)
-                       if type(x) not in _ARRAYS and is_static_leaf(x))
+                       if type(x) not in ARRAYS and is_static_leaf(x))
         if not static:
             return self._jitted, args
         try:
-            key = _Static(tree, static)
+            key = StaticArgs(tree, static)
             hash(key)
         except TypeError:  # flatten_args names the argument
             flatten_args(args, self.vmapped.in_axes, self.vmapped.axis_size)
@@ -477,7 +438,7 @@ class Compiled:
         fn, args = self._route(args)
         return fn(*args, **kwargs)
 
-    def _traced_static(self, key: _Static, *dyn: Any, **kwargs: Any) -> Any:
+    def _traced_static(self, key: StaticArgs, *dyn: Any, **kwargs: Any) -> Any:
         it, static = iter(dyn), dict(key.static)
         leaves = [static[i] if i in static else next(it) for i in range(key.tree.num_leaves)]
         return self._traced(*jax.tree_util.tree_unflatten(key.tree, leaves), **kwargs)
@@ -524,11 +485,11 @@ class Compiled:
         assert program.handle is not None
         return program.handle, [leaf_aval(x) for x in leaves]
 
-    def backend(self) -> _Backend:
+    def backend(self) -> Backend:
         """Compiles the programs derived from this one (derivatives, jax.vmap of it) with
         the same pipeline and options."""
         if self._backend is None:
-            self._backend = _Backend(self.pipeline, self.fast_math, self.memory_limit_bytes)
+            self._backend = Backend(self.pipeline, self.fast_math, self.memory_limit_bytes)
         return self._backend
 
     def xla(self, *args: Any, **kwargs: Any) -> Any:
@@ -536,74 +497,6 @@ class Compiled:
         `.memory_analysis()`, `.cost_analysis()`, `.as_text()`."""
         fn, args = self._route(args)
         return fn.lower(*args, **kwargs).compile()
-
-
-def _flat_fn(fn: Callable[..., Any], in_tree: Any) -> Callable[..., tuple[Any, ...]]:
-    """`fn` (control flow converted) on flat argument leaves, returning a tuple of leaves."""
-    fn = convert(fn)
-
-    def flat(*leaves: Any) -> tuple[Any, ...]:
-        return tuple(jax.tree_util.tree_leaves(fn(*jax.tree_util.tree_unflatten(in_tree, leaves))))
-
-    flat.__name__ = getattr(fn, "__name__", "per_example")
-    return converted(flat)
-
-
-class _Backend:
-    """vmlir.runtime's way to compile a BatchedFn (see vmlir/runtime/batched.py): a
-    `vmlir.compile(vmlir.vmap(...))` per BatchedFn, its programs cached per signature."""
-
-    def __init__(self, pipeline: str, fast_math: bool, memory_limit_bytes: int | None):
-        self.options = (pipeline, fast_math, memory_limit_bytes)
-        self._compiled: weakref.WeakKeyDictionary[BatchedFn, Compiled] = weakref.WeakKeyDictionary()
-
-    def _compile(self, b: BatchedFn) -> Compiled:
-        c = self._compiled.get(b)
-        if c is None:
-            v = Vmapped(
-                b.fn, b.in_axes, b.vmap_out_axes(), b.axis_size, b.chunk_size, b.axis_name
-            )
-            pipeline, fast_math, memory_limit_bytes = self.options
-            c = Compiled(v, pipeline, fast_math, memory_limit_bytes, summed=b.summed)
-            self._compiled[b] = c
-        return c
-
-    def program_of(self, b: BatchedFn, avals: Sequence[Any], record: bool = False) -> Program:
-        args = tuple(jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals)
-        return self._compile(b)._program(args, {}, record)[0]
-
-    def program(self, b: BatchedFn, avals: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
-        p = self.program_of(b, avals)
-        return p.text, p.out_avals
-
-    def nested(self, b: BatchedFn, args: Sequence[Any]) -> tuple[Any, ...]:
-        outs = Vmapped(
-            b.fn, b.in_axes, b.vmap_out_axes(), b.axis_size, b.chunk_size, b.axis_name
-        )(*args)
-        return tuple(o.sum(axis=0) if s else o for o, s in zip(outs, b.summed))
-
-
-_NESTED_BACKEND = _Backend(default_pipeline(), False, None)
-"""A nested vmlir.vmap's handle only makes more nested maps (never a program of its own)."""
-
-
-def _nested_handle(
-    fn: Callable[..., Any],
-    in_axes: Any,
-    out_axes: Any,
-    axis_size: int,
-    chunk_size: int | None,
-    axis_name: str | None = None,
-) -> BatchedFn:
-    def flat(*leaves: Any) -> tuple[Any, ...]:
-        return tuple(fn(*leaves))
-
-    flat.__name__ = getattr(fn, "__name__", "per_example")
-    n = len(out_axes)
-    return BatchedFn(
-        converted(flat), tuple(in_axes), out_axes, (False,) * n, axis_size, chunk_size,
-        _NESTED_BACKEND, what="a nested vmlir.vmap", axis_name=axis_name,
-    )
 
 
 def compile(  # noqa: A001
