@@ -108,6 +108,27 @@ XLA_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters
 than the defaults for these small programs, and the same for both sides."""
 
 
+def _run_both(
+    both: Any, args: Sequence[Any], prog: Any, index: int, tb: bool
+) -> tuple[Any, Any] | Outcome:
+    """(vmlir's result, jax.vmap's) from `both` in one jax.jit, or the Outcome that says
+    which side raised (module doc)."""
+    try:
+        return jax.jit(both).lower(*args).compile(XLA_OPTIONS)(*args)
+    except _NothingToDifferentiate:
+        return Outcome(index, "invalid", prog, "no float output to differentiate")
+    except _JaxRaised as e:
+        return Outcome(index, "invalid", prog, "jax.vmap: " + _describe(e.__cause__, tb))
+    except vmlir.VmlirUnsupportedError as e:
+        return Outcome(index, "unsupported", prog, _describe(e, tb))
+    except vmlir.VmlirError as e:
+        return Outcome(
+            index, "mismatch", prog, "vmlir raised, jax.vmap did not: " + _describe(e, tb)
+        )
+    except Exception as e:  # noqa: BLE001 - anything else escaping vmlir is a bug
+        return Outcome(index, "crash", prog, _describe(e, tb))
+
+
 def check(prog: progen.Program, seed: int, index: int, tb: bool = False) -> Outcome:
     """Run one program through vmlir and jax.vmap; classify the outcome.
 
@@ -131,18 +152,10 @@ def check(prog: progen.Program, seed: int, index: int, tb: bool = False) -> Outc
             raise _JaxRaised() from e
         return got_fn(*a), want
 
-    try:
-        got, want = jax.jit(both).lower(*args).compile(XLA_OPTIONS)(*args)
-    except _JaxRaised as e:
-        return Outcome(index, "invalid", prog, "jax.vmap: " + _describe(e.__cause__, tb))
-    except vmlir.VmlirUnsupportedError as e:
-        return Outcome(index, "unsupported", prog, _describe(e, tb))
-    except vmlir.VmlirError as e:
-        return Outcome(
-            index, "mismatch", prog, "vmlir raised, jax.vmap did not: " + _describe(e, tb)
-        )
-    except Exception as e:  # noqa: BLE001 - anything else escaping vmlir is a bug
-        return Outcome(index, "crash", prog, _describe(e, tb))
+    ran = _run_both(both, args, prog, index, tb)
+    if isinstance(ran, Outcome):
+        return ran
+    got, want = ran
     shapes = tuple(tuple(x.shape) for x in jax.tree_util.tree_leaves(want))
     if prog.out_shapes is not None and shapes != prog.out_shapes:
         msg = f"generator expected output shapes {prog.out_shapes}, jax.vmap gave {shapes}"
@@ -204,20 +217,10 @@ def check_grad(prog: progen.Program, seed: int, index: int, tb: bool = False) ->
 
     if not diff:
         return Outcome(index, "invalid", prog, "no float argument to differentiate")
-    try:
-        got, want = jax.jit(both).lower(*leaves).compile(XLA_OPTIONS)(*leaves)
-    except _NothingToDifferentiate:
-        return Outcome(index, "invalid", prog, "no float output to differentiate")
-    except _JaxRaised as e:
-        return Outcome(index, "invalid", prog, "jax.vmap: " + _describe(e.__cause__, tb))
-    except vmlir.VmlirUnsupportedError as e:
-        return Outcome(index, "unsupported", prog, _describe(e, tb))
-    except vmlir.VmlirError as e:
-        return Outcome(
-            index, "mismatch", prog, "vmlir raised, jax.vmap did not: " + _describe(e, tb)
-        )
-    except Exception as e:  # noqa: BLE001 - anything else escaping vmlir is a bug
-        return Outcome(index, "crash", prog, _describe(e, tb))
+    ran = _run_both(both, leaves, prog, index, tb)
+    if isinstance(ran, Outcome):
+        return ran
+    got, want = ran
     tol = LOW_PRECISION_GRAD_TOL if "float16" in prog.source else TOL
     try:
         assert_same(got, want, rtol=tol, atol=tol)
