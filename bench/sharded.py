@@ -24,13 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vmlir.runtime.sharding import COLLECTIVES
+
 DEVICES = 8
-COLLECTIVES = ("all-reduce", "all-gather", "all-to-all", "collective-permute", "reduce-scatter")
 
 
 def _measure() -> dict[str, Any]:
-    import re
-
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -38,20 +37,8 @@ def _measure() -> dict[str, Any]:
     from jax.sharding import PartitionSpec as P
 
     import vmlir
-
-    def count(hlo: str) -> dict[str, int]:
-        return {c: len(re.findall(rf"\s{c}(?:-start)?\(", hlo)) for c in COLLECTIVES}
-
-    def escape(c):
-        def cond(s):
-            a, b, i = s
-            return (a * a + b * b < 4.0) & (i < 64)
-
-        def body(s):
-            a, b, i = s
-            return a * a - b * b + c[0], 2 * a * b + c[1], i + 1
-
-        return jax.lax.while_loop(cond, body, (0.0, 0.0, 0))[2]
+    from vmlir.examples.seeds import escape_time as escape
+    from vmlir.runtime.sharding import count_collectives as count
 
     def mlp(params, x):
         for w, b in params:

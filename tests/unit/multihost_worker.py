@@ -22,18 +22,6 @@ from jax.sharding import AxisType, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
 
-def escape(c):
-    def cond(s):
-        a, b, i = s
-        return (a * a + b * b < 4.0) & (i < 64)
-
-    def body(s):
-        a, b, i = s
-        return a * a - b * b + c[0], 2 * a * b + c[1], i + 1
-
-    return jax.lax.while_loop(cond, body, (0.0, 0.0, 0))[2]
-
-
 def loss(params, x, y):
     w1, w2 = params
     return jnp.sum((jnp.tanh(x @ w1) @ w2 - y) ** 2)
@@ -69,6 +57,7 @@ def main() -> None:
         initialization_timeout=60,
     )
     import vmlir  # after initialize: nothing may touch the backend before it
+    from vmlir.examples.seeds import escape_time as escape
 
     out: dict[str, object] = {"devices": jax.device_count(), "local": jax.local_device_count()}
     rng = np.random.RandomState(0)

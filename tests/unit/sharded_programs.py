@@ -27,16 +27,12 @@ from jax.sharding import AxisType, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
 import vmlir  # noqa: E402
+from vmlir.examples.seeds import escape_time as escape  # noqa: E402
+from vmlir.runtime.sharding import count_collectives as collectives  # noqa: E402
 
 N = 1024
 LOOP_N = 4096  # 512 lanes per device: lane compaction (min_bucket 128) runs in each shard
-COLLECTIVES = ("all-reduce", "all-gather", "all-to-all", "collective-permute", "reduce-scatter")
 results: dict[str, dict[str, Any]] = {}
-
-
-def collectives(hlo_text: str) -> dict[str, int]:
-    """How many of each collective XLA's partitioned program holds (async pairs: once)."""
-    return {c: len(re.findall(rf"\s{c}(?:-start)?\(", hlo_text)) for c in COLLECTIVES}
 
 
 def check(name: str) -> Callable[[Callable[[], str | None]], None]:
@@ -65,20 +61,6 @@ def batch_spec(x: Any, axis: int = 0) -> Any:
 
 
 # ----- per-example programs, one per construct ------------------------------------------
-
-
-def escape(c):
-    """Escape-time (Mandelbrot) count: a varying while, compacted."""
-
-    def cond(s):
-        a, b, i = s
-        return (a * a + b * b < 4.0) & (i < 64)
-
-    def body(s):
-        a, b, i = s
-        return a * a - b * b + c[0], 2 * a * b + c[1], i + 1
-
-    return jax.lax.while_loop(cond, body, (0.0, 0.0, 0))[2]
 
 
 def mlp(params, x):

@@ -52,6 +52,21 @@ class Seed:
     """Two nested maps (over pairs of examples) rather than one."""
 
 
+def escape_time(c):
+    """Escape-time (Mandelbrot) count of the point c = (re, im), at most 64 iterations: a
+    divergent while loop, the sharding tests' and benchmark's workload."""
+
+    def cond(s):
+        a, b, i = s
+        return (a * a + b * b < 4.0) & (i < 64)
+
+    def body(s):
+        a, b, i = s
+        return a * a - b * b + c[0], 2 * a * b + c[1], i + 1
+
+    return jax.lax.while_loop(cond, body, (0.0, 0.0, 0))[2]
+
+
 def _f32(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return rng.normal(size=shape).astype(np.float32)
 

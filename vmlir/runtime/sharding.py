@@ -21,6 +21,7 @@ devices (docs/sharding.md).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,14 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from vmlir.errors import VmlirError
 
 Axis = int | None
+
+COLLECTIVES = ("all-reduce", "all-gather", "all-to-all", "collective-permute", "reduce-scatter")
+
+
+def count_collectives(hlo_text: str) -> dict[str, int]:
+    """How many of each collective XLA's partitioned program (`Compiled.xla(...).as_text()`)
+    holds; an async pair (`-start`/`-done`) counts once."""
+    return {c: len(re.findall(rf"\s{c}(?:-start)?\(", hlo_text)) for c in COLLECTIVES}
 
 
 @dataclass(frozen=True)
