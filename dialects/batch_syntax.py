@@ -15,6 +15,8 @@ from xdsl.irdl import IRDLOperation
 from xdsl.parser import Parser, UnresolvedOperand
 from xdsl.printer import Printer
 
+from vmlir.dialects.stablehlo.syntax import parse_bindings
+
 # pyright: reportAttributeAccessIssue=false
 
 Axis = int | None
@@ -44,7 +46,8 @@ def _parse_attributes(parser: Parser) -> dict[str, Attribute]:
 
 
 class VmapFormat:
-    """`batch.vmap(%v = %x) in_axes [0] out_axes [0] size 4 [chunk 2] [name "i"] [ragged [0, none]] : (...) -> ... { .. }`."""
+    """`batch.vmap(%v = %x) in_axes [0] out_axes [0] size 4 [chunk 2] [name "i"]
+    [ragged [0, none]] : (...) -> ... { .. }`."""
 
     # The body's arguments are named in the header and their (per-example) types follow
     # from the operand types and in_axes, so the block header is not printed.
@@ -84,12 +87,7 @@ class VmapFormat:
         # batch.py defines the ops these formats are mixed into, and imports this module.
         from vmlir.dialects.batch import axes_attr, remove_axis
 
-        def parse_binding() -> tuple[Parser.UnresolvedArgument, UnresolvedOperand]:
-            arg = parser.parse_argument(expect_type=False)
-            parser.parse_punctuation("=")
-            return arg, parser.parse_unresolved_operand()
-
-        bindings = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parse_binding)
+        bindings = parse_bindings(parser)
         parser.parse_keyword("in_axes")
         in_axes = _parse_axes(parser)
         parser.parse_keyword("out_axes")

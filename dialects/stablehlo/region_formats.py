@@ -181,12 +181,7 @@ class WhileFormat:
 
     @classmethod
     def parse(cls, parser: Parser) -> IRDLOperation:
-        def parse_binding() -> tuple[Parser.UnresolvedArgument, UnresolvedOperand]:
-            arg = parser.parse_argument(expect_type=False)
-            parser.parse_punctuation("=")
-            return arg, parser.parse_unresolved_operand()
-
-        bindings = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parse_binding)
+        bindings = syntax.parse_bindings(parser)
         types: list[Attribute] = []
         if bindings:
             parser.parse_punctuation(":")

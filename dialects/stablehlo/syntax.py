@@ -55,6 +55,18 @@ def parse_operands_then_comma(parser: Parser) -> list[UnresolvedOperand]:
     return operands
 
 
+def parse_bindings(parser: Parser) -> list[tuple[Parser.UnresolvedArgument, UnresolvedOperand]]:
+    """`(%arg = %operand, ...)`: a region's entry arguments named with the operands they
+    are bound to (stablehlo.while, batch.vmap)."""
+
+    def parse_binding() -> tuple[Parser.UnresolvedArgument, UnresolvedOperand]:
+        arg = parser.parse_argument(expect_type=False)
+        parser.parse_punctuation("=")
+        return arg, parser.parse_unresolved_operand()
+
+    return parser.parse_comma_separated_list(parser.Delimiter.PAREN, parse_binding)
+
+
 def print_attr_dict(printer: Printer, op: Operation, keyword: bool = False) -> None:
     """The discardable attributes, ` {a = 1}` (nothing when there are none)."""
     printer.print_op_attributes(op.attributes, print_keyword=keyword)
