@@ -129,6 +129,11 @@ def render(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section(args: argparse.Namespace) -> str:
+    """The section of `make bench` (bench/sections.py)."""
+    return render(bench_autodiff(rounds=max(1, args.rounds // 2), scale=args.scale, min_time=args.min_time))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.autodiff", description=__doc__.split("\n\n")[0]

@@ -211,6 +211,11 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def section(args: argparse.Namespace) -> str:
+    """The section of `make bench` (bench/sections.py)."""
+    return render(bench_divergent(max(3, args.rounds // 4), args.divergent_large))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.divergent", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=5)

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 if TYPE_CHECKING:
-    from bench.run import WorkloadResult
+    from bench.measure import WorkloadResult
 
 JAX = "jax.jit(vmap)"
 MANUAL = "manual"

@@ -194,10 +194,9 @@ def render_sharded(data: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def with_sharded_section(text: str, data: dict[str, Any] | None) -> str:
-    """results.md with the section inserted before its data block."""
-    head, sep, rest = text.partition("\n<!-- bench-data")
-    return "\n".join([head.rstrip("\n"), *render_sharded(data), ""]) + sep + rest
+def section(args: Any) -> str:
+    """The section of `make bench` (bench/sections.py)."""
+    return "\n".join(render_sharded(bench_sharded())) + "\n"
 
 
 if __name__ == "__main__":
