@@ -406,7 +406,7 @@ class Compiled:
         program, _ = local._program(tuple(structs), {})
         outs = sharding.shard_call(
             plan,
-            lambda *xs: xla.call(program.text, list(xs), program.out_avals),
+            lambda *xs: xla.call(program.text, list(xs), program.out_avals, program.handle),
             leaves,
             flat.avals,
             flat.in_axes,

@@ -6,59 +6,25 @@ before jax starts. Prints one JSON object: check name -> {"ok": bool, "detail": 
 
 from __future__ import annotations
 
-import os
+import contextlib
+import json
+import re
+from typing import Any
 
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-).strip()
+from sharded_common import MESHES, batch_spec, check, place, print_results, same
 
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
+import jax  # noqa: E402  (after sharded_common, which sets the device count)
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import AxisType, NamedSharding  # noqa: E402
-from jax.sharding import PartitionSpec as P  # noqa: E402
-
-import vmlir  # noqa: E402
-from vmlir.examples.seeds import escape_time as escape  # noqa: E402
-from vmlir.runtime.sharding import count_collectives as collectives  # noqa: E402
+import vmlir
+from vmlir.examples.seeds import escape_time as escape
+from vmlir.runtime.sharding import count_collectives as collectives
 
 N = 1024
 LOOP_N = 4096  # 512 lanes per device: lane compaction (min_bucket 128) runs in each shard
-results: dict[str, dict[str, Any]] = {}
-
-
-def check(name: str) -> Callable[[Callable[[], str | None]], None]:
-    def run(fn: Callable[[], str | None]) -> None:
-        start = time.perf_counter()
-        try:
-            detail = fn()
-            results[name] = {"ok": True, "detail": detail or ""}
-        except Exception:  # reported to the pytest side, which fails with the traceback
-            results[name] = {"ok": False, "detail": traceback.format_exc()}
-        results[name]["seconds"] = round(time.perf_counter() - start, 2)
-
-    return run
-
-
-def same(actual: Any, expected: Any) -> None:
-    for a, e in zip(jax.tree_util.tree_leaves(actual), jax.tree_util.tree_leaves(expected)):
-        a, e = np.asarray(a), np.asarray(e)
-        assert a.shape == e.shape and a.dtype == e.dtype, (a.shape, a.dtype, e.shape, e.dtype)
-        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
-
-
-def batch_spec(x: Any, axis: int = 0) -> Any:
-    spec = tuple(x.sharding.spec) + (None,) * x.ndim
-    return spec[axis]
-
 
 # ----- per-example programs, one per construct ------------------------------------------
 
@@ -126,20 +92,6 @@ CONSTRUCTS: list[tuple[str, Any, Any, Any, tuple[Any, ...], dict[str, Any]]] = [
     ("chunked", escape, escape, 0, (points,), {"chunk_size": 96}),
     ("python_control_flow", pycontrol, pycontrol_lax, 0, (small,), {}),
 ]
-
-
-def place(args: tuple[Any, ...], in_axes: Any, mesh: Any) -> tuple[Any, ...]:
-    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
-    return tuple(
-        jax.device_put(a, NamedSharding(mesh, P() if ax is None else P("b")))
-        for a, ax in zip(args, axes)
-    )
-
-
-MESHES = {
-    "explicit": jax.make_mesh((8,), ("b",)),  # jax 0.10's default: Explicit axes
-    "auto": jax.make_mesh((8,), ("b",), axis_types=(AxisType.Auto,)),
-}
 
 
 def construct_check(
@@ -354,4 +306,4 @@ def _() -> str:
     return json.dumps(counts)
 
 
-print("RESULTS " + json.dumps(results))
+print_results()

@@ -159,15 +159,19 @@ def local_aval(aval: Any, axis: Axis, shards: int) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=aval.weak_type)
 
 
-def _to_spec(x: Any, aval: Any, spec: PartitionSpec) -> Any:
-    """An Explicit-mesh argument resharded to `spec` when its type says otherwise (shard_map
-    on an Explicit mesh requires in_specs to match the argument types)."""
+def _to_spec(x: Any, aval: Any, spec: PartitionSpec, mesh: Any) -> Any:
+    """An argument resharded to `spec` when the batch runs on an Explicit mesh and its type
+    says otherwise (shard_map there requires in_specs to match the argument types). Its
+    type may name no mesh at all: jax.jit's in_shardings leave the types inside unsharded."""
     s = _aval_sharding(aval)
-    if s is None or AxisType.Explicit not in s.mesh.axis_types:
+    if s is not None:
+        mesh = s.mesh
+    if AxisType.Explicit not in mesh.axis_types:
         return x
-    if _padded(s.spec, len(aval.shape)) == _padded(spec, len(aval.shape)):
+    have = PartitionSpec() if s is None else s.spec
+    if _padded(have, len(aval.shape)) == _padded(spec, len(aval.shape)):
         return x
-    return jax.sharding.reshard(x, NamedSharding(s.mesh, spec))
+    return jax.sharding.reshard(x, NamedSharding(mesh, spec))
 
 
 def _deal(x: Any, axis: Axis, plan: BatchSharding) -> Any:
@@ -214,7 +218,7 @@ def shard_call(
     then loads every device alike. Needs the local batch to split into k parts."""
     in_specs = tuple(plan.spec(ax) for ax in in_axes)
     out_specs = [plan.spec(ax) for ax in out_axes]
-    args = [_to_spec(x, a, s) for x, a, s in zip(leaves, avals, in_specs)]
+    args = [_to_spec(x, a, s, plan.mesh) for x, a, s in zip(leaves, avals, in_specs)]
 
     def local(*xs: Any) -> list[Any]:
         if not balance:
