@@ -216,19 +216,6 @@ def _() -> str:
     raise AssertionError("no error without a mesh")
 
 
-@check("axis_name_on_sharded_batch_error")
-def _() -> str:
-    f = vmlir.compile(
-        vmlir.vmap(lambda v: v / jax.lax.psum(v, "i"), axis_name="i", spmd_axis_name="b")
-    )
-    x = place((points,), 0, MESHES["explicit"])[0]
-    try:
-        f(x)
-    except vmlir.VmlirUnsupportedError as e:
-        return str(e)
-    raise AssertionError("a psum over a sharded batch ran")
-
-
 @check("batch_shard_pass")
 def _() -> str:
     """The batch-shard pass's manual computation, compiled by XLA on 8 devices: the

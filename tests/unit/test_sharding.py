@@ -76,14 +76,6 @@ def test_spmd_axis_name_without_a_mesh_is_an_error(results):
     )
 
 
-def test_axis_name_with_a_sharded_batch_is_unsupported(results):
-    """Collectives would see one shard's examples only: refused, not summed per shard."""
-    assert _ok(results, "axis_name_on_sharded_batch_error") == (
-        "axis_name='i' together with a batch axis sharded over the mesh axis 'b': "
-        "collectives across shards are not supported yet; drop axis_name or the batch sharding"
-    )
-
-
 def test_batch_shard_pass_runs_on_the_mesh(results):
     """The IR the batch-shard pass emits runs under XLA's partitioner on 8 devices, equal
     to jax.vmap, with no collective."""

@@ -29,7 +29,8 @@ from typing import Any
 import jax
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
-from vmlir.errors import VmlirError
+from vmlir.dialects.batch_shards import MeshShards
+from vmlir.errors import VmlirError, VmlirUnsupportedError
 
 Axis = int | None
 
@@ -149,6 +150,30 @@ def batch_sharding(
             f"batch must be a multiple of {shards * shards}"
         )
     return BatchSharding(mesh, names, shards)
+
+
+def collective_shards(
+    plan: BatchSharding, axis_name: str | None, balance: bool
+) -> MeshShards | None:
+    """What a per-shard program needs for its collectives over `axis_name` to reach the
+    other shards (None: no axis_name, no collective). Each device's examples must be one
+    contiguous block, in device order, of the whole batch."""
+    if axis_name is None:
+        return None
+    if balance:
+        raise VmlirUnsupportedError(
+            f"axis_name={axis_name!r} with balance_shards: dealt round-robin, a shard's "
+            "examples are no longer a block of the batch (axis_index and all_gather would "
+            "see them out of order); drop one of the two"
+        )
+    if set(plan.names) != set(plan.mesh.axis_names):
+        raise VmlirUnsupportedError(
+            f"axis_name={axis_name!r} with the batch split over the mesh axes "
+            f"{plan.names} of a mesh with axes {tuple(plan.mesh.axis_names)}: collectives "
+            "across shards need the batch split over every mesh axis"
+        )
+    mesh = ",".join(f"{n}={s}" for n, s in zip(plan.mesh.axis_names, plan.mesh.axis_sizes))
+    return MeshShards.parse(mesh, ",".join(plan.names))
 
 
 def local_aval(aval: Any, axis: Axis, shards: int) -> jax.ShapeDtypeStruct:
