@@ -176,6 +176,18 @@ def collective_shards(
     return MeshShards.parse(mesh, ",".join(plan.names))
 
 
+def device_loads(per_example: Any, shards: int, balance: bool = False) -> Any:
+    """Each device's work: the summed per-example costs (a loop's own iteration counts,
+    in batch order) of the examples it runs, contiguous blocks or, with balance_shards,
+    dealt round-robin (example e on device e % shards)."""
+    import numpy as np
+
+    costs = np.asarray(per_example)
+    if balance:
+        return costs.reshape(-1, shards).sum(0)
+    return costs.reshape(shards, -1).sum(1)
+
+
 def local_aval(aval: Any, axis: Axis, shards: int) -> jax.ShapeDtypeStruct:
     """The per-device part of a batched argument (`axis` None: the whole value)."""
     shape = tuple(aval.shape)
