@@ -7,7 +7,9 @@ each group by their flat index in the mesh, `use_global_device_ids` says so, and
 one a fresh channel, vmlir/jaxmlir.py).
 
 ```mlir
-%s = "stablehlo.all_reduce"(%x) <{channel_handle = #stablehlo.channel_handle<handle = 1, type = 1>, replica_groups = dense<[[0, 1]]> : tensor<1x2xi64>, use_global_device_ids}> ({
+%s = "stablehlo.all_reduce"(%x) <{
+      channel_handle = #stablehlo.channel_handle<handle = 1, type = 1>,
+      replica_groups = dense<[[0, 1]]> : tensor<1x2xi64>, use_global_device_ids}> ({
 ^bb0(%a: tensor<f32>, %b: tensor<f32>):
   %c = stablehlo.add %a, %b : tensor<f32>
   stablehlo.return %c : tensor<f32>

@@ -60,9 +60,8 @@ def shard_offset(ctx: RuleContext) -> SSAValue:
     assert shards is not None
     b = ctx.builder()
     scalar = TensorType(i32, [])
-    pid = ctx.emit(
-        hlo.PartitionIdOp.create(result_types=[TensorType(IntegerType(32, Signedness.UNSIGNED), [])])
-    ).results[0]
+    ui32 = TensorType(IntegerType(32, Signedness.UNSIGNED), [])
+    pid = ctx.emit(hlo.PartitionIdOp.create(result_types=[ui32])).results[0]
     device = b.unary(hlo.ConvertOp, pid, scalar)
     index = None
     for stride, size, scale in shards.index_terms():

@@ -80,7 +80,8 @@ def test_collective_counts(results):
     assert c["vmlir/stats"]["all-reduce"] == c["jax/stats"]["all-reduce"] == 3, c
     assert c["vmlir/stats"]["all-gather"] >= 1, c
     assert c["vmlir/loop_psum"]["all-reduce"] == c["jax/loop_psum"]["all-reduce"] == 2, c
-    assert c["vmlir/escape_share"] == {**c["vmlir/escape_share"], "all-reduce": 1, "all-gather": 0}, c
+    assert c["vmlir/escape_share"]["all-reduce"] == 1, c
+    assert c["vmlir/escape_share"]["all-gather"] == 0, c
     assert c["jax/escape_share"]["all-reduce"] == 2, c
 
 
