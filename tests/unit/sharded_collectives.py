@@ -147,6 +147,19 @@ def loop_psum(v):
     return lax.while_loop(cond, body, (0.0, 0))
 
 
+def cond_psum(v):
+    """A branch holding a collective that only the first shard's lanes take (v[0] > 4):
+    every device must still run it (a device may not skip it for its own lanes alone)."""
+
+    def heavy(u):
+        w = jnp.outer(u, u) @ jnp.sin(jnp.outer(u, u))
+        for _ in range(4):
+            w = jnp.tanh(w @ w) + jnp.cos(w)
+        return jnp.sum(w, 0) / lax.psum(jnp.sum(jnp.abs(w)), "b")
+
+    return lax.cond(v[0] > 4.0, heavy, lambda u: u * 2.0, v)
+
+
 slow_first = xs.copy()
 slow_first[: N // 8, 0] += 5.0  # the slow lanes all on the first shard
 
@@ -159,7 +172,10 @@ def both(fn: Any, **opts: Any) -> tuple[Any, Any]:
 
 
 for mesh_name in MESHES:
-    for prog, arg in (("stats", xs), ("loop_psum", slow_first), ("escape_share", cs)):
+    for prog, arg in (
+        ("stats", xs), ("loop_psum", slow_first), ("escape_share", cs),
+        ("cond_psum", slow_first),
+    ):
 
         @check(f"collectives/{prog}/{mesh_name}")
         def _(mesh_name: str = mesh_name, prog: str = prog, arg: Any = arg) -> str:

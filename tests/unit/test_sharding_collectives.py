@@ -50,11 +50,12 @@ def test_jvp_through_a_divergent_loop(results, mesh):
 
 
 @pytest.mark.parametrize("mesh", ["explicit", "auto"])
-@pytest.mark.parametrize("program", ["stats", "loop_psum", "escape_share"])
+@pytest.mark.parametrize("program", ["stats", "loop_psum", "escape_share", "cond_psum"])
 def test_collectives_reach_every_shard(results, program, mesh):
     """psum / pmean / pmax / pmin / all_gather (tiled or not) / axis_index over the
     sharded batch axis, a psum inside a divergent loop whose slow lanes sit on one shard,
-    and a divergent loop followed by a pmax: equal to jax.vmap on one device."""
+    a divergent loop followed by a pmax, and a psum in a cond branch only one shard's
+    lanes take: equal to jax.vmap on one device."""
     _ok(results, f"collectives/{program}/{mesh}")
 
 
