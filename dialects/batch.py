@@ -80,11 +80,17 @@ from xdsl.utils.exceptions import VerifyException
 
 from vmlir.dialects import batch_syntax
 from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
+from vmlir.dialects.batch_shards import MeshShards
 
 Axis = int | None
 
 VARYING_ATTR = "batch.varying"
 """Discardable attribute set by batch-propagate-axes: `array<i1: ...>`, one per result."""
+
+ACROSS_SHARDS_ATTR = "batch.across_shards"
+"""Discardable unit attribute on a `batch.any` that decides whether a loop holding a
+collective runs again: when the vmap's batch is sharded over devices, it must see every
+shard's lanes, so that all devices run the loop's collectives equally often."""
 
 
 def _is_none(a: Attribute) -> bool:
@@ -168,6 +174,12 @@ class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
     """Run the examples this many at a time (batch-chunk makes the loop)."""
     axis_name = opt_prop_def(StringAttr)
     """The name collectives use for this axis (`vmlir.vmap(..., axis_name=...)`)."""
+    shard_mesh = opt_prop_def(StringAttr)
+    """With shard_axes: this axis is one shard of a batch split over those axes of this
+    device mesh (`"b=4,m=2"`); collectives over axis_name reach the other shards
+    (dialects/batch_shards.py)."""
+    shard_axes = opt_prop_def(StringAttr)
+    """The mesh axes (`"b"`, `"b,m"`) the batch is split over."""
     ragged_axes = opt_prop_def(ArrayAttr)
     """Per operand, the per-example axis whose size differs between examples (padded in
     storage), or none; the last operand then holds each example's true length (an
@@ -184,6 +196,7 @@ class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
         result_types: Sequence[Attribute],
         chunk_size: int | None = None,
         axis_name: str | None = None,
+        shards: MeshShards | None = None,
     ):
         super().__init__(
             operands=[args],
@@ -194,6 +207,8 @@ class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
                 "axis_size": IntegerAttr(axis_size, i64),
                 "chunk_size": None if chunk_size is None else IntegerAttr(chunk_size, i64),
                 "axis_name": None if axis_name is None else StringAttr(axis_name),
+                "shard_mesh": None if shards is None else StringAttr(shards.mesh_text),
+                "shard_axes": None if shards is None else StringAttr(shards.axes_text),
             },
             regions=[body],
         )
@@ -214,6 +229,13 @@ class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
     def name_of_axis(self) -> str | None:
         return None if self.axis_name is None else self.axis_name.data
 
+    @property
+    def mesh_shards(self) -> MeshShards | None:
+        """How this axis is split over a device mesh, or None (one device holds it)."""
+        if self.shard_mesh is None or self.shard_axes is None:
+            return None
+        return MeshShards.parse(self.shard_mesh.data, self.shard_axes.data)
+
     def verify_(self) -> None:
         _check_axes_attr(self.in_axes, "in_axes")
         _check_axes_attr(self.out_axes, "out_axes")
@@ -224,6 +246,15 @@ class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
             raise VerifyException(
                 f"chunk_size must be positive, got {self.chunk_size.value.data}"
             )
+        if (self.shard_mesh is None) != (self.shard_axes is None):
+            raise VerifyException("shard_mesh and shard_axes go together")
+        if self.shard_mesh is not None:
+            if self.axis_name is None:
+                raise VerifyException("a sharded axis needs an axis_name")
+            try:
+                self.mesh_shards
+            except ValueError as e:
+                raise VerifyException(str(e)) from None
         in_axes = self.in_axes_list
         if len(in_axes) != len(self.args):
             raise VerifyException(

@@ -64,7 +64,8 @@ def names_attr(names: Sequence[str]) -> ArrayAttr[StringAttr]:
 
 
 def enclosing_axis_sizes(op: Operation) -> dict[str, int]:
-    """Axis name -> size of the `batch.vmap` ops around `op` (the nearest one wins)."""
+    """Axis name -> size of the `batch.vmap` ops around `op` (the nearest one wins); a
+    vmap holding one shard of its axis names the whole axis, all shards together."""
     sizes: dict[str, int] = {}
     parent = op.parent_op()
     while parent is not None:
@@ -72,7 +73,9 @@ def enclosing_axis_sizes(op: Operation) -> dict[str, int]:
             name = parent.properties.get("axis_name")
             size = parent.properties.get("axis_size")
             if isinstance(name, StringAttr) and isinstance(size, IntegerAttr):
-                sizes.setdefault(name.data, size.value.data)
+                shards = getattr(parent, "mesh_shards", None)
+                count = 1 if shards is None else shards.count
+                sizes.setdefault(name.data, size.value.data * count)
         parent = parent.parent_op()
     return sizes
 

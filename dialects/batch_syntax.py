@@ -47,7 +47,7 @@ def _parse_attributes(parser: Parser) -> dict[str, Attribute]:
 
 class VmapFormat:
     """`batch.vmap(%v = %x) in_axes [0] out_axes [0] size 4 [chunk 2] [name "i"]
-    [ragged [0, none]] : (...) -> ... { .. }`."""
+    [shards "b" of "b=8"] [ragged [0, none]] : (...) -> ... { .. }`."""
 
     # The body's arguments are named in the header and their (per-example) types follow
     # from the operand types and in_axes, so the block header is not printed.
@@ -71,6 +71,11 @@ class VmapFormat:
         if self.axis_name is not None:
             printer.print_string(" name ")
             printer.print_string_literal(self.axis_name.data)
+        if self.shard_axes is not None and self.shard_mesh is not None:
+            printer.print_string(" shards ")
+            printer.print_string_literal(self.shard_axes.data)
+            printer.print_string(" of ")
+            printer.print_string_literal(self.shard_mesh.data)
         if self.ragged_axes is not None:
             from vmlir.dialects.batch import axes_of
 
@@ -100,6 +105,11 @@ class VmapFormat:
         name = None
         if parser.parse_optional_keyword("name"):
             name = parser.parse_str_literal()
+        shards = None
+        if parser.parse_optional_keyword("shards"):
+            shard_axes = parser.parse_str_literal()
+            parser.parse_keyword("of")
+            shards = (shard_axes, parser.parse_str_literal())
         ragged = None
         if parser.parse_optional_keyword("ragged"):
             ragged = _parse_axes(parser)
@@ -132,6 +142,9 @@ class VmapFormat:
             properties["chunk_size"] = IntegerAttr(chunk, i64)
         if name is not None:
             properties["axis_name"] = StringAttr(name)
+        if shards is not None:
+            properties["shard_axes"] = StringAttr(shards[0])
+            properties["shard_mesh"] = StringAttr(shards[1])
         if ragged is not None:
             properties["ragged_axes"] = axes_attr(ragged)
         return cls.create(

@@ -34,7 +34,8 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import AnyOp, MaskedOp, VmapOp, YieldOp
+from vmlir.dialects.batch import ACROSS_SHARDS_ATTR, AnyOp, MaskedOp, VmapOp, YieldOp
+from vmlir.dialects.batch_collectives import COLLECTIVE_OPS
 from vmlir.passes.builder import Builder
 from vmlir.passes.propagate_axes import varying_values
 
@@ -105,7 +106,13 @@ class _Masker:
         Rewriter.replace_op(term, YieldOp(list(term.operands)))
         region.parent_op().detach_region(region)  # type: ignore[union-attr]
         masked = MaskedOp(m, region, types)
-        if self.region_skipping and region_cost(region) >= self.skip_threshold:
+        # Skipping a region with a collective is a per-device decision when the batch is
+        # sharded: the devices would no longer meet in it.
+        if (
+            self.region_skipping
+            and region_cost(region) >= self.skip_threshold
+            and not _holds_collective(region)
+        ):
             any_op = AnyOp(m)
             b.emit(any_op)
             index = b.emit(hlo.ConvertOp.create(operands=[any_op.result], result_types=[TensorType(i32, [])]))
@@ -174,6 +181,8 @@ class _Masker:
             cond.erase_op(o)
         cond_active = cond.insert_arg(flag, len(cond.args))
         any_active = AnyOp(cond_active)
+        if any(_holds_collective(r) for r in op.regions):
+            any_active.attributes[ACROSS_SHARDS_ATTR] = UnitAttr()
         cond.add_ops([any_active, hlo.ReturnOp(any_active.result)])
         loop = hlo.WhileOp.create(
             operands=[*op.operands, active0],
@@ -184,6 +193,10 @@ class _Masker:
         )
         Rewriter.replace_op(op, loop, list(loop.results[:-1]))
         self.block(inner, active)
+
+
+def _holds_collective(region: Region) -> bool:
+    return any(isinstance(o, COLLECTIVE_OPS) for o in region.walk())
 
 
 def _predicate(cond: Block, carries: list[SSAValue], b: Builder, mask: SSAValue | None) -> SSAValue:

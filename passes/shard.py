@@ -10,6 +10,9 @@ jax.shard_map emits (`sdy.manual_computation` with `in_shardings` / `out_shardin
 naming the axis on each mapped dimension, `manual_axes`), and declares the mesh
 (`sdy.mesh @mesh`). Inside, the same vmap runs over the LOCAL batch (axis_size / shards),
 on the local parts of its mapped operands; unmapped operands are replicated.
+A vmap with an axis_name keeps it, marked as one shard of the mesh (`shards "b" of
+"b=8"`), so that its collectives still see the whole batch (batch-vectorize adds the
+cross-device all_reduce / all_gather, docs/sharding.md).
 Guarantees: the function's signature (global shapes) is unchanged; every later pass sees
 only local vmaps, so what they build (lane compaction above all) stays on one device: XLA's
 partitioner adds no collective for it. Sound because vmap's examples are independent.
@@ -37,6 +40,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects.batch import VmapOp
+from vmlir.dialects.batch_shards import MeshShards
 from vmlir.errors import VmlirError
 
 MESH_NAME = "mesh"
@@ -97,8 +101,9 @@ class BatchShardPass(ModulePass):
             for inner in func.body.block.ops
             if isinstance(inner, VmapOp)
         ]
+        split = MeshShards(tuple(mesh), tuple(names))
         for vmap in vmaps:
-            self._wrap(vmap, names, shards)
+            self._wrap(vmap, names, shards, split)
         if vmaps and not any(o.name == "sdy.mesh" for o in op.ops):
             axes = ", ".join(f'"{n}"={s}' for n, s in mesh)
             decl = UnregisteredOp.with_name("sdy.mesh").create(
@@ -109,7 +114,7 @@ class BatchShardPass(ModulePass):
             )
             Rewriter.insert_op(decl, InsertPoint.at_start(op.body.block))
 
-    def _wrap(self, vmap: VmapOp, names: list[str], shards: int) -> None:
+    def _wrap(self, vmap: VmapOp, names: list[str], shards: int, split: MeshShards) -> None:
         size = vmap.axis_size.value.data
         if size % shards:
             raise VmlirError(
@@ -138,6 +143,9 @@ class BatchShardPass(ModulePass):
             Rewriter.move_region_contents_to_new_regions(vmap.body),
             res_types,
             None if chunk is None else chunk.value.data,
+            vmap.name_of_axis,
+            # Collectives over the vmap's name still see the whole batch: every shard's.
+            None if vmap.name_of_axis is None else split,
         )
         ret = UnregisteredOp.with_name("sdy.return").create(operands=list(inner.results))
         block.add_ops([inner, ret])

@@ -37,6 +37,7 @@ from vmlir.dialects.batch import (
     insert_axis,
 )
 from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
+from vmlir.dialects.batch_shards import MeshShards
 from vmlir.errors import VmlirAxisError, VmlirError
 from vmlir.passes.mask_control_flow import mask_control_flow
 from vmlir.passes.rules import Axis, RuleContext, rule_for
@@ -85,17 +86,21 @@ class Vectorizer:
         axis_size: int,
         options: VectorizeOptions = VectorizeOptions(),
         axis_name: str | None = None,
+        shards: MeshShards | None = None,
     ):
         self.axis_size = axis_size
         self.options = options
         self.axis_name = axis_name
         """The vmap's axis name: collectives over it are this vectorizer's to batch."""
+        self.shards = shards
+        """The device mesh this vmap's batch is one shard of (its collectives reach the
+        other shards), or None."""
         self.env: dict[SSAValue, tuple[SSAValue, Axis]] = {}
         self.mapping: dict[SSAValue, SSAValue] = {}
 
     def child(self, axis_size: int) -> Vectorizer:
         """A vectorizer for the same per-example code over fewer lanes (lane compaction)."""
-        return Vectorizer(axis_size, self.options, self.axis_name)
+        return Vectorizer(axis_size, self.options, self.axis_name, self.shards)
 
     def bind(self, old: SSAValue, new: SSAValue, axis: Axis) -> None:
         self.env[old] = (new, axis)
@@ -162,7 +167,7 @@ class Vectorizer:
 def vectorize_vmap(vmap: VmapOp, options: VectorizeOptions = VectorizeOptions()) -> None:
     """Replace one `batch.vmap` (with no nested vmap left inside) by batched ops."""
     mask_control_flow(vmap)
-    vec = Vectorizer(vmap.size, options, vmap.name_of_axis)
+    vec = Vectorizer(vmap.size, options, vmap.name_of_axis, vmap.mesh_shards)
     block = vmap.body.block
     for arg, operand, axis in zip(block.args, vmap.args, vmap.in_axes_list):
         vec.bind(arg, operand, axis)

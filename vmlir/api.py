@@ -19,6 +19,7 @@ import jax
 from vmlir import cache
 from vmlir.compiler import Stages, default_pipeline
 from vmlir.derived import Backend, flat_fn, nested_handle
+from vmlir.dialects.batch_shards import MeshShards
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.axes import (
     Axis,
@@ -219,6 +220,8 @@ class Compiled:
         self.verify_each = verify_each
         # Derivative programs (vmlir/runtime/autodiff.py) sum these outputs over the batch.
         self.summed = summed
+        # Set on a per-shard program whose collectives reach the other shards (_sharded).
+        self.shards: MeshShards | None = None
         self._backend: Backend | None = None
         self._programs: dict[Any, Program] = {}
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
@@ -243,8 +246,10 @@ class Compiled:
         program = self._programs.get(key)
         if program is None or (record and not program.stages.record):
             if key not in self._traces:  # the Python function is traced once per signature
+                # Collectives see the whole axis, every shard's examples.
+                named_size = flat.axis_size * (1 if self.shards is None else self.shards.count)
                 per_example = lower_per_example(
-                    fn, in_tree, flat.per_example, axis_name=v.axis_name, axis_size=flat.axis_size
+                    fn, in_tree, flat.per_example, axis_name=v.axis_name, axis_size=named_size
                 )
                 ranks = [len(a.shape) for a in per_example.out_avals]
                 out_axes = flatten_out_axes(v.out_axes, per_example.out_tree, ranks)
@@ -265,6 +270,7 @@ class Compiled:
                     "platform": jax.default_backend(),
                     "axis_name": v.axis_name,
                     "summed": self.summed,
+                    "shards": None if self.shards is None else repr(self.shards),
                 }
                 disk_key = cache.key(
                     per_example.key_text, flat.in_axes, out_axes, flat.axis_size,
@@ -326,7 +332,7 @@ class Compiled:
         with gc_paused():
             module = import_per_example(
                 per_example.module, flat.in_axes, out_axes, flat.axis_size, chunk_size,
-                self.vmapped.axis_name, self.summed,
+                self.vmapped.axis_name, self.summed, self.shards,
             )
             stages.add("batch", lambda: print_custom(module))
             text = run_pipeline(module, self.pipeline, stages, self.verify_each)
@@ -381,14 +387,7 @@ class Compiled:
         local = self._local.get(key)
         if local is None:
             v = self.vmapped
-            if v.axis_name is not None:
-                # Each shard's program would see only its own examples: a psum over the
-                # name would silently sum one shard.
-                raise VmlirUnsupportedError(
-                    f"axis_name={v.axis_name!r} together with a batch axis sharded over "
-                    f"the mesh axis {plan.entry!r}: collectives across shards are not "
-                    "supported yet; drop axis_name or the batch sharding"
-                )
+            shards = sharding.collective_shards(plan, v.axis_name, self.balance_shards)
             # convert before the wrapper hides the user's code
             per_example, in_tree = flat.bind_static(convert(fn), in_tree)
 
@@ -397,8 +396,11 @@ class Compiled:
 
             _copy_name(on_leaves, fn)
             axis_size = None if v.axis_size is None else local_size
-            inner = Vmapped(on_leaves, flat.in_axes, v.out_axes, axis_size, v.chunk_size)
+            inner = Vmapped(
+                on_leaves, flat.in_axes, v.out_axes, axis_size, v.chunk_size, v.axis_name
+            )
             local = Compiled(inner, self.pipeline, self.fast_math, self.memory_limit_bytes)
+            local.shards = shards
             self._local[key] = local
         structs = [
             sharding.local_aval(a, ax, plan.shards) for a, ax in zip(flat.avals, flat.in_axes)
@@ -406,7 +408,7 @@ class Compiled:
         program, _ = local._program(tuple(structs), {})
         outs = sharding.shard_call(
             plan,
-            lambda *xs: xla.call(program.text, list(xs), program.out_avals),
+            lambda *xs: xla.call(program.text, list(xs), program.out_avals, program.handle),
             leaves,
             flat.avals,
             flat.in_axes,
@@ -489,7 +491,9 @@ class Compiled:
         """Compiles the programs derived from this one (derivatives, jax.vmap of it) with
         the same pipeline and options."""
         if self._backend is None:
-            self._backend = Backend(self.pipeline, self.fast_math, self.memory_limit_bytes)
+            self._backend = Backend(
+                self.pipeline, self.fast_math, self.memory_limit_bytes, self.shards
+            )
         return self._backend
 
     def xla(self, *args: Any, **kwargs: Any) -> Any:

@@ -20,6 +20,7 @@ from vmlir.runtime.batched import BatchedFn, converted
 
 if TYPE_CHECKING:
     from vmlir.api import Compiled, Program
+    from vmlir.dialects.batch_shards import MeshShards
 
 
 def flat_fn(fn: Callable[..., Any], in_tree: Any) -> Callable[..., tuple[Any, ...]]:
@@ -37,8 +38,17 @@ class Backend:
     """vmlir.runtime's way to compile a BatchedFn (see vmlir/runtime/batched.py): a
     `vmlir.compile(vmlir.vmap(...))` per BatchedFn, its programs cached per signature."""
 
-    def __init__(self, pipeline: str, fast_math: bool, memory_limit_bytes: int | None):
+    def __init__(
+        self,
+        pipeline: str,
+        fast_math: bool,
+        memory_limit_bytes: int | None,
+        shards: MeshShards | None = None,
+    ):
         self.options = (pipeline, fast_math, memory_limit_bytes)
+        self.shards = shards
+        """A per-shard program's mesh: its derived programs' collectives reach the other
+        shards too."""
         self._compiled: weakref.WeakKeyDictionary[BatchedFn, Compiled] = weakref.WeakKeyDictionary()
 
     def _compile(self, b: BatchedFn) -> Compiled:
@@ -51,6 +61,7 @@ class Backend:
             )
             pipeline, fast_math, memory_limit_bytes = self.options
             c = Compiled(v, pipeline, fast_math, memory_limit_bytes, summed=b.summed)
+            c.shards = self.shards
             self._compiled[b] = c
         return c
 

@@ -43,6 +43,8 @@ def embed_call(
     per-example function), and the importer reads the marker back.
     """
     module = mlir.ir.Module.parse(text, context=ctx.module_context.context)
+    if "channel_handle" in text:
+        _fresh_channels(ctx, module)
     # Through JAX's own symbol table, so functions JAX adds later are renamed around ours.
     callee = mlir.merge_mlir_modules(
         ctx.module_context.module, sym_name, module, ctx.module_context.symbol_table
@@ -62,6 +64,20 @@ def embed_call(
         api_version=1,
     )
     return op.results
+
+
+def _fresh_channels(ctx: mlir.LoweringRuleContext, module: Any) -> None:
+    """Give each cross-device collective of `module` a channel of jax's module (jax gives
+    every collective it emits its own; the same program embedded twice must not share)."""
+    from jax._src.lib.mlir.dialects import hlo
+
+    def visit(op: Any) -> Any:
+        if "channel_handle" in op.attributes:
+            channel = ctx.module_context.new_channel()
+            op.attributes["channel_handle"] = hlo.ChannelHandle.get(channel, 1)
+        return mlir.ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
 
 
 def parse_with_jaxlib(text: str, generic: bool = True) -> str:

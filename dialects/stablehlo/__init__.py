@@ -23,6 +23,7 @@ then as many updates.
 from xdsl.ir import Dialect
 
 from vmlir.dialects.stablehlo.attributes import *  # noqa: F403
+from vmlir.dialects.stablehlo.collective_ops import *  # noqa: F403
 from vmlir.dialects.stablehlo.composite import *  # noqa: F403
 from vmlir.dialects.stablehlo.elementwise import *  # noqa: F403
 from vmlir.dialects.stablehlo.region_ops import *  # noqa: F403
@@ -113,6 +114,10 @@ StableHLO = Dialect(
         OptimizationBarrierOp,
         CustomCallOp,
         CompositeOp,
+        # cross-device collectives
+        AllReduceOp,
+        AllGatherOp,
+        PartitionIdOp,
     ],
     [
         PrecisionAttr,
@@ -127,5 +132,6 @@ StableHLO = Dialect(
         RngDistributionAttr,
         TransposeAttr,
         ConvDimensionNumbersAttr,
+        ChannelHandleAttr,
     ],
 )

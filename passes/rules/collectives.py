@@ -49,7 +49,16 @@ from vmlir.dialects.batch_collectives import (
     enclosing_axis_sizes,
     names_attr,
 )
-from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, i64_array, tensor_type
+from vmlir.dialects.batch import BroadcastOp
+from vmlir.errors import VmlirUnsupportedError
+from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, i64_array, tensor_type, where
+from vmlir.passes.rules.cross_shard import (
+    all_gather,
+    all_reduce,
+    global_size,
+    shard_offset,
+    shards_of,
+)
 
 
 def _current(ctx: RuleContext) -> str | None:
@@ -129,6 +138,16 @@ def _split_names(op: CollectiveOp, current: str) -> tuple[list[str], list[str]]:
     return names[:p], names[p + 1 :]
 
 
+def _not_across_shards(ctx: RuleContext, op: Operation) -> None:
+    shards = shards_of(ctx)
+    if shards is not None:
+        raise VmlirUnsupportedError(
+            f"{where(op)} over an axis whose batch is sharded over the mesh axis "
+            f'"{shards.axes_text}": only psum, pmean, pmax, pmin, all_gather and axis_index '
+            "reach the other shards"
+        )
+
+
 def reduction_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
     """psum / pmax / pmin over this vmap's axis: reduce over the batch axis."""
     assert isinstance(op, (PsumOp, PmaxOp, PminOp))
@@ -140,16 +159,21 @@ def reduction_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResul
     t = tensor_type(op.operand)
     scalar = TensorType(t.element_type, [])
     if isinstance(op, PsumOp):
+        combine: type[Operation] = hlo.AddOp
         if a is None:
-            out = b.binary(hlo.MultiplyOp, x, b.constant(t, ctx.axis_size))
+            out = b.binary(hlo.MultiplyOp, x, b.constant(t, global_size(ctx)))
         else:
             out = b.reduce(x, b.constant(scalar, 0), [a], hlo.AddOp)
     elif a is None:
         out = x
     elif isinstance(op, PmaxOp):
-        out = b.reduce(x, b.constant(scalar, _extreme(t, False)), [a], hlo.MaximumOp)
+        combine = hlo.MaximumOp
+        out = b.reduce(x, b.constant(scalar, _extreme(t, False)), [a], combine)
     else:
-        out = b.reduce(x, b.constant(scalar, _extreme(t, True)), [a], hlo.MinimumOp)
+        combine = hlo.MinimumOp
+        out = b.reduce(x, b.constant(scalar, _extreme(t, True)), [a], combine)
+    if a is not None and shards_of(ctx) is not None:
+        out = all_reduce(ctx, out, combine)  # the other shards' lanes, on other devices
     rest = [n for n in op.axis_names if n != current]
     if rest:
         out = _with_axes(ctx, op, out, rest)
@@ -165,7 +189,12 @@ def axis_index_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResu
         properties={"iota_dimension": IntegerAttr(0, i64)},
         result_types=[TensorType(i32, [ctx.axis_size])],
     )
-    return ctx.emit(iota).results, [0]
+    index = ctx.emit(iota).results[0]
+    if shards_of(ctx) is not None:
+        b = ctx.builder()
+        offset = b.broadcast(shard_offset(ctx), tensor_type(index))
+        index = b.binary(hlo.AddOp, index, offset)
+    return [index], [0]
 
 
 def all_gather_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
@@ -178,7 +207,12 @@ def all_gather_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResu
         return _mapped(ctx, op, operands, axes)
     (x,), (a,) = operands, axes
     d = op.dim.value.data
-    g = ctx.to_axis(x, a, d)
+    if a is None:
+        g = ctx.emit(BroadcastOp(x, d, global_size(ctx))).results[0]
+    else:
+        g = ctx.move_axis(x, a, d)
+        if shards_of(ctx) is not None:
+            g = all_gather(ctx, g, d)  # the other shards' examples, in device order
     before, after = _split_names(op, current)
     sizes = enclosing_axis_sizes(op)
     for names, at in ((after, d + 1), (before, d)):
@@ -196,6 +230,7 @@ def psum_scatter_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleRe
     assert isinstance(op, PsumScatterOp)
     if _current(ctx) not in op.axis_names:
         return _mapped(ctx, op, operands, axes)
+    _not_across_shards(ctx, op)
     (x,), (a,) = operands, axes
     b = ctx.builder()
     t = tensor_type(op.operand)
@@ -217,6 +252,7 @@ def ppermute_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult
     assert isinstance(op, PpermuteOp)
     if _current(ctx) not in op.axis_names:
         return _mapped(ctx, op, operands, axes)
+    _not_across_shards(ctx, op)
     (x,), (a,) = operands, axes
     if a is None:
         return [x], [None]  # every example sends and receives the same value
@@ -253,6 +289,7 @@ def all_to_all_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResu
     assert isinstance(op, AllToAllOp)
     if _current(ctx) not in op.axis_names:
         return _mapped(ctx, op, operands, axes)
+    _not_across_shards(ctx, op)
     (x,), (a,) = operands, axes
     x = ctx.to_axis(x, a, 0)
     n = ctx.axis_size

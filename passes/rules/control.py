@@ -17,12 +17,13 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import AllOp, AnyOp, MaskedOp, insert_axis
+from vmlir.dialects.batch import ACROSS_SHARDS_ATTR, AllOp, AnyOp, MaskedOp, insert_axis
 from vmlir.errors import VmlirError
 from vmlir.passes.mask_control_flow import LANE_LOOP_ATTR
 from vmlir.passes.rules import compaction, refill, strategy
 from vmlir.passes.rules.strategy import STRATEGY_ATTR
 from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type, where
+from vmlir.passes.rules.cross_shard import all_reduce, shards_of
 
 
 def _batched_types(op: Operation, axes: Sequence[Axis], size: int) -> list[Attribute]:
@@ -211,8 +212,15 @@ def _lane_reduce(ctx: RuleContext, op: Operation, operands, axes, combine: type[
 
 
 def any_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
-    """batch.any: an `or` reduction over the batch axis; the result is uniform."""
-    return _lane_reduce(ctx, op, operands, axes, hlo.OrOp, False)
+    """batch.any: an `or` reduction over the batch axis; the result is uniform. Marked
+    across_shards (a loop holding a collective) on a sharded batch: over every shard."""
+    results, result_axes = _lane_reduce(ctx, op, operands, axes, hlo.OrOp, False)
+    if ACROSS_SHARDS_ATTR in op.attributes and shards_of(ctx) is not None:
+        b = ctx.builder()
+        scalar = TensorType(i32, [])
+        count = all_reduce(ctx, b.unary(hlo.ConvertOp, results[0], scalar), hlo.MaximumOp)
+        results = [b.compare(count, b.constant(scalar, 0), "NE")]
+    return results, result_axes
 
 
 def all_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:

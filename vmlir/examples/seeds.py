@@ -117,3 +117,31 @@ SEEDS: list[Seed] = [
         lambda rng, n, d=3: (_f32(rng, 2, d), _f32(rng, n, d), _f32(rng, n, 2)),
     ),
 ]
+
+
+def skew_orders(cost: np.ndarray, shards: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Orders of a batch (permutations of its examples) that load `shards` devices
+    unevenly, from each example's cost (its loop's iteration count):
+
+    - "sorted": by cost, so the slowest examples share the last shard;
+    - "slow first": the slowest 1/shards of the examples first (all on the first shard);
+    - "random": a random permutation;
+    - "slow every k-th": the slowest 1/shards at positions 0, k, 2k, ... (k = shards),
+      the layout a round-robin deal puts on one device."""
+    n = len(cost)
+    rng = np.random.default_rng(seed)
+    by_cost = np.lexsort((rng.random(n), cost))  # ties in random order
+    slow, fast = by_cost[n - n // shards :], by_cost[: n - n // shards]
+    slow_set = np.zeros(n, bool)
+    slow_set[slow] = True
+    every = np.empty(n, np.int64)
+    every[::shards] = np.flatnonzero(slow_set)[: len(every[::shards])]
+    rest = np.ones(n, bool)
+    rest[::shards] = False
+    every[rest] = np.flatnonzero(~slow_set)
+    return {
+        "sorted": by_cost,
+        "slow first": np.concatenate([np.flatnonzero(slow_set), np.flatnonzero(~slow_set)]),
+        "random": rng.permutation(n),
+        "slow every k-th": every,
+    }

@@ -41,6 +41,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import ParseError
 
 from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
+from vmlir.dialects.batch_shards import MeshShards
 from vmlir.dialects.batch_collectives import (
     AllGatherOp,
     AllToAllOp,
@@ -236,12 +237,15 @@ def import_per_example(
     chunk_size: int | None = None,
     axis_name: str | None = None,
     summed: Sequence[bool] | None = None,
+    shards: MeshShards | None = None,
 ) -> ModuleOp:
     """Our batch-dialect module for JAX's per-example module `program`, a jaxlib
     `ir.Module` or its text (see module doc).
 
     `summed[k]`: result k (mapped, at out_axes[k]) is summed over the batch axis after the
-    `batch.vmap` (a derivative program's cotangent of an in_axes=None input)."""
+    `batch.vmap` (a derivative program's cotangent of an in_axes=None input).
+    `shards`: the vmap runs one shard of a batch split over a device mesh (its collectives
+    reach the other shards)."""
     jax_module = _parse(program)
     _drop_sharding_annotations(jax_module)
     inliner = _Inliner(jax_module)
@@ -268,7 +272,8 @@ def import_per_example(
 
     outer = Block(arg_types=in_types)
     vmap = VmapOp(
-        list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size, axis_name
+        list(outer.args), in_axes, out_axes, axis_size, body, out_types, chunk_size, axis_name,
+        shards,
     )
     outer.add_op(vmap)
     results = list(vmap.results)

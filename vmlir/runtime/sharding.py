@@ -29,7 +29,8 @@ from typing import Any
 import jax
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
-from vmlir.errors import VmlirError
+from vmlir.dialects.batch_shards import MeshShards
+from vmlir.errors import VmlirError, VmlirUnsupportedError
 
 Axis = int | None
 
@@ -151,6 +152,42 @@ def batch_sharding(
     return BatchSharding(mesh, names, shards)
 
 
+def collective_shards(
+    plan: BatchSharding, axis_name: str | None, balance: bool
+) -> MeshShards | None:
+    """What a per-shard program needs for its collectives over `axis_name` to reach the
+    other shards (None: no axis_name, no collective). Each device's examples must be one
+    contiguous block, in device order, of the whole batch."""
+    if axis_name is None:
+        return None
+    if balance:
+        raise VmlirUnsupportedError(
+            f"axis_name={axis_name!r} with balance_shards: dealt round-robin, a shard's "
+            "examples are no longer a block of the batch (axis_index and all_gather would "
+            "see them out of order); drop one of the two"
+        )
+    if set(plan.names) != set(plan.mesh.axis_names):
+        raise VmlirUnsupportedError(
+            f"axis_name={axis_name!r} with the batch split over the mesh axes "
+            f"{plan.names} of a mesh with axes {tuple(plan.mesh.axis_names)}: collectives "
+            "across shards need the batch split over every mesh axis"
+        )
+    mesh = ",".join(f"{n}={s}" for n, s in zip(plan.mesh.axis_names, plan.mesh.axis_sizes))
+    return MeshShards.parse(mesh, ",".join(plan.names))
+
+
+def device_loads(per_example: Any, shards: int, balance: bool = False) -> Any:
+    """Each device's work: the summed per-example costs (a loop's own iteration counts,
+    in batch order) of the examples it runs, contiguous blocks or, with balance_shards,
+    dealt round-robin (example e on device e % shards)."""
+    import numpy as np
+
+    costs = np.asarray(per_example)
+    if balance:
+        return costs.reshape(-1, shards).sum(0)
+    return costs.reshape(shards, -1).sum(1)
+
+
 def local_aval(aval: Any, axis: Axis, shards: int) -> jax.ShapeDtypeStruct:
     """The per-device part of a batched argument (`axis` None: the whole value)."""
     shape = tuple(aval.shape)
@@ -159,15 +196,19 @@ def local_aval(aval: Any, axis: Axis, shards: int) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=aval.weak_type)
 
 
-def _to_spec(x: Any, aval: Any, spec: PartitionSpec) -> Any:
-    """An Explicit-mesh argument resharded to `spec` when its type says otherwise (shard_map
-    on an Explicit mesh requires in_specs to match the argument types)."""
+def _to_spec(x: Any, aval: Any, spec: PartitionSpec, mesh: Any) -> Any:
+    """An argument resharded to `spec` when the batch runs on an Explicit mesh and its type
+    says otherwise (shard_map there requires in_specs to match the argument types). Its
+    type may name no mesh at all: jax.jit's in_shardings leave the types inside unsharded."""
     s = _aval_sharding(aval)
-    if s is None or AxisType.Explicit not in s.mesh.axis_types:
+    if s is not None:
+        mesh = s.mesh
+    if AxisType.Explicit not in mesh.axis_types:
         return x
-    if _padded(s.spec, len(aval.shape)) == _padded(spec, len(aval.shape)):
+    have = PartitionSpec() if s is None else s.spec
+    if _padded(have, len(aval.shape)) == _padded(spec, len(aval.shape)):
         return x
-    return jax.sharding.reshard(x, NamedSharding(s.mesh, spec))
+    return jax.sharding.reshard(x, NamedSharding(mesh, spec))
 
 
 def _deal(x: Any, axis: Axis, plan: BatchSharding) -> Any:
@@ -214,7 +255,7 @@ def shard_call(
     then loads every device alike. Needs the local batch to split into k parts."""
     in_specs = tuple(plan.spec(ax) for ax in in_axes)
     out_specs = [plan.spec(ax) for ax in out_axes]
-    args = [_to_spec(x, a, s) for x, a, s in zip(leaves, avals, in_specs)]
+    args = [_to_spec(x, a, s, plan.mesh) for x, a, s in zip(leaves, avals, in_specs)]
 
     def local(*xs: Any) -> list[Any]:
         if not balance:

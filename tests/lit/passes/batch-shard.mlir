@@ -63,6 +63,28 @@ func.func @outer(%x: tensor<8x3xf32>) -> (tensor<3x8xf32>, tensor<f32>) {
   func.return %r, %u : tensor<3x8xf32>, tensor<f32>
 }
 
+// -----
+
+// A vmap with an axis_name keeps it inside, marked as one shard of the mesh, so that its
+// psum still sums every shard's examples: after the pipeline, a local reduction and an
+// all_reduce over the devices along "b" (one group per position on "m").
+// CHECK-LABEL: sym_name = "named"
+// CHECK: "batch.vmap"(%0) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 2 : i64, axis_name = "i", shard_mesh = "b=4,m=2", shard_axes = "b"}> ({
+// TWO-LABEL: sym_name = "named"
+// TWO: "batch.vmap"(%0) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 1 : i64, axis_name = "i", shard_mesh = "b=4,m=2", shard_axes = "b,m"}> ({
+// JAXLIB-LABEL: sym_name = "named"
+// JAXLIB: "stablehlo.reduce"
+// JAXLIB: "stablehlo.all_reduce"({{.*}}) <{channel_handle = #stablehlo.channel_handle<handle = 1, type = 1>, replica_groups = dense<{{\[\[}}0, 2, 4, 6], [1, 3, 5, 7]]> : tensor<2x4xi64>, use_global_device_ids}>
+// JAXLIB: "stablehlo.divide"
+func.func @named(%x: tensor<8x3xf32>) -> tensor<8x3xf32> {
+  %r = batch.vmap(%v = %x) in_axes [0] out_axes [0] size 8 name "i" : (tensor<8x3xf32>) -> tensor<8x3xf32> {
+    %s = batch.psum %v axes ["i"] : tensor<3xf32>
+    %d = stablehlo.divide %v, %s : tensor<3xf32>
+    batch.yield %d : tensor<3xf32>
+  }
+  func.return %r : tensor<8x3xf32>
+}
+
 // RUN: vmlir-opt %S/Inputs/vmap-left.mlir --allow-unregistered-dialect --verify-diagnostics -p 'batch-shard{mesh="b=3" axis="b"}' | filecheck %s --check-prefix=UNEVEN
 // UNEVEN: batch-shard: a batch of 4 does not split into 3 equal shards
 // RUN: vmlir-opt %S/Inputs/vmap-left.mlir --allow-unregistered-dialect --verify-diagnostics -p 'batch-shard{mesh="b" axis="b"}' | filecheck %s --check-prefix=MESH

@@ -142,3 +142,39 @@
 %x = "test.op"() : () -> tensor<3xf32>
 %t = "batch.broadcast"(%x) <{axis = 1 : i64, size = 4 : i64}> : (tensor<3xf32>) -> tensor<4x3xf32>
 // CHECK: result must have type tensor<3x4xf32>, got tensor<4x3xf32>
+
+// -----
+
+%x = "test.op"() : () -> tensor<4x3xf32>
+%r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 4 : i64, axis_name = "i", shard_mesh = "b=2"}> ({
+^bb0(%v: tensor<3xf32>):
+  "batch.yield"(%v) : (tensor<3xf32>) -> ()
+}) : (tensor<4x3xf32>) -> tensor<4x3xf32>
+// CHECK: shard_mesh and shard_axes go together
+
+// -----
+
+%x = "test.op"() : () -> tensor<4x3xf32>
+%r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 4 : i64, shard_mesh = "b=2", shard_axes = "b"}> ({
+^bb0(%v: tensor<3xf32>):
+  "batch.yield"(%v) : (tensor<3xf32>) -> ()
+}) : (tensor<4x3xf32>) -> tensor<4x3xf32>
+// CHECK: a sharded axis needs an axis_name
+
+// -----
+
+%x = "test.op"() : () -> tensor<4x3xf32>
+%r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 4 : i64, axis_name = "i", shard_mesh = "b:2", shard_axes = "b"}> ({
+^bb0(%v: tensor<3xf32>):
+  "batch.yield"(%v) : (tensor<3xf32>) -> ()
+}) : (tensor<4x3xf32>) -> tensor<4x3xf32>
+// CHECK: mesh must read like "b=8" or "b=4,m=2", got "b:2"
+
+// -----
+
+%x = "test.op"() : () -> tensor<4x3xf32>
+%r = "batch.vmap"(%x) <{in_axes = [0 : i64], out_axes = [0 : i64], axis_size = 4 : i64, axis_name = "i", shard_mesh = "b=2", shard_axes = "m"}> ({
+^bb0(%v: tensor<3xf32>):
+  "batch.yield"(%v) : (tensor<3xf32>) -> ()
+}) : (tensor<4x3xf32>) -> tensor<4x3xf32>
+// CHECK: shard axes "m" must be distinct axes of the mesh "b=2"
