@@ -138,9 +138,28 @@ def bench_compile(w: Workload, reps: int, scale: float = 1.0, seed: int = 0) -> 
 
     try:
         res = _first_calls(make, args, reps)
+        split = _split(make, args)
     except Exception as e:  # noqa: BLE001
         return {"workload": w.name, "error": short_error(e)}
-    return {"workload": w.name, "sizes": w.size_text(sizes), **res}
+    return {"workload": w.name, "sizes": w.size_text(sizes), **res, "split": split}
+
+
+def _split(make: Callable[[Callable[..., Any]], Callable[..., Any]], args: tuple[Any, ...]) -> dict[str, float]:
+    """One first call of each, split into lowering (tracing; for vmlir also its passes)
+    and XLA's compile of the lowered module, in CPU seconds of this process (XLA's
+    compile runs on this thread; wall time on a shared machine mostly measures the
+    neighbours)."""
+    out: dict[str, float] = {}
+    with _no_disk_cache():
+        for kind in ("vmlir", JAX):
+            fn = vmlir.compile(make(vmlir.vmap)) if kind == "vmlir" else make(jax.vmap)
+            t0 = time.process_time()
+            lowered = jax.jit(fn).lower(*args)
+            t1 = time.process_time()
+            lowered.compile()
+            t2 = time.process_time()
+            out[f"{kind}_lower"], out[f"{kind}_xla"] = t1 - t0, t2 - t1
+    return out
 
 
 def chain(n_ops: int) -> Callable[[jax.Array], jax.Array]:
@@ -328,6 +347,19 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(
                 f"| {c['workload']} | {c['sizes']} | {fmt_time(c['vmlir'])} | "
                 f"{fmt_time(c['jax'])} | {fmt_ratio(c['ratio'])} |"
+            )
+    split = [c for c in res["compile"] if "split" in c]
+    if split:
+        lines += [
+            "",
+            "| first call split (CPU s) | vmlir lower + passes | vmlir XLA | jax lower | jax XLA | XLA vmlir/jax |",
+            "|---|--:|--:|--:|--:|--:|",
+        ]
+        for c in split:
+            t = c["split"]
+            lines.append(
+                f"| {c['workload']} | {t['vmlir_lower']:.2f} | {t['vmlir_xla']:.2f} | {t[JAX + '_lower']:.2f} | "
+                f"{t[JAX + '_xla']:.2f} | {fmt_ratio(t['vmlir_xla'] / t[JAX + '_xla'])} |"
             )
     lines += render_latency(res)
     lines += ["", "| target | measured | status |", "|---|---|---|"]

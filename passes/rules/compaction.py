@@ -116,13 +116,15 @@ def _dot(b: Builder, x: SSAValue, tri: SSAValue, contract: int) -> SSAValue:
     )
 
 
-def _blocked_prefix_sum(b: Builder, v: SSAValue) -> SSAValue:
+def _blocked_prefix_sum(b: Builder, v: SSAValue, tri: SSAValue | None = None) -> SSAValue:
     """Inclusive prefix sum of a (n,) f32 tensor of small integers: within blocks of
-    _SCAN_BLOCK by a triangular product, plus the (recursive) prefix of the block totals."""
+    _SCAN_BLOCK by a triangular product, plus the (recursive) prefix of the block totals.
+    Every level pads to whole blocks and reuses one triangular matrix (one kernel)."""
     n = tensor_type(v).get_shape()[0]
-    if n <= _SCAN_BLOCK:
-        return _dot(b, v, _upper_ones(b, n), 0)
     k = _SCAN_BLOCK
+    if n <= k and tri is None:
+        return _dot(b, v, _upper_ones(b, n), 0)  # one block: no padding, no totals
+    tri = tri if tri is not None else _upper_ones(b, k)
     m = -(-n // k)
     if m * k != n:
         v = b.emit(
@@ -136,17 +138,19 @@ def _blocked_prefix_sum(b: Builder, v: SSAValue) -> SSAValue:
                 },
             )
         )
-    inner = _dot(b, b.unary(hlo.ReshapeOp, v, TensorType(f32, [m, k])), _upper_ones(b, k), 1)
-    totals = b.unary(hlo.ReshapeOp, _slice(b, inner, [0, k - 1], [m, k]), TensorType(f32, [m]))
-    before = b.binary(hlo.SubtractOp, _blocked_prefix_sum(b, totals), totals)
-    spread = b.emit(
-        hlo.BroadcastInDimOp.create(
-            operands=[before],
-            result_types=[TensorType(f32, [m, k])],
-            properties={"broadcast_dimensions": i64_array([0])},
+    inner = _dot(b, b.unary(hlo.ReshapeOp, v, TensorType(f32, [m, k])), tri, 1)
+    if m > 1:
+        totals = b.unary(hlo.ReshapeOp, _slice(b, inner, [0, k - 1], [m, k]), TensorType(f32, [m]))
+        before = b.binary(hlo.SubtractOp, _blocked_prefix_sum(b, totals, tri), totals)
+        spread = b.emit(
+            hlo.BroadcastInDimOp.create(
+                operands=[before],
+                result_types=[TensorType(f32, [m, k])],
+                properties={"broadcast_dimensions": i64_array([0])},
+            )
         )
-    )
-    flat = b.unary(hlo.ReshapeOp, b.binary(hlo.AddOp, inner, spread), TensorType(f32, [m * k]))
+        inner = b.binary(hlo.AddOp, inner, spread)
+    flat = b.unary(hlo.ReshapeOp, inner, TensorType(f32, [m * k]))
     return flat if m * k == n else _slice(b, flat, [0], [n])
 
 

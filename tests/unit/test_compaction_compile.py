@@ -53,7 +53,7 @@ def test_default_nest_has_two_loops_and_no_reduce_window():
     assert text.count('"stablehlo.if"') == 1
     assert "reduce_window" not in text
     assert "tensor<820xf32>" in text
-    assert text.count('"stablehlo.dot_general"') == 3  # 4100 lanes, 65 block totals, 2
+    assert text.count('"stablehlo.dot_general"') == 3  # 4100 lanes, 65 block totals, 2 (padded to 64)
 
 
 def test_carries_passed_along_are_gathered_once_and_not_written_back():
