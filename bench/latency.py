@@ -253,6 +253,10 @@ def _child(name: str, who: str, scale: float) -> dict[str, float]:
 def _run_child(name: str, who: str, scale: float, cache_dir: str) -> dict[str, Any]:
     env = dict(os.environ, VMLIR_CACHE="1", VMLIR_CACHE_DIR=cache_dir)
     env.pop("VMLIR_VERIFY_EACH", None)
+    # A user's second run finds the modules' bytecode cached (written by the first run,
+    # or at install): without it, Python recompiles every vmlir module from source, ~0.7 s
+    # here. The first child (filling the warm cache) writes it for the ones after it.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cmd = [sys.executable, "-m", "bench.latency", "--child", name, "--who", who, "--scale", str(scale)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=900)
