@@ -124,6 +124,18 @@ def _first_calls(
     }
 
 
+def _warm_up() -> None:
+    """One compilation by each before the in-process rows, which measure a warm process
+    (the fresh-process rows measure the rest): otherwise the first row alone pays for
+    importing xDSL and our passes, and for jax's own first-use costs."""
+    from vmlir.examples.seeds import sum_of_squares
+
+    x = jax.device_put(np.ones((4, 8), np.float32))
+    with _no_disk_cache():
+        jax.block_until_ready(vmlir.compile(vmlir.vmap(_fresh(sum_of_squares)))(x))
+    jax.block_until_ready(jax.jit(jax.vmap(_fresh(sum_of_squares)))(x))
+
+
 def bench_compile(w: Workload, reps: int, scale: float = 1.0, seed: int = 0) -> dict[str, Any]:
     """First-call time of a fresh vmlir.compile(vmlir.vmap(f)) vs a fresh
     jax.jit(jax.vmap(f)), in this process, at the workload's benchmark size."""
@@ -309,6 +321,8 @@ def bench_latency(
 ) -> dict[str, Any]:
     """Everything above, for `make bench`'s report."""
     out: dict[str, Any] = {"compile": [], "fresh": [], "chain": None, "scaling": []}
+    if reps > 0:
+        _warm_up()
     for name in names if reps > 0 else []:
         print(f"   first call: {name}", flush=True)
         out["compile"].append(bench_compile(BY_NAME[name], reps, scale))
