@@ -5,15 +5,18 @@ A masked while (batch-mask-control-flow) runs until its slowest example finishes
 every lane: with 1% slow examples, 99% of the work is discarded. Compaction runs the loop
 on all B lanes only while more than B/s are active (s = `shrink`), then gathers the
 active lanes into a buffer of B/s lanes (a static size: XLA needs static shapes),
-continues there (shrinking again, recursively, down to `min_bucket` lanes), and scatters
-the results back. The work then tracks the number of active examples, not the slowest
+continues there (shrinking again, recursively, down to `min_bucket` lanes, or until the
+nest has `max_levels` loops when s is chosen from the batch size), and scatters the
+results back. The work then tracks the number of active examples, not the slowest
 one.
 
 The trigger is adaptive: each level's loop counts its active lanes every iteration (the
 count replaces the any-lane test of the masked loop, so it costs nothing extra) and
 stops as soon as they fit the next bucket, whenever that happens. One loop and one
 conditional per level; the number of levels is bounded (`max_levels`), which bounds
-XLA's compile time (every level is a copy of the loop body, plus gathers and scatters).
+XLA's compile time: every level is a copy of the loop body plus the gathers, scatters and
+prefix sum that move the lanes, each a kernel for XLA to compile (docs/passes.md,
+"Compile time of the compacted nest").
 
 Correctness does not depend on which lanes are picked: the masked loop keeps an inactive
 lane's carries unchanged, so an inactive lane that fills a spare slot of the smaller
