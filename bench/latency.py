@@ -124,6 +124,18 @@ def _first_calls(
     }
 
 
+def _warm_up() -> None:
+    """One compilation by each before the in-process rows, which measure a warm process
+    (the fresh-process rows measure the rest): otherwise the first row alone pays for
+    importing xDSL and our passes, and for jax's own first-use costs."""
+    from vmlir.examples.seeds import sum_of_squares
+
+    x = jax.device_put(np.ones((4, 8), np.float32))
+    with _no_disk_cache():
+        jax.block_until_ready(vmlir.compile(vmlir.vmap(_fresh(sum_of_squares)))(x))
+    jax.block_until_ready(jax.jit(jax.vmap(_fresh(sum_of_squares)))(x))
+
+
 def bench_compile(w: Workload, reps: int, scale: float = 1.0, seed: int = 0) -> dict[str, Any]:
     """First-call time of a fresh vmlir.compile(vmlir.vmap(f)) vs a fresh
     jax.jit(jax.vmap(f)), in this process, at the workload's benchmark size."""
@@ -138,9 +150,28 @@ def bench_compile(w: Workload, reps: int, scale: float = 1.0, seed: int = 0) -> 
 
     try:
         res = _first_calls(make, args, reps)
+        split = _split(make, args)
     except Exception as e:  # noqa: BLE001
         return {"workload": w.name, "error": short_error(e)}
-    return {"workload": w.name, "sizes": w.size_text(sizes), **res}
+    return {"workload": w.name, "sizes": w.size_text(sizes), **res, "split": split}
+
+
+def _split(make: Callable[[Callable[..., Any]], Callable[..., Any]], args: tuple[Any, ...]) -> dict[str, float]:
+    """One first call of each, split into lowering (tracing; for vmlir also its passes)
+    and XLA's compile of the lowered module, in CPU seconds of this process (XLA's
+    compile runs on this thread; wall time on a shared machine mostly measures the
+    neighbours)."""
+    out: dict[str, float] = {}
+    with _no_disk_cache():
+        for kind in ("vmlir", JAX):
+            fn = vmlir.compile(make(vmlir.vmap)) if kind == "vmlir" else make(jax.vmap)
+            t0 = time.process_time()
+            lowered = jax.jit(fn).lower(*args)
+            t1 = time.process_time()
+            lowered.compile()
+            t2 = time.process_time()
+            out[f"{kind}_lower"], out[f"{kind}_xla"] = t1 - t0, t2 - t1
+    return out
 
 
 def chain(n_ops: int) -> Callable[[jax.Array], jax.Array]:
@@ -234,6 +265,10 @@ def _child(name: str, who: str, scale: float) -> dict[str, float]:
 def _run_child(name: str, who: str, scale: float, cache_dir: str) -> dict[str, Any]:
     env = dict(os.environ, VMLIR_CACHE="1", VMLIR_CACHE_DIR=cache_dir)
     env.pop("VMLIR_VERIFY_EACH", None)
+    # A user's second run finds the modules' bytecode cached (written by the first run,
+    # or at install): without it, Python recompiles every vmlir module from source, ~0.7 s
+    # here. The first child (filling the warm cache) writes it for the ones after it.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cmd = [sys.executable, "-m", "bench.latency", "--child", name, "--who", who, "--scale", str(scale)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=900)
@@ -286,6 +321,8 @@ def bench_latency(
 ) -> dict[str, Any]:
     """Everything above, for `make bench`'s report."""
     out: dict[str, Any] = {"compile": [], "fresh": [], "chain": None, "scaling": []}
+    if reps > 0:
+        _warm_up()
     for name in names if reps > 0 else []:
         print(f"   first call: {name}", flush=True)
         out["compile"].append(bench_compile(BY_NAME[name], reps, scale))
@@ -328,6 +365,19 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(
                 f"| {c['workload']} | {c['sizes']} | {fmt_time(c['vmlir'])} | "
                 f"{fmt_time(c['jax'])} | {fmt_ratio(c['ratio'])} |"
+            )
+    split = [c for c in res["compile"] if "split" in c]
+    if split:
+        lines += [
+            "",
+            "| first call split (CPU s) | vmlir lower + passes | vmlir XLA | jax lower | jax XLA | XLA vmlir/jax |",
+            "|---|--:|--:|--:|--:|--:|",
+        ]
+        for c in split:
+            t = c["split"]
+            lines.append(
+                f"| {c['workload']} | {t['vmlir_lower']:.2f} | {t['vmlir_xla']:.2f} | {t[JAX + '_lower']:.2f} | "
+                f"{t[JAX + '_xla']:.2f} | {fmt_ratio(t['vmlir_xla'] / t[JAX + '_xla'])} |"
             )
     lines += render_latency(res)
     lines += ["", "| target | measured | status |", "|---|---|---|"]

@@ -68,7 +68,7 @@ class VectorizeOptions:
     shrink: int = 0
     """Each compaction level continues on 1/shrink of the lanes (0: chosen from the batch
     size so that the nest has at most max_levels loops)."""
-    max_levels: int = 3
+    max_levels: int = 2
     """At most this many compaction levels (loops) when shrink is 0."""
     lanes: int = 0
     """Refill's persistent lanes (0: chosen from the batch size)."""
@@ -198,7 +198,7 @@ class BatchVectorizePass(ModulePass):
     compact_lanes: bool = True
     min_bucket: int = 128
     shrink: int = 0
-    max_levels: int = 3
+    max_levels: int = 2
     lanes: int = 0
     refill_min: int = 1 << 19
     check_every: int = 8

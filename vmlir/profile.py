@@ -34,17 +34,17 @@ def compact_widths(trips: np.ndarray, n: int, options: VectorizeOptions = Vector
     """The number of lanes compaction runs at each iteration."""
     counts = _active_counts(trips)
     widths = np.zeros(len(counts), np.int64)
-    width, factor, t = n, strategy.shrink(options, n), 0
+    width, factor, t, level = n, strategy.shrink(options, n), 0, 1
     while t < len(counts):
         keep = strategy.next_bucket(options, width, factor)
-        if keep is None:
+        if keep is None or strategy.last_level(options, level):
             widths[t:] = width
             break
         # The level's loop runs while more than `keep` lanes are active.
         below = np.nonzero(counts[t:] <= keep)[0]
         stop = t + (int(below[0]) if len(below) else len(counts) - t)
         widths[t:stop] = width
-        t, width = stop, keep
+        t, width, level = stop, keep, level + 1
     return widths
 
 

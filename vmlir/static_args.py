@@ -12,13 +12,27 @@ import numpy as np
 
 from vmlir.frontend.axes import FlatArgs
 
-ARRAYS = frozenset({type(jax.numpy.zeros(())), np.ndarray})  # exact types: no ABC check
+ARRAYS: set[type] = {np.ndarray}
+"""Exact array types (no ABC check); jax's concrete array type joins on the first call."""
+_learned: list[bool] = []
+
+
+def _learn_array_type() -> None:
+    # From a transfer, on the first call rather than at import: `jnp.zeros(())` compiles a
+    # program (~0.2 s in a fresh process, on every first call, a disk-cache hit
+    # included), and importing vmlir must not start a backend before the user configures
+    # jax.
+    with jax.ensure_compile_time_eval():
+        ARRAYS.add(type(jax.device_put(np.zeros((), np.float32))))
+    _learned.append(True)
 
 
 def only_arrays(tree: Any) -> bool:
     """Whether a pytree of plain containers holds only arrays: much cheaper than
     tree_flatten (~0.3 us for a dict of two arrays, against ~1.5 us). False for other
     containers, which the full check then handles."""
+    if not _learned:
+        _learn_array_type()
     t = type(tree)
     if t in ARRAYS or tree is None:
         return True

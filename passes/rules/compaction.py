@@ -5,15 +5,18 @@ A masked while (batch-mask-control-flow) runs until its slowest example finishes
 every lane: with 1% slow examples, 99% of the work is discarded. Compaction runs the loop
 on all B lanes only while more than B/s are active (s = `shrink`), then gathers the
 active lanes into a buffer of B/s lanes (a static size: XLA needs static shapes),
-continues there (shrinking again, recursively, down to `min_bucket` lanes), and scatters
-the results back. The work then tracks the number of active examples, not the slowest
+continues there (shrinking again, recursively, down to `min_bucket` lanes, or until the
+nest has `max_levels` loops when s is chosen from the batch size), and scatters the
+results back. The work then tracks the number of active examples, not the slowest
 one.
 
 The trigger is adaptive: each level's loop counts its active lanes every iteration (the
 count replaces the any-lane test of the masked loop, so it costs nothing extra) and
 stops as soon as they fit the next bucket, whenever that happens. One loop and one
 conditional per level; the number of levels is bounded (`max_levels`), which bounds
-XLA's compile time (every level is a copy of the loop body, plus gathers and scatters).
+XLA's compile time: every level is a copy of the loop body plus the gathers, scatters and
+prefix sum that move the lanes, each a kernel for XLA to compile (docs/passes.md,
+"Compile time of the compacted nest").
 
 Correctness does not depend on which lanes are picked: the masked loop keeps an inactive
 lane's carries unchanged, so an inactive lane that fills a spare slot of the smaller
@@ -24,6 +27,7 @@ distinct lane, so writing back is a plain scatter.
 from __future__ import annotations
 
 from xdsl.dialects.builtin import (
+    ArrayAttr,
     BoolAttr,
     DenseIntOrFPElementsAttr,
     IntegerAttr,
@@ -70,8 +74,105 @@ def more_active_than(b: Builder, active: SSAValue, limit: int) -> SSAValue:
     return b.compare(count, b.constant(TensorType(f32, []), float(limit)), "GT")
 
 
+_SCAN_BLOCK = 64
+"""Lanes per block of the blocked prefix sum (a (B/64, 64) x (64, 64) product)."""
+
+
 def prefix_sum(b: Builder, ints: SSAValue) -> SSAValue:
-    """The inclusive prefix sum of a (n,) i32 tensor (a reduce_window)."""
+    """The inclusive prefix sum of a (n,) i32 tensor of 0/1 flags.
+
+    Up to 2**24 lanes (where f32 counts are exact) it is a blocked product with a
+    triangular matrix of ones: XLA CPU compiles a dot_general in a fraction of the time it
+    needs for a reduce_window over the whole axis (0.4 s at 100k lanes, per compaction
+    level), and runs it faster (docs/passes.md, "Compile time of the compacted nest").
+    Above that, a reduce_window."""
+    t = tensor_type(ints)
+    n = t.get_shape()[0]
+    if n > _EXACT_F32_COUNT:
+        return _window_prefix_sum(b, ints)
+    flags = b.unary(hlo.ConvertOp, ints, TensorType(f32, [n]))
+    return b.unary(hlo.ConvertOp, _blocked_prefix_sum(b, flags), t)
+
+
+def _upper_ones(b: Builder, k: int) -> SSAValue:
+    """The (k, k) f32 matrix with ones on and above the diagonal."""
+    shape = TensorType(i32, [k, k])
+    rows, cols = (
+        b.emit(hlo.IotaOp.create(properties={"iota_dimension": IntegerAttr(d, i64)}, result_types=[shape]))
+        for d in (0, 1)
+    )
+    return b.unary(hlo.ConvertOp, b.compare(rows, cols, "LE"), TensorType(f32, [k, k]))
+
+
+def _dot(b: Builder, x: SSAValue, tri: SSAValue, contract: int) -> SSAValue:
+    shape = tensor_type(x).get_shape()
+    # HIGHEST: a TPU's default would round the block totals (up to B) to bf16.
+    highest = ArrayAttr([hlo.PrecisionAttr(hlo.Precision.HIGHEST)] * 2)
+    return b.emit(
+        hlo.DotGeneralOp(
+            x,
+            tri,
+            hlo.DotDimensionNumbersAttr.make([], [], [contract], [0]),
+            TensorType(f32, shape),
+            highest,
+        )
+    )
+
+
+def _blocked_prefix_sum(b: Builder, v: SSAValue, tri: SSAValue | None = None) -> SSAValue:
+    """Inclusive prefix sum of a (n,) f32 tensor of small integers: within blocks of
+    _SCAN_BLOCK by a triangular product, plus the (recursive) prefix of the block totals.
+    Every level pads to whole blocks and reuses one triangular matrix (one kernel)."""
+    n = tensor_type(v).get_shape()[0]
+    k = _SCAN_BLOCK
+    if n <= k and tri is None:
+        return _dot(b, v, _upper_ones(b, n), 0)  # one block: no padding, no totals
+    tri = tri if tri is not None else _upper_ones(b, k)
+    m = -(-n // k)
+    if m * k != n:
+        v = b.emit(
+            hlo.PadOp.create(
+                operands=[v, b.constant(TensorType(f32, []), 0.0)],
+                result_types=[TensorType(f32, [m * k])],
+                properties={
+                    "edge_padding_low": i64_array([0]),
+                    "edge_padding_high": i64_array([m * k - n]),
+                    "interior_padding": i64_array([0]),
+                },
+            )
+        )
+    inner = _dot(b, b.unary(hlo.ReshapeOp, v, TensorType(f32, [m, k])), tri, 1)
+    if m > 1:
+        totals = b.unary(hlo.ReshapeOp, _slice(b, inner, [0, k - 1], [m, k]), TensorType(f32, [m]))
+        before = b.binary(hlo.SubtractOp, _blocked_prefix_sum(b, totals, tri), totals)
+        spread = b.emit(
+            hlo.BroadcastInDimOp.create(
+                operands=[before],
+                result_types=[TensorType(f32, [m, k])],
+                properties={"broadcast_dimensions": i64_array([0])},
+            )
+        )
+        inner = b.binary(hlo.AddOp, inner, spread)
+    flat = b.unary(hlo.ReshapeOp, inner, TensorType(f32, [m * k]))
+    return flat if m * k == n else _slice(b, flat, [0], [n])
+
+
+def _slice(b: Builder, x: SSAValue, start: list[int], limit: list[int]) -> SSAValue:
+    t = tensor_type(x)
+    return b.emit(
+        hlo.SliceOp.create(
+            operands=[x],
+            result_types=[TensorType(t.element_type, [hi - lo for lo, hi in zip(start, limit)])],
+            properties={
+                "start_indices": i64_array(start),
+                "limit_indices": i64_array(limit),
+                "strides": i64_array([1] * len(start)),
+            },
+        )
+    )
+
+
+def _window_prefix_sum(b: Builder, ints: SSAValue) -> SSAValue:
     t = tensor_type(ints)
     n = t.get_shape()[0]
     scalar = TensorType(t.element_type, [])
@@ -105,7 +206,9 @@ def active_first(b: Builder, active: SSAValue, keep: int) -> SSAValue:
     lanes = b.emit(
         hlo.IotaOp.create(properties={"iota_dimension": IntegerAttr(0, i64)}, result_types=[vec_i32])
     )
-    total = b.broadcast(count_active(b, active), vec_i32)
+    # The last inclusive rank is the active count: no second reduction over the lanes.
+    last = b.unary(hlo.ReshapeOp, _slice(b, prefix, [n - 1], [n]), scalar)
+    total = b.broadcast(last, vec_i32)
     # An active lane of inclusive rank p goes to slot p - 1 (if < keep).
     active_slot = b.binary(hlo.SubtractOp, prefix, splat(1))
     active_ok = b.binary(hlo.AndOp, active, b.compare(active_slot, splat(keep), "LT"))
@@ -189,7 +292,17 @@ def captured(op: Operation) -> list[SSAValue]:
     return list(seen)
 
 
-def compact(ctx: RuleContext, op: hlo.WhileOp, operands, axes, build_while, factor: int = 0) -> RuleResult:
+def invariant_carries(op: hlo.WhileOp) -> set[int]:
+    """The carries of `op` its body returns unchanged (values a loop reads, passed along)."""
+    block = op.body.block
+    term = block.last_op
+    assert term is not None
+    return {i for i, v in enumerate(term.operands) if v is block.args[i]}
+
+
+def compact(
+    ctx: RuleContext, op: hlo.WhileOp, operands, axes, build_while, factor: int = 0, level: int = 1
+) -> RuleResult:
     """The lane loop `op` on ctx.axis_size lanes, compacted (module doc): a loop that runs
     while more lanes are active than the next bucket holds, then, if any lane is still
     active, a `stablehlo.if` that gathers them into the bucket, finishes there (the same
@@ -197,7 +310,7 @@ def compact(ctx: RuleContext, op: hlo.WhileOp, operands, axes, build_while, fact
     vec = ctx.vectorizer
     factor = factor or strategy.shrink(vec.options, ctx.axis_size)
     keep = strategy.next_bucket(vec.options, ctx.axis_size, factor)
-    if keep is None:
+    if keep is None or strategy.last_level(vec.options, level):
         return build_while(ctx, op, operands, axes, strategy_name="compact")
     rest, carry_axes = build_while(ctx, op, operands, axes, stop_at=keep, strategy_name="compact")
     active = rest[-1]
@@ -209,16 +322,30 @@ def compact(ctx: RuleContext, op: hlo.WhileOp, operands, axes, build_while, fact
     here = ctx.at(InsertPoint.at_end(narrow))
     idx = active_first(here.builder(), active, keep)
     child = vec.child(keep)
+    # One gather per distinct value: a value both captured by the body and carried
+    # unchanged (escape time's c) is taken once. Every gather and scatter is a kernel for
+    # XLA to compile (docs/passes.md, "Compile time of the compacted nest").
+    taken: dict[SSAValue, SSAValue] = {}
+
+    def take(value: SSAValue) -> SSAValue:
+        if value not in taken:
+            taken[value] = take_rows(here, value, idx)
+        return taken[value]
+
     for v in captured(op):
         value, a = vec.lookup(v)
-        child.bind(v, value if a is None else take_rows(here, here.move_axis(value, a, 0), idx), None if a is None else 0)
+        child.bind(v, value if a is None else take(here.move_axis(value, a, 0)), None if a is None else 0)
     small_ctx = RuleContext(keep, here.insertion_point, child)
-    small_inits = [v if a is None else take_rows(here, v, idx) for v, a in zip(rest, carry_axes)]
-    small, small_axes = compact(small_ctx, op, small_inits, list(carry_axes), build_while, factor)
+    kept = invariant_carries(op)
+    sources = [operands[i] if i in kept and axes[i] == carry_axes[i] else r for i, r in enumerate(rest)]
+    small_inits = [v if a is None else take(v) for v, a in zip(sources, carry_axes)]
+    small, small_axes = compact(small_ctx, op, small_inits, list(carry_axes), build_while, factor, level + 1)
     outs = []
-    for full, part, a, pa in zip(rest[:-1], small[:-1], carry_axes[:-1], small_axes[:-1]):
+    for i, (full, part, a, pa) in enumerate(zip(rest[:-1], small[:-1], carry_axes[:-1], small_axes[:-1])):
         if a is None:
             outs.append(part)  # a carry uniform in both: the body never changes it
+        elif i in kept:
+            outs.append(full)  # the body returns it unchanged: nothing to write back
         else:
             outs.append(put_rows(here, full, idx, small_ctx.to_axis(part, pa, 0)))
     # Every lane is finished once the nest returns: the flags need no scatter.

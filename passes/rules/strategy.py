@@ -69,14 +69,22 @@ def auto(options, axis_size: int) -> str:
 
 
 def shrink(options, axis_size: int) -> int:
-    """The factor between compaction levels: `shrink` when set, else the one that gives
-    the nest `max_levels` loops from `axis_size` down to `min_bucket` (each level is a copy
-    of the body for XLA to compile), and at least 4."""
+    """The factor between compaction levels: `shrink` when set, else the one that takes
+    `axis_size` down to `min_bucket` in `max_levels` steps, at least 4. The nest stops
+    after `max_levels` loops (`last_level`), so its last bucket stays a factor above
+    `min_bucket`: each level is a copy of the body plus the gathers and scatters for XLA
+    to compile (~0.5 s per level at 100k lanes on XLA CPU), and a bucket of B/s^2 lanes
+    saved no measurable runtime in the benchmark loops (docs/passes.md)."""
     if options.shrink:
         return options.shrink
     ratio = max(axis_size / options.min_bucket, 1.0)
-    levels = max(options.max_levels - 1, 1)
-    return max(4, math.floor(ratio ** (1.0 / levels) + 1e-9))
+    return max(4, math.floor(ratio ** (1.0 / max(options.max_levels, 1)) + 1e-9))
+
+
+def last_level(options, level: int) -> bool:
+    """Whether compaction level `level` (1: the loop over all lanes) is the nest's last:
+    with `shrink` chosen from the batch size, the nest has at most `max_levels` loops."""
+    return not options.shrink and level >= options.max_levels
 
 
 def next_bucket(options, axis_size: int, factor: int = 0) -> int | None:

@@ -12,7 +12,7 @@
 // lanes' state, their example indices, the queue position and the results.
 
 // CHECK-LABEL: "func.func"() <{sym_name = "halve"
-// CHECK:         "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 4>
+// CHECK:         "stablehlo.dot_general"({{.*}} : (tensor<4xf32>, tensor<4x4xf32>) -> tensor<4xf32>
 // CHECK:         "stablehlo.slice"({{.*}}) <{start_indices = array<i64: 0>, limit_indices = array<i64: 2>
 // CHECK:         "stablehlo.while"({{.*}}) ({
 // CHECK:         ^bb{{[0-9]+}}({{.*}}: tensor<2xf32>, {{.*}}: tensor<2xi1>, {{.*}}: tensor<2xi32>, {{.*}}: tensor<i32>, {{.*}}: tensor<4xf32>):
@@ -20,7 +20,7 @@
 // CHECK:           "stablehlo.scatter"({{.*}}unique_indices = false
 // CHECK:           }) : (tensor<4xf32>, tensor<2x1xi32>, tensor<2xf32>) -> tensor<4xf32>
 // CHECK:           "stablehlo.if"
-// CHECK:             "stablehlo.reduce_window"({{.*}}window_dimensions = array<i64: 2>
+// CHECK:             "stablehlo.dot_general"({{.*}} : (tensor<2xf32>, tensor<2x2xf32>) -> tensor<2xf32>
 // CHECK:             "stablehlo.gather"({{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
 // CHECK:         }) {batch.strategy = "refill"}
 // CHECK-NOT:     "stablehlo.while"

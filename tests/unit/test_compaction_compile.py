@@ -1,0 +1,92 @@
+"""The compacted loop nest stays small for XLA to compile (docs/passes.md, "Compile time
+of the compacted nest"): a blocked prefix sum instead of a reduce_window, at most
+`max_levels` loops when the factor is chosen from the batch size, one gather per value and
+no write-back of carries the body passes along. Results against jax.vmap."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+import vmlir
+from difftest import assert_same
+from vmlir.compiler import default_pipeline
+from vmlir.passes.rules import strategy
+from vmlir.passes.vectorize import VectorizeOptions
+from vmlir.profile import compact_widths
+
+
+def _escape(cr, ci):
+    """Escape time: c is captured by the body and carried unchanged by JAX's loop."""
+
+    def body(s):
+        zr, zi, i = s
+        return zr * zr - zi * zi + cr, 2.0 * zr * zi + ci, i + 1
+
+    def cond(s):
+        zr, zi, i = s
+        return (zr * zr + zi * zi <= 4.0) & (i < 64)
+
+    zero = jnp.zeros((), cr.dtype)
+    return lax.while_loop(cond, body, (zero, zero, jnp.int32(0)))[2]
+
+
+def _points(n, seed=0):
+    """Most points escape at once; 2% (at the origin) never do."""
+    rng = np.random.default_rng(seed)
+    cr = rng.uniform(2.5, 3.0, n).astype(np.float32)
+    ci = np.zeros(n, np.float32)
+    cr[rng.random(n) < 0.02] = 0.0
+    return cr, ci
+
+
+def test_default_nest_has_two_loops_and_no_reduce_window():
+    """4100 lanes (not a multiple of the 64-lane scan block, two levels of block totals):
+    the default pipeline compacts once (one stablehlo.if, 4100 -> 820 lanes), finds the
+    slots with dot_general products, and matches jax.vmap exactly."""
+    args = _points(4100)
+    compiled = vmlir.compile(vmlir.vmap(_escape))
+    assert_same(compiled(*args), jax.vmap(_escape)(*args))
+    text = compiled.lower(*args).as_text("stablehlo", generic=True)
+    assert text.count('"stablehlo.if"') == 1
+    assert "reduce_window" not in text
+    assert "tensor<820xf32>" in text
+    assert text.count('"stablehlo.dot_general"') == 3  # 4100 lanes, 65 block totals, 2 (padded to 64)
+
+
+def test_carries_passed_along_are_gathered_once_and_not_written_back():
+    """cr and ci are captured by the body and carried unchanged: one gather each (with
+    zr, zi, i and the flags: 6), and only zr, zi and i are scattered back (3)."""
+    args = _points(4100)
+    compiled = vmlir.compile(vmlir.vmap(_escape))
+    text = compiled.lower(*args).as_text("batch-vectorize", generic=True)
+    assert text.count('"stablehlo.gather"') == 6
+    assert text.count('"stablehlo.scatter"') == 1 + 3  # the slot indices, then 3 carries
+
+
+def test_levels_follow_max_levels_when_shrink_is_chosen():
+    """100k lanes: the factor is sqrt(100000 / 128) = 27 and the nest stops after 2 loops
+    (100000 -> 3703); with max_levels=3 the factor is the cube root and there are 3;
+    an explicit shrink keeps going down to min_bucket. profile.compact_widths agrees."""
+    trips = np.concatenate([np.ones(90_000, np.int64), np.full(9000, 10), np.full(1000, 50)])
+    o = VectorizeOptions()
+    assert strategy.shrink(o, 100_000) == 27
+    assert sorted(set(compact_widths(trips, 100_000, o))) == [3703, 100_000]
+    three = VectorizeOptions(max_levels=3)
+    assert strategy.shrink(three, 100_000) == 9
+    assert sorted(set(compact_widths(trips, 100_000, three))) == [1234, 11111, 100_000]
+    explicit = VectorizeOptions(shrink=4, min_bucket=1000)
+    assert strategy.last_level(explicit, 5) is False
+    # 10000 active fit 25000 lanes; 1000 fit 6250 and 1562 at once: 6250 runs no iteration.
+    assert sorted(set(compact_widths(trips, 100_000, explicit))) == [1562, 25000, 100_000]
+
+
+def test_max_levels_three_matches_jax():
+    """A three-loop nest (max_levels=3) on 4100 lanes gives jax.vmap's counts."""
+    args = _points(4100, seed=1)
+    pipeline = default_pipeline().replace("batch-vectorize", "batch-vectorize{max_levels=3}")
+    compiled = vmlir.compile(vmlir.vmap(_escape), pipeline=pipeline)
+    assert_same(compiled(*args), jax.vmap(_escape)(*args))
+    assert compiled.lower(*args).as_text("stablehlo", generic=True).count('"stablehlo.if"') == 2
