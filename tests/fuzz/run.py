@@ -364,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif o.kind != "ok":
             print(o.report(a.seed), flush=True)
+        if len(outcomes) % 100 == 0:  # long runs: show the rate as it goes
+            dt = time.perf_counter() - t0
+            print(f"# {len(outcomes)} programs in {dt:.0f} s", file=sys.stderr, flush=True)
     dt = time.perf_counter() - t0
     kinds = Counter(o.kind for o in outcomes)
     features = Counter(f for o in outcomes for f in o.program.features)
