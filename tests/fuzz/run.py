@@ -3,6 +3,7 @@
     python -m tests.fuzz.run --n 1000 --seed 0 [--verbose] [--only I] [--all-features] [--extra]
     python -m tests.fuzz.run --grad --n 1000 --seed 0    # differentiate the programs
     python -m tests.fuzz.run --widths --n 50   # divergent loops at 512-4096 examples
+    python -m tests.fuzz.run --grad --n 5000 --jobs 4   # in 4 processes
 
 Program i of a run comes from `progen.generate(f"{seed}:{i}")`, its inputs from
 `numpy.random.default_rng([seed, i])`, so `--seed S --only I` reruns one program, and
@@ -341,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="divergent loops at 512-4096 examples under every strategy (tests/fuzz/widths.py)",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="check the programs in this many processes (the same outcomes, sooner)",
+    )
     a = p.parse_args(argv)
     if a.widths:
         return _main_widths(a)
@@ -354,12 +361,16 @@ def main(argv: list[str] | None = None) -> int:
     indices = [a.only] if a.only is not None else range(a.n)
     outcomes: list[Outcome] = []
     t0 = time.perf_counter()
-    for i in indices:
-        o = checker(program(a.seed, i, exclude, a.extra, a.ops), a.seed, i, a.verbose)
+    job = (a.seed, exclude, a.extra, a.ops, a.grad, a.verbose)
+    if a.jobs > 1 and len(indices) > 1:
+        checked = _in_workers(job, indices, a.jobs)
+    else:
+        checked = (o for i in indices for o in _check_chunk((*job, [i])))
+    for o in checked:
         outcomes.append(o)
         if a.verbose:
             print(
-                o.report(a.seed) if o.kind != "ok" else f"--- program {i}: ok\n{o.program.source}",
+                o.report(a.seed) if o.kind != "ok" else f"--- program {o.index}: ok\n{o.program.source}",
                 flush=True,
             )
         elif o.kind != "ok":
@@ -378,6 +389,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# features: {dict(sorted(features.items()))}", file=sys.stderr)
     print(summary(outcomes), flush=True)
     return 1 if any(o.kind in FAILURES for o in outcomes) else 0
+
+
+def _check_chunk(job: tuple[Any, ...]) -> list[Outcome]:
+    """The outcomes of programs `indices` (a worker's share with --jobs)."""
+    seed, exclude, extra, ops, grad, verbose, indices = job
+    checker = check_grad if grad else check
+    return [checker(program(seed, i, exclude, extra, ops), seed, i, verbose) for i in indices]
+
+
+def _in_workers(job: tuple[Any, ...], indices: Sequence[int], jobs: int) -> Iterable[Outcome]:
+    """The outcomes of `indices`, in order, checked by `jobs` processes (spawned: jax
+    does not survive a fork), a few programs at a time; each program is checked exactly
+    as in one process (its program and inputs depend on the seed and index only)."""
+    import multiprocessing
+
+    chunks = [list(indices[k : k + 5]) for k in range(0, len(indices), 5)]
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        for outcomes in pool.imap(_check_chunk, [(*job, c) for c in chunks]):
+            yield from outcomes
 
 
 def _main_widths(a: argparse.Namespace) -> int:
