@@ -146,3 +146,15 @@ def test_grad_runner_classifies_outcomes():
     assert o.kind == "mismatch" and o.error.startswith("gradients differ")
     ints = _program("(x0 * 4.0).astype(jnp.int32)")
     assert run.check_grad(ints, 0, 0).kind == "invalid"
+
+
+def test_workers_give_the_outcomes_of_one_process():
+    """--jobs: programs checked in spawned processes have the outcomes (and order) of the
+    same programs checked here."""
+    job = (7, tuple(progen.KNOWN_ISSUES), False, progen.N_OPS, True, False)
+    indices = range(3)
+    here = [o for i in indices for o in run._check_chunk((*job, [i]))]
+    there = list(run._in_workers(job, indices, 2))
+    assert [(o.index, o.kind, o.program.source) for o in there] == [
+        (o.index, o.kind, o.program.source) for o in here
+    ]
