@@ -49,7 +49,7 @@ sweep: $(STAMP)
 	$(PY) -m tests.sweep run --json build/sweep-float32.json; a=$$?; \
 	$(PY) -m tests.sweep run --x64 --json build/sweep-x64.json; b=$$?; \
 	$(PY) -m tests.sweep docs build/sweep-float32.json build/sweep-x64.json --min-share 99 && \
-	VMLIR_SWEEP=full $(PY) -m pytest -q tests/unit/test_linalg.py && test $$a -eq 0 && test $$b -eq 0
+	VMLIR_SWEEP=full $(PY) -m pytest -q -n auto tests/unit/test_linalg.py && test $$a -eq 0 && test $$b -eq 0
 
 # Ragged vmap fuzzing (loop equality + NaN padding never read): `make fuzz-ragged N=2000`.
 fuzz-ragged: $(STAMP)
