@@ -169,3 +169,14 @@ def test_loop_fallback_matches_jax_vmap(monkeypatch):
     assert any("@lapack_sgetrf_ffi (LU) takes no batch dimension" in t for t in texts), texts
     assert all(t.endswith("vmlir runs it in a loop over the 5 examples") for t in texts)
     assert_same(got, jax.vmap(f, in_axes=(0, 1))(spd, b), rtol=1e-4, atol=1e-4)
+
+
+def test_final_ir_of_a_lapack_call_prints():
+    """Lowered.as_text() (the final StableHLO, pretty) reads back the custom call's
+    #stablehlo.output_operand_alias, which no dialect of ours defines."""
+    x = np.random.default_rng(8).normal(size=(4, 3, 3)).astype(np.float32)
+    spd = x @ x.transpose(0, 2, 1) + 3 * np.eye(3, dtype=np.float32)
+    text = vmlir.compile(vmlir.vmap(jnp.linalg.cholesky)).lower(spd).as_text()
+    call = next(line for line in text.splitlines() if "lapack_spotrf_ffi" in line)
+    assert "#stablehlo.output_operand_alias<" in call
+    assert "(tensor<4x3x3xf32>) -> (tensor<4x3x3xf32>, tensor<4xi32>)" in call
