@@ -29,14 +29,16 @@ test: lit unit
 # generates gather/scatter/sort/control flow...; `WIDTHS=1` runs divergent loops at
 # 512-4096 examples under every divergence strategy instead (tests/fuzz/widths.py). Then
 # the same programs differentiated (jax.grad through vmlir vs through jax.vmap), GRAD_N.
+# JOBS processes check the programs (default: one per CPU).
 N ?= 1000
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 GRAD_N ?= $(N)
 SEED ?= 0
 EXTRA ?=
 WIDTHS ?=
 fuzz: $(STAMP)
-	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED) $(if $(EXTRA),--extra) $(if $(WIDTHS),--widths)
-	$(if $(WIDTHS),,$(PY) -m tests.fuzz.run --grad --n $(GRAD_N) --seed $(SEED) $(if $(EXTRA),--extra))
+	$(PY) -m tests.fuzz.run --n $(N) --seed $(SEED) $(if $(EXTRA),--extra) $(if $(WIDTHS),--widths,--jobs $(JOBS))
+	$(if $(WIDTHS),,$(PY) -m tests.fuzz.run --grad --n $(GRAD_N) --seed $(SEED) --jobs $(JOBS) $(if $(EXTRA),--extra))
 
 # The API sweep (tests/sweep): the public JAX API under vmlir.vmap vs jax.vmap, with
 # float32/int32 inputs, then float64/int64 (jax_enable_x64); writes docs/api-coverage.md,
@@ -47,7 +49,7 @@ sweep: $(STAMP)
 	$(PY) -m tests.sweep run --json build/sweep-float32.json; a=$$?; \
 	$(PY) -m tests.sweep run --x64 --json build/sweep-x64.json; b=$$?; \
 	$(PY) -m tests.sweep docs build/sweep-float32.json build/sweep-x64.json --min-share 99 && \
-	VMLIR_SWEEP=full $(PY) -m pytest -q tests/unit/test_linalg.py && test $$a -eq 0 && test $$b -eq 0
+	VMLIR_SWEEP=full $(PY) -m pytest -q -n auto tests/unit/test_linalg.py && test $$a -eq 0 && test $$b -eq 0
 
 # Ragged vmap fuzzing (loop equality + NaN padding never read): `make fuzz-ragged N=2000`.
 fuzz-ragged: $(STAMP)

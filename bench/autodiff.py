@@ -10,7 +10,9 @@ and by `jax.vmap`, differentiated by JAX around it:
   (`jax.value_and_grad`).
 
 Rounds alternate the two contenders; the ratio is jax's time / vmlir's, per round, and
-the median is reported. Results are checked against jax.vmap's.
+the median is reported. Results are checked against jax.vmap's, and XLA's optimized
+programs are compared: the same program (or the same instructions in another order) means
+a ratio away from 1 is the machine's noise.
 
     python -m bench.autodiff --rounds 11
 """
@@ -18,6 +20,7 @@ the median is reported. Results are checked against jax.vmap's.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -89,6 +92,9 @@ def bench_autodiff(
     for name in ours:
         a, b = ours[name], theirs[name]
         got, want = jax.block_until_ready(a(*args)), jax.block_until_ready(b(*args))
+        from bench.run import normalized_hlo  # bench.run imports this module
+
+        programs = [normalized_hlo(f.lower(*args).compile().as_text()) for f in (a, b)]
         same = all(
             np.allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
             for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want))
@@ -106,9 +112,19 @@ def bench_autodiff(
                 "jax": statistics.median(t_theirs),
                 "ratio": statistics.median(ratios),
                 "same": same,
+                "program": _program_note(*programs),
             }
         )
     return rows
+
+
+def _program_note(ours: str, theirs: str) -> str:
+    """Whether XLA runs the same program for both: equal texts, or the same instructions
+    (names aside) in another order: a schedule that runs the same work."""
+    if ours == theirs:
+        return "same as jax"
+    unnamed = [sorted(re.sub(r"%v\d+", "%v", t).splitlines()) for t in (ours, theirs)]
+    return "same instructions, other order" if unnamed[0] == unnamed[1] else "differs"
 
 
 def render(rows: list[dict[str, Any]]) -> str:
@@ -116,15 +132,17 @@ def render(rows: list[dict[str, Any]]) -> str:
         "## Derivatives through vmlir (jax.grad of a mean per-example loss)",
         "",
         "Same per-example MLP loss, batched by vmlir or by jax.vmap, differentiated by JAX "
-        "around it (bench/autodiff.py); ratio = jax / vmlir, median over alternating rounds.",
+        "around it (bench/autodiff.py); ratio = jax / vmlir, median over alternating rounds. "
+        "XLA program: whether XLA's optimized HLO is the same for both (bench.run.normalized_hlo); "
+        "where it is, a ratio away from 1 is the machine's noise.",
         "",
-        "| program | vmlir | jax.vmap | jax/vmlir | results |",
-        "|---|---|---|---|---|",
+        "| program | vmlir | jax.vmap | jax/vmlir | XLA program | results |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['vmlir'] * 1e3:.2f} ms | {r['jax'] * 1e3:.2f} ms | "
-            f"{r['ratio']:.2f}x | {'same' if r['same'] else 'DIFFER'} |"
+            f"{r['ratio']:.2f}x | {r['program']} | {'same' if r['same'] else 'DIFFER'} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -74,9 +74,11 @@ class Stages:
             from vmlir.jaxmlir import parse_with_jaxlib
 
             return parse_with_jaxlib(text, generic=generic) + "\n"
-        from vmlir.ir import parse_module, print_custom, print_generic
+        from vmlir.ir import make_context, parse_module, print_custom, print_generic
 
-        module = parse_module(text)
+        # The importer keeps attributes no dialect of ours defines (a custom call's
+        # #stablehlo.output_operand_alias) as unregistered ones: read them back the same way.
+        module = parse_module(text, make_context(allow_unregistered=True))
         return print_generic(module) if generic else print_custom(module)
 
 

@@ -137,3 +137,29 @@ def test_rule_is_used_on_the_first_compile_of_a_fresh_process(tmp_path):
         [sys.executable, "-c", _FRESH], capture_output=True, text=True, env=env, timeout=300
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stderr
+
+
+def test_reverse_mode_through_custom_vmap_is_unsupported():
+    """jax.grad through vmlir.vmap of a custom_vmap function names the transformation and
+    the line that calls the function. (jax.grad(jax.vmap(f)) works: jax.vmap applies the
+    rule before JAX linearizes; vmlir differentiates one example, and JAX cannot
+    linearize a custom_vmap function one example at a time: jax.grad of the unbatched
+    function fails in JAX too.)"""
+    import inspect
+
+    x = np.random.default_rng(6).normal(size=(5, 3)).astype(np.float32)
+    w = np.float32(0.7)
+    with pytest.raises(ValueError, match="Linearization failed"):
+        jax.grad(lambda x: _uses_rule(x, w).sum())(x[0])
+    line = inspect.getsourcelines(_uses_rule)[1] + 1
+    want = (
+        "reverse-mode differentiation (jax.grad / jax.vjp) under vmlir.vmap of a "
+        f"jax.custom_batching.custom_vmap function (called from {__file__}:{line}): JAX "
+        "cannot linearize it one example at a time, and vmlir differentiates one example "
+        "before batching; use forward mode (jax.jvp, jax.jacfwd), or map that function "
+        "with jax.vmap"
+    )
+    batched = vmlir.vmap(_uses_rule, in_axes=(0, None))
+    with pytest.raises(vmlir.VmlirUnsupportedError) as e:
+        jax.grad(lambda x: batched(x, w).sum())(x)
+    assert str(e.value) == want

@@ -146,3 +146,38 @@ def test_grad_runner_classifies_outcomes():
     assert o.kind == "mismatch" and o.error.startswith("gradients differ")
     ints = _program("(x0 * 4.0).astype(jnp.int32)")
     assert run.check_grad(ints, 0, 0).kind == "invalid"
+
+
+def test_workers_give_the_outcomes_of_one_process():
+    """--jobs: programs checked in spawned processes have the outcomes (and order) of the
+    same programs checked here."""
+    job = (7, tuple(progen.KNOWN_ISSUES), False, progen.N_OPS, True, False)
+    indices = range(3)
+    here = [o for i in indices for o in run._check_chunk((*job, [i]))]
+    there = list(run._in_workers(job, indices, 2))
+    assert [(o.index, o.kind, o.program.source) for o in there] == [
+        (o.index, o.kind, o.program.source) for o in here
+    ]
+
+
+def test_a_difference_only_at_xlas_lowest_optimization_level_is_no_mismatch():
+    """Seed 5 program 324: jax.vmap's own gradient program gives NaN for one example
+    when XLA compiles it at its lowest optimization level, the number that jax.grad of
+    that example (and vmlir) gives at XLA's default options."""
+    import numpy as np
+
+    prog = run.program(5, 324)
+    x0, x1 = (np.asarray(a) for a in prog.inputs(np.random.default_rng([5, 324])))
+    f = prog.build(jax.vmap)["f"]
+    w = np.sin(np.arange(3, dtype=np.float32) + 1.0).reshape(1, 3, 1)  # outputs (1, 3, 1)
+
+    def grad_x0(a, b):
+        return jax.grad(lambda a: (jax.vmap(f, out_axes=1)(a, b) * w).sum())(a)
+
+    lowest = jax.jit(grad_x0).lower(x0, x1).compile(run.XLA_OPTIONS)(x0, x1)
+    default = jax.jit(grad_x0)(x0, x1)
+    per_example = [jax.grad(lambda a: (f(a, x1[i]) * w[:, i]).sum())(x0[i]) for i in range(3)]
+    np.testing.assert_allclose(default, per_example, rtol=1e-5)
+    if not np.isnan(lowest).any():
+        pytest.skip("this XLA computes the same at its lowest optimization level")
+    assert run.check_grad(prog, 5, 324).kind == "ok"

@@ -2,9 +2,9 @@
 
 The functions are grouped into one program per configuration (dtype x in_axes), so that
 a configuration costs one compilation, not seventy: `vmlir.vmap(f)` of a function taking
-and returning a dict with one entry per function. Both sides call the same LAPACK kernels
-on the same matrices, so the results agree to rounding even where the answer is only
-defined up to signs (eigenvectors, QR, SVD). The inputs come from tests/sweep/linalg_cases.
+and returning a dict with one entry per function, in one jax.jit with jax.vmap's. Both
+sides call the same LAPACK kernels on the same matrices, so the results agree to rounding
+even where the answer is only defined up to signs (eigenvectors, QR, SVD). The inputs come from tests/sweep/linalg_cases.
 
 `make test` runs the "mixed" configuration (float32 and complex64 cases, batch axes 0,
 last and shared) on QUICK_CASES, one function per LAPACK kernel family; `make sweep`
@@ -107,13 +107,22 @@ def _all_cases(xs):
     return {name: CASES[name][0](*xs[name]) for name in xs}
 
 
+XLA_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+"""Compile options of the one XLA computation per configuration (as tests/fuzz/run.py's):
+XLA's optimizations take most of the time of these large programs and change nothing
+that is compared (both sides call the same LAPACK kernels)."""
+
+
 @pytest.mark.parametrize("config", [c for c in CONFIGS if FULL or c in QUICK])
 def test_linalg_against_jax_vmap(config: str):
-    """All cases at once: dict in, dict out, one compilation on each side."""
+    """All cases at once: dict in, dict out, both sides in one jax.jit (vmlir's program
+    embedded in it, as when a user's jax.jit calls it), one XLA compilation."""
     names = list(CASES) if FULL else QUICK_CASES
     args, in_axes = _inputs(config, names)
-    want = jax.jit(jax.vmap(_all_cases, in_axes=(in_axes,)))(args)
-    got = vmlir.compile(vmlir.vmap(_all_cases, in_axes=(in_axes,)))(args)
+    theirs = jax.vmap(_all_cases, in_axes=(in_axes,))
+    ours = vmlir.compile(vmlir.vmap(_all_cases, in_axes=(in_axes,)))
+    both = jax.jit(lambda a: (ours(a), theirs(a))).lower(args).compile(XLA_OPTIONS)
+    got, want = both(args)
     for name in names:
         try:
             assert_same(got[name], want[name], rtol=2e-4, atol=2e-4)
@@ -160,3 +169,14 @@ def test_loop_fallback_matches_jax_vmap(monkeypatch):
     assert any("@lapack_sgetrf_ffi (LU) takes no batch dimension" in t for t in texts), texts
     assert all(t.endswith("vmlir runs it in a loop over the 5 examples") for t in texts)
     assert_same(got, jax.vmap(f, in_axes=(0, 1))(spd, b), rtol=1e-4, atol=1e-4)
+
+
+def test_final_ir_of_a_lapack_call_prints():
+    """Lowered.as_text() (the final StableHLO, pretty) reads back the custom call's
+    #stablehlo.output_operand_alias, which no dialect of ours defines."""
+    x = np.random.default_rng(8).normal(size=(4, 3, 3)).astype(np.float32)
+    spd = x @ x.transpose(0, 2, 1) + 3 * np.eye(3, dtype=np.float32)
+    text = vmlir.compile(vmlir.vmap(jnp.linalg.cholesky)).lower(spd).as_text()
+    call = next(line for line in text.splitlines() if "lapack_spotrf_ffi" in line)
+    assert "#stablehlo.output_operand_alias<" in call
+    assert "(tensor<4x3x3xf32>) -> (tensor<4x3x3xf32>, tensor<4xi32>)" in call

@@ -670,3 +670,19 @@ def test_error_return_on_some_traced_paths_only():
 
     _raises(f, _xs(), message=f"{_at('falls-off')}: the function returns a value on some paths "
             "and falls off its end (returning None) on others, chosen by a traced value")
+
+
+def test_exec_source_without_lines_is_left_alone_without_a_module_scan(monkeypatch):
+    """A function exec'd from a string (no file, no lines in linecache) is not converted,
+    and inspect's search of sys.modules for its source is not run."""
+    import inspect
+
+    from vmlir.frontend import pycontrol
+
+    def scan(*args, **kwargs):
+        raise AssertionError("inspect.getsourcelines ran")
+
+    monkeypatch.setattr(inspect, "getsourcelines", scan)
+    ns: dict = {}
+    exec(compile("def f(x):\n    return x + 1\n", "<generated>", "exec"), ns)  # noqa: S102
+    assert pycontrol._converted_tree(ns["f"]) is None

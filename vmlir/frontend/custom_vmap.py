@@ -70,6 +70,43 @@ def _install() -> None:
     mlir.register_lowering(prim, rule, inline=entry.inline)
 
 
+def first_custom_vmap_call(fn: Any, args: Sequence[Any]) -> str | None:
+    """`file:line` of the user's code that calls the first custom_vmap function in
+    `fn(*args)` (nested jaxprs included), `?` when jax kept no location, or None when
+    there is none."""
+    # jax._src: the user's frame of an equation's traceback (jax's own filter), and the
+    # traced location, which a transpose takes from the call being transposed (JAX's
+    # backward pass sets it): cleared, equations record the live stack, which holds the
+    # line that calls the custom_vmap function. Neither is public.
+    from jax._src import source_info_util
+
+    context = source_info_util._source_info_context
+    outer = context.context
+    context.context = source_info_util.SourceInfo(None, outer.name_stack)
+    try:
+        jaxpr = jax.make_jaxpr(fn)(*args).jaxpr
+    finally:
+        context.context = outer
+    found = _find_custom_vmap(jaxpr)
+    if found is None:
+        return None
+    frame = source_info_util.user_frame(found.source_info.traceback)
+    return "?" if frame is None else f"{frame.file_name}:{frame.start_line}"
+
+
+def _find_custom_vmap(jaxpr: Any) -> Any:
+    prim, _ = _custom_vmap_primitive()
+    for eqn in jaxpr.eqns:
+        if eqn.primitive is prim:
+            return eqn
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and (hit := _find_custom_vmap(inner)) is not None:
+                    return hit
+    return None
+
+
 def _struct(aval: Any, batch: int | None = None) -> jax.ShapeDtypeStruct:
     shape = tuple(aval.shape) if batch is None else (batch, *aval.shape)
     return jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=getattr(aval, "weak_type", False))

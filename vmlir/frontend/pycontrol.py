@@ -148,6 +148,10 @@ def _source_lines(fn: types.FunctionType) -> tuple[list[str], int]:
     with jax loaded); the lines come from linecache with the function's own globals."""
     code = fn.__code__
     lines = linecache.getlines(code.co_filename, fn.__globals__)
+    if not lines and code.co_filename.startswith("<") and code.co_filename.endswith(">"):
+        # exec'd source ("<string>"): no file, and the function's globals (its module's
+        # loader) gave none; inspect would scan sys.modules to fail the same way.
+        raise OSError("source code not available")
     if not lines:
         return inspect.getsourcelines(code)
     lnum = code.co_firstlineno - 1

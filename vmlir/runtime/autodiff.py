@@ -33,6 +33,7 @@ import jax
 from jax.interpreters import ad
 
 from vmlir.errors import VmlirUnsupportedError
+from vmlir.frontend.custom_vmap import first_custom_vmap_call
 from vmlir.frontend.trace import vmlir_vmap_p
 from vmlir.runtime.batched import BatchedFn, call_nested, converted, is_float, zeros
 from vmlir.runtime.xla import bind, vmlir_call_p
@@ -93,7 +94,7 @@ def transpose_handle(
             return h.fn(*full)
 
         at = [jax.numpy.zeros(a.shape, a.dtype) for w, a in zip(wanted, per_example) if w]
-        outs, pullback = jax.vjp(linear_part, *at)
+        outs, pullback = _vjp(linear_part, at)
         given = iter(cts)
         full_ct = []
         for o, c, u in zip(outs, cotangent, once):
@@ -121,6 +122,28 @@ def transpose_handle(
         what=f"the transpose of {h.what}",
         axis_name=h.axis_name,
     )
+
+
+def _vjp(fn: Any, at: Sequence[Any]) -> tuple[Any, Any]:
+    """jax.vjp(fn, *at), or VmlirUnsupportedError where JAX cannot linearize one example.
+
+    JAX has no reverse mode for a custom_vmap function on its own: jax.grad(jax.vmap(f))
+    works because jax.vmap applies the user's rule before linearizing; vmlir
+    differentiates one example and batches the derivative, so the rule would have to
+    be transposed, which JAX cannot do."""
+    try:
+        return jax.vjp(fn, *at)
+    except ValueError as e:
+        site = first_custom_vmap_call(fn, at)
+        if site is None:
+            raise
+        raise VmlirUnsupportedError(
+            "reverse-mode differentiation (jax.grad / jax.vjp) under vmlir.vmap of a "
+            f"jax.custom_batching.custom_vmap function (called from {site}): JAX cannot "
+            "linearize it one example at a time, and vmlir differentiates one example "
+            "before batching; use forward mode (jax.jvp, jax.jacfwd), or map that "
+            "function with jax.vmap"
+        ) from e
 
 
 def uniform_cotangents(h: BatchedFn, cotangent: Sequence[bool]) -> list[bool]:
