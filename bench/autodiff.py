@@ -92,7 +92,7 @@ def bench_autodiff(
     for name in ours:
         a, b = ours[name], theirs[name]
         got, want = jax.block_until_ready(a(*args)), jax.block_until_ready(b(*args))
-        from bench.run import normalized_hlo  # bench.run imports this module
+        from bench.measure import normalized_hlo
 
         programs = [normalized_hlo(f.lower(*args).compile().as_text()) for f in (a, b)]
         same = all(
@@ -133,7 +133,7 @@ def render(rows: list[dict[str, Any]]) -> str:
         "",
         "Same per-example MLP loss, batched by vmlir or by jax.vmap, differentiated by JAX "
         "around it (bench/autodiff.py); ratio = jax / vmlir, median over alternating rounds. "
-        "XLA program: whether XLA's optimized HLO is the same for both (bench.run.normalized_hlo); "
+        "XLA program: whether XLA's optimized HLO is the same for both (bench.measure.normalized_hlo); "
         "where it is, a ratio away from 1 is the machine's noise.",
         "",
         "| program | vmlir | jax.vmap | jax/vmlir | XLA program | results |",
