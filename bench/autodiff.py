@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import vmlir
+from bench.measure import normalized_hlo
 
 BATCH, D_IN, HIDDEN, D_OUT = 4096, 64, 256, 10
 LR = 0.1
@@ -92,8 +93,6 @@ def bench_autodiff(
     for name in ours:
         a, b = ours[name], theirs[name]
         got, want = jax.block_until_ready(a(*args)), jax.block_until_ready(b(*args))
-        from bench.measure import normalized_hlo
-
         programs = [normalized_hlo(f.lower(*args).compile().as_text()) for f in (a, b)]
         same = all(
             np.allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
