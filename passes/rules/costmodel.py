@@ -102,6 +102,20 @@ the choice follows the loop's static features (its body against each strategy's
 bookkeeping) and the batch size."""
 
 
+PRIOR_REFILL_MARGIN = 0.9
+"""On the prior, refill is picked only when it is priced at most this fraction of
+compaction's cost: a wrong refill costs most (its bookkeeping, least well modelled on
+cheap bodies, measured 5x a compaction's time on Collatz), a wrong compaction on a
+heavy body ~2-3x refill's."""
+
+
+def prior_choice(axis_size: int, f: LoopFeatures, options: Any) -> str:
+    """The strategy for a loop without a profile."""
+    est = estimate(prior_trips(axis_size), axis_size, f, options, exact=False)
+    best = min(("mask", "compact"), key=lambda s: est[s].cost)
+    return "refill" if est["refill"].cost <= PRIOR_REFILL_MARGIN * est[best].cost else best
+
+
 def prior_trips(axis_size: int) -> np.ndarray:
     """The prior's trip counts: the geometric distribution's quantiles, one per example
     (in order: the prior is only priced with the order-free refill estimate)."""

@@ -69,8 +69,7 @@ def auto(options, axis_size: int, op: Operation | None = None) -> str:
         trips = costmodel.profiled_trips(op, axis_size)
         if trips is not None:
             return costmodel.rank(trips, axis_size, costmodel.features(op), options)[0]
-        prior = costmodel.prior_trips(axis_size)
-        return costmodel.rank(prior, axis_size, costmodel.features(op), options, exact=False)[0]
+        return costmodel.prior_choice(axis_size, costmodel.features(op), options)
     if axis_size >= options.refill_min:
         return "refill"
     return "compact"
