@@ -140,6 +140,20 @@ def bench_kernel(k: Kernel, n: int, rounds: int, strategies: tuple[str, ...] = (
     return row
 
 
+def plot_kernel(k: Kernel, n: int, folder: str) -> str:
+    """The lanes of the kernel's loop (vmlir.profile, vmlir.lanes.plot) as a PNG."""
+    import os
+
+    from vmlir import lanes
+
+    args = k.inputs(np.random.default_rng(0), n)
+    loop = vmlir.profile(vmlir.compile(vmlir.vmap(k.fn)), *args)[0]
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"lanes_{k.name}_{n}.png")
+    lanes.plot(loop, path, f"{k.name} ({k.shape}, {n} examples): model picks {loop.choice}")
+    return path
+
+
 def bench_divergent(rounds: int = 5, large: bool = False, only: list[str] | None = None, n: int = 0) -> dict[str, Any]:
     global N
     N = n or N
@@ -278,8 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--large", action="store_true", help="also 1M-example rows for the heavy-tailed kernels")
     p.add_argument("--only", help="comma-separated kernel names")
     p.add_argument("--n", type=int, default=N, help=f"examples per kernel (default {N})")
+    p.add_argument("--plots", metavar="DIR", help="only draw each kernel's lanes (vmlir.profile) into DIR")
     a = p.parse_args(argv)
     only = [s.strip() for s in a.only.split(",")] if a.only else None
+    if a.plots:
+        for k in KERNELS:
+            if not only or k.name in only:
+                print(plot_kernel(k, a.n, a.plots))
+        return 0
     res = bench_divergent(a.rounds, a.large, only, a.n)
     print(render(res))
     return 0 if all(all(r["same"].values()) for r in res["rows"]) else 1
