@@ -44,9 +44,9 @@ def _python_trips(n):
     return steps, k, k * (k + 1) // 2  # Collatz, outer loop, inner loop summed over the outer
 
 
-def test_profile_counts_each_loops_trips():
+def test_profile_counts_each_loops_trips(tmp_path):
     """vmlir.profile's trips, active lanes and mask's executed work, per loop, against
-    per-example Python loops."""
+    per-example Python loops; the plot is drawn."""
     n = np.random.default_rng(0).integers(1, 3000, 300).astype(np.int32)
     compiled = vmlir.compile(vmlir.vmap(_collatz_and_triangle))
     loops = vmlir.profile(compiled, n)
@@ -58,13 +58,11 @@ def test_profile_counts_each_loops_trips():
         np.testing.assert_array_equal(lp.active, [(col > t).sum() for t in range(col.max())])
         assert lp.occupancy["mask"] == pytest.approx(col.sum() / (len(n) * col.max()))
         assert lp.choice in ("mask", "compact", "refill")
-
-
-def test_plot_writes_a_file(tmp_path):
-    pytest.importorskip("matplotlib")
-    n = np.arange(1, 200, dtype=np.int32)
-    loop = vmlir.profile(vmlir.compile(vmlir.vmap(_collatz_and_triangle)), n)[0]
-    lanes.plot(loop, str(tmp_path / "lanes.png"))
+    try:
+        import matplotlib  # noqa: F401  (the `bench` extra)
+    except ImportError:
+        return
+    lanes.plot(loops[0], str(tmp_path / "lanes.png"))
     assert (tmp_path / "lanes.png").stat().st_size > 0
 
 
@@ -78,7 +76,7 @@ def test_profiled_compile_records_trips_and_matches_jax(tmp_path):
     results equal jax.vmap's; a profile file is read back by the next compile instead
     of measuring again."""
     rng = np.random.default_rng(1)
-    c = np.where(rng.random(4000) < 0.01, 1.0, 0.1).astype(np.float32)
+    c = np.where(rng.random(600) < 0.02, 1.0, 0.1).astype(np.float32)
     path = tmp_path / "profile.json"
     first = vmlir.compile(vmlir.vmap(_escape), profile=str(path))
     assert_same(first(c), jax.vmap(_escape)(c))
