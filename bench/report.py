@@ -146,13 +146,11 @@ def targets(
         off = [x for x in rows if x["workload"] == r["workload"] and x.get("ablation")]
         if off and r["jax_ratio"] and off[0]["jax_ratio"]:
             gains.append((r["workload"], r["jax_ratio"] / off[0]["jax_ratio"]))
-    if gains:
-        g = geomean([x for _, x in gains])
+    # One target per workload: a geometric mean would let one big win hide a loss.
+    for w, x in gains:
         out.append(
-            ("lane compaction (on by default) wins over the loop workloads",
-             f"geomean {fmt_ratio(g)} the speed without it: "
-             + ", ".join(f"{w} {fmt_ratio(x)}" for w, x in gains),
-             status(None if g is None else g > 1.0))
+            (f"lane compaction (on by default) is no slower than without it: {w}",
+             f"{fmt_ratio(x)} the speed without it", status(x >= 1.0))
         )
     g = geomean([r["jax_ratio"] for r in prim])
     out.append(("geometric mean of jax/vmlir >= 1.0", fmt_ratio(g), status(None if g is None else g >= 1.0)))

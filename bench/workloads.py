@@ -193,8 +193,9 @@ def _cond_inputs(rng: np.random.Generator, s: dict[str, int]) -> tuple[Any, ...]
     ws = tuple(_glorot(rng, d, d) for _ in range(s["matmuls"]))
     xs = _f32(rng, n, d)
     xs[:, 0] = -np.abs(xs[:, 0]) - 0.1
-    rare = rng.choice(n, size=max(1, round(0.01 * n)), replace=False)
-    xs[rare, 0] = np.abs(xs[rare, 0]) + 0.1
+    rare = rng.choice(n, size=max(1, round(s.get("taken_pct", 1) / 100 * n)), replace=False)
+    if s.get("taken_pct", 1) > 0:
+        xs[rare, 0] = np.abs(xs[rare, 0]) + 0.1
     return ws, xs
 
 
@@ -416,6 +417,23 @@ WORKLOADS: list[Workload] = [
         ("n",),
         _cond_inputs,
         lambda s: f"{s['n']}x{s['d']} ({s['matmuls']} matmuls {s['d']}x{s['d']}, 1% taken)",
+        manual=_manual_cond,
+        rtol=1e-4,
+        atol=1e-5,
+        manual_rtol=1e-4,
+        manual_atol=1e-5,
+        describe_inputs=_describe_cond,
+    ),
+    Workload(
+        "rare_expensive_cond_untaken",
+        "the rare-expensive-branch workload with the branch taken by no example: what skipping the "
+        "region itself buys, apart from keeping the shared weights unbatched",
+        rare_expensive_cond,
+        ((None, 0),),
+        {"n": 4096, "d": 128, "matmuls": 4, "taken_pct": 0},
+        ("n",),
+        _cond_inputs,
+        lambda s: f"{s['n']}x{s['d']} ({s['matmuls']} matmuls {s['d']}x{s['d']}, 0% taken)",
         manual=_manual_cond,
         rtol=1e-4,
         atol=1e-5,

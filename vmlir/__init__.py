@@ -9,7 +9,7 @@ from typing import Any
 
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 
-__all__ = ["Compiled", "Lowered", "Ragged", "Vmapped", "VmlirError", "VmlirUnsupportedError", "compile", "vmap"]
+__all__ = ["Compiled", "Lowered", "Ragged", "Vmapped", "VmlirError", "VmlirUnsupportedError", "compile", "profile", "vmap"]
 __version__ = "0.1.0"
 
 _API = {"Compiled", "Lowered", "Vmapped", "compile", "vmap"}
@@ -22,6 +22,10 @@ def __getattr__(name: str) -> Any:
         from vmlir import api
 
         return getattr(api, name)
+    if name == "profile":
+        from vmlir.lanes import profile
+
+        return profile
     if name == "Ragged":
         from vmlir.ragged import Ragged
 

@@ -199,6 +199,7 @@ class Compiled:
         balance_shards: bool = False,
         verify_each: bool | None = None,
         summed: tuple[bool, ...] | None = None,
+        profile: Any = False,
     ):
         if not isinstance(vmapped, Vmapped):
             raise TypeError(
@@ -232,7 +233,23 @@ class Compiled:
         self._static_jitted = jax.jit(self._traced_static, static_argnums=0)
         axes = jax.tree_util.tree_leaves(vmapped.in_axes, is_leaf=lambda a: a is None)
         self._call = self._dispatch if None in axes else self._jitted
+        self.profile = profile
+        self.loops: list[Any] | None = None
+        """The profile the programs are compiled with (vmlir/lanes.py): per while loop,
+        the percentiles of its trip counts; recorded on the first call."""
+        if profile is not False and profile is not None:
+            self._unprofiled, self._call = self._call, self._profiled
         _copy_name(self, vmapped)
+
+    def _profiled(self, *args: Any, **kwargs: Any) -> Any:
+        self._record(args, kwargs)
+        return self._unprofiled(*args, **kwargs)
+
+    def _record(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if self.loops is None and getattr(self, "_unprofiled", None) is not None:
+            from vmlir import lanes
+
+            self.loops = lanes.record(self, args, kwargs)
 
     def _program(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], record: bool = False
@@ -271,6 +288,7 @@ class Compiled:
                     "axis_name": v.axis_name,
                     "summed": self.summed,
                     "shards": None if self.shards is None else repr(self.shards),
+                    "profile": self.loops,
                 }
                 disk_key = cache.key(
                     per_example.key_text, flat.in_axes, out_axes, flat.axis_size,
@@ -334,6 +352,10 @@ class Compiled:
                 per_example.module, flat.in_axes, out_axes, flat.axis_size, chunk_size,
                 self.vmapped.axis_name, self.summed, self.shards,
             )
+            if self.loops:
+                from vmlir import lanes
+
+                lanes.annotate(module, self.loops)
             stages.add("batch", lambda: print_custom(module))
             text = run_pipeline(module, self.pipeline, stages, self.verify_each)
         return Program(text, per_example.out_tree, out_avals, stages, tuple(out_axes))
@@ -453,6 +475,8 @@ class Compiled:
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Compile for these arguments (arrays or jax.ShapeDtypeStruct) without running."""
+        if only_arrays(args) and not any(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree_util.tree_leaves(args)):
+            self._record(args, kwargs)
         return Lowered(self._program(args, kwargs, record=True)[0])
 
     def lower_jvp(self, *args: Any, **kwargs: Any) -> Lowered:
@@ -510,6 +534,7 @@ def compile(  # noqa: A001
     memory_limit_bytes: int | None = None,
     balance_shards: bool = False,
     verify_each: bool | None = None,
+    profile: Any = False,
 ) -> Compiled:
     """Compile a `vmlir.vmap`-ed function.
 
@@ -522,6 +547,10 @@ def compile(  # noqa: A001
     `verify_each=True`: run the IR verifier after every pass, naming the pass that broke
     an invariant (default: once, at the end; the environment variable VMLIR_VERIFY_EACH=1
     turns it on everywhere).
+    `profile=True`: the first call measures each while loop's trip counts (on a sample of
+    its arguments) and compiles with them, so that the divergence strategy of each loop
+    is picked from its measured distribution; `profile="file.json"`: the same, read from
+    the file when it exists, else measured and saved there (vmlir/lanes.py).
     """
     # A RaggedVmapped exists only once vmlir.ragged is imported; importing it here would
     # load xDSL on every compile, which a disk-cache hit must not pay for.
@@ -534,5 +563,6 @@ def compile(  # noqa: A001
             )
         return batched.with_pipeline(pipeline)
     return Compiled(
-        batched, pipeline, fast_math, memory_limit_bytes, balance_shards, verify_each
+        batched, pipeline, fast_math, memory_limit_bytes, balance_shards, verify_each,
+        profile=profile,
     )

@@ -34,12 +34,8 @@ from vmlir.passes.rules.compaction import (
     take_rows,
 )
 from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type
+from vmlir.passes.rules.occupancy import REFILL_FRACTION
 from vmlir.passes.rules.strategy import STRATEGY_ATTR
-
-REFILL_FRACTION = 8
-"""Free lanes take new examples once 1/REFILL_FRACTION of them are free: the gathers a
-refill costs are paid once per that many finished examples, and at most that fraction
-of the lanes idles."""
 
 
 def _rows_where(b: Builder, pred: SSAValue, x: SSAValue, y: SSAValue) -> SSAValue:

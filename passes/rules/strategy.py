@@ -43,7 +43,7 @@ def choose(options, axis_size: int, op: Operation) -> str:
         name = attr.data
         check(name, where(op))
     if name == "auto":
-        name = auto(options, axis_size)
+        name = auto(options, axis_size, op)
     if name != "mask" and any(isinstance(inner, COLLECTIVE_OPS) for inner in op.walk()):
         # Collectives see every lane, as under jax.vmap; compaction and refill would
         # hand them a subset of the examples.
@@ -55,14 +55,21 @@ def choose(options, axis_size: int, op: Operation) -> str:
     return name
 
 
-def auto(options, axis_size: int) -> str:
-    """The cost model without a profile (docs/passes.md): compaction costs one count per
-    iteration, which replaces the masked loop's any-lane test, so it is never much worse
-    than masking and wins whenever the lanes finish apart; refill's per-iteration
-    bookkeeping pays off once the batch is so large that compaction's O(B) gathers and
-    its tail of B/shrink^k-lane buckets dominate."""
+def auto(options, axis_size: int, op: Operation | None = None) -> str:
+    """The strategy the cost model (costmodel.py, docs/passes.md) prices lowest: on the
+    loop's profiled trip counts when it has a profile (a `batch.trips` attribute), else
+    on a prior distribution, so that the loop's static features (its body against each
+    strategy's bookkeeping) and the batch size decide. Without a loop to look at:
+    `refill` from `refill_min` examples on, else `compact`."""
     if not options.compact_lanes:
         return "mask"
+    if op is not None:
+        from vmlir.passes.rules import costmodel  # it replays these rules: imports this module
+
+        trips = costmodel.profiled_trips(op, axis_size)
+        if trips is not None:
+            return costmodel.rank(trips, axis_size, costmodel.features(op), options)[0]
+        return costmodel.prior_choice(axis_size, costmodel.features(op), options)
     if axis_size >= options.refill_min:
         return "refill"
     return "compact"

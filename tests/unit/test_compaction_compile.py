@@ -15,7 +15,7 @@ from difftest import assert_same
 from vmlir.compiler import default_pipeline
 from vmlir.passes.rules import strategy
 from vmlir.passes.vectorize import VectorizeOptions
-from vmlir.profile import compact_widths
+from vmlir.passes.rules.occupancy import compact_widths
 
 
 def _escape(cr, ci):
@@ -69,7 +69,7 @@ def test_carries_passed_along_are_gathered_once_and_not_written_back():
 def test_levels_follow_max_levels_when_shrink_is_chosen():
     """100k lanes: the factor is sqrt(100000 / 128) = 27 and the nest stops after 2 loops
     (100000 -> 3703); with max_levels=3 the factor is the cube root and there are 3;
-    an explicit shrink keeps going down to min_bucket. profile.compact_widths agrees."""
+    an explicit shrink keeps going down to min_bucket. occupancy.compact_widths agrees."""
     trips = np.concatenate([np.ones(90_000, np.int64), np.full(9000, 10), np.full(1000, 50)])
     o = VectorizeOptions()
     assert strategy.shrink(o, 100_000) == 27

@@ -104,8 +104,9 @@ def test_refill_of_a_loop_with_a_matrix_carry():
 
 
 def test_auto_choice_follows_the_batch_size():
-    """Without a profile: mask below the first compaction bucket, compact in between,
-    refill from refill_min on; compact_lanes=false means mask."""
+    """Without a loop to price (strategy.auto with no op): compact, refill from
+    refill_min on; compact_lanes=false means mask. (With a loop, the cost model
+    decides: tests/unit/test_lanes.py.)"""
     o = VectorizeOptions()
     assert strategy.auto(o, 1 << 20) == "refill"
     assert strategy.auto(o, 100_000) == "compact"

@@ -1,4 +1,4 @@
-"""vmlir/profile.py: lanes' occupancy of each divergence strategy from trip counts,
+"""passes/rules/occupancy.py: lanes' occupancy of each divergence strategy from trip counts,
 against a direct iteration-by-iteration simulation of the same rules."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from vmlir.passes.rules import strategy
-from vmlir.passes.rules.refill import REFILL_FRACTION
 from vmlir.passes.vectorize import VectorizeOptions
-from vmlir.profile import compact_widths, occupancy, refill_trace
+from vmlir.passes.rules.occupancy import REFILL_FRACTION, compact_widths, occupancy, refill_trace
 
 
 def _refill_step_by_step(trips, lanes):

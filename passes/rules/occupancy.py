@@ -9,7 +9,8 @@ same sizes the compiler would pick:
   bucket holds, then continues on the bucket;
 - `refill`: L lanes; free lanes take queued examples once L/8 are free or none is active.
 useful / executed is the fraction of lane-iterations that did an example's work (1.0 is
-perfect). `plot` draws the active lanes per iteration (matplotlib, the `bench` extra).
+perfect). The cost model (costmodel.py) prices these counts; vmlir/lanes.py reports and
+plots them for the user.
 """
 
 from __future__ import annotations
@@ -19,20 +20,32 @@ from typing import Any
 import numpy as np
 
 from vmlir.passes.rules import strategy
-from vmlir.passes.rules.refill import REFILL_FRACTION
-from vmlir.passes.vectorize import VectorizeOptions
+
+REFILL_FRACTION = 8
+"""Free lanes take new examples once 1/REFILL_FRACTION of them are free (refill.py): the
+gathers a refill costs are paid once per that many finished examples, and at most that
+fraction of the lanes idles."""
 
 
-def _active_counts(trips: np.ndarray) -> np.ndarray:
+def _options(options: Any) -> Any:
+    if options is None:
+        from vmlir.passes.vectorize import VectorizeOptions  # imports the rules, this one too
+
+        return VectorizeOptions()
+    return options
+
+
+def active_counts(trips: np.ndarray) -> np.ndarray:
     """c[t] = examples still running at iteration t (0-based), t < max(trips)."""
     top = int(trips.max(initial=0))
     sorted_trips = np.sort(trips)
     return len(trips) - np.searchsorted(sorted_trips, np.arange(top), side="right")
 
 
-def compact_widths(trips: np.ndarray, n: int, options: VectorizeOptions = VectorizeOptions()) -> np.ndarray:
+def compact_widths(trips: np.ndarray, n: int, options: Any = None) -> np.ndarray:
     """The number of lanes compaction runs at each iteration."""
-    counts = _active_counts(trips)
+    options = _options(options)
+    counts = active_counts(trips)
     widths = np.zeros(len(counts), np.int64)
     width, factor, t, level = n, strategy.shrink(options, n), 0, 1
     while t < len(counts):
@@ -77,8 +90,9 @@ def refill_trace(trips: np.ndarray, lanes: int) -> tuple[int, np.ndarray]:
     return len(active), active
 
 
-def occupancy(trips: Any, n: int | None = None, options: VectorizeOptions = VectorizeOptions()) -> dict[str, float]:
+def occupancy(trips: Any, n: int | None = None, options: Any = None) -> dict[str, float]:
     """useful / executed lane-iterations of mask, compact and refill for these trip counts."""
+    options = _options(options)
     trips = np.asarray(trips, np.int64).reshape(-1)
     n = len(trips) if n is None else n
     useful = float(trips.sum())
@@ -91,30 +105,3 @@ def occupancy(trips: Any, n: int | None = None, options: VectorizeOptions = Vect
         "compact": useful / float(compact_widths(trips, n, options).sum()),
         "refill": useful / float(iterations * lanes),
     }
-
-
-def plot(trips: Any, path: str, title: str = "", options: VectorizeOptions = VectorizeOptions()) -> None:
-    """Active lanes per iteration and lanes executed by each strategy, saved to `path`."""
-    import matplotlib  # the `bench` extra: only plotting needs it
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    trips = np.asarray(trips, np.int64).reshape(-1)
-    n = len(trips)
-    counts = _active_counts(trips)
-    lanes = strategy.refill_lanes(options, n)
-    _, refill_active = refill_trace(trips, lanes)
-    occ = occupancy(trips, n, options)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(counts, label=f"active examples (mask runs {n} lanes; useful {occ['mask']:.2f})")
-    ax.step(np.arange(len(counts)), compact_widths(trips, n, options), where="post", label=f"compact: lanes run (useful {occ['compact']:.2f})")
-    ax.plot(refill_active, label=f"refill: active of {lanes} lanes (useful {occ['refill']:.2f})")
-    ax.set_yscale("log")
-    ax.set_xlabel("loop iteration")
-    ax.set_ylabel("lanes")
-    ax.set_title(title or "lane occupancy")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

@@ -1,0 +1,186 @@
+"""The cost model behind `batch-vectorize{strategy=auto}` (docs/passes.md, "The cost
+model"): the time of each divergence strategy for one lane loop, in lane-op units (one
+elementwise op on one lane), from static features of the loop and, when a profile
+gave one, the loop's trip-count distribution.
+
+cost(strategy) = executed lane-iterations x (body + the strategy's per-lane bookkeeping)
+               + loop iterations x a fixed cost per iteration
+               + the strategy's gathers and scatters.
+The lane-iterations and iterations come from occupancy.py, which replays each
+strategy's rules on the trip counts with the sizes the compiler picks; the body's
+cost counts its ops weighted by their elements (transcendentals count more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import DenseArrayBase, TensorType
+from xdsl.ir import Operation
+
+from vmlir.dialects import stablehlo as hlo
+from vmlir.passes.rules import occupancy, strategy
+
+TRIPS_ATTR = "batch.trips"
+"""A profiled loop's trip-count distribution: its 0th, 1st, ..., 100th percentiles
+(array<i64: ...>), set by `vmlir.compile(f, profile=...)` (vmlir/lanes.py)."""
+
+PERCENTILES = 101
+
+_TRANSCENDENTAL = (
+    hlo.LogOp, hlo.LogPlusOneOp, hlo.ExponentialOp, hlo.ExponentialMinusOneOp, hlo.CosineOp,
+    hlo.SineOp, hlo.TanOp, hlo.TanhOp, hlo.SqrtOp, hlo.RsqrtOp, hlo.CbrtOp, hlo.PowerOp,
+    hlo.Atan2Op, hlo.LogisticOp, hlo.DivideOp, hlo.RemainderOp,
+)
+TRANSCENDENTAL_WEIGHT = 8.0
+"""A transcendental (or a division) costs about this many adds per element on a CPU."""
+
+# The constants below are in lane-ops, fitted (by a grid search for the most right picks,
+# then the smallest log error of the predicted time ratios) to the times of mask,
+# compact and refill on 8 kernels of bench/divergent.py at 100k examples on XLA CPU;
+# two more kernels were held out (docs/passes.md, "The cost model").
+ITERATION = 10_000.0
+"""The fixed cost of one iteration of the masked or compacted loop (XLA's while: the
+condition, buffer bookkeeping, launching the body's fused kernels)."""
+ANY_LANE = 2.0
+"""The masked loop's any-lane test, per lane and iteration (compaction counts every
+`check_every` iterations instead)."""
+OVERRUN = 2.0
+"""Compaction runs up to check_every - 1 iterations past the end of each level: about
+this many iterations of its width, per level."""
+REFILL_LANE = 100.0
+"""Refill's per-lane bookkeeping each iteration: the done / free flags, the slot index,
+the scatter of every lane's carries into the results."""
+REFILL_ITERATION = 20_000.0
+"""Refill's fixed cost per iteration: a count, a conditional, the refill's gathers and
+prefix sum over its lanes."""
+REFILL_EXAMPLE = 200.0
+"""Refill's cost per example: the queue (a prefix sum over the batch), the gather of its
+inputs and the scatter of its results."""
+
+
+@dataclass(frozen=True)
+class LoopFeatures:
+    body: float
+    """Lane-ops of one iteration of the per-example body."""
+    carries: float
+    """Elements each lane carries (masking selects them; refill scatters them)."""
+
+
+def _elements(t: Any) -> int:
+    return int(np.prod(t.get_shape())) if isinstance(t, TensorType) else 1
+
+
+def features(op: Operation) -> LoopFeatures:
+    body = 0.0
+    for inner in op.walk():
+        if inner is op or isinstance(inner, (hlo.ConstantOp, hlo.ReturnOp)) or not inner.results:
+            continue
+        weight = TRANSCENDENTAL_WEIGHT if isinstance(inner, _TRANSCENDENTAL) else 1.0
+        body += weight * sum(_elements(r.type) for r in inner.results)
+    return LoopFeatures(max(body, 1.0), float(sum(_elements(v.type) for v in op.operands)))
+
+
+def profiled_trips(op: Operation, axis_size: int) -> np.ndarray | None:
+    """`axis_size` trip counts with the profiled distribution of `op`, if it has one."""
+    attr = op.attributes.get(TRIPS_ATTR)
+    if not isinstance(attr, DenseArrayBase):
+        return None
+    q = np.asarray(attr.get_values(), np.float64)
+    grid = (np.arange(axis_size) + 0.5) / axis_size * (len(q) - 1)
+    trips = np.round(np.interp(grid, np.arange(len(q)), q)).astype(np.int64)
+    # The queue order matters to refill: the examples arrive in no particular order.
+    return np.random.default_rng(0).permutation(trips)
+
+
+PRIOR_STOP = 1.0 / 32.0
+"""Without a profile, the model prices the strategies on a prior: every example stops
+after each iteration with this probability (geometric trip counts, mean 32), so that
+the choice follows the loop's static features (its body against each strategy's
+bookkeeping) and the batch size."""
+
+
+PRIOR_REFILL_MARGIN = 0.9
+"""On the prior, refill is picked only when it is priced at most this fraction of
+compaction's cost: a wrong refill costs most (its bookkeeping, least well modelled on
+cheap bodies, measured 5x a compaction's time on Collatz), a wrong compaction on a
+heavy body ~2-3x refill's."""
+
+
+def prior_choice(axis_size: int, f: LoopFeatures, options: Any) -> str:
+    """The strategy for a loop without a profile."""
+    est = estimate(prior_trips(axis_size), axis_size, f, options, exact=False)
+    best = min(("mask", "compact"), key=lambda s: est[s].cost)
+    return "refill" if est["refill"].cost <= PRIOR_REFILL_MARGIN * est[best].cost else best
+
+
+def prior_trips(axis_size: int) -> np.ndarray:
+    """The prior's trip counts: the geometric distribution's quantiles, one per example
+    (in order: the prior is only priced with the order-free refill estimate)."""
+    u = (np.arange(axis_size) + 0.5) / axis_size
+    return np.ceil(np.log1p(-u) / np.log1p(-PRIOR_STOP)).astype(np.int64)
+
+
+def percentiles(trips: np.ndarray) -> list[int]:
+    """What TRIPS_ATTR holds for these trip counts."""
+    return [int(round(v)) for v in np.percentile(np.asarray(trips, np.float64), np.linspace(0, 100, PERCENTILES))]
+
+
+@dataclass(frozen=True)
+class Work:
+    lane_iterations: float
+    iterations: float
+    moved: float
+    """Elements gathered or scattered (beyond the body's own)."""
+    cost: float
+
+
+def estimate(
+    trips: np.ndarray, n: int, f: LoopFeatures, options: Any,
+    strategies: tuple[str, ...] = ("mask", "compact", "refill"), exact: bool = True,
+) -> dict[str, Work]:
+    """The counted work and the modelled cost of each strategy on these trip counts
+    (`exact=False`: refill's iterations estimated, not replayed)."""
+    trips = np.asarray(trips, np.int64).reshape(-1)
+    top = float(trips.max(initial=0))
+    lane = f.body + f.carries + 1.0  # the body and masking's selects
+    out: dict[str, Work] = {}
+    for s in strategies:
+        if s == "mask":
+            li, it, moved = n * top, top, 0.0
+            cost = li * (lane + ANY_LANE) + it * ITERATION
+        elif s == "compact":
+            widths = occupancy.compact_widths(trips, n, options)
+            levels = np.unique(widths)
+            li, it = float(widths.sum()), top
+            moved = 2.0 * f.carries * float(levels.sum() - n)
+            cost = li * (lane + ANY_LANE / max(options.check_every, 1)) + it * ITERATION
+            cost += OVERRUN * lane * float(levels.sum())
+        else:
+            lanes = 1 if s == "sequential" else strategy.refill_lanes(options, n)
+            it = occupancy.refill_trace(trips, lanes)[0] if exact else refill_iterations_estimate(trips, lanes)
+            li = float(it * lanes)
+            moved = 2.0 * f.carries * float((trips > 0).sum())
+            cost = li * (lane + REFILL_LANE) + it * REFILL_ITERATION + n * REFILL_EXAMPLE
+        out[s] = Work(li, float(it), moved, cost)
+    return out
+
+
+def refill_iterations_estimate(trips: np.ndarray, lanes: int) -> int:
+    """Refill's iterations without replaying it: the lanes are busy but for the
+    1/(2 REFILL_FRACTION) that wait for a refill on average, until the last examples'
+    tail (about the longest of the last `lanes` examples). Within ~10% of the replay on
+    geometric trip counts; used for the prior, which must cost no compile time."""
+    t = trips[trips > 0]
+    if len(t) <= lanes:
+        return int(t.max(initial=0))
+    busy = 1 - 1 / (2 * occupancy.REFILL_FRACTION)
+    return int(np.ceil(t.sum() / (lanes * busy) + 0.5 * np.quantile(t, 1 - 1 / lanes)))
+
+
+def rank(trips: np.ndarray, n: int, f: LoopFeatures, options: Any, exact: bool = True) -> list[str]:
+    """The strategies, cheapest first."""
+    est = estimate(trips, n, f, options, exact=exact)
+    return sorted(est, key=lambda s: est[s].cost)

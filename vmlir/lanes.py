@@ -1,0 +1,184 @@
+"""Lanes of divergent loops, for the user and for the compiler: `vmlir.profile(compiled,
+*args)` reports, per while loop, the active lanes per iteration and the useful /
+executed lane-iterations of each divergence strategy, and plots them; `vmlir.compile(f,
+profile=True)` (or a profile file) records the loops' trip counts on the first call and
+compiles with them, so that `batch-vectorize{strategy=auto}` picks each loop's strategy
+from its measured distribution (passes/rules/costmodel.py).
+
+Trip counts come from the per-example function itself, evaluated on the arguments (a
+sample of the batch) with counting loops (vmlir/frontend/trips.py); the executed work of
+each strategy from replaying its rules on them (passes/rules/occupancy.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+SAMPLE = 8192
+"""Examples a profile runs (evenly spaced over the batch): enough for the percentiles
+the cost model reads, cheap next to the batch itself."""
+
+
+def trip_counts(compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None, sample: int = 0) -> list[np.ndarray | None]:
+    """Per while loop of the per-example program (pre-order), each example's iterations
+    (None for a loop nested in a cond or scan). `sample`: at most that many examples,
+    evenly spaced over the batch (0: all)."""
+    import jax
+
+    from vmlir.frontend.axes import flatten_args
+    from vmlir.frontend.pycontrol import convert
+    from vmlir.frontend.trips import loop_trips
+
+    v = compiled.vmapped
+    fn, args, in_axes = v.with_kwargs(args, kwargs or {})
+    flat, in_tree, leaves = flatten_args(args, in_axes, v.axis_size)
+    fn, in_tree = flat.bind_static(convert(fn), in_tree)
+
+    def on_leaves(*xs: Any) -> Any:
+        return jax.tree_util.tree_leaves(fn(*jax.tree_util.tree_unflatten(in_tree, xs)))
+
+    n = flat.axis_size
+    if sample and n > sample:
+        idx = np.linspace(0, n - 1, sample).astype(np.int64)
+        leaves = [x if a is None else np.take(np.asarray(x), idx, axis=a) for x, a in zip(leaves, flat.in_axes)]
+    return loop_trips(on_leaves, flat.per_example, leaves, flat.in_axes)
+
+
+def load(path: str) -> list[list[int] | None]:
+    """A profile file: per loop, the percentiles of its trip counts."""
+    with open(path) as f:
+        return json.load(f)["loops"]
+
+
+def save(path: str, percentiles: list[list[int] | None]) -> None:
+    with open(path, "w") as f:
+        json.dump({"loops": percentiles}, f)
+
+
+def record(compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[list[int] | None]:
+    """The profile `vmlir.compile(f, profile=...)` compiles with: loaded from the profile
+    file when it exists, else measured on these arguments (and saved to the file)."""
+    from vmlir.passes.rules.costmodel import percentiles
+
+    path = compiled.profile if isinstance(compiled.profile, (str, os.PathLike)) else None
+    if path is not None and os.path.exists(path):
+        return load(path)
+    trips = trip_counts(compiled, args, kwargs, SAMPLE)
+    out = [None if t is None else percentiles(t) for t in trips]
+    if path is not None:
+        save(path, out)
+    return out
+
+
+def annotate(module: Any, loops: list[list[int] | None]) -> None:
+    """Put each loop's profiled percentiles on its while (pre-order) as `batch.trips`.
+    A profile whose loops do not match the program's is ignored: it came from another
+    function."""
+    from xdsl.dialects.builtin import DenseArrayBase, i64
+
+    from vmlir.dialects import stablehlo as hlo
+    from vmlir.passes.rules.costmodel import TRIPS_ATTR
+
+    whiles = [op for op in module.walk() if isinstance(op, hlo.WhileOp)]
+    if len(whiles) != len(loops):
+        return
+    for op, q in zip(whiles, loops):
+        if q is not None:
+            op.attributes[TRIPS_ATTR] = DenseArrayBase.from_list(i64, q)
+
+
+@dataclass
+class LoopProfile:
+    """One while loop's lanes under each strategy."""
+
+    index: int
+    """Its position among the program's while loops (pre-order)."""
+    location: str
+    trips: np.ndarray
+    """Each example's iterations."""
+    active: np.ndarray
+    """Examples still running at each iteration."""
+    executed: dict[str, float] = field(default_factory=dict)
+    """Lane-iterations each strategy runs (useful ones: trips.sum())."""
+    occupancy: dict[str, float] = field(default_factory=dict)
+    """useful / executed."""
+    cost: dict[str, float] = field(default_factory=dict)
+    """The cost model's estimate (lane-op units)."""
+    choice: str = ""
+    """The strategy the cost model picks for these trip counts."""
+
+    def summary(self) -> str:
+        t = self.trips
+        occ = ", ".join(f"{s} {v:.2f}" for s, v in self.occupancy.items())
+        return (
+            f"loop {self.index} ({self.location}): {len(t)} examples, trips mean {t.mean():.1f} / "
+            f"max {t.max(initial=0)}; useful/executed: {occ}; model picks {self.choice}"
+        )
+
+
+def profile(compiled: Any, *args: Any, **kwargs: Any) -> list[LoopProfile]:
+    """Per while loop of `compiled` (what vmlir.compile returns) on these arguments: the
+    active lanes per iteration and each strategy's executed work (see LoopProfile)."""
+    from vmlir.dialects import stablehlo as hlo
+    from vmlir.ir import make_context, parse_module
+    from vmlir.passes.rules import costmodel, occupancy
+    from vmlir.passes.rules.context import where
+    from vmlir.passes.vectorize import VectorizeOptions
+
+    trips = trip_counts(compiled, args, kwargs)
+    text = compiled.lower(*args, **kwargs).as_text("batch-mask-control-flow", generic=True)
+    module = parse_module(text, make_context(allow_unregistered=True))
+    whiles = [op for op in module.walk() if isinstance(op, hlo.WhileOp)]
+    options = VectorizeOptions()
+    out = []
+    for i, t in enumerate(trips):
+        if t is None:
+            continue
+        t = np.asarray(t, np.int64).reshape(-1)
+        n = len(t)
+        op = whiles[i] if len(whiles) == len(trips) else None
+        feats = costmodel.features(op) if op is not None else costmodel.LoopFeatures(1.0, 1.0)
+        est = costmodel.estimate(t, n, feats, options)
+        useful = float(t.sum())
+        lp = LoopProfile(i, where(op) if op is not None else "?", t, occupancy.active_counts(t))
+        lp.executed = {s: w.lane_iterations for s, w in est.items()}
+        lp.occupancy = {s: (useful / w.lane_iterations if w.lane_iterations else 1.0) for s, w in est.items()}
+        lp.cost = {s: w.cost for s, w in est.items()}
+        lp.choice = min(est, key=lambda s: est[s].cost)
+        out.append(lp)
+    return out
+
+
+def plot(loop: LoopProfile, path: str, title: str = "") -> None:
+    """Active lanes per iteration and the lanes each strategy runs, saved to `path`."""
+    import matplotlib  # the `bench` extra: only plotting needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vmlir.passes.rules import occupancy, strategy
+    from vmlir.passes.vectorize import VectorizeOptions
+
+    options = VectorizeOptions()
+    t, n = loop.trips, len(loop.trips)
+    lanes = strategy.refill_lanes(options, n)
+    _, refill_active = occupancy.refill_trace(t, lanes)
+    occ = loop.occupancy
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(loop.active, label=f"active examples (mask runs {n} lanes; useful {occ['mask']:.2f})")
+    ax.step(np.arange(len(loop.active)), occupancy.compact_widths(t, n, options), where="post",
+            label=f"compact: lanes run (useful {occ['compact']:.2f})")
+    ax.plot(refill_active, label=f"refill: active of {lanes} lanes (useful {occ['refill']:.2f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("loop iteration")
+    ax.set_ylabel("lanes")
+    ax.set_title(title or f"lane occupancy, loop {loop.index} ({loop.location}); model picks {loop.choice}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
