@@ -31,7 +31,9 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     IntegerAttr,
+    AnyFloat,
     IntegerType,
+    Signedness,
     ModuleOp,
     TensorType,
     i64,
@@ -41,9 +43,10 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.chlo import TopKOp
 from vmlir.dialects.batch import VmapOp, YieldOp, axes_of
 from vmlir.errors import VmlirError, VmlirUnsupportedError
-from vmlir.passes.builder import Builder
+from vmlir.passes.builder import Builder, i64_array
 from vmlir.passes.rules.context import where
 
 _SHAPE_ONLY = (hlo.IotaOp, hlo.BroadcastInDimOp, hlo.TransposeOp, hlo.ReturnOp, YieldOp)
@@ -133,13 +136,15 @@ def _is_extreme(v: Any) -> bool:
     return int(v) in _INT_EXTREMES
 
 
-def _init_is_identity(op: hlo.ReduceOp) -> bool:
+def _init_is_identity(op: hlo.ReduceOp | hlo.ReduceWindowOp) -> bool:
     """Whether padding filled with the init values leaves the result unchanged: the
     init is the identity of a one-op body (sum 0, product 1, max -inf, ...), or the
     (extreme, 0) pair of JAX's argmax/argmin."""
     values = []
     for init in op.init_values:
         owner = init.owner
+        while isinstance(owner, hlo.BroadcastInDimOp) and not _shape(owner.result):
+            owner = owner.operand.owner  # JAX's cumulative ops broadcast a scalar to a scalar
         if not isinstance(owner, hlo.ConstantOp) or not isinstance(owner.value, DenseIntOrFPElementsAttr):
             return False
         values.append(owner.value.get_values()[0])
@@ -188,14 +193,15 @@ def _mask_dot(op: hlo.DotGeneralOp, size: int, length: SSAValue) -> None:
     _rebuild(op, operands)
 
 
-def _whole_along_ragged(op: hlo.SliceOp, size: int) -> bool:
-    """A slice that keeps every ragged dimension whole (`x[:, 0]`): it moves no padding
-    into valid positions."""
+def _slice_is_safe(op: hlo.SliceOp, size: int) -> bool:
+    """A slice that keeps every ragged dimension whole (`x[:, 0]`), or cuts one to a
+    head of fixed size (`x[0]`, `x[:3]`: the API checks every example is that long)."""
     starts, limits = op.start_indices.get_values(), op.limit_indices.get_values()
     strides = op.strides.get_values()
     return all(
-        (starts[d], limits[d], strides[d]) == (0, size, 1) for d in _ragged_dims(op.operand, size)
-    ) and len(_ragged_dims(op.result, size)) == len(_ragged_dims(op.operand, size))
+        (starts[d], limits[d], strides[d]) == (0, size, 1) or limits[d] < size
+        for d in _ragged_dims(op.operand, size)
+    )
 
 
 def _check(op: Operation, size: int) -> None:
@@ -208,13 +214,17 @@ def _check(op: Operation, size: int) -> None:
             f"ragged vmap: {where(op)} reduces the ragged axis from an init value that is "
             "not the identity of its body, so the padding cannot be filled with it"
         )
-    if isinstance(op, (hlo.ElementwiseOp, *_SHAPE_ONLY, hlo.ReduceOp, hlo.DotGeneralOp)):
+    if isinstance(op, hlo.ReduceWindowOp):
+        _check_window(op, size)
+    if isinstance(op, hlo.SortOp) and _sorts_ragged(op, size):
+        _sort_fill(op)  # raises unless the comparator is an ascending one
+    if isinstance(op, (hlo.ElementwiseOp, *_SHAPE_ONLY, *_REWRITTEN, *_SAFE_REGIONS)):
         return
     if isinstance(op, hlo.ConstantOp) and _is_splat(op):
         return
     if isinstance(op, hlo.GatherOp) and not _ragged_dims(op.operand, size):
         return  # a lookup by ragged indices (embeddings): each result reads its own index
-    if isinstance(op, hlo.SliceOp) and _whole_along_ragged(op, size):
+    if isinstance(op, hlo.SliceOp) and _slice_is_safe(op, size):
         return
     if isinstance(op, hlo.ReshapeOp) and _same_without_units(
         _shape(op.operand), _shape(op.result)
@@ -223,8 +233,190 @@ def _check(op: Operation, size: int) -> None:
     raise VmlirUnsupportedError(
         f"ragged vmap: {where(op)} touches the ragged axis (padded size {size}) and "
         "batch-ragged cannot keep it from reading padding; supported over a ragged axis: "
-        "elementwise ops, reductions, contractions (docs/ragged.md)"
+        "elementwise ops, reductions, cumulative ops, contractions, convolutions, sort, "
+        "top_k, reverse, slices and dynamic slices, loops (docs/ragged.md)"
     )
+
+
+def _check_window(op: hlo.ReduceWindowOp, size: int) -> None:
+    """A window over a ragged dimension (cumsum: window n, padding n - 1) is safe with
+    the padding filled with the init value, if that is the identity and the window
+    moves one by one without dilation (the result keeps the ragged dimension)."""
+    dims = [d for d in _ragged_dims(op.inputs[0], size) if _ints(op.window_dimensions)[d] != 1]
+    if not dims:
+        return
+    rank = len(_shape(op.inputs[0]))
+    ones = [1] * rank
+    steps = [_ints(op.window_strides) or ones, _ints(op.base_dilations) or ones, _ints(op.window_dilations) or ones]
+    if any(s[d] != 1 for s in steps for d in dims) or not _init_is_identity(op):
+        raise VmlirUnsupportedError(
+            f"ragged vmap: {where(op)} slides a window along the ragged axis with a stride, a "
+            "dilation or an init value that is not the identity of its body"
+        )
+
+
+def _ints(attr: Any) -> list[int]:
+    return [int(v) for v in attr.get_values()] if attr is not None else []
+
+
+def _mask_window(op: hlo.ReduceWindowOp, size: int, length: SSAValue) -> None:
+    dims = [d for d in _ragged_dims(op.inputs[0], size) if _ints(op.window_dimensions)[d] != 1]
+    if not dims:
+        return
+    b = Builder(InsertPoint.before(op))
+    inputs = [_masked(b, x, dims, length, init) for x, init in zip(op.inputs, op.init_values)]
+    _rebuild(op, [*inputs, *op.init_values])
+
+
+def _length_as(b: Builder, length: SSAValue, t: Any) -> SSAValue:
+    return length if length.type == t else b.unary(hlo.ConvertOp, length, t)
+
+
+def _clamped(b: Builder, start: SSAValue, length: SSAValue, extent: int) -> SSAValue:
+    """min(start, length - extent): the clamp a slice of `extent` does at the true size."""
+    t = start.type
+    assert isinstance(t, TensorType)
+    last = b.binary(hlo.SubtractOp, _length_as(b, length, t), b.constant(t, extent))
+    return b.binary(hlo.MinimumOp, start, last)
+
+
+def _clamp_starts(op: hlo.DynamicSliceOp | hlo.DynamicUpdateSliceOp, size: int, length: SSAValue) -> None:
+    """A dynamic (update) slice clamps its start so the window fits the operand: at the
+    true size that is length - extent, not P - extent."""
+    if isinstance(op, hlo.DynamicSliceOp):
+        extents = _ints(op.slice_sizes)
+    else:
+        extents = list(_shape(op.update))
+    dims = [d for d in _ragged_dims(op.operand, size) if extents[d] != size]
+    if not dims:
+        return
+    b = Builder(InsertPoint.before(op))
+    starts = list(op.start_indices)
+    for d in dims:
+        starts[d] = _clamped(b, starts[d], length, extents[d])
+    head = [op.operand] if isinstance(op, hlo.DynamicSliceOp) else [op.operand, op.update]
+    _rebuild(op, [*head, *starts])
+
+
+def _unreverse_padding(op: hlo.ReverseOp, size: int, length: SSAValue) -> None:
+    """reverse over a ragged dimension puts the padding first: rotate it back to the
+    end, `dynamic_slice(concatenate(r, r), P - length)` along that dimension."""
+    dims = [d for d in _ints(op.dimensions) if d in _ragged_dims(op.operand, size)]
+    if not dims:
+        return
+    b = Builder(InsertPoint.before(op))
+    t = op.result.type
+    assert isinstance(t, TensorType)
+    index = TensorType(IntegerType(32), [])
+    zero = b.constant(index, 0)
+    out = b.emit(op.clone())
+    for d in dims:
+        shape = list(t.get_shape())
+        shape[d] *= 2
+        twice = b.emit(
+            hlo.ConcatenateOp.create(
+                operands=[out, out],
+                result_types=[TensorType(t.element_type, shape)],
+                properties={"dimension": IntegerAttr(d, i64)},
+            )
+        )
+        shift = b.binary(hlo.SubtractOp, b.constant(index, size), _length_as(b, length, index))
+        starts = [shift if i == d else zero for i in range(len(shape))]
+        out = b.emit(
+            hlo.DynamicSliceOp.create(
+                operands=[twice, *starts], result_types=[t],
+                properties={"slice_sizes": i64_array(list(t.get_shape()))},
+            )
+        )
+    Rewriter.replace_op(op, [], [out])
+
+
+def _sorts_ragged(op: hlo.SortOp, size: int) -> bool:
+    return op.dimension.value.data in _ragged_dims(op.inputs[0], size)
+
+
+def _from_arg(v: SSAValue, arg: SSAValue) -> bool:
+    """Whether `v` is computed (in the comparator) from `arg` alone."""
+    if v is arg:
+        return True
+    owner = v.owner
+    if not isinstance(owner, Operation) or not owner.operands:
+        return isinstance(owner, Operation)  # a constant
+    return all(_from_arg(x, arg) for x in owner.operands)
+
+
+def _sort_fill(op: hlo.SortOp) -> Any:
+    """The value that sorts after every other key under `op`'s comparator, which must
+    be JAX's ascending one on the first operand (`a < b`, with or without NaN
+    canonicalization and total order); the sort must be stable, so that valid keys equal
+    to the fill stay first."""
+    block = op.comparator.block
+    ret = block.last_op
+    cmp = ret.operands[0].owner if ret is not None and len(ret.operands) == 1 else None
+    element = op.inputs[0].type.element_type  # type: ignore[attr-defined]
+    ok = (
+        isinstance(cmp, hlo.CompareOp)
+        and cmp.comparison_direction.data == hlo.ComparisonDirection.LT
+        and _from_arg(cmp.lhs, block.args[0])
+        and _from_arg(cmp.rhs, block.args[1])
+        and op.is_stable is not None
+        and op.is_stable.value.data
+        and isinstance(element, (IntegerType, AnyFloat))
+    )
+    if not ok:
+        raise VmlirUnsupportedError(
+            f"ragged vmap: {where(op)} sorts along the ragged axis with a comparator other "
+            "than a stable ascending one on its first operand"
+        )
+    assert isinstance(cmp, hlo.CompareOp)
+    if isinstance(element, IntegerType):
+        width = element.width.data
+        unsigned = element.signedness.data == Signedness.UNSIGNED or width == 1
+        return (1 << width) - 1 if unsigned else (1 << (width - 1)) - 1
+    total = cmp.compare_type is not None and cmp.compare_type.data == hlo.ComparisonType.TOTALORDER
+    return math.nan if total else math.inf
+
+
+def _fill_sort(op: hlo.SortOp, size: int, length: SSAValue) -> None:
+    if not _sorts_ragged(op, size):
+        return
+    b = Builder(InsertPoint.before(op))
+    key = op.inputs[0]
+    t = key.type
+    assert isinstance(t, TensorType)
+    fill = b.constant(TensorType(t.element_type, []), _sort_fill(op))
+    _rebuild(op, [_masked(b, key, [op.dimension.value.data], length, fill), *op.inputs[1:]])
+
+
+def _fill_top_k(op: TopKOp, size: int, length: SSAValue) -> None:
+    t = op.operand.type
+    assert isinstance(t, TensorType)
+    last = len(t.get_shape()) - 1
+    if last not in _ragged_dims(op.operand, size):
+        return
+    element = t.element_type
+    if isinstance(element, IntegerType):
+        lowest: Any = 0 if element.signedness.data == Signedness.UNSIGNED else -(1 << (element.width.data - 1))
+    else:
+        lowest = -math.inf
+    b = Builder(InsertPoint.before(op))
+    fill = b.constant(TensorType(element, []), lowest)
+    _rebuild(op, [_masked(b, op.operand, [last], length, fill)])
+
+
+def _mask_convolution(op: hlo.ConvolutionOp, size: int, length: SSAValue) -> None:
+    """Zeros in the padding: what the convolution at the true size sees past the end."""
+    b = Builder(InsertPoint.before(op))
+    operands = []
+    for x in (op.lhs, op.rhs):
+        dims = _ragged_dims(x, size)
+        if dims:
+            t = x.type
+            assert isinstance(t, TensorType)
+            x = _masked(b, x, dims, length, b.constant(TensorType(t.element_type, []), 0))
+        operands.append(x)
+    if operands != [op.lhs, op.rhs]:
+        _rebuild(op, operands)
 
 
 def _rewrite(vmap: VmapOp) -> None:
@@ -238,7 +430,31 @@ def _rewrite(vmap: VmapOp) -> None:
             _mask_reduce(op, size, length)
         elif isinstance(op, hlo.DotGeneralOp):
             _mask_dot(op, size, length)
+        elif isinstance(op, hlo.ReduceWindowOp):
+            _mask_window(op, size, length)
+        elif isinstance(op, (hlo.DynamicSliceOp, hlo.DynamicUpdateSliceOp)):
+            _clamp_starts(op, size, length)
+        elif isinstance(op, hlo.ReverseOp):
+            _unreverse_padding(op, size, length)
+        elif isinstance(op, hlo.SortOp):
+            _fill_sort(op, size, length)
+        elif isinstance(op, TopKOp):
+            _fill_top_k(op, size, length)
+        elif isinstance(op, hlo.ConvolutionOp):
+            _mask_convolution(op, size, length)
     vmap.properties.pop("ragged_axes")
+
+
+_REWRITTEN = (
+    hlo.ReduceOp, hlo.DotGeneralOp, hlo.ReduceWindowOp, hlo.DynamicSliceOp,
+    hlo.DynamicUpdateSliceOp, hlo.ReverseOp, hlo.SortOp, TopKOp, hlo.ConvolutionOp,
+)
+"""Ops batch-ragged rewrites so that they read no padding (see `_rewrite`)."""
+
+_SAFE_REGIONS = (hlo.WhileOp, hlo.CaseOp)
+"""Loops and branches: their bodies are checked op by op, and every read they make
+through a dynamic slice is clamped to the example's length (a scan over `x` stops
+where its trip count, `x.shape[0]`, has become the length)."""
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,12 @@ class RaggedVmapped:
         for size, count in zip(sizes, counts):
             if count:
                 plan.append((int(count), size, self._program(values, in_axes, ragged, int(count), size)))
+        for _, _, (trace, *_) in plan:
+            if trace.min_length and lengths.min() < trace.min_length:
+                raise ValueError(
+                    f"ragged vmap: {trace.min_length_op} takes {trace.min_length} elements "
+                    f"along the ragged axis, but an example has length {int(lengths.min())}"
+                )
         key = tuple((c, s, id(prog[2])) for c, s, prog in plan)
         runner = self._runners.get(key)
         if runner is None:
