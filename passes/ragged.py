@@ -34,6 +34,7 @@ from xdsl.dialects.builtin import (
     AnyFloat,
     IntegerType,
     Signedness,
+    StringAttr,
     ModuleOp,
     TensorType,
     i64,
@@ -442,6 +443,10 @@ def _rewrite(vmap: VmapOp) -> None:
             _fill_top_k(op, size, length)
         elif isinstance(op, hlo.ConvolutionOp):
             _mask_convolution(op, size, length)
+        elif isinstance(op, hlo.WhileOp) and "batch.strategy" not in op.attributes:
+            # A scan over the ragged axis stops at each example's length; the buckets
+            # already group similar lengths, so the plain masked loop is the cheap one.
+            op.attributes["batch.strategy"] = StringAttr("mask")
     vmap.properties.pop("ragged_axes")
 
 

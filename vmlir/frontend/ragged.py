@@ -120,6 +120,11 @@ def _constant_values(op: hlo.ConstantOp) -> tuple[Any, ...] | None:
     return (values[0],) if value.is_splat() else tuple(values)
 
 
+def _printed(properties: dict[str, Any]) -> dict[str, str]:
+    """Properties as text: some attributes (a custom_call's aliases) compare by identity."""
+    return {k: str(v) for k, v in properties.items()}
+
+
 def _follows_size(values: Sequence[Sequence[int]], sizes: Sequence[int]) -> bool:
     """Each entry is the same in every trace or the padded size plus a constant."""
     return all(
@@ -247,7 +252,7 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
                 f"ragged vmap: the constant {where(first)} depends on the length in a way "
                 "other than a * n + b (for example 1 / n or n // 2)"
             )
-        elif any(op.properties != first.properties for op in same_ops):
+        elif any(_printed(op.properties) != _printed(first.properties) for op in same_ops):
             if _slice_follows_length(same_ops, sizes):
                 pairs = zip(*(_ints(op.start_indices) for op in same_ops[:2]))  # type: ignore[attr-defined]
                 dims = [d for d, (a, b) in enumerate(pairs) if a != b]
