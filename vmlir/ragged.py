@@ -117,6 +117,7 @@ class RaggedVmapped:
         max_buckets: int = 1,
         bucket_sizes: Sequence[int] | None = None,
         pipeline: str | None = None,
+        out_axes: Any = 0,
     ):
         if not callable(fn):
             raise TypeError(f"vmap requires a callable, got {fn!r}")
@@ -125,7 +126,7 @@ class RaggedVmapped:
         if not isinstance(max_buckets, int) or max_buckets < 1:
             raise ValueError(f"max_buckets must be a positive int, got {max_buckets!r}")
         self.fn, self.ragged, self.in_axes = fn, ragged, in_axes
-        self.ragged_out, self.max_buckets = ragged_out, max_buckets
+        self.ragged_out, self.max_buckets, self.out_axes = ragged_out, max_buckets, out_axes
         self.bucket_sizes = None if bucket_sizes is None else sorted(int(s) for s in bucket_sizes)
         self.pipeline = pipeline or "batch-ragged," + default_pipeline()
         self._programs: dict[Any, tuple[RaggedTrace, Stages, str, tuple[Any, ...]]] = {}
@@ -138,7 +139,7 @@ class RaggedVmapped:
         """The same ragged vmap compiled with `pipeline` (batch-ragged must come first)."""
         return RaggedVmapped(
             self.fn, self.ragged, self.in_axes, self.ragged_out, self.max_buckets,
-            self.bucket_sizes, pipeline,
+            self.bucket_sizes, pipeline, self.out_axes,
         )
 
     def _per_arg(self, spec: Any, n: int, what: str) -> list[Any]:
@@ -246,7 +247,15 @@ class RaggedVmapped:
                 in_axes, ragged, [prog[0].out_ragged_dims for _, _, prog in plan][0],
             )
         leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
-        stacked, per_bucket = runner(*leaves, jnp.asarray(lengths), jnp.asarray(order))
+        try:
+            stacked, per_bucket = runner(*leaves, jnp.asarray(lengths), jnp.asarray(order))
+        except VmlirUnsupportedError as e:
+            if "differentiation" not in str(e):
+                raise
+            raise VmlirUnsupportedError(
+                "ragged vmap: jax.grad / jax.jvp through a ragged vmap is not supported yet; "
+                "differentiate per example inside it instead: vmlir.vmap(jax.grad(fn), ragged=...)"
+            ) from e
         return self._assemble(plan, stacked, per_bucket, order, lengths)
 
     def _runner(self, plan, in_axes, ragged, out_ragged_dims) -> Callable[..., Any]:
@@ -287,11 +296,26 @@ class RaggedVmapped:
 
     def _assemble(self, plan, stacked, per_bucket, order: np.ndarray, lengths: np.ndarray) -> Any:
         trace0 = plan[0][2][0]
+        n_out = len(trace0.out_ragged_dims)
+        out_axes = list(self.out_axes) if isinstance(self.out_axes, (tuple, list)) else [self.out_axes] * n_out
+        if len(out_axes) != n_out:
+            raise ValueError(f"out_axes has {len(out_axes)} entries for {n_out} outputs")
         results: list[Any] = []
         for k, dims in enumerate(trace0.out_ragged_dims):
+            axis = out_axes[k]
             if not dims:
-                results.append(stacked[k])
+                if not isinstance(axis, int):
+                    raise VmlirUnsupportedError(
+                        f"ragged vmap: out_axes={axis!r} for output {k}; only an int (where the "
+                        "examples are stacked)"
+                    )
+                results.append(jnp.moveaxis(stacked[k], 0, axis) if axis != 0 else stacked[k])
                 continue
+            if axis != 0:
+                raise VmlirUnsupportedError(
+                    f"ragged vmap: out_axes={axis!r} for output {k}, which is ragged (a list of "
+                    "arrays or a Ragged); only 0"
+                )
             per_example: list[Any] = [None] * len(lengths)
             start = 0
             for (count, _, _), out in zip(plan, per_bucket[k]):

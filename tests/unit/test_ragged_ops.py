@@ -204,3 +204,56 @@ def test_unsupported_ops_name_the_op_and_line(fn, marker, message):
         vmlir.vmap(fn, ragged=0)(XS)
     expected = message.format(file=__file__, line=_line_of(fn, marker))
     assert str(info.value).startswith(expected), str(info.value)
+
+
+W = RNG.normal(size=(D, 2)).astype(np.float32)
+SCALES = RNG.normal(size=len(LENGTHS)).astype(np.float32)
+
+
+def loss(x, w, s):
+    return s * jnp.mean(jnp.tanh(x @ w) ** 2) + jnp.sum(jnp.cumsum(x, axis=0) * x) + jnp.max(x)
+
+
+def test_shared_and_per_example_arguments_and_per_example_grads():
+    """in_axes None (shared W) and 0 (a scale per example) beside the ragged x, through
+    jax.grad of the per-example loss: per-example gradients."""
+    g = vmlir.vmap(jax.grad(loss, argnums=(0, 1)), ragged=(0, None, None), in_axes=(0, None, 0))
+    out = g(XS, W, SCALES)
+    ref = [jax.grad(loss, argnums=(0, 1))(jnp.asarray(x), W, s) for x, s in zip(XS, SCALES)]
+    _check_equal_to_loop(out, ref)
+
+
+def pool_and_scores(x):
+    return jnp.max(x, axis=0), jnp.cumsum(x[:, 0])
+
+
+def test_out_axes_for_stacked_outputs():
+    out = vmlir.vmap(pool_and_scores, ragged=0, out_axes=(1, 0))(XS)
+    ref = _loop(pool_and_scores, XS)
+    np.testing.assert_array_equal(np.asarray(out[0]), np.stack([np.asarray(r[0]) for r in ref], axis=1))
+    for got, r in zip(out[1], ref):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(r[1]), rtol=1e-5, atol=1e-5)
+
+
+def test_out_axes_for_a_ragged_output_is_refused():
+    with pytest.raises(VmlirUnsupportedError) as info:
+        vmlir.vmap(pool_and_scores, ragged=0, out_axes=1)(XS)
+    assert str(info.value) == (
+        "ragged vmap: out_axes=1 for output 1, which is ragged (a list of arrays or a Ragged); only 0"
+    )
+
+
+def test_grad_through_a_ragged_vmap_is_refused():
+    f = vmlir.vmap(lambda x, w: jnp.mean(x @ w), ragged=(0, None), in_axes=(0, None))
+    with pytest.raises(VmlirUnsupportedError) as info:
+        jax.grad(lambda w: jnp.sum(f(XS, w)))(W)
+    assert str(info.value) == (
+        "ragged vmap: jax.grad / jax.jvp through a ragged vmap is not supported yet; "
+        "differentiate per example inside it instead: vmlir.vmap(jax.grad(fn), ragged=...)"
+    )
+
+
+def test_inside_jax_jit():
+    f = vmlir.vmap(lambda x, w: jnp.mean(x @ w, axis=0), ragged=(0, None), in_axes=(0, None))
+    out = jax.jit(lambda w: f(XS, w))(W)
+    np.testing.assert_allclose(np.asarray(out), np.stack([np.mean(x @ W, axis=0) for x in XS]), rtol=1e-5, atol=1e-5)
