@@ -10,11 +10,16 @@ and rewrites the ops that could mix padding into valid results:
 - `stablehlo.reduce` over a ragged dimension: each input gets its init value in the
   padding (sum, max/min, argmax, and what JAX builds from them: mean, var, softmax,
   logsumexp);
-- `stablehlo.dot_general` contracting a ragged dimension: zeros in both operands'
-  padding (one is not enough: NaN * 0 is NaN).
+- `stablehlo.reduce_window` along a ragged dimension (cumulative ops): the same;
+- `stablehlo.dot_general` contracting a ragged dimension, and `convolution` over one:
+  zeros in both operands' padding (one is not enough: NaN * 0 is NaN);
+- `dynamic_slice` / `dynamic_update_slice`: the start clamped to length - extent;
+- `reverse`: the padding, now first, rotated back behind the example;
+- `sort` (stable, ascending) and `chlo.top_k`: a key that sorts last in the padding;
+- `while` loops get `batch.strategy = "mask"` (their reads are the clamped slices).
 Elementwise, broadcast, transpose, iota, splat constants, unit-dimension reshapes,
-slices that keep the ragged dimensions whole and gathers from a non-ragged table keep
-padding in the padding and are left alone. Every other op that touches a ragged
+slices that keep the ragged dimensions whole or take a fixed head, gathers from a
+non-ragged table, and `case` keep padding in the padding and are left alone. Every other op that touches a ragged
 dimension raises VmlirUnsupportedError naming it and its Python line.
 Guarantees: no `ragged_axes` property remains; the length stays an ordinary batched
 operand (the masks read it), so the rest of the pipeline sees a plain vmap.
