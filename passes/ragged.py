@@ -210,6 +210,21 @@ def _slice_is_safe(op: hlo.SliceOp, size: int) -> bool:
     )
 
 
+def _pad_is_safe(op: hlo.PadOp, size: int) -> bool:
+    """A pad that leaves a ragged dimension alone, or grows a fixed head to the padded
+    size (JAX's transpose of `x[0]`): the pad value fills what the example has past
+    the head, as at the true size."""
+    low, high = _ints(op.edge_padding_low), _ints(op.edge_padding_high)
+    interior = _ints(op.interior_padding)
+    ragged_in = _ragged_dims(op.operand, size)
+    for d in _ragged_dims(op.result, size):
+        if d in ragged_in and (low[d], high[d], interior[d]) != (0, 0, 0):
+            return False
+        if d not in ragged_in and (low[d] != 0 or interior[d] != 0):
+            return False
+    return all(d in _ragged_dims(op.result, size) for d in ragged_in)
+
+
 def _check(op: Operation, size: int) -> None:
     """Raise unless `op` is padding-safe as it is or one of the ops this pass masks."""
     values = [*op.operands, *op.results]
@@ -231,6 +246,8 @@ def _check(op: Operation, size: int) -> None:
     if isinstance(op, hlo.GatherOp) and not _ragged_dims(op.operand, size):
         return  # a lookup by ragged indices (embeddings): each result reads its own index
     if isinstance(op, hlo.SliceOp) and _slice_is_safe(op, size):
+        return
+    if isinstance(op, hlo.PadOp) and _pad_is_safe(op, size):
         return
     if isinstance(op, hlo.ReshapeOp) and _same_without_units(
         _shape(op.operand), _shape(op.result)

@@ -166,6 +166,60 @@ def _window_follows_length(ops: Sequence[Operation], sizes: Sequence[int]) -> bo
     )
 
 
+def _pad_follows_length(ops: Sequence[Operation], sizes: Sequence[int]) -> bool:
+    """A pad that grows a fixed piece to the padded size (JAX's transpose of `x[0]`:
+    high padding n - 1; of `x[-1]`: low padding n - 1, see `_pad_from_end`)."""
+    if not all(isinstance(op, hlo.PadOp) for op in ops):
+        return False
+    return (
+        all(op.interior_padding == ops[0].interior_padding for op in ops)  # type: ignore[attr-defined]
+        and _follows_size([_ints(op.edge_padding_low) for op in ops], sizes)  # type: ignore[attr-defined]
+        and _follows_size([_ints(op.edge_padding_high) for op in ops], sizes)  # type: ignore[attr-defined]
+    )
+
+
+def _pad_from_end(op: hlo.PadOp, length: SSAValue, dims: Sequence[int]) -> None:
+    """A pad whose low padding is P - k along `dims` puts its operand at the end of the
+    padded axis: put it at `length - k` instead, a dynamic_update_slice into the pad
+    value (padded first along the other dimensions)."""
+    low, high = _ints(op.edge_padding_low), _ints(op.edge_padding_high)
+    if any(_ints(op.interior_padding)[d] for d in dims):
+        raise VmlirUnsupportedError(f"ragged vmap: {where(op)} pads the ragged axis inside")
+    b = Builder(InsertPoint.before(op))
+    operand = op.operand
+    rest_low = [0 if d in dims else v for d, v in enumerate(low)]
+    rest_high = [0 if d in dims else v for d, v in enumerate(high)]
+    if any(rest_low) or any(rest_high) or any(_ints(op.interior_padding)):
+        shape = [
+            n if d in dims else _shape(op.result)[d] for d, n in enumerate(_shape(op.operand))
+        ]
+        t = op.operand.type
+        assert isinstance(t, TensorType)
+        operand = b.emit(
+            hlo.PadOp.create(
+                operands=[operand, op.padding_value],
+                result_types=[TensorType(t.element_type, shape)],
+                properties={
+                    "edge_padding_low": i64_array(rest_low),
+                    "edge_padding_high": i64_array(rest_high),
+                    "interior_padding": op.interior_padding,
+                },
+            )
+        )
+    t = op.result.type
+    assert isinstance(t, TensorType)
+    base = b.broadcast(op.padding_value, t)
+    index = TensorType(IntegerType(32), [])
+    size = _shape(op.result)
+    starts = [
+        _length_as(b, length, index, 1, -(size[d] - low[d])) if d in dims else b.constant(index, 0)
+        for d in range(len(size))
+    ]
+    new = hlo.DynamicUpdateSliceOp.create(operands=[base, operand, *starts], result_types=[t])
+    new.location = op.location
+    Rewriter.replace_op(op, new)
+
+
 def _from_end(op: hlo.SliceOp, length: SSAValue, size: int, dims: Sequence[int]) -> None:
     """`x[-k:]` traced at padded size P is `slice [P - k : P]` (`x[-2]`: `[P - 2 : P - 1]`):
     make it a dynamic_slice starting at `length - k` (the example's own end)."""
@@ -232,6 +286,7 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
         _compare_shapes(vmaps[0], args, sizes)
     replace: list[tuple[hlo.ConstantOp, int, Any]] = []
     from_end: list[tuple[hlo.SliceOp, list[int]]] = []
+    pads_from_end: list[tuple[hlo.PadOp, list[int]]] = []
     for same_ops in zip(*ops):
         first = same_ops[0]
         for results in zip(*(op.results for op in same_ops)):
@@ -258,6 +313,11 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
                 dims = [d for d, (a, b) in enumerate(pairs) if a != b]
                 if dims:
                     from_end.append((first, dims))  # type: ignore[arg-type]
+            elif _pad_follows_length(same_ops, sizes):
+                pairs = zip(*(_ints(op.edge_padding_low) for op in same_ops[:2]))  # type: ignore[attr-defined]
+                dims = [d for d, (a, b) in enumerate(pairs) if a != b]
+                if dims:
+                    pads_from_end.append((first, dims))  # type: ignore[arg-type]
             elif not _window_follows_length(same_ops, sizes):
                 raise VmlirUnsupportedError(
                     f"ragged vmap: {where(first)} has attributes that depend on the length"
@@ -271,6 +331,8 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
         Rewriter.replace_op(op, [], [new])
     for op, dims in from_end:
         _from_end(op, length, sizes[0], dims)
+    for pad, dims in pads_from_end:
+        _pad_from_end(pad, length, dims)
 
 
 def _min_length(module: ModuleOp, size: int) -> tuple[int, str]:

@@ -131,3 +131,20 @@ func.func @descending_sort(%x: tensor<4x8xf32>, %n: tensor<4xi32>) -> tensor<4x8
   func.return %r : tensor<4x8xf32>
 }
 // CHECK: ragged vmap: 'stablehlo.sort' sorts along the ragged axis with a comparator other than a stable ascending one on its first operand
+
+// -----
+
+// A pad growing a fixed head to the padded size (JAX's transpose of x[0]) is left
+// alone: the example's rows past the head hold the pad value, as at the true size.
+// CHECK-LABEL: func.func @head_pad(
+// CHECK: %p = stablehlo.pad %v, %z, low = [0, 0], high = [7, 0], interior = [0, 0] : (tensor<1x3xf32>, tensor<f32>) -> tensor<8x3xf32>
+// CHECK-NEXT: %s = stablehlo.add %p, %u : tensor<8x3xf32>
+func.func @head_pad(%y: tensor<4x8x3xf32>, %x: tensor<4x1x3xf32>, %n: tensor<4xi32>) -> tensor<4x8x3xf32> {
+  %r = batch.vmap(%u = %y, %v = %x, %len = %n) in_axes [0, 0, 0] out_axes [0] size 4 ragged [0, none, none] : (tensor<4x8x3xf32>, tensor<4x1x3xf32>, tensor<4xi32>) -> tensor<4x8x3xf32> {
+    %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+    %p = stablehlo.pad %v, %z, low = [0, 0], high = [7, 0], interior = [0, 0] : (tensor<1x3xf32>, tensor<f32>) -> tensor<8x3xf32>
+    %s = stablehlo.add %p, %u : tensor<8x3xf32>
+    batch.yield %s : tensor<8x3xf32>
+  }
+  func.return %r : tensor<4x8x3xf32>
+}
