@@ -210,6 +210,18 @@ def _slice_is_safe(op: hlo.SliceOp, size: int) -> bool:
     )
 
 
+def _gather_is_safe(op: hlo.GatherOp, size: int) -> bool:
+    """A lookup by ragged indices in a fixed table (embeddings), or a gather from a
+    ragged operand whose start indices along the ragged dimensions batch-ragged clamps
+    (`x[idx]`, `jnp.median`); not a ragged dimension used as a batching dimension."""
+    dn = op.dimension_numbers.data
+    ragged = _ragged_dims(op.operand, size)
+    sizes = _ints(op.slice_sizes)
+    return all(d in dn.start_index_map or sizes[d] == size for d in ragged) and not any(
+        d in dn.operand_batching_dims for d in ragged
+    )
+
+
 def _pad_is_safe(op: hlo.PadOp, size: int) -> bool:
     """A pad that leaves a ragged dimension alone, or grows a fixed head to the padded
     size (JAX's transpose of `x[0]`): the pad value fills what the example has past
@@ -243,8 +255,8 @@ def _check(op: Operation, size: int) -> None:
         return
     if isinstance(op, hlo.ConstantOp) and _is_splat(op):
         return
-    if isinstance(op, hlo.GatherOp) and not _ragged_dims(op.operand, size):
-        return  # a lookup by ragged indices (embeddings): each result reads its own index
+    if isinstance(op, hlo.GatherOp) and _gather_is_safe(op, size):
+        return
     if isinstance(op, hlo.SliceOp) and _slice_is_safe(op, size):
         return
     if isinstance(op, hlo.PadOp) and _pad_is_safe(op, size):
@@ -352,6 +364,39 @@ def _unreverse_padding(op: hlo.ReverseOp, size: int, length: SSAValue) -> None:
             )
         )
     Rewriter.replace_op(op, [], [out])
+
+
+def _clamp_gather(op: hlo.GatherOp, size: int, length: SSAValue) -> None:
+    """A gather clamps each start index so its slice fits the operand: at the true size
+    the bound of a ragged dimension is length - slice size, not P - slice size."""
+    dn = op.dimension_numbers.data
+    sizes = _ints(op.slice_sizes)
+    ragged = _ragged_dims(op.operand, size)
+    picks = [(k, d) for k, d in enumerate(dn.start_index_map) if d in ragged and sizes[d] != size]
+    if not picks:
+        return
+    b = Builder(InsertPoint.before(op))
+    t = op.start_indices.type
+    assert isinstance(t, TensorType)
+    shape = list(t.get_shape())
+    # one start index per lookup: no other component to leave unclamped
+    single = dn.index_vector_dim >= len(shape) or shape[dn.index_vector_dim] == 1
+    indices = op.start_indices
+    scalar = TensorType(t.element_type, [])
+    width = t.element_type.width.data  # type: ignore[attr-defined]
+    for k, d in picks:
+        last = b.binary(hlo.SubtractOp, _length_as(b, length, scalar), b.constant(scalar, sizes[d]))
+        bound = b.broadcast(last, t)
+        if not single:
+            iota = b.emit(
+                hlo.IotaOp.create(
+                    result_types=[t], properties={"iota_dimension": IntegerAttr(dn.index_vector_dim, i64)}
+                )
+            )
+            this = b.compare(iota, b.constant(t, k), "EQ")
+            bound = b.select(this, bound, b.constant(t, (1 << (width - 1)) - 1))
+        indices = b.binary(hlo.MinimumOp, indices, bound)
+    _rebuild(op, [op.operand, indices])
 
 
 def _sorts_ragged(op: hlo.SortOp, size: int) -> bool:
@@ -463,6 +508,8 @@ def _rewrite(vmap: VmapOp) -> None:
             _fill_sort(op, size, length)
         elif isinstance(op, TopKOp):
             _fill_top_k(op, size, length)
+        elif isinstance(op, hlo.GatherOp):
+            _clamp_gather(op, size, length)
         elif isinstance(op, hlo.ConvolutionOp):
             _mask_convolution(op, size, length)
         elif isinstance(op, hlo.WhileOp) and "batch.strategy" not in op.attributes:
@@ -473,7 +520,7 @@ def _rewrite(vmap: VmapOp) -> None:
 
 
 _REWRITTEN = (
-    hlo.ReduceOp, hlo.DotGeneralOp, hlo.ReduceWindowOp, hlo.DynamicSliceOp,
+    hlo.GatherOp, hlo.ReduceOp, hlo.DotGeneralOp, hlo.ReduceWindowOp, hlo.DynamicSliceOp,
     hlo.DynamicUpdateSliceOp, hlo.ReverseOp, hlo.SortOp, TopKOp, hlo.ConvolutionOp,
 )
 """Ops batch-ragged rewrites so that they read no padding (see `_rewrite`)."""

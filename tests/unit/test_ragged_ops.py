@@ -95,6 +95,18 @@ def convolved(x):
     return smooth, conv
 
 
+def gathers(x):
+    """Gathers from the ragged operand: start indices clamp at the example's end."""
+    return (
+        x[jnp.asarray([0, 2, 1])],
+        x[jnp.asarray([-1, 0])],
+        jnp.take(x[:, 0], jnp.asarray([7, 0]), mode="clip"),
+        x[jnp.argmax(x[:, 1])],
+        jnp.median(x[:, 0]),
+        jnp.percentile(x[:, 2], 30.0),
+    )
+
+
 def end_loss_grad(x):
     """A per-example gradient: JAX transposes x[-1] / x[0] into pads of the length."""
 
@@ -104,7 +116,7 @@ def end_loss_grad(x):
     return jax.grad(end_loss)(x)
 
 
-CASES = [cumulative, reversed_, from_the_end, sorting, top_two, gru, loops, convolved, end_loss_grad]
+CASES = [cumulative, reversed_, from_the_end, sorting, top_two, gru, loops, convolved, gathers, end_loss_grad]
 
 
 def _loop(fn, xs):
@@ -188,8 +200,8 @@ def unstable_sort(x):
     return lax.sort(x[:, 0], is_stable=False)
 
 
-def gather_from_ragged(x):
-    return x[jnp.asarray([0, 2])]
+def scatter_into_ragged(x):
+    return x.at[jnp.asarray([0, 2])].add(1.0)
 
 
 @pytest.mark.parametrize(
@@ -202,9 +214,9 @@ def gather_from_ragged(x):
             "comparator other than a stable ascending one on its first operand",
         ),
         (
-            gather_from_ragged,
-            "x[jnp",
-            "ragged vmap: 'stablehlo.gather' (from {file}:{line}) touches the ragged axis (padded size",
+            scatter_into_ragged,
+            "x.at[",
+            "ragged vmap: 'stablehlo.scatter' (from {file}:{line}) touches the ragged axis (padded size",
         ),
     ],
 )

@@ -148,3 +148,21 @@ func.func @head_pad(%y: tensor<4x8x3xf32>, %x: tensor<4x1x3xf32>, %n: tensor<4xi
   }
   func.return %r : tensor<4x8x3xf32>
 }
+
+// -----
+
+// A gather from the ragged operand (x[idx], jnp.median) clamps its start indices along
+// the ragged dimension to length - slice size, as the gather does at the true size.
+// CHECK-LABEL: func.func @gather(
+// CHECK: %[[ONE:.*]] = stablehlo.constant dense<1> : tensor<i32>
+// CHECK-NEXT: %[[LAST:.*]] = stablehlo.subtract %len, %[[ONE]] : tensor<i32>
+// CHECK-NEXT: %[[BOUND:.*]] = stablehlo.broadcast_in_dim %[[LAST]], dims = [] : (tensor<i32>) -> tensor<2x1xi32>
+// CHECK-NEXT: %[[IDX:.*]] = stablehlo.minimum %i, %[[BOUND]] : tensor<2x1xi32>
+// CHECK-NEXT: %g = "stablehlo.gather"(%v, %[[IDX]])
+func.func @gather(%x: tensor<4x8x3xf32>, %k: tensor<4x2x1xi32>, %n: tensor<4xi32>) -> tensor<4x2x3xf32> {
+  %r = batch.vmap(%v = %x, %i = %k, %len = %n) in_axes [0, 0, 0] out_axes [0] size 4 ragged [0, none, none] : (tensor<4x8x3xf32>, tensor<4x2x1xi32>, tensor<4xi32>) -> tensor<4x2x3xf32> {
+    %g = "stablehlo.gather"(%v, %i) <{dimension_numbers = #stablehlo.gather<offset_dims = [1], collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 1>, slice_sizes = array<i64: 1, 3>}> : (tensor<8x3xf32>, tensor<2x1xi32>) -> tensor<2x3xf32>
+    batch.yield %g : tensor<2x3xf32>
+  }
+  func.return %r : tensor<4x2x3xf32>
+}
