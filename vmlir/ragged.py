@@ -196,14 +196,18 @@ class RaggedVmapped:
             return self.bucket_sizes
         return choose_buckets(lengths, self.max_buckets)
 
-    def _program(self, values, in_axes, ragged, batch: int, size: int):
+    def _program(self, values, in_axes, ragged, batch: int, size: int, record: bool = False):
+        """The compiled program of one bucket (cached); with `record`, one that keeps the
+        IR of every stage (printing it costs as much as the passes: only for `lower`)."""
         def shapes(p: int) -> list[jax.ShapeDtypeStruct]:
             out = []
             for v, ax, r in zip(values, in_axes, ragged):
                 if r is not None:
                     shape = list(np.shape(v.values)[1:])
                     shape[r] = p
-                    out.append(jax.ShapeDtypeStruct(tuple(shape), np.asarray(v.values).dtype))
+                    # .dtype, not np.asarray: that would copy device values to the host
+                    dtype = getattr(v.values, "dtype", None) or np.asarray(v.values).dtype
+                    out.append(jax.ShapeDtypeStruct(tuple(shape), dtype))
                 else:
                     shape = v.shape if ax is None else v.shape[1:]
                     out.append(jax.ShapeDtypeStruct(tuple(shape), v.dtype))
@@ -213,14 +217,17 @@ class RaggedVmapped:
         # such buckets to 2, so one program shape serves every length.
         size = max(size, 2)
         key = (batch, size, tuple(in_axes), tuple(ragged), tuple(map(str, shapes(size))))
-        if key not in self._programs:
+        if record or key not in self._programs:
             trace = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size)
-            stages = Stages(True)
-            stages.add("batch", print_custom(trace.module))
+            stages = Stages(record)
+            module = trace.module
+            stages.add("batch", lambda: print_custom(module))
             text = run_pipeline(trace.module, self.pipeline, stages)
             out_avals = tuple(
                 jax.core.ShapedArray((batch, *a.shape), a.dtype) for a in trace.out_avals
             )
+            if record:
+                return (trace, stages, text, out_avals)
             self._programs[key] = (trace, stages, text, out_avals)
         return self._programs[key]
 
@@ -346,6 +353,6 @@ class RaggedVmapped:
         for b, size in enumerate(sizes):
             count = int((bucket_of == b).sum())
             if count:
-                _, stages, _, _ = self._program(values, in_axes, ragged, count, size)
+                _, stages, _, _ = self._program(values, in_axes, ragged, count, size, record=True)
                 texts.append(dict(stages.texts))
         return texts
