@@ -139,13 +139,13 @@ def vmap(
     if ragged is not None:
         from vmlir.ragged import RaggedVmapped
 
-        if out_axes != 0 or axis_size is not None or chunk_size is not None or axis_name \
-                is not None or spmd_axis_name is not None:
+        if axis_size is not None or chunk_size is not None or axis_name is not None \
+                or spmd_axis_name is not None:
             raise VmlirUnsupportedError(
-                "ragged vmap: out_axes, axis_size, chunk_size, axis_name and spmd_axis_name "
+                "ragged vmap: axis_size, chunk_size, axis_name and spmd_axis_name "
                 "are not supported together with ragged= yet"
             )
-        return RaggedVmapped(fn, ragged, in_axes, ragged_out, max_buckets, bucket_sizes)
+        return RaggedVmapped(fn, ragged, in_axes, ragged_out, max_buckets, bucket_sizes, out_axes=out_axes)
     if ragged_out != "list" or max_buckets != 1 or bucket_sizes is not None:
         raise ValueError("vmap's ragged_out, max_buckets and bucket_sizes need ragged=...")
     return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size, axis_name, spmd_axis_name)

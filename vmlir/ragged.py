@@ -117,6 +117,7 @@ class RaggedVmapped:
         max_buckets: int = 1,
         bucket_sizes: Sequence[int] | None = None,
         pipeline: str | None = None,
+        out_axes: Any = 0,
     ):
         if not callable(fn):
             raise TypeError(f"vmap requires a callable, got {fn!r}")
@@ -125,7 +126,7 @@ class RaggedVmapped:
         if not isinstance(max_buckets, int) or max_buckets < 1:
             raise ValueError(f"max_buckets must be a positive int, got {max_buckets!r}")
         self.fn, self.ragged, self.in_axes = fn, ragged, in_axes
-        self.ragged_out, self.max_buckets = ragged_out, max_buckets
+        self.ragged_out, self.max_buckets, self.out_axes = ragged_out, max_buckets, out_axes
         self.bucket_sizes = None if bucket_sizes is None else sorted(int(s) for s in bucket_sizes)
         self.pipeline = pipeline or "batch-ragged," + default_pipeline()
         self._programs: dict[Any, tuple[RaggedTrace, Stages, str, tuple[Any, ...]]] = {}
@@ -138,7 +139,7 @@ class RaggedVmapped:
         """The same ragged vmap compiled with `pipeline` (batch-ragged must come first)."""
         return RaggedVmapped(
             self.fn, self.ragged, self.in_axes, self.ragged_out, self.max_buckets,
-            self.bucket_sizes, pipeline,
+            self.bucket_sizes, pipeline, self.out_axes,
         )
 
     def _per_arg(self, spec: Any, n: int, what: str) -> list[Any]:
@@ -195,14 +196,18 @@ class RaggedVmapped:
             return self.bucket_sizes
         return choose_buckets(lengths, self.max_buckets)
 
-    def _program(self, values, in_axes, ragged, batch: int, size: int):
+    def _program(self, values, in_axes, ragged, batch: int, size: int, record: bool = False):
+        """The compiled program of one bucket (cached); with `record`, one that keeps the
+        IR of every stage (printing it costs as much as the passes: only for `lower`)."""
         def shapes(p: int) -> list[jax.ShapeDtypeStruct]:
             out = []
             for v, ax, r in zip(values, in_axes, ragged):
                 if r is not None:
                     shape = list(np.shape(v.values)[1:])
                     shape[r] = p
-                    out.append(jax.ShapeDtypeStruct(tuple(shape), np.asarray(v.values).dtype))
+                    # .dtype, not np.asarray: that would copy device values to the host
+                    dtype = getattr(v.values, "dtype", None) or np.asarray(v.values).dtype
+                    out.append(jax.ShapeDtypeStruct(tuple(shape), dtype))
                 else:
                     shape = v.shape if ax is None else v.shape[1:]
                     out.append(jax.ShapeDtypeStruct(tuple(shape), v.dtype))
@@ -212,14 +217,17 @@ class RaggedVmapped:
         # such buckets to 2, so one program shape serves every length.
         size = max(size, 2)
         key = (batch, size, tuple(in_axes), tuple(ragged), tuple(map(str, shapes(size))))
-        if key not in self._programs:
+        if record or key not in self._programs:
             trace = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size)
-            stages = Stages(True)
-            stages.add("batch", print_custom(trace.module))
+            stages = Stages(record)
+            module = trace.module
+            stages.add("batch", lambda: print_custom(module))
             text = run_pipeline(trace.module, self.pipeline, stages)
             out_avals = tuple(
                 jax.core.ShapedArray((batch, *a.shape), a.dtype) for a in trace.out_avals
             )
+            if record:
+                return (trace, stages, text, out_avals)
             self._programs[key] = (trace, stages, text, out_avals)
         return self._programs[key]
 
@@ -232,6 +240,12 @@ class RaggedVmapped:
         for size, count in zip(sizes, counts):
             if count:
                 plan.append((int(count), size, self._program(values, in_axes, ragged, int(count), size)))
+        for _, _, (trace, *_) in plan:
+            if trace.min_length and lengths.min() < trace.min_length:
+                raise ValueError(
+                    f"ragged vmap: {trace.min_length_op} takes {trace.min_length} elements "
+                    f"along the ragged axis, but an example has length {int(lengths.min())}"
+                )
         key = tuple((c, s, id(prog[2])) for c, s, prog in plan)
         runner = self._runners.get(key)
         if runner is None:
@@ -240,7 +254,15 @@ class RaggedVmapped:
                 in_axes, ragged, [prog[0].out_ragged_dims for _, _, prog in plan][0],
             )
         leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
-        stacked, per_bucket = runner(*leaves, jnp.asarray(lengths), jnp.asarray(order))
+        try:
+            stacked, per_bucket = runner(*leaves, jnp.asarray(lengths), jnp.asarray(order))
+        except VmlirUnsupportedError as e:
+            if "differentiation" not in str(e):
+                raise
+            raise VmlirUnsupportedError(
+                "ragged vmap: jax.grad / jax.jvp through a ragged vmap is not supported yet; "
+                "differentiate per example inside it instead: vmlir.vmap(jax.grad(fn), ragged=...)"
+            ) from e
         return self._assemble(plan, stacked, per_bucket, order, lengths)
 
     def _runner(self, plan, in_axes, ragged, out_ragged_dims) -> Callable[..., Any]:
@@ -281,11 +303,26 @@ class RaggedVmapped:
 
     def _assemble(self, plan, stacked, per_bucket, order: np.ndarray, lengths: np.ndarray) -> Any:
         trace0 = plan[0][2][0]
+        n_out = len(trace0.out_ragged_dims)
+        out_axes = list(self.out_axes) if isinstance(self.out_axes, (tuple, list)) else [self.out_axes] * n_out
+        if len(out_axes) != n_out:
+            raise ValueError(f"out_axes has {len(out_axes)} entries for {n_out} outputs")
         results: list[Any] = []
         for k, dims in enumerate(trace0.out_ragged_dims):
+            axis = out_axes[k]
             if not dims:
-                results.append(stacked[k])
+                if not isinstance(axis, int):
+                    raise VmlirUnsupportedError(
+                        f"ragged vmap: out_axes={axis!r} for output {k}; only an int (where the "
+                        "examples are stacked)"
+                    )
+                results.append(jnp.moveaxis(stacked[k], 0, axis) if axis != 0 else stacked[k])
                 continue
+            if axis != 0:
+                raise VmlirUnsupportedError(
+                    f"ragged vmap: out_axes={axis!r} for output {k}, which is ragged (a list of "
+                    "arrays or a Ragged); only 0"
+                )
             per_example: list[Any] = [None] * len(lengths)
             start = 0
             for (count, _, _), out in zip(plan, per_bucket[k]):
@@ -316,6 +353,6 @@ class RaggedVmapped:
         for b, size in enumerate(sizes):
             count = int((bucket_of == b).sum())
             if count:
-                _, stages, _, _ = self._program(values, in_axes, ragged, count, size)
+                _, stages, _, _ = self._program(values, in_axes, ragged, count, size, record=True)
                 texts.append(dict(stages.texts))
         return texts

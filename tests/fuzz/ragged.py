@@ -4,7 +4,8 @@
 
 Program i is a chain of steps drawn by `random.Random(f"{seed}:{i}")` from ops the
 batch-ragged pass covers (elementwise, x @ W, reductions, softmax, logsumexp, var,
-x.T @ x, attention, x.shape[0] as a value). Each runs as vmlir.vmap(fn, ragged=0) with
+x.T @ x, attention, x.shape[0] as a value, cumulative ops, reverse, sort / argsort /
+top_k, x[-1] / x[0] / x[-2:], scans and fori loops over the rows, convolutions). Each runs as vmlir.vmap(fn, ragged=0) with
 up to 3 buckets, and must (1) equal a Python loop calling fn on every example at its
 true shape (rtol = atol = 1e-4), (2) give bit-identical outputs when the padding holds
 NaN instead of zeros. Outcomes: ok, mismatch (either property fails), unsupported
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 import vmlir
 from vmlir.errors import VmlirUnsupportedError
@@ -41,6 +43,14 @@ RAGGED_TO_RAGGED = {
     "center": lambda x, w: x - jnp.mean(x, axis=0),
     "normalize": lambda x, w: x / (jnp.linalg.norm(x, axis=0) + 1.0),
     "attend": lambda x, w: x * jax.nn.softmax(x @ jnp.mean(x, axis=0)).reshape(-1, 1),
+    "cumsum": lambda x, w: jnp.cumsum(x, axis=0),
+    "cummax": lambda x, w: lax.cummax(x, axis=0),
+    "rcumsum": lambda x, w: lax.cumsum(x, axis=0, reverse=True) / x.shape[0],
+    "reverse": lambda x, w: x[::-1],
+    "sort": lambda x, w: jnp.sort(x, axis=0),
+    "argsort": lambda x, w: x + 0.1 * jnp.argsort(x, axis=0).astype(jnp.float32),
+    "rnn": lambda x, w: lax.scan(lambda h, r: (jnp.tanh(h @ w + r),) * 2, jnp.zeros(D), x)[1],
+    "conv": lambda x, w: lax.conv_general_dilated(x.T[None], jnp.stack([w, -w, w], axis=2), (1,), "SAME")[0].T,
 }
 RAGGED_TO_FIXED = {
     "sum": lambda x, w: jnp.sum(x, axis=0),
@@ -53,7 +63,15 @@ RAGGED_TO_FIXED = {
     "pool_attention": lambda x, w: jax.nn.softmax(x @ w[0]) @ x,
     "argmax": lambda x, w: jnp.argmax(x, axis=0).astype(jnp.float32),
     "length": lambda x, w: jnp.full((D,), x.shape[0] - 1, jnp.float32) + jnp.mean(x),
+    "last": lambda x, w: x[-1],
+    "first": lambda x, w: x[0],
+    "tail2": lambda x, w: jnp.sum(x[-2:], axis=0),
+    "top2": lambda x, w: jnp.sum(lax.top_k(x.T, 2)[0], axis=1),
+    "final_state": lambda x, w: lax.scan(lambda h, r: (jnp.tanh(h @ w + r), None), jnp.zeros(D), x)[0],
+    "fori": lambda x, w: lax.fori_loop(0, x.shape[0], lambda i, c: c + x[i] * i, jnp.zeros(D)),
 }
+NEEDS_THREE_ROWS = {"tail2", "top2", "conv"}
+"""Steps that take a fixed number of rows (the API refuses shorter examples)."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +102,9 @@ def generate(key: str) -> Program:
     return Program(steps, rng.choice(["fixed", "ragged", "both"]))
 
 
-def _inputs(seed: int, i: int):
+def _inputs(seed: int, i: int, shortest: int = 1):
     rng = np.random.default_rng([seed, i])
-    lengths = np.clip(rng.lognormal(1.5, 0.8, size=8).astype(int), 1, 30)
+    lengths = np.clip(rng.lognormal(1.5, 0.8, size=8).astype(int), shortest, 30)
     xs = [rng.normal(size=(int(n), D)).astype(np.float32) for n in lengths]
     w = (rng.normal(size=(D, D)) / 2).astype(np.float32)
     return xs, w
@@ -98,7 +116,7 @@ def _leaves(out):
 
 def check(program: Program, seed: int, i: int) -> tuple[str, str]:
     """(outcome, detail) for one program."""
-    xs, w = _inputs(seed, i)
+    xs, w = _inputs(seed, i, 3 if NEEDS_THREE_ROWS & set(program.steps) else 1)
     try:
         f = vmlir.vmap(program.fn, ragged=(0, None), in_axes=(0, None), max_buckets=3)
         zero = vmlir.Ragged.from_list(xs, padded_size=max(len(x) for x in xs) + 2)

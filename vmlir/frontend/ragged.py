@@ -30,11 +30,12 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import VmapOp, axes_attr
+from vmlir.dialects.chlo import TopKOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.importer import import_per_example
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import lower_per_example
-from vmlir.passes.builder import Builder
+from vmlir.passes.builder import Builder, i64_array
 from vmlir.passes.rules.context import where
 
 Axis = int | None
@@ -54,6 +55,8 @@ class RaggedTrace:
     out_tree: Any
     out_avals: tuple[Any, ...]  # per-example, at padded_size
     out_ragged_dims: tuple[tuple[int, ...], ...]  # per output, its dims of size padded_size
+    min_length: int = 0  # `x[-3:]`, `x[0]`, `top_k(x, k)` need examples at least this long
+    min_length_op: str = ""  # the op (and Python line) that needs it
 
 
 class _Collision(Exception):
@@ -117,19 +120,129 @@ def _constant_values(op: hlo.ConstantOp) -> tuple[Any, ...] | None:
     return (values[0],) if value.is_splat() else tuple(values)
 
 
+def _printed(properties: dict[str, Any]) -> dict[str, str]:
+    """Properties as text: some attributes (a custom_call's aliases) compare by identity."""
+    return {k: str(v) for k, v in properties.items()}
+
+
+def _follows_size(values: Sequence[Sequence[int]], sizes: Sequence[int]) -> bool:
+    """Each entry is the same in every trace or the padded size plus a constant."""
+    return all(
+        len(set(vs)) == 1 or len({v - n for v, n in zip(vs, sizes)}) == 1 for vs in zip(*values)
+    )
+
+
+def _ints(attr: Any) -> list[int]:
+    return [int(v) for v in attr.get_values()] if attr is not None else []
+
+
 def _slice_follows_length(ops: Sequence[Operation], sizes: Sequence[int]) -> bool:
-    """A slice whose bounds differ only where they are the padded size: it keeps that
-    dimension whole (batch-ragged checks the rest)."""
+    """A slice whose bounds differ only where they are the padded size (it keeps that
+    dimension whole) or the padded size minus a constant (`x[-1]`, `x[-k:]`: taken
+    from the end of the example, see `_from_end`)."""
     if not all(isinstance(op, hlo.SliceOp) for op in ops):
         return False
-    first = ops[0]
-    assert isinstance(first, hlo.SliceOp)
-    same = all(
-        op.start_indices == first.start_indices and op.strides == first.strides  # type: ignore[attr-defined]
-        for op in ops
+    starts = [_ints(op.start_indices) for op in ops]  # type: ignore[attr-defined]
+    limits = [_ints(op.limit_indices) for op in ops]  # type: ignore[attr-defined]
+    same_strides = all(op.strides == ops[0].strides for op in ops)  # type: ignore[attr-defined]
+    return (
+        same_strides
+        and _follows_size(limits, sizes)
+        and _follows_size(starts, sizes)
     )
-    limits = zip(*(op.limit_indices.get_values() for op in ops))  # type: ignore[attr-defined]
-    return same and all(len(set(ls)) == 1 or list(ls) == list(sizes) for ls in limits)
+
+
+def _window_follows_length(ops: Sequence[Operation], sizes: Sequence[int]) -> bool:
+    """A reduce_window whose window and padding follow the padded size (a cumulative
+    sum/max/...: window n, padding n - 1); batch-ragged checks the rest."""
+    if not all(isinstance(op, hlo.ReduceWindowOp) for op in ops):
+        return False
+    first = ops[0]
+    fixed = ("window_strides", "base_dilations", "window_dilations")
+    return (
+        all(op.properties.get(k) == first.properties.get(k) for op in ops for k in fixed)
+        and _follows_size([_ints(op.window_dimensions) for op in ops], sizes)  # type: ignore[attr-defined]
+        and _follows_size([_ints(op.padding) for op in ops], sizes)  # type: ignore[attr-defined]
+    )
+
+
+def _pad_follows_length(ops: Sequence[Operation], sizes: Sequence[int]) -> bool:
+    """A pad that grows a fixed piece to the padded size (JAX's transpose of `x[0]`:
+    high padding n - 1; of `x[-1]`: low padding n - 1, see `_pad_from_end`)."""
+    if not all(isinstance(op, hlo.PadOp) for op in ops):
+        return False
+    return (
+        all(op.interior_padding == ops[0].interior_padding for op in ops)  # type: ignore[attr-defined]
+        and _follows_size([_ints(op.edge_padding_low) for op in ops], sizes)  # type: ignore[attr-defined]
+        and _follows_size([_ints(op.edge_padding_high) for op in ops], sizes)  # type: ignore[attr-defined]
+    )
+
+
+def _pad_from_end(op: hlo.PadOp, length: SSAValue, dims: Sequence[int]) -> None:
+    """A pad whose low padding is P - k along `dims` puts its operand at the end of the
+    padded axis: put it at `length - k` instead, a dynamic_update_slice into the pad
+    value (padded first along the other dimensions)."""
+    low, high = _ints(op.edge_padding_low), _ints(op.edge_padding_high)
+    if any(_ints(op.interior_padding)[d] for d in dims):
+        raise VmlirUnsupportedError(f"ragged vmap: {where(op)} pads the ragged axis inside")
+    b = Builder(InsertPoint.before(op))
+    operand = op.operand
+    rest_low = [0 if d in dims else v for d, v in enumerate(low)]
+    rest_high = [0 if d in dims else v for d, v in enumerate(high)]
+    if any(rest_low) or any(rest_high) or any(_ints(op.interior_padding)):
+        shape = [
+            n if d in dims else _shape(op.result)[d] for d, n in enumerate(_shape(op.operand))
+        ]
+        t = op.operand.type
+        assert isinstance(t, TensorType)
+        operand = b.emit(
+            hlo.PadOp.create(
+                operands=[operand, op.padding_value],
+                result_types=[TensorType(t.element_type, shape)],
+                properties={
+                    "edge_padding_low": i64_array(rest_low),
+                    "edge_padding_high": i64_array(rest_high),
+                    "interior_padding": op.interior_padding,
+                },
+            )
+        )
+    t = op.result.type
+    assert isinstance(t, TensorType)
+    base = b.broadcast(op.padding_value, t)
+    index = TensorType(IntegerType(32), [])
+    size = _shape(op.result)
+    starts = [
+        _length_as(b, length, index, 1, -(size[d] - low[d])) if d in dims else b.constant(index, 0)
+        for d in range(len(size))
+    ]
+    new = hlo.DynamicUpdateSliceOp.create(operands=[base, operand, *starts], result_types=[t])
+    new.location = op.location
+    Rewriter.replace_op(op, new)
+
+
+def _from_end(op: hlo.SliceOp, length: SSAValue, size: int, dims: Sequence[int]) -> None:
+    """`x[-k:]` traced at padded size P is `slice [P - k : P]` (`x[-2]`: `[P - 2 : P - 1]`):
+    make it a dynamic_slice starting at `length - k` (the example's own end)."""
+    starts, limits, strides = _ints(op.start_indices), _ints(op.limit_indices), _ints(op.strides)
+    if any(s != 1 for s in strides):
+        raise VmlirUnsupportedError(
+            f"ragged vmap: {where(op)} takes a strided slice relative to the end of the ragged axis"
+        )
+    b = Builder(InsertPoint.before(op))
+    index = TensorType(IntegerType(32), [])
+    indices = []
+    for d, (start, limit) in enumerate(zip(starts, limits)):
+        if d in dims:  # the start follows the padded size
+            indices.append(_length_as(b, length, index, 1, start - size))
+        else:
+            indices.append(b.constant(index, start))
+    new = hlo.DynamicSliceOp.create(
+        operands=[op.operand, *indices],
+        result_types=[op.result.type],
+        properties={"slice_sizes": i64_array([lim - st for st, lim in zip(starts, limits)])},
+    )
+    new.location = op.location
+    Rewriter.replace_op(op, new)
 
 
 def _affine_in_length(values: Sequence[Any], sizes: Sequence[int]) -> tuple[int, float] | None:
@@ -172,6 +285,8 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
     for args in zip(*(v.body.block.args for v in vmaps)):
         _compare_shapes(vmaps[0], args, sizes)
     replace: list[tuple[hlo.ConstantOp, int, Any]] = []
+    from_end: list[tuple[hlo.SliceOp, list[int]]] = []
+    pads_from_end: list[tuple[hlo.PadOp, list[int]]] = []
     for same_ops in zip(*ops):
         first = same_ops[0]
         for results in zip(*(op.results for op in same_ops)):
@@ -192,10 +307,21 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
                 f"ragged vmap: the constant {where(first)} depends on the length in a way "
                 "other than a * n + b (for example 1 / n or n // 2)"
             )
-        elif any(op.properties != first.properties for op in same_ops) and not _slice_follows_length(same_ops, sizes):
-            raise VmlirUnsupportedError(
-                f"ragged vmap: {where(first)} has attributes that depend on the length"
-            )
+        elif any(_printed(op.properties) != _printed(first.properties) for op in same_ops):
+            if _slice_follows_length(same_ops, sizes):
+                pairs = zip(*(_ints(op.start_indices) for op in same_ops[:2]))  # type: ignore[attr-defined]
+                dims = [d for d, (a, b) in enumerate(pairs) if a != b]
+                if dims:
+                    from_end.append((first, dims))  # type: ignore[arg-type]
+            elif _pad_follows_length(same_ops, sizes):
+                pairs = zip(*(_ints(op.edge_padding_low) for op in same_ops[:2]))  # type: ignore[attr-defined]
+                dims = [d for d, (a, b) in enumerate(pairs) if a != b]
+                if dims:
+                    pads_from_end.append((first, dims))  # type: ignore[arg-type]
+            elif not _window_follows_length(same_ops, sizes):
+                raise VmlirUnsupportedError(
+                    f"ragged vmap: {where(first)} has attributes that depend on the length"
+                )
     for op, slope, offset in replace:
         t = op.output.type
         assert isinstance(t, TensorType)
@@ -203,6 +329,41 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
             offset = int(offset)
         new = _length_as(Builder(InsertPoint.before(op)), length, t, slope, offset)
         Rewriter.replace_op(op, [], [new])
+    for op, dims in from_end:
+        _from_end(op, length, sizes[0], dims)
+    for pad, dims in pads_from_end:
+        _pad_from_end(pad, length, dims)
+
+
+def _min_length(module: ModuleOp, size: int) -> tuple[int, str]:
+    """The longest fixed extent any op takes along a ragged dimension (a head or tail
+    slice, a dynamic slice, top_k's k): shorter examples would fail at their true
+    shape, and here would read padding."""
+    need, by = 0, ""
+    for op in module.walk():
+        extents: list[tuple[int, int]] = []  # (dimension of the operand, extent)
+        if isinstance(op, hlo.SliceOp):
+            extents = list(enumerate(_ints(op.limit_indices)))
+        elif isinstance(op, hlo.DynamicSliceOp):
+            extents = list(enumerate(_ints(op.slice_sizes)))
+        elif isinstance(op, hlo.DynamicUpdateSliceOp):
+            extents = list(enumerate(_shape(op.update)))
+        elif isinstance(op, TopKOp):
+            extents = [(len(_shape(op.operand)) - 1, op.k.value.data)]
+        elif isinstance(op, hlo.ConvolutionOp):
+            # jnp.convolve swaps its operands when the signal is the shorter one
+            dn = op.dimension_numbers.data
+            kernel = _shape(op.rhs)
+            extents = [
+                (d, kernel[k]) for d, k in zip(dn.input_spatial_dimensions, dn.kernel_spatial_dimensions)
+            ]
+        if not extents:
+            continue
+        shape = _shape(op.operands[0])
+        for d, extent in extents:
+            if shape[d] == size and extent < size and extent > need:
+                need, by = extent, where(op)
+    return need, by
 
 
 def trace_ragged(
@@ -232,7 +393,7 @@ def trace_ragged(
         out_dims = tuple(
             tuple(i for i, d in enumerate(a.shape) if d == size) for a in out_avals
         )
-        return RaggedTrace(mod_p, size, out_tree, out_avals, out_dims)
+        return RaggedTrace(mod_p, size, out_tree, out_avals, out_dims, *_min_length(mod_p, size))
     raise VmlirError(
         f"ragged vmap: every padded size from {padded_size} to {size - 1} is also the size "
         "of another dimension of the program"

@@ -55,15 +55,15 @@ func.func @contract_ragged(%x: tensor<4x8x3xf32>, %w: tensor<3x5xf32>, %n: tenso
 
 // -----
 
-func.func @reverse_is_refused(%x: tensor<4x8xf32>, %n: tensor<4xi32>) -> tensor<4x8xf32> {
-  %r = "batch.vmap"(%x, %n) <{in_axes = [0 : i64, 0 : i64], out_axes = [0 : i64], axis_size = 4 : i64, ragged_axes = [0 : i64, none]}> ({
-  ^bb0(%v: tensor<8xf32>, %len: tensor<i32>):
-    %s = "stablehlo.reverse"(%v) <{dimensions = array<i64: 0>}> : (tensor<8xf32>) -> tensor<8xf32>
-    "batch.yield"(%s) : (tensor<8xf32>) -> ()
-  }) : (tensor<4x8xf32>, tensor<4xi32>) -> tensor<4x8xf32>
-  func.return %r : tensor<4x8xf32>
+func.func @pad_is_refused(%x: tensor<4x8xf32>, %n: tensor<4xi32>) -> tensor<4x10xf32> {
+  %r = batch.vmap(%v = %x, %len = %n) in_axes [0, 0] out_axes [0] size 4 ragged [0, none] : (tensor<4x8xf32>, tensor<4xi32>) -> tensor<4x10xf32> {
+    %z = stablehlo.constant dense<0.000000e+00> : tensor<f32>
+    %s = stablehlo.pad %v, %z, low = [1], high = [1], interior = [0] : (tensor<8xf32>, tensor<f32>) -> tensor<10xf32>
+    batch.yield %s : tensor<10xf32>
+  }
+  func.return %r : tensor<4x10xf32>
 }
-// CHECK: ragged vmap: 'stablehlo.reverse' touches the ragged axis (padded size 8)
+// CHECK: ragged vmap: 'stablehlo.pad' touches the ragged axis (padded size 8)
 
 // -----
 
