@@ -99,12 +99,12 @@ def _lane_iterations(trips, n, options):
     trips = [int(t) for t in trips]
     mask = n * max(trips)
     # compact: a level runs at its width while more lanes are active than the next
-    # bucket holds.
-    width, factor, left, compact = n, strategy.shrink(options, n), list(trips), 0
+    # bucket holds; the last level (max_levels) runs to the end.
+    width, factor, left, compact, level = n, strategy.shrink(options, n), list(trips), 0, 1
     while any(left):
-        keep = strategy.next_bucket(options, width, factor)
+        keep = None if strategy.last_level(options, level) else strategy.next_bucket(options, width, factor)
         if keep is not None and sum(t > 0 for t in left) <= keep:
-            width = keep
+            width, level = keep, level + 1
             continue
         compact += width
         left = [max(t - 1, 0) for t in left]
