@@ -40,7 +40,7 @@ from bench.latency import bench_dispatch, bench_latency
 from bench.measure import JAX, WORKLOADS, batch_extents, bench_workload, compare, select  # noqa: F401 (used by tests)
 from bench.memory import bench_memory
 from bench.report import LOOP, MANUAL, fmt_ratio, fmt_time, machine_info, render_markdown  # noqa: F401
-from bench.sections import add_arguments, insert_before_data, run_sections
+from bench.sections import FAILED, add_arguments, insert_before_data, run_sections
 
 HERE = Path(__file__).resolve().parent
 
@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         plot_results([row for res in results for row in res.rows], out / "results.png", meta)
     rows = [row for res in results for row in res.rows]
     bad = [r["label"] for r in rows if not r["ok"]]
+    if FAILED:
+        print(f"!!! section(s) failed: {', '.join(FAILED)}")
+        return 1
     if bad:
         print(f"!!! {len(bad)} row(s) with a MISMATCH or an ERROR: {', '.join(bad)}")
         return 1

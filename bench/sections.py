@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +45,10 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
+FAILED: list[str] = []
+"""The sections that raised in this run (bench/run.py then exits non-zero)."""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     for s in SECTIONS:
         p.add_argument(f"--no-{s.name}", action="store_true", help=f"skip the {s.title} section (bench/{s.module}.py)")
@@ -60,7 +65,12 @@ def run_sections(args: argparse.Namespace) -> list[str]:
         if getattr(args, f"no_{s.name}"):
             continue
         print(f"-- {s.title}", flush=True)
-        out.append(s.run(args).rstrip("\n") + "\n")
+        try:
+            out.append(s.run(args).rstrip("\n") + "\n")
+        except Exception as e:  # noqa: BLE001 (one broken section must not throw away the others' hour)
+            traceback.print_exc()
+            FAILED.append(s.name)
+            out.append(f"## {s.title}\n\nFAILED: {type(e).__name__}: {e}\n")
     return out
 
 
