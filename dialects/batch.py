@@ -20,6 +20,8 @@ they state what they know between steps, so `vmlir-opt --print-between-passes` s
 - named-axis collectives (`batch.psum`, `batch.all_gather`, `batch.axis_index`, ...) over
   the vmaps whose `axis_name` they list, and `batch.custom_vmap`, a function batched by a
   user's rule: defined in `batch_collectives.py`, registered here.
+- `batch.move_axis` / `batch.broadcast` and the helpers for batch axes in types and
+  attributes are defined in `batch_layout.py`, registered and re-exported here.
 - the discardable attribute `batch.varying` (set by batch-propagate-axes): per result of
   an op inside a `batch.vmap`, whether it differs between examples.
 
@@ -42,19 +44,12 @@ form): an integer axis, or `none` for "not mapped". The custom forms:
 
 from __future__ import annotations
 
-import functools
-
 from collections.abc import Sequence
 from typing import ClassVar
 
 from xdsl.dialects.builtin import (
-    I64,
     ArrayAttr,
-    DenseArrayBase,
     IntegerAttr,
-    IntegerType,
-    NoneAttr,
-    NoneType,
     StringAttr,
     TensorType,
     i1,
@@ -80,9 +75,20 @@ from xdsl.utils.exceptions import VerifyException
 
 from vmlir.dialects import batch_syntax
 from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
+from vmlir.dialects.batch_layout import (  # noqa: F401 (re-exported: batch.insert_axis, ...)
+    Axis,
+    BroadcastOp,
+    MoveAxisOp,
+    _check_axes_attr,
+    _is_none,
+    axes_attr,
+    axes_of,
+    insert_axis,
+    move_axis_type,
+    remove_axis,
+    varying_attr,
+)
 from vmlir.dialects.batch_shards import MeshShards
-
-Axis = int | None
 
 VARYING_ATTR = "batch.varying"
 """Discardable attribute set by batch-propagate-axes: `array<i1: ...>`, one per result."""
@@ -91,60 +97,6 @@ ACROSS_SHARDS_ATTR = "batch.across_shards"
 """Discardable unit attribute on a `batch.any` that decides whether a loop holding a
 collective runs again: when the vmap's batch is sharded over devices, it must see every
 shard's lanes, so that all devices run the loop's collectives equally often."""
-
-
-def _is_none(a: Attribute) -> bool:
-    # `none` in an attribute list parses as the builtin none TYPE; accept the attribute too.
-    return isinstance(a, (NoneType, NoneAttr))
-
-
-def axes_attr(axes: Sequence[Axis]) -> ArrayAttr[Attribute]:
-    """`[0 : i64, none]` from `[0, None]`."""
-    return ArrayAttr([NoneType() if a is None else IntegerAttr(a, i64) for a in axes])
-
-
-def axes_of(attr: ArrayAttr[Attribute]) -> list[Axis]:
-    """`[0, None]` from `[0 : i64, none]`."""
-    return [None if _is_none(a) else a.value.data for a in attr]  # type: ignore[union-attr]
-
-
-def varying_attr(flags: Sequence[bool]) -> DenseArrayBase:
-    return _varying_attr(tuple(bool(f) for f in flags))
-
-
-# Attributes are immutable and building one runs its verifier: the passes ask for the same
-# few types thousands of times on a long program, so these are memoized.
-@functools.lru_cache(maxsize=4096)
-def _varying_attr(flags: tuple[bool, ...]) -> DenseArrayBase:
-    return DenseArrayBase.from_list(i1, [int(f) for f in flags])
-
-
-@functools.lru_cache(maxsize=4096)
-def insert_axis(t: TensorType, axis: int, size: int) -> TensorType:
-    shape = list(t.get_shape())
-    shape.insert(axis, size)
-    return TensorType(t.element_type, shape)
-
-
-@functools.lru_cache(maxsize=4096)
-def remove_axis(t: TensorType, axis: int) -> TensorType:
-    shape = list(t.get_shape())
-    del shape[axis]
-    return TensorType(t.element_type, shape)
-
-
-def move_axis_type(t: TensorType, src: int, dst: int) -> TensorType:
-    shape = list(t.get_shape())
-    shape.insert(dst, shape.pop(src))
-    return TensorType(t.element_type, shape)
-
-
-def _check_axes_attr(attr: ArrayAttr[Attribute], what: str) -> None:
-    for a in attr:
-        if not _is_none(a) and not (
-            isinstance(a, IntegerAttr) and isinstance(a.type, IntegerType)
-        ):
-            raise VerifyException(f"{what} entries must be integer axes or none, got {a}")
 
 
 @irdl_op_definition
@@ -252,7 +204,7 @@ class VmapOp(batch_syntax.VmapFormat, IRDLOperation):
             if self.axis_name is None:
                 raise VerifyException("a sharded axis needs an axis_name")
             try:
-                self.mesh_shards
+                _ = self.mesh_shards  # parses the mesh, or raises
             except ValueError as e:
                 raise VerifyException(str(e)) from None
         in_axes = self.in_axes_list
@@ -413,103 +365,6 @@ class AllOp(_LaneReductionOp):
     (uniform result). `%a = batch.all %p : tensor<i1>`"""
 
     name = "batch.all"
-
-
-@irdl_op_definition
-class MoveAxisOp(IRDLOperation):
-    """Moves the batch axis of a batched value from `source` to `destination`.
-
-    ```mlir
-    %t = batch.move_axis %x from 1 to 0 : (tensor<3x4xf32>) -> tensor<4x3xf32>
-    ```
-    """
-
-    name = "batch.move_axis"
-    operand = operand_def(TensorType)
-    result = result_def(TensorType)
-    source = prop_def(IntegerAttr[I64])
-    destination = prop_def(IntegerAttr[I64])
-    traits = traits_def(Pure())
-    assembly_format = (
-        "$operand `from` $source `to` $destination attr-dict `:` "
-        "functional-type($operand, $result)"
-    )
-
-    def __init__(self, operand: SSAValue, source: int, destination: int):
-        t = operand.type
-        assert isinstance(t, TensorType)
-        super().__init__(
-            operands=[operand],
-            result_types=[move_axis_type(t, source, destination)],
-            properties={
-                "source": IntegerAttr(source, i64),
-                "destination": IntegerAttr(destination, i64),
-            },
-        )
-
-    def verify_(self) -> None:
-        t = self.operand.type
-        assert isinstance(t, TensorType)
-        src, dst = self.source.value.data, self.destination.value.data
-        rank = t.get_num_dims()
-        if not (0 <= src < rank and 0 <= dst < rank):
-            raise VerifyException(
-                f"axes must be in [0, {rank}) for an operand of rank {rank}, got from {src} to {dst}"
-            )
-        expected = move_axis_type(t, src, dst)
-        if self.result.type != expected:
-            raise VerifyException(f"result must have type {expected}, got {self.result.type}")
-
-    def permutation(self) -> list[int]:
-        """The stablehlo.transpose permutation that performs this move."""
-        t = self.operand.type
-        assert isinstance(t, TensorType)
-        perm = list(range(t.get_num_dims()))
-        perm.insert(self.destination.value.data, perm.pop(self.source.value.data))
-        return perm
-
-
-@irdl_op_definition
-class BroadcastOp(IRDLOperation):
-    """Gives a uniform value a batch axis: every example gets the same value.
-
-    ```mlir
-    %b = batch.broadcast %c axis 0 size 4 : (tensor<3xf32>) -> tensor<4x3xf32>
-    ```
-    """
-
-    name = "batch.broadcast"
-    operand = operand_def(TensorType)
-    result = result_def(TensorType)
-    axis = prop_def(IntegerAttr[I64])
-    size = prop_def(IntegerAttr[I64])
-    traits = traits_def(Pure())
-    assembly_format = (
-        "$operand `axis` $axis `size` $size attr-dict `:` functional-type($operand, $result)"
-    )
-
-    def __init__(self, operand: SSAValue, axis: int, size: int):
-        t = operand.type
-        assert isinstance(t, TensorType)
-        super().__init__(
-            operands=[operand],
-            result_types=[insert_axis(t, axis, size)],
-            properties={"axis": IntegerAttr(axis, i64), "size": IntegerAttr(size, i64)},
-        )
-
-    def verify_(self) -> None:
-        t = self.operand.type
-        assert isinstance(t, TensorType)
-        axis, size = self.axis.value.data, self.size.value.data
-        if not 0 <= axis <= t.get_num_dims():
-            raise VerifyException(
-                f"axis {axis} is out of range for an operand of rank {t.get_num_dims()}"
-            )
-        if size < 0:
-            raise VerifyException(f"size must be non-negative, got {size}")
-        expected = insert_axis(t, axis, size)
-        if self.result.type != expected:
-            raise VerifyException(f"result must have type {expected}, got {self.result.type}")
 
 
 Batch = Dialect(
