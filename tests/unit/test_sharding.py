@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from script_results import check_ok, run_script
 
 import vmlir
 
@@ -22,19 +21,10 @@ CONSTRUCTS = ["straight", "cond", "while", "scan_fori", "chunked", "python_contr
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, dict[str, object]]:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=600
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULTS ")]
-    assert proc.returncode == 0 and lines, f"the sharded programs did not run:\n{proc.stderr}"
-    return json.loads(lines[-1][len("RESULTS ") :])
+    return run_script(SCRIPT)
 
 
-def _ok(results: dict[str, dict[str, object]], name: str) -> str:
-    assert name in results, f"check {name} did not run"
-    r = results[name]
-    assert r["ok"], f"{name} failed:\n{r['detail']}"
-    return str(r["detail"])
+_ok = check_ok
 
 
 @pytest.mark.parametrize("mesh", ["explicit", "auto"])

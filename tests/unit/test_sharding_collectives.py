@@ -10,29 +10,19 @@ from __future__ import annotations
 import json
 import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
+from script_results import check_ok, run_script
 
 SCRIPT = pathlib.Path(__file__).with_name("sharded_collectives.py")
 
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, dict[str, object]]:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=600
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULTS ")]
-    assert proc.returncode == 0 and lines, f"the sharded programs did not run:\n{proc.stderr}"
-    return json.loads(lines[-1][len("RESULTS ") :])
+    return run_script(SCRIPT)
 
 
-def _ok(results: dict[str, dict[str, object]], name: str) -> str:
-    assert name in results, f"check {name} did not run"
-    r = results[name]
-    assert r["ok"], f"{name} failed:\n{r['detail']}"
-    return str(r["detail"])
+_ok = check_ok
 
 
 @pytest.mark.parametrize("mesh", ["explicit", "auto"])
