@@ -8,13 +8,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from difftest import assert_same
 from jax import lax
+from lane_counting import refill_step_by_step
 
 import vmlir
-from difftest import assert_same
 from vmlir import lanes
 from vmlir.passes.rules import costmodel, strategy
-from vmlir.passes.rules.occupancy import REFILL_FRACTION
 from vmlir.passes.vectorize import VectorizeOptions
 
 
@@ -109,18 +109,7 @@ def _lane_iterations(trips, n, options):
         compact += width
         left = [max(t - 1, 0) for t in left]
     lanes_ = strategy.refill_lanes(options, n)
-    queue = [t for t in trips if t > 0]
-    remaining = queue[:lanes_] + [0] * max(0, lanes_ - len(queue))
-    nxt, iterations = min(lanes_, len(queue)), 0
-    while any(remaining) or nxt < len(queue):
-        if any(remaining):
-            iterations += 1
-            remaining = [max(r - 1, 0) for r in remaining]
-        free = [i for i, r in enumerate(remaining) if r == 0]
-        if len(free) >= max(1, lanes_ // REFILL_FRACTION) or not any(remaining):
-            for i in free:
-                if nxt < len(queue):
-                    remaining[i], nxt = queue[nxt], nxt + 1
+    iterations = refill_step_by_step(trips, lanes_)
     return {"mask": mask, "compact": compact, "refill": iterations * lanes_}
 
 

@@ -5,27 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lane_counting import refill_step_by_step
 
 from vmlir.passes.rules import strategy
+from vmlir.passes.rules.occupancy import compact_widths, occupancy, refill_trace
 from vmlir.passes.vectorize import VectorizeOptions
-from vmlir.passes.rules.occupancy import REFILL_FRACTION, compact_widths, occupancy, refill_trace
 
-
-def _refill_step_by_step(trips, lanes):
-    """Refill one iteration at a time: the rule of passes/rules/refill.py spelled out."""
-    queue = [t for t in trips if t > 0]
-    remaining = queue[:lanes] + [0] * max(0, lanes - len(queue))
-    nxt, iterations = min(lanes, len(queue)), 0
-    while any(remaining) or nxt < len(queue):
-        if any(remaining):
-            iterations += 1
-            remaining = [max(r - 1, 0) for r in remaining]
-        free = [i for i, r in enumerate(remaining) if r == 0]
-        if len(free) >= max(1, lanes // REFILL_FRACTION) or not any(remaining):
-            for i in free:
-                if nxt < len(queue):
-                    remaining[i], nxt = queue[nxt], nxt + 1
-    return iterations
+_refill_step_by_step = refill_step_by_step
 
 
 @pytest.mark.parametrize("seed", range(2))

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from ragged_checks import check_equal_to_loop
 
 import vmlir
 from vmlir.errors import VmlirUnsupportedError
@@ -97,15 +98,7 @@ def _per_arg(spec, n):
     return list(spec) if isinstance(spec, tuple) else [spec] * n
 
 
-def _check_equal_to_loop(out, ref) -> None:
-    out_leaves = jax.tree_util.tree_leaves(out, is_leaf=lambda v: isinstance(v, list))
-    for k, leaf in enumerate(out_leaves):
-        for i, r in enumerate(ref):
-            expected = np.asarray(jax.tree_util.tree_leaves(r)[k])
-            got = np.asarray(leaf[i])
-            assert got.shape == expected.shape, f"output {k}, example {i}"
-            assert got.dtype == expected.dtype, f"output {k}, example {i}"
-            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=f"output {k}, example {i}")
+_check_equal_to_loop = check_equal_to_loop
 
 
 @pytest.mark.parametrize("fn, ragged, args", CASES, ids=[c[0].__name__ for c in CASES])

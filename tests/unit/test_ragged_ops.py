@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
+from ragged_checks import check_equal_to_loop
 
 import vmlir
 from vmlir.errors import VmlirUnsupportedError
@@ -123,15 +124,7 @@ def _loop(fn, xs):
     return [fn(jnp.asarray(x)) for x in xs]
 
 
-def _check_equal_to_loop(out, ref) -> None:
-    out_leaves = jax.tree_util.tree_leaves(out, is_leaf=lambda v: isinstance(v, list))
-    for k, leaf in enumerate(out_leaves):
-        for i, r in enumerate(ref):
-            expected = np.asarray(jax.tree_util.tree_leaves(r)[k])
-            got = np.asarray(leaf[i])
-            assert got.shape == expected.shape, f"output {k}, example {i}"
-            assert got.dtype == expected.dtype, f"output {k}, example {i}"
-            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=f"output {k}, example {i}")
+_check_equal_to_loop = check_equal_to_loop
 
 
 def _fills(shape):
