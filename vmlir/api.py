@@ -230,6 +230,7 @@ class Compiled:
     ) -> Program:
         """Import JAX's per-example program and run our passes over it."""
         from vmlir.compiler import run_pipeline
+        from vmlir.frontend.custom_vmap import trace_rule
         from vmlir.frontend.importer import import_per_example
         from vmlir.gcpause import gc_paused
         from vmlir.ir import print_custom
@@ -246,7 +247,7 @@ class Compiled:
 
                 lanes.annotate(module, self.loops)
             stages.add("batch", lambda: print_custom(module))
-            text = run_pipeline(module, self.pipeline, stages, self.verify_each)
+            text = run_pipeline(module, self.pipeline, stages, self.verify_each, trace_rule)
         return Program(text, per_example.out_tree, out_avals, stages, tuple(out_axes))
 
     def _fit_memory(

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
     from xdsl.passes import ModulePass
 
+    from vmlir.passes.rules.custom_vmap import RuleTracer
+
 # xDSL is imported inside run_pipeline: `Stages` and `default_pipeline` are used on a
 # disk-cache hit, which must not pay for importing it.
 
@@ -92,20 +94,31 @@ def verify_each_default() -> bool:
 
 
 def run_pipeline(
-    module: ModuleOp, pipeline: str | None, stages: Stages, verify_each: bool | None = None
+    module: ModuleOp,
+    pipeline: str | None,
+    stages: Stages,
+    verify_each: bool | None = None,
+    rule_tracer: RuleTracer | None = None,
 ) -> str:
     """Apply `pipeline` (default: DEFAULT_PIPELINE) to `module` in place.
 
     Records the IR after each pass in `stages` (pretty form) and returns the final module
     as generic text: what the runtime hands to jaxlib, whose parser reads the generic
     form fastest and accepts every op in it. `verify_each` (default: verify_each_default())
-    verifies after every pass instead of once at the end.
+    verifies after every pass instead of once at the end. `rule_tracer` is how
+    batch-vectorize turns a `batch.custom_vmap` rule (Python code written against jax)
+    into our IR: the Python API passes the frontend's; the passes never import it.
     """
     from xdsl.passes import PassPipeline
     from xdsl.utils.exceptions import VerifyException
 
     from vmlir.emit import emit_generic
     from vmlir.ir import make_context, print_custom
+
+    if rule_tracer is not None:
+        from vmlir.passes.rules.custom_vmap import register_rule_tracer
+
+        register_rule_tracer(rule_tracer)
 
     spec = pipeline or DEFAULT_PIPELINE
     passes = available_passes()

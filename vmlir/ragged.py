@@ -23,6 +23,7 @@ import numpy as np
 
 from vmlir.compiler import Stages, default_pipeline, run_pipeline
 from vmlir.errors import VmlirUnsupportedError
+from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
 from vmlir.ir import print_custom
 from vmlir.runtime import xla
@@ -222,7 +223,7 @@ class RaggedVmapped:
             stages = Stages(record)
             module = trace.module
             stages.add("batch", lambda: print_custom(module))
-            text = run_pipeline(trace.module, self.pipeline, stages)
+            text = run_pipeline(trace.module, self.pipeline, stages, rule_tracer=trace_rule)
             out_avals = tuple(
                 jax.core.ShapedArray((batch, *a.shape), a.dtype) for a in trace.out_avals
             )

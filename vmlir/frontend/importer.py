@@ -58,14 +58,10 @@ from vmlir.dialects.stablehlo import AddOp, ConstantOp, CustomCallOp, ReduceOp
 from vmlir.dialects.stablehlo import ReturnOp as StablehloReturnOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.collectives import COLLECTIVE_MARKER
-from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER, trace_rule
+from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.locations import inline_locations
 from vmlir.frontend.trace import VMAP_MARKER
 from vmlir.ir import make_context, parse_module
-from vmlir.passes.rules.custom_vmap import register_rule_tracer
-
-# batch-vectorize calls back into the frontend for a custom_vmap rule (passes import no jax).
-register_rule_tracer(trace_rule)
 
 Axis = int | None
 

@@ -9,6 +9,7 @@ write it inline, or drop it when it names no such file.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 
@@ -46,12 +47,9 @@ def _matching_paren(text: str, i: int) -> int:
 
 def _own_dirs() -> tuple[str, ...]:
     """vmlir's own source folders: frames there are ours, not the user's."""
-    import vmlir.dialects
-    import vmlir.passes
-
-    return tuple(
-        os.path.dirname(m.__file__) + os.sep for m in (vmlir, vmlir.dialects, vmlir.passes)  # type: ignore[arg-type]
-    )
+    # Located, not imported: the frontend does not depend on the passes.
+    specs = [importlib.util.find_spec(name) for name in ("vmlir", "vmlir.dialects", "vmlir.passes")]
+    return tuple(os.path.dirname(s.origin) + os.sep for s in specs if s and s.origin)
 
 
 class _Resolver:
