@@ -28,6 +28,7 @@ from vmlir.frontend.axes import (
     is_static_leaf,
     leaf_aval,
 )
+from vmlir.frontend.collectives import outer_axis_names
 from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, lower_per_example
@@ -273,6 +274,11 @@ class Compiled:
 
     def _traced(self, *args: Any, **kwargs: Any) -> Any:
         v = self.vmapped
+        if outer_axis_names() and self._options_are_default():
+            # Called inside a vmlir.vmap that names its axis: its collectives may name that
+            # axis too, which a program compiled on its own could not reduce over. As a
+            # nested vmap the outer compile vectorizes both together (the same results).
+            return v(*args, **kwargs)
         if v.spmd_axis_name is not None or any(
             not jax.typeof(x).sharding.mesh.empty
             for x in jax.tree_util.tree_leaves((args, kwargs))
@@ -288,6 +294,15 @@ class Compiled:
         program, leaves = self._program(args, kwargs)
         outs = xla.call(program.text, leaves, program.out_avals, program.handle)
         return jax.tree_util.tree_unflatten(program.out_tree, outs)
+
+    def _options_are_default(self) -> bool:
+        """Whether this compile adds nothing to what the vmap itself asks for."""
+        return (
+            self.pipeline == default_pipeline(False) and not self.fast_math
+            and self.memory_limit_bytes is None and not self.balance_shards
+            and self.summed is None and self.shards is None
+            and (self.profile is False or self.profile is None)
+        )
 
     def _sharded(
         self, plan: sharding.BatchSharding, fn: Any, in_tree: Any, flat: Any, leaves: list[Any]

@@ -142,6 +142,19 @@ def test_nested_axis_names_with_tuple_psum(rng):
     assert "batch." not in lowered.as_text("stablehlo")
 
 
+def test_compiled_inner_vmap_reduces_over_the_outer_name(rng):
+    """A vmlir.compile'd inner vmap whose collectives also name the outer vmap's axis
+    (as jax.vmap(jax.jit(jax.vmap(...)))) allows): the outer compile vectorizes both."""
+
+    def inner(v):
+        return lax.psum(v, ("i", "j")), lax.pmax(v, "i") + lax.axis_index("i")
+
+    y = _normal(rng, N, 3, 5)
+    want = jax.vmap(jax.jit(jax.vmap(inner, axis_name="j")), axis_name="i")(y)
+    compiled_inner = vmlir.compile(vmlir.vmap(inner, axis_name="j"))
+    assert_same(vmlir.vmap(compiled_inner, axis_name="i")(y), want)
+    assert_same(vmlir.compile(vmlir.vmap(compiled_inner, axis_name="i"))(y), want)
+
 def test_nested_all_gather_over_a_tuple(rng):
     """all_gather over ("i", "j") lays the examples out row-major in the tuple's order
     (jax.vmap rejects a tuple here; shard_map's meaning): compared with the input."""

@@ -40,6 +40,11 @@ def _bound() -> dict[str, int]:
     return _state.names
 
 
+def outer_axis_names() -> tuple[str, ...]:
+    """The names of the vmlir.vmaps being traced around the current code."""
+    return tuple(_bound())
+
+
 def check_axis_name(axis_name: Any) -> None:
     """vmlir names its axes with strings (they are written into the IR)."""
     if axis_name is not None and not isinstance(axis_name, str):
