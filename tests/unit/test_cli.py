@@ -62,6 +62,29 @@ def test_opt_malformed_input(tmp_path):
     assert "Expected argument or type" in proc.stderr
 
 
+def test_opt_missing_unreadable_and_binary_input(tmp_path):
+    """A missing file, a folder, bytes that are not UTF-8, an -o into a missing folder:
+    exit code 1, one error line naming the problem, no traceback."""
+    missing = tmp_path / "missing.mlir"
+    proc = _run("opt", str(missing))
+    _assert_clean_failure(proc)
+    assert proc.stderr == f"vmlir-opt: error: No such file or directory: '{missing}'\n"
+    proc = _run("opt", str(tmp_path))
+    _assert_clean_failure(proc)
+    assert proc.stderr == f"vmlir-opt: error: Is a directory: '{tmp_path}'\n"
+    binary = tmp_path / "binary.mlir"
+    binary.write_bytes(b"\xff\xfe\x00")
+    proc = _run("opt", str(binary))
+    _assert_clean_failure(proc)
+    assert "can't decode byte 0xff" in proc.stderr
+    src = tmp_path / "ok.mlir"
+    src.write_text(VMAP_PROGRAM)
+    out = tmp_path / "no-folder" / "out.mlir"
+    proc = _run("opt", str(src), "-o", str(out))
+    _assert_clean_failure(proc)
+    assert proc.stderr == f"vmlir-opt: error: No such file or directory: '{out}'\n"
+
+
 def test_opt_unknown_pass(tmp_path):
     """An unknown pass name: exit code 1, one error line naming it, no traceback."""
     src = tmp_path / "ok.mlir"

@@ -9,6 +9,7 @@ Python traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import IO, Any
 
@@ -56,9 +57,19 @@ def main(args: list[str] | None = None) -> int:
     except (ParseError, VerifyException, DiagnosticException, VmlirError) as e:
         print(f"vmlir-opt: error: {e}", file=sys.stderr)
         return 1
-    except ValueError as e:  # xDSL reports unknown passes and file types this way
+    except ValueError as e:  # unknown passes and file types (xDSL), input that is not UTF-8
         print(f"vmlir-opt: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a missing or unreadable input, an unwritable -o
+        what = f"{e.strerror}: '{e.filename}'" if e.filename else str(e)
+        print(f"vmlir-opt: error: {what}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - a bug of ours: one line, the traceback on request
+        if os.environ.get("VMLIR_TRACEBACK"):
+            raise
+        print(f"vmlir-opt: internal error: {type(e).__name__}: {e} "
+              "(set VMLIR_TRACEBACK=1 for the traceback)", file=sys.stderr)
+        return 2
     return 0
 
 
