@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit unit clean fuzz fuzz-ragged bench latency sweep
+.PHONY: demo test lit unit clean fuzz fuzz-ragged bench latency sweep op-coverage
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "vmlir needs Python >= 3.11 (found " + sys.version.split()[0] + ")"'
@@ -52,6 +52,13 @@ sweep: $(STAMP)
 	VMLIR_SWEEP=full $(PY) -m pytest -q -n auto tests/unit/test_linalg.py && test $$a -eq 0 && test $$b -eq 0
 
 # Ragged vmap fuzzing (loop equality + NaN padding never read): `make fuzz-ragged N=2000`.
+# The test columns of docs/op-coverage.md: the unit suite run recording the batching rules
+# each test file runs (tests/unit/conftest.py), then the doc rewritten from the record.
+op-coverage: $(STAMP)
+	@mkdir -p build && rm -f build/op-coverage.jsonl
+	VMLIR_OP_COVERAGE=$(CURDIR)/build/op-coverage.jsonl $(PY) -m pytest -q -n auto tests/unit; \
+	$(PY) tests/unit/op_coverage.py build/op-coverage.jsonl
+
 fuzz-ragged: $(STAMP)
 	$(PY) -m tests.fuzz.ragged --n $(N) --seed $(SEED)
 

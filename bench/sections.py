@@ -39,7 +39,7 @@ SECTIONS: tuple[Section, ...] = (
         "divergent",
         "divergent",
         "divergent-loop suite (every strategy forced, and auto)",
-        (("--divergent-large", {"action": "store_true", "help": "divergent suite: also 1M-example rows"}),),
+        (("--divergent-no-large", {"action": "store_true", "help": "divergent suite: without the 1M-example rows"}),),
     ),
     Section("ragged", "ragged", "ragged vmap (log-normal lengths) against pad+mask, lax.map and a per-example loop"),
 )

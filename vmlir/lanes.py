@@ -167,13 +167,15 @@ def plot(loop: LoopProfile, path: str, title: str = "") -> None:
     options = VectorizeOptions()
     t, n = loop.trips, len(loop.trips)
     lanes = strategy.refill_lanes(options, n)
-    _, refill_active = occupancy.refill_trace(t, lanes)
+    _, refill_active, refill_widths = occupancy.refill_trace(t, lanes)
     occ = loop.occupancy
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(loop.active, label=f"active examples (mask runs {n} lanes; useful {occ['mask']:.2f})")
     ax.step(np.arange(len(loop.active)), occupancy.compact_widths(t, n, options), where="post",
             label=f"compact: lanes run (useful {occ['compact']:.2f})")
-    ax.plot(refill_active, label=f"refill: active of {lanes} lanes (useful {occ['refill']:.2f})")
+    ax.plot(refill_active, label="refill: active lanes")
+    ax.step(np.arange(len(refill_widths)), refill_widths, where="post",
+            label=f"refill: lanes run ({lanes}, then the tail's; useful {occ['refill']:.2f})")
     ax.set_yscale("log")
     ax.set_xlabel("loop iteration")
     ax.set_ylabel("lanes")

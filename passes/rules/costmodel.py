@@ -160,24 +160,33 @@ def estimate(
             cost += OVERRUN * lane * float(levels.sum())
         else:
             lanes = 1 if s == "sequential" else strategy.refill_lanes(options, n)
-            it = occupancy.refill_trace(trips, lanes)[0] if exact else refill_iterations_estimate(trips, lanes)
-            li = float(it * lanes)
+            if exact:
+                it, _, widths = occupancy.refill_trace(trips, lanes)
+                li = float(widths.sum())
+            else:
+                it, li = refill_estimate(trips, lanes)
             moved = 2.0 * f.carries * float((trips > 0).sum())
             cost = li * (lane + REFILL_LANE) + it * REFILL_ITERATION + n * REFILL_EXAMPLE
         out[s] = Work(li, float(it), moved, cost)
     return out
 
 
-def refill_iterations_estimate(trips: np.ndarray, lanes: int) -> int:
-    """Refill's iterations without replaying it: the lanes are busy but for the
-    1/(2 REFILL_FRACTION) that wait for a refill on average, until the last examples'
-    tail (about the longest of the last `lanes` examples). Within ~10% of the replay on
-    geometric trip counts; used for the prior, which must cost no compile time."""
+def refill_estimate(trips: np.ndarray, lanes: int) -> tuple[int, float]:
+    """Refill's iterations and executed lane-iterations without replaying it: the lanes
+    are busy but for the 1/(2 REFILL_FRACTION) that wait for a refill on average, until
+    the last examples' tail (about the longest of the last `lanes` examples), which runs
+    on the tail loops' fewer lanes (taken as the first one's). Within ~10% of the replay's
+    iterations on geometric trip counts; used for the prior, which must cost no compile
+    time."""
     t = trips[trips > 0]
     if len(t) <= lanes:
-        return int(t.max(initial=0))
+        top = int(t.max(initial=0))
+        return top, float(lanes * top)
     busy = 1 - 1 / (2 * occupancy.REFILL_FRACTION)
-    return int(np.ceil(t.sum() / (lanes * busy) + 0.5 * np.quantile(t, 1 - 1 / lanes)))
+    main = t.sum() / (lanes * busy)
+    tail = 0.5 * np.quantile(t, 1 - 1 / lanes)
+    narrow = (occupancy.tail_widths(lanes) or [lanes])[0]
+    return int(np.ceil(main + tail)), float(main * lanes + tail * narrow)
 
 
 def rank(trips: np.ndarray, n: int, f: LoopFeatures, options: Any, exact: bool = True) -> list[str]:

@@ -9,9 +9,17 @@ slot of the B-sized results, and the lane is free; once at least L/8 lanes are f
 none is active), free lanes take the next unstarted examples: an inclusive prefix sum
 over the free lanes gives each its position in the queue of examples that have work
 (those whose predicate holds at the start, found once with a prefix sum). The work then
-tracks the sum of the trip counts (plus the tail of the last examples), not B times the
-largest; the loop's state is O(L) besides the results. `sequential` is refill with one
-lane: one example at a time, for huge bodies on small batches.
+tracks the sum of the trip counts, not B times the largest; the loop's state is O(L)
+besides the results. `sequential` is refill with one lane: one example at a time, for
+huge bodies on small batches.
+
+The tail: once the queue is empty, the last examples would keep all L lanes running
+until the slowest of them finishes (on heavy-tailed trip counts, most of refill's work
+at 1M examples). So the refilling loop stops when the queue is empty and at most L/2
+examples are still running; their lanes are gathered (a prefix sum, as compaction's)
+into a loop on L/2 lanes, which runs until at most L/8 are running, then L/8 lanes until
+L/64, and a last loop on L/64 lanes finishes them (occupancy.TAIL_DIVISORS). Each tail
+loop is one more copy of the body for XLA to compile, without the refill.
 
 A lane that is not active (finished, or not holding an example) keeps its carries: the
 masked body selects the old values, exactly as in the masked loop.
@@ -29,11 +37,13 @@ from vmlir.passes.rules.compaction import (
     active_first,
     captured,
     count_active,
+    more_active_than,
     prefix_sum,
     put_rows,
     take_rows,
 )
 from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type
+from vmlir.passes.rules import occupancy
 from vmlir.passes.rules.occupancy import REFILL_FRACTION
 from vmlir.passes.rules.strategy import STRATEGY_ATTR
 
@@ -63,7 +73,8 @@ def _column(b: Builder, v: SSAValue) -> SSAValue:
 
 
 def refill(ctx: RuleContext, op: hlo.WhileOp, operands, axes, lanes: int, name: str, carry_axes_of) -> RuleResult:
-    """The lane loop `op` over ctx.axis_size examples on `lanes` persistent lanes."""
+    """The lane loop `op` over ctx.axis_size examples on `lanes` persistent lanes, then
+    its tail on fewer lanes (module doc)."""
     vec = ctx.vectorizer
     n, width = ctx.axis_size, lanes
     throwaway, _, carry_axes = carry_axes_of(ctx, op, axes)
@@ -106,98 +117,134 @@ def refill(ctx: RuleContext, op: hlo.WhileOp, operands, axes, lanes: int, name: 
             caps.append((v, ctx.move_axis(value, a, 0)))
     caps0 = [take_rows(ctx, full_cap, first_col) for _, full_cap in caps]
     outs0 = [v for v, m in zip(full[:-1], varying[:-1]) if m]
-    inits = [*lane0, *caps0, idx0, b.constant(scalar, width), *outs0]
-    types = [v.type for v in inits]
+    loop = _Loop(ctx, op, carry_axes, varying, caps, full, order, n, n_work, name)
+    tail = occupancy.tail_widths(width)
+    state = loop.emit(width, [*lane0, *caps0, idx0, b.constant(scalar, width), *outs0], tail[0] if tail else 0, True)
     nc, ncap = len(lane0), len(caps0)
-
-    cond = Block(arg_types=types)
-    cb = Builder(InsertPoint.at_end(cond))
-    more = cb.compare(cond.args[nc + ncap + 1], n_work, "LT")
-    cond.add_op(hlo.ReturnOp(cb.binary(hlo.OrOp, _any(cb, cond.args[nc - 1]), more)))
-
-    body = Block(arg_types=types)
-    carries = list(body.args[:nc])
-    lane_caps = list(body.args[nc : nc + ncap])
-    lane_idx, nxt = body.args[nc + ncap], body.args[nc + ncap + 1]
-    outs = list(body.args[nc + ncap + 2 :])
-    here = ctx.at(InsertPoint.at_end(body))
-    child = vec.child(width)
-    for v in captured(op):
-        value, a = vec.lookup(v)
-        if a is None:
-            child.bind(v, value, None)
-    for (v, _), lane_cap in zip(caps, lane_caps):
-        child.bind(v, lane_cap, 0)
-    per_example = op.body.block
-    for arg, value, a in zip(per_example.args, carries, carry_axes):
-        child.bind(arg, value, a)
-    term = per_example.last_op
-    assert term is not None
-    child.run([o for o in per_example.ops if o is not term], here.insertion_point)
-    new = []
-    for v, want in zip(term.operands, carry_axes):
-        value, a = child.lookup(v)
-        new.append(value if want is None else here.to_axis(value, a, want))
-    bb = here.builder()
-    active = new[-1]
-    # Finished examples go to their slots; the lanes they leave are free (index n).
-    done = bb.binary(hlo.AndOp, bb.not_(active), bb.compare(lane_idx, bb.constant(vec_l, n), "LT"))
-    target = _column(bb, bb.select(done, lane_idx, bb.constant(vec_l, n)))
-    written = []
-    k = 0
-    for value, m in zip(new[:-1], varying[:-1]):
-        if m:
-            written.append(put_rows(here, outs[k], target, value, unique=False))
-            k += 1
-    lane_idx = bb.select(done, bb.constant(vec_l, n), lane_idx)
-    free = bb.compare(lane_idx, bb.constant(vec_l, n), "EQ")
-    n_free = count_active(bb, free)
-    enough = bb.compare(n_free, bb.constant(scalar, max(1, width // REFILL_FRACTION)), "GE")
-    want = bb.binary(hlo.OrOp, enough, bb.not_(_any(bb, active)))
-    go = bb.binary(hlo.AndOp, want, bb.compare(nxt, n_work, "LT"))
-
-    keep = [*new, *lane_caps, lane_idx, nxt]
-    stay = Block()
-    stay.add_op(hlo.ReturnOp(*keep))
-    take = Block()
-    tb = Builder(InsertPoint.at_end(take))
-    there = ctx.at(InsertPoint.at_end(take))
-    pos = tb.binary(
-        hlo.SubtractOp,
-        tb.binary(hlo.AddOp, tb.broadcast(nxt, vec_l), prefix_sum(tb, tb.unary(hlo.ConvertOp, free, vec_l))),
-        tb.constant(vec_l, 1),
-    )
-    takes = tb.binary(hlo.AndOp, free, tb.compare(pos, tb.broadcast(n_work, vec_l), "LT"))
-    slot = _column(tb, tb.select(takes, pos, tb.constant(vec_l, 0)))
-    example = take_rows(there, order, slot)
-    example_col = _column(tb, example)
-    taken = [
-        _rows_where(tb, takes, take_rows(there, full_v, example_col), value) if m else value
-        for full_v, value, m in zip(full[:-1], new[:-1], varying[:-1])
-    ]
-    taken.append(tb.binary(hlo.OrOp, takes, active))  # a queued example has work
-    taken += [
-        _rows_where(tb, takes, take_rows(there, full_cap, example_col), lane_cap)
-        for (_, full_cap), lane_cap in zip(caps, lane_caps)
-    ]
-    taken += [tb.select(takes, example, lane_idx), tb.binary(hlo.AddOp, nxt, n_free)]
-    take.add_op(hlo.ReturnOp(*taken))
-    step = hlo.IfOp.create(operands=[go], result_types=[v.type for v in keep], regions=[Region(take), Region(stay)])
-    here.emit(step)
-    body.add_op(hlo.ReturnOp(*step.results, *written))
-
-    loop = hlo.WhileOp.create(
-        operands=inits,
-        result_types=types,
-        regions=[Region(cond), Region(body)],
-        attributes={STRATEGY_ATTR: StringAttr(name)},
-        location=op.location,
-    )
-    ctx.emit(loop)
+    for k, w in enumerate(tail):
+        # The queue is empty and at most w examples are still running: on to w lanes.
+        tb = ctx.builder()
+        rows = active_first(tb, state[nc - 1], w)
+        moved = [take_rows(ctx, v, rows) if m else v for v, m in zip(state[:nc], varying)]
+        moved += [take_rows(ctx, v, rows) for v in state[nc : nc + ncap]]
+        moved.append(take_rows(ctx, state[nc + ncap], rows))
+        state = loop.emit(w, [*moved, *state[nc + ncap + 1 :]], tail[k + 1] if k + 1 < len(tail) else 0, False)
     results: list[SSAValue] = []
-    final_outs = iter(loop.results[nc + ncap + 2 :])
-    for value, m in zip(loop.results[: nc - 1], varying[:-1]):
+    final_outs = iter(state[nc + ncap + 2 :])
+    for value, m in zip(state[: nc - 1], varying[:-1]):
         results.append(next(final_outs) if m else value)
     results.append(ctx.builder().constant(tensor_type(full[-1]), False))
     result_axes: list[Axis] = list(carry_axes)
     return results, result_axes
+
+
+class _Loop:
+    """Builds the while loops of one refilled lane loop: the state is (carries, batched
+    captures, each lane's example index (n: none), the queue's next position, the
+    results); finished examples are scattered to their slots every iteration."""
+
+    def __init__(self, ctx: RuleContext, op: hlo.WhileOp, carry_axes, varying, caps, full, order, n: int, n_work, name: str):
+        self.ctx, self.op, self.carry_axes, self.varying = ctx, op, carry_axes, varying
+        self.caps, self.full, self.order, self.n, self.n_work, self.name = caps, full, order, n, n_work, name
+
+    def emit(self, width: int, inits: list[SSAValue], exit_at: int, refills: bool) -> list[SSAValue]:
+        """A loop on `width` lanes that runs while more than `exit_at` lanes are active
+        (or, when it `refills`, while examples are queued too); its results."""
+        ctx, op, n, n_work = self.ctx, self.op, self.n, self.n_work
+        vec = ctx.vectorizer
+        vec_l, scalar = TensorType(i32, [width]), TensorType(i32, [])
+        types = [v.type for v in inits]
+        nc, ncap = len(self.carry_axes), len(self.caps)
+
+        cond = Block(arg_types=types)
+        cb = Builder(InsertPoint.at_end(cond))
+        busy = more_active_than(cb, cond.args[nc - 1], exit_at) if exit_at else _any(cb, cond.args[nc - 1])
+        if refills:
+            busy = cb.binary(hlo.OrOp, busy, cb.compare(cond.args[nc + ncap + 1], n_work, "LT"))
+        cond.add_op(hlo.ReturnOp(busy))
+
+        body = Block(arg_types=types)
+        carries = list(body.args[:nc])
+        lane_caps = list(body.args[nc : nc + ncap])
+        lane_idx, nxt = body.args[nc + ncap], body.args[nc + ncap + 1]
+        outs = list(body.args[nc + ncap + 2 :])
+        here = ctx.at(InsertPoint.at_end(body))
+        child = vec.child(width)
+        for v in captured(op):
+            value, a = vec.lookup(v)
+            if a is None:
+                child.bind(v, value, None)
+        for (v, _), lane_cap in zip(self.caps, lane_caps):
+            child.bind(v, lane_cap, 0)
+        per_example = op.body.block
+        for arg, value, a in zip(per_example.args, carries, self.carry_axes):
+            child.bind(arg, value, a)
+        term = per_example.last_op
+        assert term is not None
+        child.run([o for o in per_example.ops if o is not term], here.insertion_point)
+        new = []
+        for v, want in zip(term.operands, self.carry_axes):
+            value, a = child.lookup(v)
+            new.append(value if want is None else here.to_axis(value, a, want))
+        bb = here.builder()
+        active = new[-1]
+        # Finished examples go to their slots; the lanes they leave are free (index n).
+        done = bb.binary(hlo.AndOp, bb.not_(active), bb.compare(lane_idx, bb.constant(vec_l, n), "LT"))
+        target = _column(bb, bb.select(done, lane_idx, bb.constant(vec_l, n)))
+        written = []
+        k = 0
+        for value, m in zip(new[:-1], self.varying[:-1]):
+            if m:
+                written.append(put_rows(here, outs[k], target, value, unique=False))
+                k += 1
+        lane_idx = bb.select(done, bb.constant(vec_l, n), lane_idx)
+        keep = [*new, *lane_caps, lane_idx, nxt]
+        if not refills:
+            body.add_op(hlo.ReturnOp(*keep, *written))
+            return list(self._while(inits, cond, body).results)
+        free = bb.compare(lane_idx, bb.constant(vec_l, n), "EQ")
+        n_free = count_active(bb, free)
+        enough = bb.compare(n_free, bb.constant(scalar, max(1, width // REFILL_FRACTION)), "GE")
+        want = bb.binary(hlo.OrOp, enough, bb.not_(_any(bb, active)))
+        go = bb.binary(hlo.AndOp, want, bb.compare(nxt, n_work, "LT"))
+
+        stay = Block()
+        stay.add_op(hlo.ReturnOp(*keep))
+        take = Block()
+        tb = Builder(InsertPoint.at_end(take))
+        there = ctx.at(InsertPoint.at_end(take))
+        pos = tb.binary(
+            hlo.SubtractOp,
+            tb.binary(hlo.AddOp, tb.broadcast(nxt, vec_l), prefix_sum(tb, tb.unary(hlo.ConvertOp, free, vec_l))),
+            tb.constant(vec_l, 1),
+        )
+        takes = tb.binary(hlo.AndOp, free, tb.compare(pos, tb.broadcast(n_work, vec_l), "LT"))
+        slot = _column(tb, tb.select(takes, pos, tb.constant(vec_l, 0)))
+        example = take_rows(there, self.order, slot)
+        example_col = _column(tb, example)
+        taken = [
+            _rows_where(tb, takes, take_rows(there, full_v, example_col), value) if m else value
+            for full_v, value, m in zip(self.full[:-1], new[:-1], self.varying[:-1])
+        ]
+        taken.append(tb.binary(hlo.OrOp, takes, active))  # a queued example has work
+        taken += [
+            _rows_where(tb, takes, take_rows(there, full_cap, example_col), lane_cap)
+            for (_, full_cap), lane_cap in zip(self.caps, lane_caps)
+        ]
+        taken += [tb.select(takes, example, lane_idx), tb.binary(hlo.AddOp, nxt, n_free)]
+        take.add_op(hlo.ReturnOp(*taken))
+        step = hlo.IfOp.create(operands=[go], result_types=[v.type for v in keep], regions=[Region(take), Region(stay)])
+        here.emit(step)
+        body.add_op(hlo.ReturnOp(*step.results, *written))
+        return list(self._while(inits, cond, body).results)
+
+    def _while(self, inits: list[SSAValue], cond: Block, body: Block) -> hlo.WhileOp:
+        loop = hlo.WhileOp.create(
+            operands=inits,
+            result_types=[v.type for v in inits],
+            regions=[Region(cond), Region(body)],
+            attributes={STRATEGY_ATTR: StringAttr(self.name)},
+            location=self.op.location,
+        )
+        self.ctx.emit(loop)
+        return loop

@@ -31,3 +31,24 @@ def _assert_same(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1
 def assert_same():
     """`assert_same(actual, expected)`: same pytree, shapes, dtypes; values to 1e-5."""
     return _assert_same
+
+
+if os.environ.get("VMLIR_OP_COVERAGE"):
+    # `make op-coverage`: record which batching rules each test file runs
+    # (tests/unit/op_coverage.py turns the record into docs/op-coverage.md's column).
+    import json
+
+    import vmlir.passes.vectorize as _vectorize
+
+    _rule_for = _vectorize.rule_for
+    _recorded: set[tuple[str, str]] = set()
+
+    def _recording_rule_for(op: Any) -> Any:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[0].rsplit("/", 1)[-1]
+        if (op.name, test) not in _recorded:
+            _recorded.add((op.name, test))
+            with open(os.environ["VMLIR_OP_COVERAGE"], "a") as f:
+                f.write(json.dumps([op.name, test]) + "\n")
+        return _rule_for(op)
+
+    _vectorize.rule_for = _recording_rule_for

@@ -42,3 +42,25 @@ def test_batch_ops_with_rules_have_their_real_rule(op):
     """The collectives and batch.custom_vmap are listed with the rule the table holds."""
     assert op.name in ROWS, f"{op.name} is missing from docs/op-coverage.md"
     assert ROWS[op.name].startswith(RULES[op].__name__)
+
+
+def test_lit_column_names_the_lit_files_that_batch_the_op():
+    """The op table's lit column is what tests/unit/op_coverage.py finds in the lit
+    files' inputs (rerun it after adding or changing a lit test)."""
+    from op_coverage import lit_ops, op_table, rewrite
+
+    assert op_table(rewrite(DOC, lit_ops())) == op_table(DOC), "run: python tests/unit/op_coverage.py"
+
+
+def test_unit_column_is_rewritten_from_a_record(tmp_path):
+    """The unit column is rewritten from a run's record (`make op-coverage`): an op the
+    record has gets the files that ran its rule, one it lacks gets '-'."""
+    from op_coverage import lit_ops, read_record, rewrite
+
+    record = tmp_path / "record.jsonl"
+    record.write_text('["stablehlo.abs", "test_b.py"]\n["stablehlo.abs", "test_a.py"]\n')
+    text = rewrite(DOC, lit_ops(), read_record(str(record)))
+    rows = {m.group(1): m.group(3) for m in re.finditer(r"^\| `([\w.]+)` \| ([^|]+) \| ([^|]+) \|", text, re.M)}
+    assert rows["stablehlo.abs"].strip() == "test_a.py, test_b.py"
+    assert rows["stablehlo.negate"].strip() == "-"
+    assert rows["batch.psum"].strip() == "test_collectives.py"  # the batch-op table is kept as written

@@ -109,8 +109,7 @@ def _lane_iterations(trips, n, options):
         compact += width
         left = [max(t - 1, 0) for t in left]
     lanes_ = strategy.refill_lanes(options, n)
-    iterations = refill_step_by_step(trips, lanes_)
-    return {"mask": mask, "compact": compact, "refill": iterations * lanes_}
+    return {"mask": mask, "compact": compact, "refill": refill_step_by_step(trips, lanes_)[1]}
 
 
 @pytest.mark.parametrize("shape", ["uniform", "stragglers", "heavy", "spread"])
@@ -149,11 +148,13 @@ def test_profiled_choice_follows_the_distribution():
 
 
 def test_prior_refill_estimate_tracks_the_replay():
-    """The prior is priced with an estimate of refill's iterations, not a replay: within
-    15% of the replay on geometric trip counts."""
+    """The prior is priced with an estimate of refill's iterations and lane-iterations,
+    not a replay: within 15% of the replay on geometric trip counts."""
     from vmlir.passes.rules.occupancy import refill_trace
 
     trips = np.random.default_rng(4).geometric(1 / 32, 50_000)
     for lanes_ in (512, 1024):
-        replay = refill_trace(trips, lanes_)[0]
-        assert abs(costmodel.refill_iterations_estimate(trips, lanes_) - replay) <= 0.15 * replay
+        iterations, _, widths = refill_trace(trips, lanes_)
+        it, li = costmodel.refill_estimate(trips, lanes_)
+        assert abs(it - iterations) <= 0.15 * iterations
+        assert abs(li - widths.sum()) <= 0.15 * widths.sum()

@@ -16,13 +16,26 @@ _refill_step_by_step = refill_step_by_step
 
 @pytest.mark.parametrize("seed", range(2))
 def test_refill_trace_matches_a_step_by_step_simulation(seed):
-    """The event-jumping trace counts the iterations refill runs, lane by lane."""
+    """The event-jumping trace counts the iterations refill runs, and the lanes it runs
+    them on (the tail loops' included), lane by lane."""
     rng = np.random.default_rng(seed)
     trips = np.minimum(rng.pareto(1.0, 300) * 4, 400).astype(np.int64)
     trips[rng.random(300) < 0.2] = 0
-    iterations, active = refill_trace(trips, 16)
-    assert iterations == _refill_step_by_step(list(trips), 16)
+    iterations, active, widths = refill_trace(trips, 64)
+    assert (iterations, widths.sum()) == _refill_step_by_step(list(trips), 64)
     assert active.sum() == trips.sum()  # every useful lane-iteration is run once
+    assert (widths >= active).all() and widths.min() < 64  # the tail ran narrower
+
+
+def test_refill_tail_keeps_lanes_busy_on_heavy_tails():
+    """On heavy-tailed trips the tail loops lift useful / executed above what L lanes
+    running to the slowest last example allow (sum / (L x max))."""
+    rng = np.random.default_rng(5)
+    trips = np.where(rng.random(200_000) < 0.05, rng.geometric(1 / 150, 200_000), rng.geometric(0.6, 200_000))
+    lanes_ = 2048
+    bound = trips.sum() / (lanes_ * (trips.sum() / lanes_ + trips.max()))
+    occ = occupancy(trips)["refill"]
+    assert occ > 0.8 > bound
 
 
 def test_occupancy_of_mask_and_compact():

@@ -1,0 +1,50 @@
+// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{strategy=refill lanes=4}" | filecheck %s
+
+// Refill's tail (passes/rules/refill.py): 4 persistent lanes for 8 examples. The
+// refilling loop runs while examples are queued or more than 2 (L/2) lanes are active
+// (an f32 count of the flags); then a prefix sum over the 4 lanes' flags puts the active
+// ones first, and the lanes' carries, flags and example indices are gathered into a
+// loop on 2 lanes, which scatters each finished example to its slot of the results
+// and runs while any lane is active (L/8 = 0 lanes: no further tail loop).
+
+// CHECK-LABEL: func.func @halve8(
+// CHECK:         stablehlo.while({{.*}}) : tensor<4xf32>, tensor<4xi1>, tensor<4xi32>, tensor<i32>, tensor<8xf32> attributes {batch.strategy = "refill"}
+// CHECK-NEXT:    cond {
+// CHECK:           %[[COUNT:.*]] = stablehlo.reduce({{.*}}) applies stablehlo.add across dimensions = [0] : (tensor<4xf32>, tensor<f32>) -> tensor<f32>
+// CHECK:           %[[HALF:.*]] = stablehlo.constant dense<2.000000e+00> : tensor<f32>
+// CHECK:           %[[MANY:.*]] = stablehlo.compare GT, %[[COUNT]], %[[HALF]], FLOAT
+// CHECK:           %[[QUEUED:.*]] = stablehlo.compare LT,
+// CHECK:           stablehlo.or %[[MANY]], %[[QUEUED]] : tensor<i1>
+// CHECK:           stablehlo.if
+// CHECK:         stablehlo.dot_general {{.*}} : (tensor<4xf32>, tensor<4x4xf32>) -> tensor<4xf32>
+// CHECK:         "stablehlo.gather"({{.*}} : (tensor<4xf32>, tensor<2x1xi32>) -> tensor<2xf32>
+// CHECK:         "stablehlo.gather"({{.*}} : (tensor<4xi1>, tensor<2x1xi32>) -> tensor<2xi1>
+// CHECK:         "stablehlo.gather"({{.*}} : (tensor<4xi32>, tensor<2x1xi32>) -> tensor<2xi32>
+// CHECK:         stablehlo.while({{.*}}) : tensor<2xf32>, tensor<2xi1>, tensor<2xi32>, tensor<i32>, tensor<8xf32> attributes {batch.strategy = "refill"}
+// CHECK-NEXT:    cond {
+// CHECK:           stablehlo.reduce({{.*}}) applies stablehlo.or across dimensions = [0] : (tensor<2xi1>, tensor<i1>) -> tensor<i1>
+// CHECK:         } do {
+// CHECK:           stablehlo.divide {{.*}} : tensor<2xf32>
+// CHECK:           "stablehlo.scatter"
+// CHECK:           }) : (tensor<8xf32>, tensor<2x1xi32>, tensor<2xf32>) -> tensor<8xf32>
+// CHECK-NOT:       stablehlo.if
+// CHECK:         }
+// CHECK-NOT:     stablehlo.while
+// CHECK:         func.return
+
+func.func @halve8(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %r = batch.vmap(%v = %x) in_axes [0] out_axes [0] size 8 : (tensor<8xf32>) -> tensor<8xf32> {
+    %w = stablehlo.while(%c = %v) : tensor<f32>
+    cond {
+      %one = stablehlo.constant dense<1.000000e+00> : tensor<f32>
+      %gt = stablehlo.compare GT, %c, %one, FLOAT : (tensor<f32>, tensor<f32>) -> tensor<i1>
+      stablehlo.return %gt : tensor<i1>
+    } do {
+      %two = stablehlo.constant dense<2.000000e+00> : tensor<f32>
+      %h = stablehlo.divide %c, %two : tensor<f32>
+      stablehlo.return %h : tensor<f32>
+    }
+    batch.yield %w : tensor<f32>
+  }
+  func.return %r : tensor<8xf32>
+}
