@@ -229,11 +229,15 @@ class Compiled:
         record: bool,
     ) -> Program:
         """Import JAX's per-example program and run our passes over it."""
-        from vmlir.compiler import run_pipeline
-        from vmlir.frontend.importer import import_per_example
+        from vmlir.fastimport import compiler_imports
         from vmlir.gcpause import gc_paused
-        from vmlir.ir import print_custom
 
+        with compiler_imports():
+            from vmlir.compiler import import_passes, run_pipeline
+            from vmlir.frontend.importer import import_per_example
+            from vmlir.ir import print_custom
+
+            import_passes(self.pipeline)
         stages = Stages(record)
         stages.add("jax", lambda: per_example.text, generic=True)
         with gc_paused():

@@ -36,10 +36,25 @@ def default_pipeline(fast_math: bool = False) -> str:
     return DEFAULT_PIPELINE.replace("batch-fuse", "batch-fuse{algebraic=true}")
 
 
-def available_passes() -> dict[str, type[ModulePass]]:
+def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    """Every pass by name, each imported only when called (a pipeline imports its own)."""
     from vmlir.universe import VMLIR_UNIVERSE
 
-    return {name: get() for name, get in VMLIR_UNIVERSE.all_passes.items()}
+    return dict(VMLIR_UNIVERSE.all_passes)
+
+
+def import_passes(pipeline: str | None) -> None:
+    """Import the passes `pipeline` names (vmlir.fastimport times this import)."""
+    from xdsl.utils.arg_spec import parse_pipeline
+
+    passes = available_passes()
+    try:
+        names = [p.name for p in parse_pipeline(pipeline or DEFAULT_PIPELINE)]
+    except Exception:  # a bad spec: run_pipeline reports it
+        return
+    for name in names:
+        if name in passes:
+            passes[name]()
 
 
 @dataclass
