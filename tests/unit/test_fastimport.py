@@ -30,9 +30,9 @@ def _behaviour(cls):
 
 @pytest.fixture
 def code_file(tmp_path, monkeypatch):
-    path = tmp_path / "dataclass-code.marshal"
-    monkeypatch.setattr(fastimport, "_code_path", lambda: str(path))
-    monkeypatch.setattr(fastimport, "_CODE", None)
+    path = tmp_path / "dataclass-code-compiler.marshal"
+    monkeypatch.setattr(fastimport, "_code_path", lambda group: str(tmp_path / f"dataclass-code-{group}.marshal"))
+    monkeypatch.setattr(fastimport, "_CODE", {})
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
     return path
 
@@ -49,12 +49,19 @@ def test_same_methods_from_the_code_cache(code_file):
         first = _behaviour(_define())
     assert dataclasses._create_fn is original
     assert code_file.exists()
-    fastimport._CODE = None  # a new process: the code comes from the file
-    kept = fastimport._load()
+    fastimport._CODE.clear()  # a new process: the code comes from the file
+    kept = fastimport._load("compiler")
     assert any("__create_fn__" in text for text in kept)
     with fastimport.compiler_imports():
         again = _behaviour(_define())
     assert plain == first == again
+
+
+def test_groups_keep_separate_files(code_file, tmp_path):
+    with fastimport.compiler_imports("api"):
+        _define()
+    assert (tmp_path / "dataclass-code-api.marshal").exists()
+    assert not code_file.exists()
 
 
 def test_collector_paused_and_restored(code_file):
@@ -66,9 +73,9 @@ def test_collector_paused_and_restored(code_file):
 
 def test_unreadable_or_foreign_file_is_ignored(code_file):
     code_file.write_bytes(b"not marshal data")
-    assert fastimport._load() == {}
+    assert fastimport._load("compiler") == {}
     code_file.write_bytes(__import__("marshal").dumps([1, 2]))
-    assert fastimport._load() == {}
+    assert fastimport._load("compiler") == {}
 
 
 def test_no_file_under_dont_write_bytecode(code_file, monkeypatch):
