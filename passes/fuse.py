@@ -75,6 +75,10 @@ class BatchFusePass(ModulePass):
     """Also apply rewrites that change rounding (`-p "batch-fuse{algebraic=true}"`)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(ByTypePatternApplier(self.patterns())).rewrite_module(op)
+
+    def patterns(self) -> list[tuple[RewritePattern, tuple[type[Operation], ...]]]:
+        """The pass's patterns, in order, each with the op types it rewrites."""
         permutes = (MoveAxisOp, hlo.TransposeOp)
         # Each pattern with the op types it can rewrite (its first check): an op is
         # offered only to the patterns of its type.
@@ -96,7 +100,7 @@ class BatchFusePass(ModulePass):
         ]
         if self.algebraic:
             patterns.append((SquaredDistanceToGemmPattern(), (hlo.ReduceOp,)))
-        PatternRewriteWalker(ByTypePatternApplier(patterns)).rewrite_module(op)
+        return patterns
 
 
 class ByTypePatternApplier(RewritePattern):
