@@ -28,9 +28,8 @@ from vmlir.frontend.axes import (
     is_static_leaf,
     leaf_aval,
 )
-from vmlir.frontend.trace import CUSTOM_VMAP_MARKER
 from vmlir.frontend.pycontrol import convert
-from vmlir.frontend.trace import batched_aval, lower_per_example
+from vmlir.frontend.trace import CUSTOM_VMAP_MARKER, batched_aval, lower_per_example
 from vmlir.runtime import xla
 from vmlir.runtime.batched import BatchedFn
 from vmlir.static_args import ARRAYS, StaticArgs, only_arrays
