@@ -35,11 +35,16 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
+from xdsl.ir import Operation
 from xdsl.pattern_rewriter import (
-    GreedyRewritePatternApplier,
+    PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
 )
+from xdsl.transforms.dead_code_elimination import is_trivially_dead
+
+from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.batch import BroadcastOp, MoveAxisOp
 
 from vmlir.passes.fuse_algebraic import SquaredDistanceToGemmPattern
 from vmlir.passes.fuse_contraction import SumOfDotOverBatchPattern
@@ -70,22 +75,53 @@ class BatchFusePass(ModulePass):
     """Also apply rewrites that change rounding (`-p "batch-fuse{algebraic=true}"`)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        patterns: list[RewritePattern] = [
+        PatternRewriteWalker(ByTypePatternApplier(self.patterns())).rewrite_module(op)
+
+    def patterns(self) -> list[tuple[RewritePattern, tuple[type[Operation], ...]]]:
+        """The pass's patterns, in order, each with the op types it rewrites."""
+        permutes = (MoveAxisOp, hlo.TransposeOp)
+        # Each pattern with the op types it can rewrite (its first check): an op is
+        # offered only to the patterns of its type.
+        patterns: list[tuple[RewritePattern, tuple[type[Operation], ...]]] = [
             # Chains collapse first: what is left to move through other ops is less.
-            ComposePermutationsPattern(),
-            PermuteOfBroadcastPattern(),
-            ComposeBroadcastsPattern(),
-            ComposeReshapesPattern(),
-            DropSameTypeConvertPattern(),
-            PermutationIntoDotPattern(),
-            PermutationIntoReducePattern(),
-            SumOfDotOverBatchPattern(),
-            PermutationOfDotPattern(),
-            PullPermutationUpPattern(),
-            SinkPermutationPattern(),
-            WhileInvariantCarryPattern(),
-            HoistLoopInvariantPattern(),
+            (ComposePermutationsPattern(), permutes),
+            (PermuteOfBroadcastPattern(), permutes),
+            (ComposeBroadcastsPattern(), (BroadcastOp, hlo.BroadcastInDimOp)),
+            (ComposeReshapesPattern(), (hlo.ReshapeOp,)),
+            (DropSameTypeConvertPattern(), (hlo.ConvertOp,)),
+            (PermutationIntoDotPattern(), (hlo.DotGeneralOp,)),
+            (PermutationIntoReducePattern(), (hlo.ReduceOp,)),
+            (SumOfDotOverBatchPattern(), (hlo.ReduceOp,)),
+            (PermutationOfDotPattern(), permutes),
+            (PullPermutationUpPattern(), permutes),
+            (SinkPermutationPattern(), (hlo.ElementwiseOp,)),
+            (WhileInvariantCarryPattern(), (hlo.WhileOp,)),
+            (HoistLoopInvariantPattern(), (hlo.WhileOp,)),
         ]
         if self.algebraic:
-            patterns.append(SquaredDistanceToGemmPattern())
-        PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
+            patterns.append((SquaredDistanceToGemmPattern(), (hlo.ReduceOp,)))
+        return patterns
+
+
+class ByTypePatternApplier(RewritePattern):
+    """xDSL's GreedyRewritePatternApplier (trivially dead ops erased, then the first
+    pattern that rewrites wins, in list order), offering each op only the patterns
+    listed for its type: on a 1,000-op program most ops match no pattern, and trying
+    all of them on each op was most of the pass's time."""
+
+    def __init__(self, patterns: list[tuple[RewritePattern, tuple[type[Operation], ...]]]):
+        self.patterns = patterns
+        self.by_type: dict[type[Operation], list[RewritePattern]] = {}
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if is_trivially_dead(op):
+            rewriter.erase(op)
+            return
+        kind = type(op)
+        mine = self.by_type.get(kind)
+        if mine is None:
+            mine = self.by_type[kind] = [p for p, roots in self.patterns if issubclass(kind, roots)]
+        for pattern in mine:
+            pattern.match_and_rewrite(op, rewriter)
+            if rewriter.has_done_action:
+                return

@@ -19,7 +19,10 @@ def __getattr__(name: str) -> Any:
     # The API imports jax; the IR tools (vmlir-opt, the dialects, the passes) do not need
     # it, so it is loaded on first use.
     if name in _API:
-        from vmlir import api
+        from vmlir.fastimport import compiler_imports
+
+        with compiler_imports("api"):
+            from vmlir import api
 
         return getattr(api, name)
     if name == "profile":

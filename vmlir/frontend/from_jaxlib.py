@@ -72,6 +72,7 @@ _NUMPY_ELEMENTS = {
 # building the same constraints each time); anything else goes through the parser.
 _TENSOR = re.compile(r"tensor<((?:\d+x)*)(bf16|f16|f32|f64|i1|i8|i16|i32|i64|ui8|ui16|ui32|ui64)>")
 _FILE_LOC = re.compile(r'"([^"\\]*)":(\d+):(\d+)')
+_UNSEEN = object()
 
 
 def _element(name: str) -> Attribute:
@@ -88,9 +89,10 @@ class _Converter:
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.types: dict[str, Attribute] = {}
-        self.attrs: dict[tuple[str, str], Attribute] = {}
+        self.types: dict[Any, Attribute] = {}
+        self.attrs: dict[Any, Attribute] = {}
         self.locs: dict[str, LocationAttr | None] = {}
+        self.locs_by_attr: dict[Any, LocationAttr | None] = {}
         self.op_classes: dict[str, tuple[type[Operation], frozenset[str] | None]] = {}
         self.values: dict[Any, SSAValue] = {}
 
@@ -99,28 +101,27 @@ class _Converter:
         return Parser(self.ctx, fix_hex_floats(text), "<jax>").parse_attribute()
 
     def type(self, t: Any) -> Attribute:
-        key = str(t)
-        got = self.types.get(key)
+        got = self.types.get(t)
         if got is None:
+            key = str(t)
             m = _TENSOR.fullmatch(key)
             if m:
                 dims = [int(d) for d in m.group(1).split("x")[:-1]]
                 got = TensorType(_element(m.group(2)), dims)
             else:
                 got = Parser(self.ctx, key, "<jax>").parse_type()
-            self.types[key] = got
+            self.types[t] = got
         return got
 
     def attr(self, a: Any) -> Attribute:
-        kind = type(a).__name__
-        text = str(a)
-        key = (kind, text)
-        got = self.attrs.get(key)
+        # MLIR uniques attributes and types, and their Python objects hash by that
+        # identity: looked up without printing them (a large constant prints all of it).
+        got = self.attrs.get(a)
         if got is None:
-            got = self.attrs[key] = self._convert_attr(kind, a, text)
+            got = self.attrs[a] = self._convert_attr(type(a).__name__, a)
         return got
 
-    def _convert_attr(self, kind: str, a: Any, text: str) -> Attribute:
+    def _convert_attr(self, kind: str, a: Any) -> Attribute:
         if kind in ("DenseFPElementsAttr", "DenseIntElementsAttr"):
             typ = self.type(a.type)
             if isinstance(typ, TensorType):
@@ -140,10 +141,19 @@ class _Converter:
                 and typ.signedness.data == Signedness.SIGNLESS
             ):
                 return IntegerAttr(IntAttr(a.value), typ)
-        return self.parse_attr_text(text)
+        return self.parse_attr_text(str(a))
 
     def location(self, loc: Any) -> LocationAttr | None:
-        key = str(loc)
+        # Keyed by the location's attribute (uniqued by MLIR, hashed by identity): printing
+        # each op's location to look it up was a fifth of the import.
+        attr = loc.attr
+        got = self.locs_by_attr.get(attr, _UNSEEN)
+        if got is not _UNSEEN:
+            return got
+        got = self.locs_by_attr[attr] = self._location(str(loc))
+        return got
+
+    def _location(self, key: str) -> LocationAttr | None:
         if key not in self.locs:
             found = resolve_location(key[4:-1]) if key.startswith("loc(") else None
             m = _FILE_LOC.fullmatch(found) if found is not None else None

@@ -31,6 +31,9 @@ ClosedJaxpr, Primitive, jaxpr_as_fun = _core.ClosedJaxpr, _core.Primitive, _core
 
 VMAP_MARKER = "vmlir.vmap"
 """call_target_name of the stablehlo.custom_call a nested vmlir.vmap lowers to."""
+CUSTOM_VMAP_MARKER = "vmlir.custom_vmap"
+"""A custom_vmap call's marker (vmlir/frontend/custom_vmap.py): here so that the API can
+look for it without importing that module."""
 
 _state = threading.local()
 
