@@ -9,6 +9,7 @@ write it inline, or drop it when it names no such file.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 
@@ -45,12 +46,12 @@ def _matching_paren(text: str, i: int) -> int:
 
 
 def _own_dirs() -> tuple[str, ...]:
-    """vmlir's own source folders: frames there are ours, not the user's."""
-    import vmlir.dialects
-    import vmlir.passes
-
+    """vmlir's own source folders: frames there are ours, not the user's. The passes'
+    folder is looked up, not imported: the frontend does not depend on the passes."""
+    names = ("vmlir", "vmlir.dialects", "vmlir.passes")
+    specs = [importlib.util.find_spec(n) for n in names]
     return tuple(
-        os.path.dirname(m.__file__) + os.sep for m in (vmlir, vmlir.dialects, vmlir.passes)  # type: ignore[arg-type]
+        os.path.dirname(s.origin) + os.sep for s in specs if s is not None and s.origin  # type: ignore[arg-type]
     )
 
 

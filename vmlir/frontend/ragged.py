@@ -30,13 +30,13 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import VmapOp, axes_attr
+from vmlir.dialects.builder import Builder, i64_array
 from vmlir.dialects.chlo import TopKOp
+from vmlir.dialects.locations import where
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.importer import import_per_example
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import lower_per_example
-from vmlir.passes.builder import Builder, i64_array
-from vmlir.passes.rules.context import where
 
 Axis = int | None
 
