@@ -105,6 +105,18 @@ def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
     return sorted(chosen)
 
 
+@dataclass(frozen=True)
+class _Template:
+    """A ragged trace and the largest padded size its diff covers."""
+
+    trace: RaggedTrace
+    span: int
+
+    @property
+    def padded_size(self) -> int:
+        return self.trace.padded_size
+
+
 class RaggedVmapped:
     """What `vmlir.vmap(fn, ragged=...)` returns (see module doc)."""
 
@@ -131,6 +143,7 @@ class RaggedVmapped:
         self.pipeline = pipeline or "batch-ragged," + default_pipeline()
         self._programs: dict[Any, tuple[RaggedTrace, Stages, str, tuple[Any, ...]]] = {}
         self._runners: dict[Any, Callable[..., Any]] = {}
+        self._templates: dict[Any, _Template] = {}
         for attr in ("__name__", "__qualname__", "__doc__"):
             if hasattr(fn, attr):
                 setattr(self, attr, getattr(fn, attr))
@@ -196,9 +209,10 @@ class RaggedVmapped:
             return self.bucket_sizes
         return choose_buckets(lengths, self.max_buckets)
 
-    def _program(self, values, in_axes, ragged, batch: int, size: int, record: bool = False):
+    def _program(self, values, in_axes, ragged, batch: int, size: int, span: int, record: bool = False):
         """The compiled program of one bucket (cached); with `record`, one that keeps the
-        IR of every stage (printing it costs as much as the passes: only for `lower`)."""
+        IR of every stage (printing it costs as much as the passes: only for `lower`).
+        `span`: the largest padded size of the call (the trace is checked up to it)."""
         def shapes(p: int) -> list[jax.ShapeDtypeStruct]:
             out = []
             for v, ax, r in zip(values, in_axes, ragged):
@@ -218,7 +232,16 @@ class RaggedVmapped:
         size = max(size, 2)
         key = (batch, size, tuple(in_axes), tuple(ragged), tuple(map(str, shapes(size))))
         if record or key not in self._programs:
-            trace = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size)
+            # One trace serves every bucket (and call) with these argument shapes: it is
+            # re-specialized to each padded size, which costs little next to tracing.
+            tkey = (tuple(in_axes), tuple(ragged), tuple(map(str, shapes(0))))
+            template = self._templates.get(tkey)
+            if template is None or template.padded_size > size or span > template.span:
+                template = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size, span)
+                self._templates[tkey] = _Template(template, max(span, 2 * template.padded_size + 3))
+            else:
+                template = template.trace
+            trace = template.at(size, batch)
             stages = Stages(record)
             module = trace.module
             stages.add("batch", lambda: print_custom(module))
@@ -239,7 +262,9 @@ class RaggedVmapped:
         plan = []
         for size, count in zip(sizes, counts):
             if count:
-                plan.append((int(count), size, self._program(values, in_axes, ragged, int(count), size)))
+                plan.append(
+                    (int(count), size, self._program(values, in_axes, ragged, int(count), size, max(sizes)))
+                )
         for _, _, (trace, *_) in plan:
             if trace.min_length and lengths.min() < trace.min_length:
                 raise ValueError(
@@ -353,6 +378,6 @@ class RaggedVmapped:
         for b, size in enumerate(sizes):
             count = int((bucket_of == b).sum())
             if count:
-                _, stages, _, _ = self._program(values, in_axes, ragged, count, size, record=True)
+                _, stages, _, _ = self._program(values, in_axes, ragged, count, size, max(sizes), record=True)
                 texts.append(dict(stages.texts))
         return texts
