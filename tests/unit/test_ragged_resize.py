@@ -48,3 +48,29 @@ def test_a_size_some_fixed_dimension_has_is_skipped():
     resized = template.at(3, 2)
     assert resized.padded_size == fresh.padded_size == 4
     assert print_custom(resized.module) == print_custom(fresh.module)
+
+
+def fit(p):
+    """A least-squares line through the example's points, then a small head on it."""
+    v = p[:, :1] ** jnp.arange(2, dtype=p.dtype)
+    coef = jnp.linalg.solve(v.T @ v + 1e-3 * jnp.eye(2), v.T @ p[:, 1])
+    return jnp.tanh(coef * 2.0).sum() + coef, jnp.cumsum(p[:, 1])
+
+
+def test_the_size_free_tail_runs_once_over_every_bucket():
+    """After `v.T @ v` nothing depends on the padded size: the solve runs once over all
+    the examples (not in the buckets' programs), and the results equal the loop's."""
+    import numpy as np
+    from ragged_checks import check_equal_to_loop
+
+    import vmlir
+
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(n, 2)).astype(np.float32) for n in (3, 17, 5, 30, 9, 4, 22)]
+    f = vmlir.vmap(fit, ragged=0, max_buckets=3)
+    check_equal_to_loop(f(xs), [fit(jnp.asarray(x)) for x in xs])
+    texts = f.lower(xs)
+    assert len(texts) == 3
+    for t in texts:
+        assert "reduce_window" in t["stablehlo"]  # the cumsum stays in the buckets
+        assert "lapack" not in t["stablehlo"]  # the solve is in the tail, not per bucket

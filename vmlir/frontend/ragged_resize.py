@@ -155,16 +155,36 @@ def resize(module: ModuleOp, follows: Sequence[Follows], old: int, new: int, axi
         for func in module.ops:
             if isinstance(func, FuncOp) and func.sym_name.data != "main":
                 _resize_ops(func, old, new)
-    in_axes, out_axes = vmap.in_axes_list, vmap.out_axes_list
-    ragged_axes = vmap.properties["ragged_axes"]
+    return rewrap(module, vmap, axis_size)
+
+
+def rewrap(module: ModuleOp, vmap: VmapOp, axis_size: int, out_axes: Sequence[int | None] | None = None) -> ModuleOp:
+    """A new module whose main maps `vmap`'s body (taken out of it) over `axis_size`
+    examples, with `module`'s other functions (the yield may have changed: `out_axes`
+    then gives one axis per yielded value)."""
+    out_axes = vmap.out_axes_list if out_axes is None else list(out_axes)
     body = vmap.detach_region(vmap.body)
+    return wrap(module, body, vmap.in_axes_list, out_axes, axis_size, vmap.properties.get("ragged_axes"))
+
+
+def wrap(
+    module: ModuleOp,
+    body: Region,
+    in_axes: Sequence[int | None],
+    out_axes: Sequence[int | None],
+    axis_size: int,
+    ragged_axes: Attribute | None = None,
+) -> ModuleOp:
+    """A new module whose main maps `body` over `axis_size` examples, with `module`'s
+    functions other than main."""
     term = body.block.last_op
     assert isinstance(term, YieldOp)
     in_types = _batched([a.type for a in body.block.args], in_axes, axis_size)
     out_types = _batched([v.type for v in term.values], out_axes, axis_size)
     outer = Block(arg_types=in_types)
     new_vmap = VmapOp(list(outer.args), in_axes, out_axes, axis_size, body, out_types)
-    new_vmap.properties["ragged_axes"] = ragged_axes
+    if ragged_axes is not None:
+        new_vmap.properties["ragged_axes"] = ragged_axes
     outer.add_ops([new_vmap, ReturnOp(*new_vmap.results)])
     main = FuncOp("main", (in_types, out_types), Region(outer))
     others = [f.clone() for f in module.ops if isinstance(f, FuncOp) and f.sym_name.data != "main"]
