@@ -348,7 +348,9 @@ class RaggedVmapped:
                     if r is None:
                         args.append(x if ax is None else jnp.take(x, idx, axis=0))
                         continue
-                    x = jax.lax.slice_in_dim(jnp.take(x, idx, axis=0), 0, min(padded, x.shape[r + 1]), axis=r + 1)
+                    # cut to the bucket's size before gathering its examples: the gather
+                    # then moves the bucket's padded work, not the longest example's
+                    x = jnp.take(jax.lax.slice_in_dim(x, 0, min(padded, x.shape[r + 1]), axis=r + 1), idx, axis=0)
                     if x.shape[r + 1] < padded:
                         # Padded up to the traced size; what is added is never read.
                         pad = [(0, 0)] * x.ndim

@@ -74,3 +74,12 @@ def test_the_size_free_tail_runs_once_over_every_bucket():
     for t in texts:
         assert "reduce_window" in t["stablehlo"]  # the cumsum stays in the buckets
         assert "lapack" not in t["stablehlo"]  # the solve is in the tail, not per bucket
+
+
+def test_a_template_at_padded_size_two_keeps_attribute_types():
+    """Traced at padded size 2, a cumulative op's `padding` attribute is a 2x2 tensor:
+    only values (and splat constants) are resized, never such an attribute's type."""
+    template = trace_ragged(CASES[0], _shapes, [0], [0], 4, 2, span=40)
+    assert template.padded_size == 2
+    fresh = trace_ragged(CASES[0], _shapes, [0], [0], 3, 9)
+    assert print_custom(template.at(9, 3).module) == print_custom(fresh.module)

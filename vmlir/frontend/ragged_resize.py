@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from xdsl.dialects.builtin import (
-    ArrayAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
-    DictionaryAttr,
     FunctionType,
     ModuleOp,
     TensorType,
@@ -35,6 +33,7 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Attribute, Block, Operation, Region
 from xdsl.rewriter import Rewriter
 
+from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
 from vmlir.dialects.builder import i64_array
 
@@ -78,10 +77,8 @@ def _resize_type(t: Attribute, old: int, new: int) -> Attribute:
 
 
 def _resize_attr(attr: Attribute, old: int, new: int) -> Attribute:
-    """`attr` with every tensor type in it at the new padded size (a splat constant's
-    value included; any other dense constant of a ragged shape was refused by the diff)."""
-    if isinstance(attr, TensorType):
-        return _resize_type(attr, old, new)
+    """A splat constant's value, or a function's type, at the new padded size (any
+    other dense constant of a ragged shape was refused by the diff)."""
     if isinstance(attr, DenseIntOrFPElementsAttr):
         t = _resize_type(attr.type, old, new)
         if t is attr.type:
@@ -90,15 +87,15 @@ def _resize_attr(attr: Attribute, old: int, new: int) -> Attribute:
         return DenseIntOrFPElementsAttr.from_list(t, [attr.get_values()[0]])  # type: ignore[arg-type]
     if isinstance(attr, FunctionType):
         return FunctionType.from_lists(
-            [_resize_attr(t, old, new) for t in attr.inputs], [_resize_attr(t, old, new) for t in attr.outputs]
+            [_resize_type(t, old, new) for t in attr.inputs], [_resize_type(t, old, new) for t in attr.outputs]
         )
-    if isinstance(attr, ArrayAttr):
-        items = [_resize_attr(a, old, new) for a in attr.data]
-        return attr if all(a is b for a, b in zip(items, attr.data)) else ArrayAttr(items)
-    if isinstance(attr, DictionaryAttr):
-        items = {k: _resize_attr(a, old, new) for k, a in attr.data.items()}
-        return attr if all(items[k] is a for k, a in attr.data.items()) else DictionaryAttr(items)
     return attr
+
+
+# The only attributes that hold a type of the padded size: the diff compares every
+# other property of the body's ops as text and refuses those that change with the size
+# (so `padding = dense<...> : tensor<2x2xi64>` keeps its type, even at padded size 2).
+_TYPED_PROPERTIES = ((hlo.ConstantOp, "value"), (FuncOp, "function_type"))
 
 
 def _resize_ops(root: Operation, old: int, new: int) -> None:
@@ -113,11 +110,9 @@ def _resize_ops(root: Operation, old: int, new: int) -> None:
                     t = _resize_type(a.type, old, new)
                     if t is not a.type:
                         Rewriter.replace_value_with_new_type(a, t)
-        for props in (op.properties, op.attributes):
-            for k, a in list(props.items()):
-                b = _resize_attr(a, old, new)
-                if b is not a:
-                    props[k] = b
+        for cls, prop in _TYPED_PROPERTIES:
+            if isinstance(op, cls) and prop in op.properties:
+                op.properties[prop] = _resize_attr(op.properties[prop], old, new)
 
 
 def _shift(attr: Attribute, entries: Sequence[int], by: int) -> Attribute:
