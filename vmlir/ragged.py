@@ -147,7 +147,7 @@ class RaggedVmapped:
         self._programs: dict[Any, tuple[RaggedTrace, Stages, str, tuple[Any, ...]]] = {}
         self._runners: dict[Any, Callable[..., Any]] = {}
         self._templates: dict[Any, _Template] = {}
-        self._split_of: dict[Any, tuple[Any, SplitPlan | None]] = {}
+        self._template_of: dict[Any, _Template] = {}
         self._tails: dict[Any, tuple[str, tuple[Any, ...]]] = {}
         for attr in ("__name__", "__qualname__", "__doc__"):
             if hasattr(fn, attr):
@@ -252,7 +252,7 @@ class RaggedVmapped:
             if record:
                 return (trace, stages, text, out_avals)
             self._programs[key] = (trace, stages, text, out_avals)
-            self._split_of[key] = (tkey, template.split)
+            self._template_of[key] = template
         return self._programs[key]
 
     @staticmethod
@@ -278,11 +278,10 @@ class RaggedVmapped:
         shapes = self._shapes(values, in_axes, ragged, size)
         return (batch, size, tuple(in_axes), tuple(ragged), tuple(map(str, shapes)))
 
-    def _tail_program(self, tkey: Any, total: int) -> tuple[str, tuple[Any, ...]]:
-        """The tail of the template `tkey` over all `total` examples (compiled once)."""
-        key = (tkey, total)
+    def _tail_program(self, template: _Template, total: int) -> tuple[str, tuple[Any, ...]]:
+        """The tail of `template` over all `total` examples (compiled once)."""
+        key = (id(template), total)
         if key not in self._tails:
-            template = self._templates[tkey]
             assert template.split is not None
             module = tail(template.trace.module, template.split, total)
             finals = [a for a, (w, _) in zip(template.trace.out_avals, template.split.outputs) if w == "tail"]
@@ -307,8 +306,9 @@ class RaggedVmapped:
                     f"ragged vmap: {trace.min_length_op} takes {trace.min_length} elements "
                     f"along the ragged axis, but an example has length {int(lengths.min())}"
                 )
-        tkey, split = self._split_of[self._program_key(values, in_axes, ragged, plan[0][0], plan[0][1])]
-        tail_program = None if split is None else self._tail_program(tkey, len(lengths))
+        template = self._template_of[self._program_key(values, in_axes, ragged, plan[0][0], plan[0][1])]
+        split = template.split
+        tail_program = None if split is None else self._tail_program(template, len(lengths))
         key = (tuple((c, s, id(prog[2])) for c, s, prog in plan), id(tail_program))
         runner = self._runners.get(key)
         if runner is None:
