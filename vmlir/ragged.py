@@ -111,6 +111,10 @@ def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
     return sorted(chosen)
 
 
+_CALLS_KEPT = 8
+"""How many calls' bucket plans a ragged vmap keeps (keyed by the lengths)."""
+
+
 @dataclass(frozen=True)
 class _Template:
     """A ragged trace, the largest padded size its diff covers, and where its body is
@@ -155,6 +159,7 @@ class RaggedVmapped:
         self._template_of: dict[Any, _Template] = {}
         self._tails: dict[Any, tuple[str, tuple[Any, ...]]] = {}
         self._executables: dict[Any, Any] = {}
+        self._calls: dict[Any, Any] = {}
         for attr in ("__name__", "__qualname__", "__doc__"):
             if hasattr(fn, attr):
                 setattr(self, attr, getattr(fn, attr))
@@ -297,6 +302,29 @@ class RaggedVmapped:
 
     def __call__(self, *args: Any) -> Any:
         values, in_axes, ragged, lengths = self._arguments(args)
+        # The same lengths and shapes as a recent call (a training loop): the same
+        # buckets, programs and runner; only the data changes.
+        call_key = (lengths.tobytes(), tuple(map(str, self._shapes(values, in_axes, ragged, 0))), tuple(in_axes))
+        if call_key not in self._calls:
+            if len(self._calls) >= _CALLS_KEPT:
+                self._calls.pop(next(iter(self._calls)))
+            self._calls[call_key] = self._plan(values, in_axes, ragged, lengths)
+        plan, key, runner, order, lengths_on_device, order_on_device = self._calls[call_key]
+        leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
+        try:
+            stacked, per_bucket = self._run(key, runner, [*leaves, lengths_on_device, order_on_device])
+        except VmlirUnsupportedError as e:
+            if "differentiation" not in str(e):
+                raise
+            raise VmlirUnsupportedError(
+                "ragged vmap: jax.grad / jax.jvp through a ragged vmap is not supported yet; "
+                "differentiate per example inside it instead: vmlir.vmap(jax.grad(fn), ragged=...)"
+            ) from e
+        return self._assemble(plan, stacked, per_bucket, order, lengths)
+
+    def _plan(self, values, in_axes, ragged, lengths: np.ndarray):
+        """The buckets of one call: (plan, runner key, runner, order, lengths and order
+        on the device)."""
         sizes = self._buckets(lengths)
         order = np.argsort(lengths, kind="stable")
         counts = np.bincount(np.searchsorted(np.asarray(sizes), lengths), minlength=len(sizes))
@@ -323,17 +351,7 @@ class RaggedVmapped:
                 in_axes, ragged, [prog[0].out_ragged_dims for _, _, prog in plan][0],
                 None if split is None else (split, *tail_program),
             )
-        leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
-        try:
-            stacked, per_bucket = self._run(key, runner, [*leaves, jnp.asarray(lengths), jnp.asarray(order)])
-        except VmlirUnsupportedError as e:
-            if "differentiation" not in str(e):
-                raise
-            raise VmlirUnsupportedError(
-                "ragged vmap: jax.grad / jax.jvp through a ragged vmap is not supported yet; "
-                "differentiate per example inside it instead: vmlir.vmap(jax.grad(fn), ragged=...)"
-            ) from e
-        return self._assemble(plan, stacked, per_bucket, order, lengths)
+        return plan, key, runner, order, jnp.asarray(lengths), jnp.asarray(order)
 
     def _run(self, key: Any, runner: Callable[..., Any], args: list[Any]) -> Any:
         """Call `runner`: inside a trace (the user's jax.jit) as it is; on arrays through
