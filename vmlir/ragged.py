@@ -31,7 +31,7 @@ from vmlir.runtime import xla
 Axis = int | None
 
 XLA_OPTIONS = {"xla_backend_optimization_level": 1}
-"""XLA options of a ragged call's executable. A first call compiles one program per
+"""XLA options of a ragged call's executable on CPU. A first call compiles one program per
 bucket, and on CPU (jaxlib 0.10) XLA's default level took ~4x longer to compile masked
 reductions than level 1, whose code ran as fast or faster (docs/ragged.md)."""
 
@@ -361,7 +361,9 @@ class RaggedVmapped:
         ckey = (key, tuple((np.shape(a), str(np.result_type(a))) for a in args))
         exe = self._executables.get(ckey)
         if exe is None:
-            exe = self._executables[ckey] = runner.lower(*args).compile(compiler_options=XLA_OPTIONS)
+            # measured on CPU only: elsewhere XLA's defaults stand
+            options = XLA_OPTIONS if jax.default_backend() == "cpu" else {}
+            exe = self._executables[ckey] = runner.lower(*args).compile(compiler_options=options)
         return exe(*args)
 
     def _runner(self, plan, in_axes, ragged, out_ragged_dims, split=None) -> Callable[..., Any]:
