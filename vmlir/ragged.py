@@ -25,10 +25,16 @@ from vmlir.compiler import Stages, default_pipeline, run_pipeline
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
+from vmlir.frontend.ragged_split import SplitPlan, head, plan_split, result_avals, tail, worth_splitting
 from vmlir.ir import print_custom
 from vmlir.runtime import xla
 
 Axis = int | None
+
+XLA_OPTIONS = {"xla_backend_optimization_level": 1}
+"""XLA options of a ragged call's executable on CPU. A first call compiles one program per
+bucket, and on CPU (jaxlib 0.10) XLA's default level took ~4x longer to compile masked
+reductions than level 1, whose code ran as fast or faster (docs/ragged.md)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,24 @@ def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
     return sorted(chosen)
 
 
+_CALLS_KEPT = 8
+"""How many calls' bucket plans a ragged vmap keeps (keyed by the lengths)."""
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A ragged trace, the largest padded size its diff covers, and where its body is
+    cut into a per-bucket head and a tail run once (None: not cut)."""
+
+    trace: RaggedTrace
+    span: int
+    split: SplitPlan | None
+
+    @property
+    def padded_size(self) -> int:
+        return self.trace.padded_size
+
+
 class RaggedVmapped:
     """What `vmlir.vmap(fn, ragged=...)` returns (see module doc)."""
 
@@ -132,6 +156,11 @@ class RaggedVmapped:
         self.pipeline = pipeline or "batch-ragged," + default_pipeline()
         self._programs: dict[Any, tuple[RaggedTrace, Stages, str, tuple[Any, ...]]] = {}
         self._runners: dict[Any, Callable[..., Any]] = {}
+        self._templates: dict[Any, _Template] = {}
+        self._template_of: dict[Any, _Template] = {}
+        self._tails: dict[Any, tuple[str, tuple[Any, ...]]] = {}
+        self._executables: dict[Any, Any] = {}
+        self._calls: dict[Any, Any] = {}
         for attr in ("__name__", "__qualname__", "__doc__"):
             if hasattr(fn, attr):
                 setattr(self, attr, getattr(fn, attr))
@@ -197,66 +226,94 @@ class RaggedVmapped:
             return self.bucket_sizes
         return choose_buckets(lengths, self.max_buckets)
 
-    def _program(self, values, in_axes, ragged, batch: int, size: int, record: bool = False):
+    def _program(self, values, in_axes, ragged, batch: int, size: int, span: int, record: bool = False):
         """The compiled program of one bucket (cached); with `record`, one that keeps the
-        IR of every stage (printing it costs as much as the passes: only for `lower`)."""
+        IR of every stage (printing it costs as much as the passes: only for `lower`).
+        `span`: the largest padded size of the call (the trace is checked up to it)."""
         def shapes(p: int) -> list[jax.ShapeDtypeStruct]:
-            out = []
-            for v, ax, r in zip(values, in_axes, ragged):
-                if r is not None:
-                    shape = list(np.shape(v.values)[1:])
-                    shape[r] = p
-                    # .dtype, not np.asarray: that would copy device values to the host
-                    dtype = getattr(v.values, "dtype", None) or np.asarray(v.values).dtype
-                    out.append(jax.ShapeDtypeStruct(tuple(shape), dtype))
-                else:
-                    shape = v.shape if ax is None else v.shape[1:]
-                    out.append(jax.ShapeDtypeStruct(tuple(shape), v.dtype))
-            return out
+            return self._shapes(values, in_axes, ragged, p)
 
-        # At size 1 JAX emits other ops (a size-1 axis is squeezed, not reduced): pad
-        # such buckets to 2, so one program shape serves every length.
         size = max(size, 2)
-        key = (batch, size, tuple(in_axes), tuple(ragged), tuple(map(str, shapes(size))))
+        key = self._program_key(values, in_axes, ragged, batch, size)
         if record or key not in self._programs:
-            trace = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size)
-            stages = Stages(record)
-            module = trace.module
-            stages.add("batch", lambda: print_custom(module))
-            text = run_pipeline(trace.module, self.pipeline, stages, rule_tracer=trace_rule)
+            # One trace serves every bucket (and call) with these argument shapes: it is
+            # re-specialized to each padded size, which costs little next to tracing.
+            tkey = (tuple(in_axes), tuple(ragged), tuple(map(str, shapes(0))))
+            template = self._templates.get(tkey)
+            if template is None or template.padded_size > size or span > template.span:
+                traced = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size, span)
+                split = plan_split(traced.module, traced.padded_size)
+                if split is not None and not worth_splitting(traced.module, split):
+                    split = None
+                template = self._templates[tkey] = _Template(
+                    traced, max(span, 2 * traced.padded_size + 3), split
+                )
+            trace = template.trace.at(size, batch)
             out_avals = tuple(
                 jax.core.ShapedArray((batch, *a.shape), a.dtype) for a in trace.out_avals
             )
+            module = trace.module
+            if template.split is not None:
+                # the bucket runs the head: its own outputs, then the tail's inputs
+                module = head(module, template.split, batch)
+                kept = [a for a, (w, _) in zip(out_avals, template.split.outputs) if w == "head"]
+                out_avals = (*kept, *result_avals(module)[len(kept) :])
+            stages = Stages(record)
+            stages.add("batch", lambda: print_custom(module))
+            text = run_pipeline(module, self.pipeline, stages, rule_tracer=trace_rule)
             if record:
                 return (trace, stages, text, out_avals)
             self._programs[key] = (trace, stages, text, out_avals)
+            self._template_of[key] = template
         return self._programs[key]
+
+    @staticmethod
+    def _shapes(values, in_axes, ragged, p: int) -> list[jax.ShapeDtypeStruct]:
+        """The per-example argument shapes at padded size `p`."""
+        out = []
+        for v, ax, r in zip(values, in_axes, ragged):
+            if r is not None:
+                shape = list(np.shape(v.values)[1:])
+                shape[r] = p
+                # .dtype, not np.asarray: that would copy device values to the host
+                dtype = getattr(v.values, "dtype", None) or np.asarray(v.values).dtype
+                out.append(jax.ShapeDtypeStruct(tuple(shape), dtype))
+            else:
+                shape = v.shape if ax is None else v.shape[1:]
+                out.append(jax.ShapeDtypeStruct(tuple(shape), v.dtype))
+        return out
+
+    def _program_key(self, values, in_axes, ragged, batch: int, size: int) -> Any:
+        # At size 1 JAX emits other ops (a size-1 axis is squeezed, not reduced): pad
+        # such buckets to 2, so one program shape serves every length.
+        size = max(size, 2)
+        shapes = self._shapes(values, in_axes, ragged, size)
+        return (batch, size, tuple(in_axes), tuple(ragged), tuple(map(str, shapes)))
+
+    def _tail_program(self, template: _Template, total: int) -> tuple[str, tuple[Any, ...]]:
+        """The tail of `template` over all `total` examples (compiled once)."""
+        key = (id(template), total)
+        if key not in self._tails:
+            assert template.split is not None
+            module = tail(template.trace.module, template.split, total)
+            finals = [a for a, (w, _) in zip(template.trace.out_avals, template.split.outputs) if w == "tail"]
+            out_avals = tuple(jax.core.ShapedArray((total, *a.shape), a.dtype) for a in finals)
+            self._tails[key] = (run_pipeline(module, self.pipeline, Stages(False), rule_tracer=trace_rule), out_avals)
+        return self._tails[key]
 
     def __call__(self, *args: Any) -> Any:
         values, in_axes, ragged, lengths = self._arguments(args)
-        sizes = self._buckets(lengths)
-        order = np.argsort(lengths, kind="stable")
-        counts = np.bincount(np.searchsorted(np.asarray(sizes), lengths), minlength=len(sizes))
-        plan = []
-        for size, count in zip(sizes, counts):
-            if count:
-                plan.append((int(count), size, self._program(values, in_axes, ragged, int(count), size)))
-        for _, _, (trace, *_) in plan:
-            if trace.min_length and lengths.min() < trace.min_length:
-                raise ValueError(
-                    f"ragged vmap: {trace.min_length_op} takes {trace.min_length} elements "
-                    f"along the ragged axis, but an example has length {int(lengths.min())}"
-                )
-        key = tuple((c, s, id(prog[2])) for c, s, prog in plan)
-        runner = self._runners.get(key)
-        if runner is None:
-            runner = self._runners[key] = self._runner(
-                [(c, prog[0].padded_size, prog[2], prog[3]) for c, _, prog in plan],
-                in_axes, ragged, [prog[0].out_ragged_dims for _, _, prog in plan][0],
-            )
+        # The same lengths and shapes as a recent call (a training loop): the same
+        # buckets, programs and runner; only the data changes.
+        call_key = (lengths.tobytes(), tuple(map(str, self._shapes(values, in_axes, ragged, 0))), tuple(in_axes))
+        if call_key not in self._calls:
+            if len(self._calls) >= _CALLS_KEPT:
+                self._calls.pop(next(iter(self._calls)))
+            self._calls[call_key] = self._plan(values, in_axes, ragged, lengths)
+        plan, key, runner, order, lengths_on_device, order_on_device = self._calls[call_key]
         leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
         try:
-            stacked, per_bucket = runner(*leaves, jnp.asarray(lengths), jnp.asarray(order))
+            stacked, per_bucket = self._run(key, runner, [*leaves, lengths_on_device, order_on_device])
         except VmlirUnsupportedError as e:
             if "differentiation" not in str(e):
                 raise
@@ -266,9 +323,54 @@ class RaggedVmapped:
             ) from e
         return self._assemble(plan, stacked, per_bucket, order, lengths)
 
-    def _runner(self, plan, in_axes, ragged, out_ragged_dims) -> Callable[..., Any]:
+    def _plan(self, values, in_axes, ragged, lengths: np.ndarray):
+        """The buckets of one call: (plan, runner key, runner, order, lengths and order
+        on the device)."""
+        sizes = self._buckets(lengths)
+        order = np.argsort(lengths, kind="stable")
+        counts = np.bincount(np.searchsorted(np.asarray(sizes), lengths), minlength=len(sizes))
+        plan = []
+        for size, count in zip(sizes, counts):
+            if count:
+                plan.append(
+                    (int(count), size, self._program(values, in_axes, ragged, int(count), size, max(sizes)))
+                )
+        for _, _, (trace, *_) in plan:
+            if trace.min_length and lengths.min() < trace.min_length:
+                raise ValueError(
+                    f"ragged vmap: {trace.min_length_op} takes {trace.min_length} elements "
+                    f"along the ragged axis, but an example has length {int(lengths.min())}"
+                )
+        template = self._template_of[self._program_key(values, in_axes, ragged, plan[0][0], plan[0][1])]
+        split = template.split
+        tail_program = None if split is None else self._tail_program(template, len(lengths))
+        key = (tuple((c, s, id(prog[2])) for c, s, prog in plan), id(tail_program))
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = self._runners[key] = self._runner(
+                [(c, prog[0].padded_size, prog[2], prog[3]) for c, _, prog in plan],
+                in_axes, ragged, [prog[0].out_ragged_dims for _, _, prog in plan][0],
+                None if split is None else (split, *tail_program),
+            )
+        return plan, key, runner, order, jnp.asarray(lengths), jnp.asarray(order)
+
+    def _run(self, key: Any, runner: Callable[..., Any], args: list[Any]) -> Any:
+        """Call `runner`: inside a trace (the user's jax.jit) as it is; on arrays through
+        an executable compiled once per argument shapes with `XLA_OPTIONS`."""
+        if any(isinstance(a, jax.core.Tracer) for a in args):
+            return runner(*args)
+        ckey = (key, tuple((np.shape(a), str(np.result_type(a))) for a in args))
+        exe = self._executables.get(ckey)
+        if exe is None:
+            # measured on CPU only: elsewhere XLA's defaults stand
+            options = XLA_OPTIONS if jax.default_backend() == "cpu" else {}
+            exe = self._executables[ckey] = runner.lower(*args).compile(compiler_options=options)
+        return exe(*args)
+
+    def _runner(self, plan, in_axes, ragged, out_ragged_dims, split=None) -> Callable[..., Any]:
         """One jax.jit for the whole call: split the examples into the buckets (sorted
-        by length), run each bucket's program, and put the stacked outputs back in the
+        by length), run each bucket's program (and the tail once over all of them when
+        `split` = (plan, tail text, tail avals)), and put the stacked outputs back in the
         examples' order; ragged outputs stay per bucket (cut on the host)."""
 
         def run(*xs: Any) -> Any:
@@ -284,7 +386,9 @@ class RaggedVmapped:
                     if r is None:
                         args.append(x if ax is None else jnp.take(x, idx, axis=0))
                         continue
-                    x = jax.lax.slice_in_dim(jnp.take(x, idx, axis=0), 0, min(padded, x.shape[r + 1]), axis=r + 1)
+                    # cut to the bucket's size before gathering its examples: the gather
+                    # then moves the bucket's padded work, not the longest example's
+                    x = jnp.take(jax.lax.slice_in_dim(x, 0, min(padded, x.shape[r + 1]), axis=r + 1), idx, axis=0)
                     if x.shape[r + 1] < padded:
                         # Padded up to the traced size; what is added is never read.
                         pad = [(0, 0)] * x.ndim
@@ -293,11 +397,34 @@ class RaggedVmapped:
                     args.append(x)
                 args.append(jnp.take(lengths, idx).astype(LENGTH_DTYPE))
                 outs_per_bucket.append(xla.call(text, args, out_avals))
-            stacked = [
-                None if dims else jnp.take(jnp.concatenate([o[k] for o in outs_per_bucket]), inverse, axis=0)
-                for k, dims in enumerate(out_ragged_dims)
-            ]
-            ragged_outs = [[o[k] if dims else None for o in outs_per_bucket] for k, dims in enumerate(out_ragged_dims)]
+            where = [("head", k) for k in range(len(out_ragged_dims))]
+            tail_outs: list[Any] = []
+            if split is not None:
+                cut, tail_text, tail_avals = split
+                where = list(cut.outputs)
+                n_head = sum(w == "head" for w, _ in where)
+                frontier = [
+                    jnp.concatenate([o[n_head + j] for o in outs_per_bucket]) for j in range(len(cut.frontier))
+                ]
+                sorted_args = []
+                for a in cut.tail_args:
+                    if a == len(leaves):  # the length
+                        sorted_args.append(jnp.take(lengths, order).astype(LENGTH_DTYPE))
+                    else:
+                        x = leaves[a]
+                        sorted_args.append(x if in_axes[a] is None else jnp.take(x, order, axis=0))
+                tail_outs = xla.call(tail_text, [*frontier, *sorted_args], tail_avals)
+            stacked, ragged_outs = [], []
+            for k, (dims, (w, j)) in enumerate(zip(out_ragged_dims, where)):
+                if w == "tail":
+                    stacked.append(jnp.take(tail_outs[j], inverse, axis=0))
+                    ragged_outs.append([None] * len(outs_per_bucket))
+                elif dims:
+                    stacked.append(None)
+                    ragged_outs.append([o[j] for o in outs_per_bucket])
+                else:
+                    stacked.append(jnp.take(jnp.concatenate([o[j] for o in outs_per_bucket]), inverse, axis=0))
+                    ragged_outs.append([None] * len(outs_per_bucket))
             return stacked, ragged_outs
 
         return jax.jit(run)
@@ -354,6 +481,6 @@ class RaggedVmapped:
         for b, size in enumerate(sizes):
             count = int((bucket_of == b).sum())
             if count:
-                _, stages, _, _ = self._program(values, in_axes, ragged, count, size, record=True)
+                _, stages, _, _ = self._program(values, in_axes, ragged, count, size, max(sizes), record=True)
                 texts.append(dict(stages.texts))
         return texts

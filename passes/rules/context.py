@@ -6,31 +6,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xdsl.dialects.builtin import (
-    FileLineColLoc,
-    TensorType,
-    UnregisteredOp,
-)
+from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects.batch import BroadcastOp, MoveAxisOp
-from vmlir.passes.builder import Builder, i64_array  # noqa: F401 - the rules' helper too
+from vmlir.dialects.builder import Builder, i64_array  # noqa: F401 - the rules' helper too
+from vmlir.dialects.locations import where  # noqa: F401 - re-exported for the rules
 
 Axis = int | None
 RuleResult = tuple[Sequence[SSAValue], Sequence[Axis]]
 Rule = Callable[
     ["RuleContext", Operation, Sequence[SSAValue], Sequence[Axis]], RuleResult
 ]
-
-
-def where(op: Operation) -> str:
-    """`op`'s name and, when the importer kept one, the Python file:line it came from."""
-    name = op.op_name.data if isinstance(op, UnregisteredOp) else op.name
-    loc = op.location
-    if isinstance(loc, FileLineColLoc):
-        return f"'{name}' (from {loc.filename.data}:{loc.line.data})"
-    return f"'{name}'"
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Ragged fuzzing: random per-example programs over a ragged (n, D) input.
 
-    python -m tests.fuzz.ragged --n 200 --seed 0 [--only I]
+    python -m tests.fuzz.ragged --n 200 --seed 0 [--only I | --start I]
 
 Program i is a chain of steps drawn by `random.Random(f"{seed}:{i}")` from ops the
 batch-ragged pass covers (elementwise, x @ W, reductions, softmax, logsumexp, var,
@@ -158,9 +158,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", type=int)
+    ap.add_argument("--start", type=int, default=0, help="the first program's index")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
-    start, n = (args.only, 1) if args.only is not None else (0, args.n)
+    start, n = (args.only, 1) if args.only is not None else (args.start, args.n)
     c = run(n, args.seed, start, args.verbose)
     print(
         f"programs: {sum(c.values())}, mismatches: {c['mismatch']}, crashes: {c['crash']}, "

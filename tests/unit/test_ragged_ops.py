@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
-from ragged_checks import check_equal_to_loop
+from ragged_checks import check_equal_to_loop, loop
 
 import vmlir
 from vmlir.errors import VmlirUnsupportedError
@@ -121,7 +121,7 @@ CASES = [cumulative, reversed_, from_the_end, sorting, top_two, gru, loops, conv
 
 
 def _loop(fn, xs):
-    return [fn(jnp.asarray(x)) for x in xs]
+    return loop(fn, [(jnp.asarray(x),) for x in xs], key=(fn, id(xs)))
 
 
 _check_equal_to_loop = check_equal_to_loop
@@ -233,7 +233,7 @@ def test_shared_and_per_example_arguments_and_per_example_grads():
     jax.grad of the per-example loss: per-example gradients."""
     g = vmlir.vmap(jax.grad(loss, argnums=(0, 1)), ragged=(0, None, None), in_axes=(0, None, 0))
     out = g(XS, W, SCALES)
-    ref = [jax.grad(loss, argnums=(0, 1))(jnp.asarray(x), W, s) for x, s in zip(XS, SCALES)]
+    ref = loop(jax.grad(loss, argnums=(0, 1)), [(jnp.asarray(x), W, s) for x, s in zip(XS, SCALES)])
     _check_equal_to_loop(out, ref)
 
 

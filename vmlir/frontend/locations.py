@@ -46,10 +46,13 @@ def _matching_paren(text: str, i: int) -> int:
 
 
 def _own_dirs() -> tuple[str, ...]:
-    """vmlir's own source folders: frames there are ours, not the user's."""
-    # Located, not imported: the frontend does not depend on the passes.
-    specs = [importlib.util.find_spec(name) for name in ("vmlir", "vmlir.dialects", "vmlir.passes")]
-    return tuple(os.path.dirname(s.origin) + os.sep for s in specs if s and s.origin)
+    """vmlir's own source folders: frames there are ours, not the user's. The passes'
+    folder is looked up, not imported: the frontend does not depend on the passes."""
+    names = ("vmlir", "vmlir.dialects", "vmlir.passes")
+    specs = [importlib.util.find_spec(n) for n in names]
+    return tuple(
+        os.path.dirname(s.origin) + os.sep for s in specs if s is not None and s.origin  # type: ignore[arg-type]
+    )
 
 
 class _Resolver:

@@ -30,13 +30,14 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import VmapOp, axes_attr
+from vmlir.dialects.builder import Builder, i64_array
 from vmlir.dialects.chlo import TopKOp
+from vmlir.dialects.locations import where
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.importer import import_per_example
 from vmlir.frontend.pycontrol import convert
+from vmlir.frontend.ragged_resize import Follows, fixed_dims, free_size, resize, resized_avals
 from vmlir.frontend.trace import lower_per_example
-from vmlir.passes.builder import Builder, i64_array
-from vmlir.passes.rules.context import where
 
 Axis = int | None
 
@@ -57,6 +58,20 @@ class RaggedTrace:
     out_ragged_dims: tuple[tuple[int, ...], ...]  # per output, its dims of size padded_size
     min_length: int = 0  # `x[-3:]`, `x[0]`, `top_k(x, k)` need examples at least this long
     min_length_op: str = ""  # the op (and Python line) that needs it
+    follows: tuple[Follows, ...] = ()  # the attributes that are the padded size + a constant
+    fixed: frozenset[int] = frozenset()  # the sizes of the dimensions that are not ragged
+
+    def at(self, padded_size: int, axis_size: int) -> RaggedTrace:
+        """The same program for `axis_size` examples padded to `padded_size` (or the
+        next size no fixed dimension has), without tracing again (ragged_resize.py).
+        `self.module` is left as it is."""
+        size = free_size(padded_size, self.fixed)
+        module = resize(self.module, self.follows, self.padded_size, size, axis_size)
+        out_avals = resized_avals(self.out_avals, self.padded_size, size)
+        return RaggedTrace(
+            module, size, self.out_tree, out_avals, self.out_ragged_dims,
+            *_min_length(module, size), self.follows, self.fixed,
+        )
 
 
 class _Collision(Exception):
@@ -271,9 +286,23 @@ def _length_as(b: Builder, length: SSAValue, t: TensorType, slope: int, offset: 
     return n if offset == 0 else b.binary(hlo.AddOp, n, b.constant(t, offset))
 
 
-def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
+def _following(same_ops: Sequence[Operation], props: Sequence[str]) -> list[tuple[Operation, str, tuple[int, ...]]]:
+    """(op, property, entries) for the entries of `props` that change with the size."""
+    out = []
+    for prop in props:
+        a, b = (op.properties.get(prop) for op in same_ops[:2])
+        if a is None:
+            continue
+        entries = tuple(i for i, (x, y) in enumerate(zip(_ints(a), _ints(b))) if x != y)
+        if entries:
+            out.append((same_ops[0], prop, entries))
+    return out
+
+
+def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> tuple[Follows, ...]:
     """Check the traces agree except along the length; turn the constants of the first
-    that are `a * n + b` in the padded size n into the length operand's a * n + b."""
+    that are `a * n + b` in the padded size n into the length operand's a * n + b.
+    Returns the attributes of the first that remain the padded size plus a constant."""
     vmaps = [_vmap_of(m) for m in modules]
     ops = [list(v.body.walk()) for v in vmaps]
     if any([o.name for o in other] != [o.name for o in ops[0]] for other in ops[1:]):
@@ -287,6 +316,7 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
     replace: list[tuple[hlo.ConstantOp, int, Any]] = []
     from_end: list[tuple[hlo.SliceOp, list[int]]] = []
     pads_from_end: list[tuple[hlo.PadOp, list[int]]] = []
+    following: list[tuple[Operation, str, tuple[int, ...]]] = []
     for same_ops in zip(*ops):
         first = same_ops[0]
         for results in zip(*(op.results for op in same_ops)):
@@ -313,12 +343,18 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
                 dims = [d for d, (a, b) in enumerate(pairs) if a != b]
                 if dims:
                     from_end.append((first, dims))  # type: ignore[arg-type]
+                else:
+                    following += _following(same_ops, ("start_indices", "limit_indices"))
             elif _pad_follows_length(same_ops, sizes):
                 pairs = zip(*(_ints(op.edge_padding_low) for op in same_ops[:2]))  # type: ignore[attr-defined]
                 dims = [d for d, (a, b) in enumerate(pairs) if a != b]
                 if dims:
                     pads_from_end.append((first, dims))  # type: ignore[arg-type]
-            elif not _window_follows_length(same_ops, sizes):
+                else:
+                    following += _following(same_ops, ("edge_padding_low", "edge_padding_high"))
+            elif _window_follows_length(same_ops, sizes):
+                following += _following(same_ops, ("window_dimensions", "padding"))
+            else:
                 raise VmlirUnsupportedError(
                     f"ragged vmap: {where(first)} has attributes that depend on the length"
                 )
@@ -333,6 +369,8 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> None:
         _from_end(op, length, sizes[0], dims)
     for pad, dims in pads_from_end:
         _pad_from_end(pad, length, dims)
+    index = {id(op): i for i, op in enumerate(vmaps[0].body.walk())}
+    return tuple(Follows(index[id(op)], prop, entries) for op, prop, entries in following)
 
 
 def _min_length(module: ModuleOp, size: int) -> tuple[int, str]:
@@ -373,19 +411,22 @@ def trace_ragged(
     ragged_axes: Sequence[Axis],
     axis_size: int,
     padded_size: int,
+    span: int = 0,
 ) -> RaggedTrace:
     """`fn` (per example) as a ragged batch.vmap, padded to `padded_size` or, when some
     other dimension of the program has that size, to the next size free of collisions.
-    `shapes(p)` gives the per-example argument shapes at padded size p."""
+    `shapes(p)` gives the per-example argument shapes at padded size p. The third trace
+    is at a size of at least `span`: the program is checked to be the same up to the
+    longest bucket that `RaggedTrace.at` re-specializes it to."""
     fn = convert(fn)  # Python control flow on values, before the wrapper hides fn's code
     size = padded_size
     for _ in range(_MAX_RETRACES):
         # Three sizes, not two: n // 2 is the same at 8 and 9, not at 19.
-        sizes = (size, size + 1, 2 * size + 3)
+        sizes = (size, size + 1, max(2 * size + 3, span))
         mod_p, out_tree, out_avals = _trace(fn, shapes, in_axes, axis_size, size)
         others = [_trace(fn, shapes, in_axes, axis_size, n)[0] for n in sizes[1:]]
         try:
-            _diff([mod_p, *others], sizes)
+            follows = _diff([mod_p, *others], sizes)
         except _Collision:
             size += 1
             continue
@@ -393,7 +434,10 @@ def trace_ragged(
         out_dims = tuple(
             tuple(i for i, d in enumerate(a.shape) if d == size) for a in out_avals
         )
-        return RaggedTrace(mod_p, size, out_tree, out_avals, out_dims, *_min_length(mod_p, size))
+        return RaggedTrace(
+            mod_p, size, out_tree, out_avals, out_dims, *_min_length(mod_p, size), follows,
+            fixed_dims(_vmap_of(mod_p), size),
+        )
     raise VmlirError(
         f"ragged vmap: every padded size from {padded_size} to {size - 1} is also the size "
         "of another dimension of the program"
