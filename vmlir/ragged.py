@@ -359,7 +359,7 @@ class RaggedVmapped:
         an executable compiled once per argument shapes with `XLA_OPTIONS`."""
         if any(isinstance(a, jax.core.Tracer) for a in args):
             return runner(*args)
-        ckey = (key, tuple((np.shape(a), str(np.result_type(a))) for a in args))
+        ckey = (key, tuple((np.shape(a), str(getattr(a, "dtype", None) or np.result_type(a))) for a in args))
         exe = self._executables.get(ckey)
         if exe is None:
             # measured on CPU only: elsewhere XLA's defaults stand
