@@ -286,14 +286,18 @@ def _length_as(b: Builder, length: SSAValue, t: TensorType, slope: int, offset: 
     return n if offset == 0 else b.binary(hlo.AddOp, n, b.constant(t, offset))
 
 
+def _changing(same_ops: Sequence[Operation], prop: str) -> list[int]:
+    """The entries of the integer-array property `prop` that differ between the first two
+    traces (the padded size changes between them)."""
+    a, b = (_ints(op.properties.get(prop)) for op in same_ops[:2])
+    return [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+
+
 def _following(same_ops: Sequence[Operation], props: Sequence[str]) -> list[tuple[Operation, str, tuple[int, ...]]]:
     """(op, property, entries) for the entries of `props` that change with the size."""
     out = []
     for prop in props:
-        a, b = (op.properties.get(prop) for op in same_ops[:2])
-        if a is None:
-            continue
-        entries = tuple(i for i, (x, y) in enumerate(zip(_ints(a), _ints(b))) if x != y)
+        entries = tuple(_changing(same_ops, prop))
         if entries:
             out.append((same_ops[0], prop, entries))
     return out
@@ -339,15 +343,13 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> tuple[Follows, .
             )
         elif any(_printed(op.properties) != _printed(first.properties) for op in same_ops):
             if _slice_follows_length(same_ops, sizes):
-                pairs = zip(*(_ints(op.start_indices) for op in same_ops[:2]))  # type: ignore[attr-defined]
-                dims = [d for d, (a, b) in enumerate(pairs) if a != b]
+                dims = _changing(same_ops, "start_indices")
                 if dims:
                     from_end.append((first, dims))  # type: ignore[arg-type]
                 else:
                     following += _following(same_ops, ("start_indices", "limit_indices"))
             elif _pad_follows_length(same_ops, sizes):
-                pairs = zip(*(_ints(op.edge_padding_low) for op in same_ops[:2]))  # type: ignore[attr-defined]
-                dims = [d for d, (a, b) in enumerate(pairs) if a != b]
+                dims = _changing(same_ops, "edge_padding_low")
                 if dims:
                     pads_from_end.append((first, dims))  # type: ignore[arg-type]
                 else:
