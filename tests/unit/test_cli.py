@@ -85,6 +85,36 @@ def test_opt_missing_unreadable_and_binary_input(tmp_path):
     assert proc.stderr == f"vmlir-opt: error: No such file or directory: '{out}'\n"
 
 
+def test_opt_empty_input_is_an_empty_module(tmp_path):
+    """An input without operations (empty, or comments only) is an empty module, as
+    mlir-opt reads it; with --no-implicit-module it is still an error."""
+    for text in ("", "// nothing here yet\n\n"):
+        src = tmp_path / "empty.mlir"
+        src.write_text(text)
+        proc = _run("opt", str(src))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["builtin.module", "{", "}"]
+        proc = _run("opt", "-p", "batch-vectorize,batch-lower", str(src))
+        assert proc.returncode == 0, proc.stderr
+    proc = _run("opt", "--no-implicit-module", str(src))
+    _assert_clean_failure(proc)
+
+
+def test_opt_offers_only_the_mlir_target(tmp_path):
+    """xDSL's assembly targets need its low-level dialects: asking for one is a usage
+    error (argparse's exit code 2), never a crash in the printer."""
+    src = tmp_path / "ok.mlir"
+    src.write_text(VMAP_PROGRAM)
+    proc = _run("opt", "-t", "x86-asm", str(src))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    # argparse names the program as it was started (`python -m` here).
+    assert proc.stderr.splitlines()[-1].endswith(
+        "error: argument -t/--target: invalid choice: 'x86-asm' (choose from mlir)"
+    )
+    assert _run("opt", "-t", "mlir", str(src)).returncode == 0
+
+
 def test_opt_unknown_pass(tmp_path):
     """An unknown pass name: exit code 1, one error line naming it, no traceback."""
     src = tmp_path / "ok.mlir"

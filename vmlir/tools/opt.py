@@ -2,23 +2,30 @@
 
 Everything xdsl-opt offers is here (`-p` pipelines, `--print-between-passes`,
 `--time-passes`, `--split-input-file`, `--verify-diagnostics`, ...). Differences:
-input is read through `vmlir.ir.fix_hex_floats` (xDSL misreads hex float literals), and a
-malformed input or a failing pass prints a diagnostic and exits with code 1, without a
-Python traceback.
+input is read through `vmlir.ir.fix_hex_floats` (xDSL misreads hex float literals); an
+input with no operations (empty, or only comments) is an empty module, as for mlir-opt;
+the only output target is `mlir` (xDSL's assembly targets need its own low-level dialects,
+never vmlir's IR); and a malformed input or a failing pass prints a diagnostic and exits
+with code 1, without a Python traceback.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import IO, Any
 
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from vmlir.errors import VmlirError
 from vmlir.ir import fix_hex_floats
+
+
+_COMMENTS = re.compile(r"//[^\n]*")
 
 
 class VmlirOptMain(xDSLOptMain):
@@ -30,11 +37,17 @@ class VmlirOptMain(xDSLOptMain):
     def register_all_frontends(self) -> None:
         def parse_mlir(io: IO[bytes]):
             text = io.read().decode()
+            if not _COMMENTS.sub("", text).strip() and not self.args.no_implicit_module:
+                return ModuleOp([])
             return Parser(self.ctx, fix_hex_floats(text), self.get_input_name()).parse_module(
                 not self.args.no_implicit_module
             )
 
         self.available_frontends["mlir"] = parse_mlir
+
+    def register_all_targets(self) -> None:
+        super().register_all_targets()
+        self.available_targets = {"mlir": self.available_targets["mlir"]}
 
     # VmlirError is a plain Exception (importing vmlir must not import xDSL); xdsl-opt
     # reports DiagnosticExceptions per `// -----` chunk under --verify-diagnostics.
