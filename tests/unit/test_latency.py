@@ -104,3 +104,70 @@ def test_nested_collective_over_the_inner_axis(assert_same):
     out, seen = _first_call(lambda: vmlir.vmap(f, axis_name="i"), xs)
     assert len(seen) == 2, seen
     assert_same(out, jax.vmap(g, axis_name="i")(xs))
+
+
+# --------------------------------------------------------------------------- disk-cache key
+
+
+def _hits(monkeypatch, tmp_path, fns, x) -> list[tuple[Any, list[str]]]:
+    """Compile each of `fns` in turn with the disk cache on (one directory): the outputs
+    and the jax lowerings of each first call."""
+    monkeypatch.setenv("VMLIR_CACHE", "1")
+    monkeypatch.setenv("VMLIR_CACHE_DIR", str(tmp_path))
+    return [_first_call(lambda f=f: vmlir.vmap(f), x) for f in fns]
+
+
+def test_cache_hit_needs_no_per_example_lowering(monkeypatch, tmp_path, assert_same):
+    """A disk-cache hit is keyed with the jaxpr: jax lowers only the final program, as
+    jax.jit does, and the result is the cached one (right against jax.vmap)."""
+
+    def f(x):
+        return jnp.sum(jnp.tanh(x) * x) + jnp.max(x)
+
+    x = np.random.default_rng(4).normal(size=(4, 6)).astype(np.float32)
+    (first, miss), (second, hit) = _hits(monkeypatch, tmp_path, [f, f], x)
+    assert len(miss) == 2, miss
+    assert len(hit) == 1, hit
+    assert_same(second, jax.vmap(f)(x))
+    assert_same(second, first)
+
+
+def test_cache_key_sees_edits(monkeypatch, tmp_path, assert_same):
+    """Functions that differ only in a literal, a closed-over array's values, an
+    operation or a parameter each miss the cache and get their own right result."""
+    w1 = np.arange(6, dtype=np.float32)
+    w2 = w1.copy()
+    w2[5] = 7.0
+    fns = [
+        lambda x: jnp.sum(x * 2.0),
+        lambda x: jnp.sum(x * 3.0),
+        lambda x: jnp.sum(x * w1),
+        lambda x: jnp.sum(x * w2),
+        lambda x: jnp.prod(x * w2),
+        lambda x: lax.cumsum(x)[-1],
+        lambda x: lax.cumsum(x, reverse=True)[-1],
+    ]
+    x = np.random.default_rng(5).normal(size=(3, 6)).astype(np.float32)
+    results = _hits(monkeypatch, tmp_path, fns, x)
+    for f, (out, seen) in zip(fns, results):
+        assert len(seen) == 2, seen  # every one a miss: lowered per example, then the final
+        assert_same(out, jax.vmap(f)(x))
+
+
+def test_jaxpr_key_refuses_what_it_does_not_know():
+    """A program with a Python callback (a function the jaxpr only points to) has no
+    jaxpr key: the cache keys it with its StableHLO instead; a plain one has a key that
+    is the same for the same program traced twice."""
+    from vmlir.frontend.jaxpr_key import jaxpr_key
+
+    def plain(x):
+        return jnp.sin(x) * 2.0
+
+    def calls_back(x):
+        return jax.pure_callback(np.sin, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+    x = jnp.ones((3,), jnp.float32)
+    assert jaxpr_key(jax.make_jaxpr(calls_back)(x)) is None
+    key = jaxpr_key(jax.make_jaxpr(plain)(x))
+    assert key is not None and key == jaxpr_key(jax.make_jaxpr(plain)(x))
+    assert key != jaxpr_key(jax.make_jaxpr(plain)(jnp.ones((4,), jnp.float32)))

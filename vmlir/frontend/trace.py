@@ -55,16 +55,36 @@ def _vmlir_trace() -> Iterator[None]:
 
 
 class PerExampleProgram:
-    """JAX's StableHLO for one example, and the shape of what it returns.
+    """JAX's program for one example, and the shape of what it returns.
 
-    `module` is jaxlib's in-memory module, which the importer walks directly; its text is
-    printed only when asked for (a recorded "jax" stage, a nested vmap's marker, the
-    cache key)."""
+    Traced on creation, lowered to StableHLO on first use of `module` (jaxlib's in-memory
+    module, which the importer walks directly): a disk-cache hit keys the cache with the
+    jaxpr (`cache_key`) and needs no lowering. Text is printed only when asked for (a
+    recorded "jax" stage, the cache key of a program the jaxpr key does not cover)."""
 
-    def __init__(self, module: Any, out_tree: Any, out_avals: tuple[Any, ...]):
-        self.module = module
+    def __init__(
+        self,
+        traced: Any,
+        out_tree: Any,
+        out_avals: tuple[Any, ...],
+        axis_name: str | None = None,
+        axis_size: int = 0,
+    ):
+        self._traced = traced
+        self._axis = (axis_name, axis_size)
         self.out_tree = out_tree
         self.out_avals = out_avals  # per-example ShapedArrays (with weak types)
+
+    @contextlib.contextmanager
+    def _as_traced(self) -> Iterator[None]:
+        # The lowering rules of our markers read the state the function was traced in.
+        with _vmlir_trace(), axis_bound(*self._axis):
+            yield
+
+    @functools.cached_property
+    def module(self) -> Any:
+        with self._as_traced():
+            return self._traced.lower().compiler_ir("stablehlo")
 
     @functools.cached_property
     def text(self) -> str:
@@ -75,6 +95,20 @@ class PerExampleProgram:
     def key_text(self) -> str:
         """Generic form without locations: what the program computes, for cache keys."""
         return self.module.operation.get_asm(print_generic_op_form=True, enable_debug_info=False)
+
+    @functools.cached_property
+    def cache_key(self) -> str | None:
+        """What the program computes, for the disk cache: a digest of the jaxpr
+        (vmlir/frontend/jaxpr_key.py), else the StableHLO text; None when the program
+        calls a custom_vmap rule (Python code outside it: a cached result could outlive
+        an edit of the rule)."""
+        from vmlir.frontend.jaxpr_key import jaxpr_key
+
+        with self._as_traced():
+            key = jaxpr_key(self._traced.jaxpr)
+        if key is not None:
+            return key
+        return None if CUSTOM_VMAP_MARKER in self.key_text else self.key_text
 
 
 def _flat(fn: Callable[..., Any], in_tree: Any, out_trees: list[Any]) -> Callable[..., list[Any]]:
@@ -98,7 +132,7 @@ def lower_per_example(
     axis_name: str | None = None,
     axis_size: int = 0,
 ) -> PerExampleProgram:
-    """Lower `fn` on one example's (flattened) argument shapes.
+    """Trace `fn` on one example's (flattened) argument shapes (lowered on first use).
 
     Python `if`/`while`/`for` on traced values in `fn` are first rewritten into lax
     control flow (vmlir.frontend.pycontrol), so they work per example. With an
@@ -111,10 +145,9 @@ def lower_per_example(
     with _vmlir_trace(), axis_bound(axis_name, axis_size):
         # keep_unused: every argument must stay a parameter, to match in_axes one to one.
         traced = jax.jit(flat_fn, keep_unused=True).trace(*per_example)
-        lowered = traced.lower()
     # The jaxpr's avals keep weak types (lowered.out_info drops them).
     out_avals = tuple(traced.jaxpr.out_avals)
-    return PerExampleProgram(lowered.compiler_ir("stablehlo"), out_trees[-1], out_avals)
+    return PerExampleProgram(traced, out_trees[-1], out_avals, axis_name, axis_size)
 
 
 def lower_jitted(fn: Callable[..., Any], shapes: Sequence[jax.ShapeDtypeStruct]) -> str:
