@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -171,3 +176,54 @@ def test_jaxpr_key_refuses_what_it_does_not_know():
     key = jaxpr_key(jax.make_jaxpr(plain)(x))
     assert key is not None and key == jaxpr_key(jax.make_jaxpr(plain)(x))
     assert key != jaxpr_key(jax.make_jaxpr(plain)(jnp.ones((4,), jnp.float32)))
+
+
+# --------------------------------------------------------------------------- deferred op definitions
+
+_DEFS_SCRIPT = textwrap.dedent(
+    """
+    import json, os, re
+    os.environ["VMLIR_CACHE"] = "0"
+    import numpy as np
+    import vmlir
+    from vmlir.dialects import deferred
+    from vmlir.dialects.batch import Batch
+    from vmlir.dialects.chlo import CHLO
+    from vmlir.dialects.stablehlo import StableHLO
+
+    ops = [op for d in (StableHLO, Batch, CHLO) for op in d.operations]
+    after_import = len(deferred._PENDING)
+    vmlir.compile(vmlir.vmap(lambda x: (x * x).sum()))(np.ones((4, 3), np.float32))
+    after_compile = len(deferred._PENDING)
+    defs = {
+        op.name: re.sub(r" at 0x[0-9a-f]+", "", repr(op.get_irdl_definition()))
+        + repr(sorted(type(t).__name__ for t in op.traits))
+        for op in ops
+    }
+    print(json.dumps({"ops": len(ops), "import": after_import, "compile": after_compile,
+                      "defs": defs}))
+    """
+)
+
+
+def _defs(eager: bool) -> dict[str, Any]:
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("VMLIR_EAGER_OPS", None)
+    if eager:
+        env["VMLIR_EAGER_OPS"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-c", _DEFS_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_op_definitions_are_built_on_first_use_and_match_eager_ones():
+    """In a fresh process, importing the dialects builds no op definition, a small
+    compilation builds a few; every definition built on first use (constraints,
+    accessors, traits, format) prints the same as one built at import."""
+    lazy, eager = _defs(eager=False), _defs(eager=True)
+    assert lazy["import"] == lazy["ops"] > 100
+    assert lazy["compile"] > lazy["ops"] - 20
+    assert eager["import"] == eager["compile"] == 0
+    assert lazy["defs"] == eager["defs"]
