@@ -19,7 +19,6 @@ import jax
 from vmlir import cache
 from vmlir.compiler import Stages, default_pipeline
 from vmlir.derived import Backend, flat_fn
-from vmlir.dialects.batch_shards import MeshShards
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.axes import (
     Axis,
@@ -37,6 +36,7 @@ from vmlir.static_args import ARRAYS, StaticArgs, only_arrays
 from vmlir.vmapped import Vmapped, _copy_name, vmap  # noqa: F401 (vmap re-exported: vmlir.api.vmap)
 
 if TYPE_CHECKING:
+    from vmlir.dialects.batch_shards import MeshShards
     from vmlir.runtime import sharding
 
 # xDSL, our dialects and passes are imported only when the passes run (a build, not a
