@@ -227,3 +227,14 @@ def test_op_definitions_are_built_on_first_use_and_match_eager_ones():
     assert lazy["compile"] > lazy["ops"] - 20
     assert eager["import"] == eager["compile"] == 0
     assert lazy["defs"] == eager["defs"]
+
+
+def test_jaxpr_key_refuses_prng_keys_and_keys_plain_ones_the_same():
+    """A typed PRNG key (an extended dtype) in the program has no jaxpr key, and a
+    bfloat16 or boolean program has one."""
+    from vmlir.frontend.jaxpr_key import jaxpr_key
+
+    key = jax.random.key(0)
+    assert jaxpr_key(jax.make_jaxpr(lambda x: jax.random.normal(key, x.shape) + x)(jnp.ones(3))) is None
+    for x in (jnp.ones(3, jnp.bfloat16), jnp.ones(3, bool)):
+        assert jaxpr_key(jax.make_jaxpr(lambda v: ~v if v.dtype == bool else -v)(x)) is not None

@@ -78,7 +78,7 @@ class _Encoder:
     def aval(self, a: Any) -> None:
         if type(a) is not self.core.ShapedArray:
             raise _Unknown(type(a).__name__)
-        self.put(f"aval{tuple(a.shape)}|{np.dtype(a.dtype).name}|{a.weak_type}")
+        self.put(f"aval{tuple(a.shape)}|{self.dtype(a.dtype)}|{a.weak_type}")
         for slot in ("sharding", "manual_axis_type", "memory_space"):
             self.value(getattr(a, slot, None))
 
@@ -128,10 +128,18 @@ class _Encoder:
                 self.put(slot)
                 self.value(getattr(x, slot, None))
 
+    def dtype(self, d: Any) -> str:
+        if not isinstance(d, np.dtype) or d.kind not in "biufcV" or d.hasobject:
+            raise _Unknown(f"dtype {d}")  # jax's extended dtypes (PRNG keys), objects
+        return f"{d.name}|{d.str}"
+
     def array(self, x: Any) -> None:
+        if isinstance(x, jax.core.Tracer):
+            raise _Unknown("tracer")  # a value of an enclosing trace, not a constant
+        if isinstance(x, jax.Array) and not isinstance(x.dtype, np.dtype):
+            raise _Unknown(f"dtype {x.dtype}")
         a = np.asarray(x)
-        if a.dtype == object:
-            raise _Unknown("object array")
+        self.dtype(a.dtype)
         self.put(f"array{a.shape}|{a.dtype.name}|{a.dtype.str}")
         self.h.update(np.ascontiguousarray(a).tobytes())
 
@@ -144,11 +152,11 @@ class _Encoder:
             # jax's scalars that carry their dtype (jax._src.literals)
             base = {"TypedInt": int, "TypedFloat": float, "TypedComplex": complex}[t.__name__]
             self.put(f"{t.__name__}:{base(x)!r}")
-            self.value(np.dtype(x.dtype))
+            self.value(x.dtype)
         elif isinstance(x, enum.Enum):
             self.put(f"enum:{t.__module__}.{t.__qualname__}.{x.name}")
         elif isinstance(x, np.dtype):
-            self.put(f"dtype:{x.name}|{x.str}")
+            self.put(f"dtype:{self.dtype(x)}")
         elif isinstance(x, (np.ndarray, np.generic, jax.Array)):
             self.array(x)
         elif isinstance(x, core.ClosedJaxpr):
