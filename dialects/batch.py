@@ -60,7 +60,6 @@ from xdsl.irdl import (
     IRDLOperation,
     VarConstraint,
     base,
-    irdl_op_definition,
     operand_def,
     opt_prop_def,
     prop_def,
@@ -89,6 +88,7 @@ from vmlir.dialects.batch_layout import (  # noqa: F401 (re-exported: batch.inse
     varying_attr,
 )
 from vmlir.dialects.batch_shards import MeshShards
+from vmlir.dialects.deferred import irdl_op_definition
 
 VARYING_ATTR = "batch.varying"
 """Discardable attribute set by batch-propagate-axes: `array<i1: ...>`, one per result."""

@@ -45,7 +45,6 @@ from xdsl.irdl import (
     IRDLOperation,
     VarConstraint,
     base,
-    irdl_op_definition,
     operand_def,
     opt_prop_def,
     prop_def,
@@ -57,6 +56,8 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+
+from vmlir.dialects.deferred import irdl_op_definition
 
 
 def names_attr(names: Sequence[str]) -> ArrayAttr[StringAttr]:

@@ -27,7 +27,6 @@ from xdsl.dialects.builtin import I64, IntegerAttr, IntegerType, TensorType, i64
 from xdsl.ir import Dialect, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
-    irdl_op_definition,
     operand_def,
     prop_def,
     result_def,
@@ -36,6 +35,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from vmlir.dialects.deferred import irdl_op_definition
 from vmlir.dialects.stablehlo import BinaryElementwiseOp, UnaryElementwiseOp
 
 

@@ -19,7 +19,6 @@ import jax
 from vmlir import cache
 from vmlir.compiler import Stages, default_pipeline
 from vmlir.derived import Backend, flat_fn
-from vmlir.dialects.batch_shards import MeshShards
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.axes import (
     Axis,
@@ -30,13 +29,14 @@ from vmlir.frontend.axes import (
 )
 from vmlir.frontend.collectives import outer_axis_names
 from vmlir.frontend.pycontrol import convert
-from vmlir.frontend.trace import CUSTOM_VMAP_MARKER, batched_aval, lower_per_example
+from vmlir.frontend.trace import batched_aval, lower_per_example
 from vmlir.runtime import xla
 from vmlir.runtime.batched import BatchedFn
 from vmlir.static_args import ARRAYS, StaticArgs, only_arrays
 from vmlir.vmapped import Vmapped, _copy_name, vmap  # noqa: F401 (vmap re-exported: vmlir.api.vmap)
 
 if TYPE_CHECKING:
+    from vmlir.dialects.batch_shards import MeshShards
     from vmlir.runtime import sharding
 
 # xDSL, our dialects and passes are imported only when the passes run (a build, not a
@@ -170,9 +170,7 @@ class Compiled:
                 for a, ax, s in zip(per_example.out_avals, out_axes, summed)
             )
             disk_key = None
-            # A custom_vmap rule is Python code outside the per-example program: a cached
-            # result could outlive an edit of the rule.
-            if cache.enabled() and CUSTOM_VMAP_MARKER not in per_example.key_text:
+            if cache.enabled() and per_example.cache_key is not None:
                 options = {
                     "chunk_size": v.chunk_size,
                     "memory_limit_bytes": self.memory_limit_bytes,
@@ -183,7 +181,7 @@ class Compiled:
                     "profile": self.loops,
                 }
                 disk_key = cache.key(
-                    per_example.key_text, flat.in_axes, out_axes, flat.axis_size,
+                    per_example.cache_key, flat.in_axes, out_axes, flat.axis_size,
                     self.pipeline, options,
                 )
             text = cache.load(disk_key) if disk_key is not None and not record else None

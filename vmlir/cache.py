@@ -2,9 +2,11 @@
 
 A researcher reruns a script: JAX traces the per-example function again (cheap), but our
 passes need not run again. The final StableHLO of each compilation is stored under a key
-made of everything it depends on: JAX's per-example StableHLO (without locations), the
-axes, the pipeline with its options, vmlir's version and a fingerprint of its source
-files, and the jax/jaxlib/xdsl versions. A hit reads one file and imports nothing of xDSL.
+made of everything it depends on: what the per-example program computes (a digest of its
+jaxpr, vmlir/frontend/jaxpr_key.py, else JAX's StableHLO without locations), the axes,
+the pipeline with its options, vmlir's version and a fingerprint of its source files,
+and the jax/jaxlib/xdsl versions. A hit reads one file, imports nothing of xDSL and does
+not lower the per-example function.
 
 XLA's own compilation of the result goes through jax.jit, so jax's persistent
 compilation cache (`jax.config.update("jax_compilation_cache_dir", ...)`) applies to it

@@ -66,6 +66,35 @@ def embed_call(
     return op.results
 
 
+def embed_jaxpr(
+    ctx: mlir.LoweringRuleContext,
+    jaxpr: Any,
+    args: Sequence[object],
+    sym_name: str,
+    marker: tuple[str, str],
+) -> Sequence[object]:
+    """Lower the closed jaxpr `jaxpr` (no ordered effects) as a private function of the
+    module being built, and call it through the marker `(target, config)` as in
+    `embed_call`.
+
+    The jaxpr is lowered in this lowering's own context and module: a nested program
+    embedded as text would cost a second lowering of it by JAX, a new MLIR context, and a
+    print and a parse of its text."""
+    func = mlir.lower_jaxpr_to_fun(
+        ctx.module_context, sym_name, jaxpr, [], num_const_args=0, in_avals=jaxpr.in_avals
+    )
+    target, config = marker
+    op = _custom_call(
+        target,
+        result_types=[mlir.aval_to_ir_type(ctx.module_context, a) for a in ctx.avals_out],
+        operands=list(args),
+        backend_config=config,
+        called_computations=[func.name.value],
+        api_version=1,
+    )
+    return op.results
+
+
 def _fresh_channels(ctx: mlir.LoweringRuleContext, module: Any) -> None:
     """Give each cross-device collective of `module` a channel of jax's module (jax gives
     every collective it emits its own; the same program embedded twice must not share)."""

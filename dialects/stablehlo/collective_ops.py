@@ -33,7 +33,6 @@ from xdsl.ir import Attribute, ParametrizedAttribute, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     irdl_attr_definition,
-    irdl_op_definition,
     opt_prop_def,
     prop_def,
     region_def,
@@ -44,6 +43,8 @@ from xdsl.irdl import (
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
+
+from vmlir.dialects.deferred import irdl_op_definition
 
 DEVICE_TO_DEVICE = 1
 """The channel type of a collective between devices (jax's `DEVICE_TO_DEVICE_TYPE`)."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, StringAttr, SymbolRefAttr
 from xdsl.irdl import (
     IRDLOperation,
-    irdl_op_definition,
     opt_prop_def,
     prop_def,
     var_operand_def,
     var_result_def,
 )
+
+from vmlir.dialects.deferred import irdl_op_definition
 
 __all__ = ["CompositeOp"]
 

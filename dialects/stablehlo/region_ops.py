@@ -22,7 +22,6 @@ from xdsl.ir import (
 from xdsl.irdl import (
     IRDLOperation,
     SameVariadicOperandSize,
-    irdl_op_definition,
     operand_def,
     opt_prop_def,
     prop_def,
@@ -41,6 +40,7 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from vmlir.dialects.deferred import irdl_op_definition
 from vmlir.dialects.stablehlo import region_formats
 from vmlir.dialects.stablehlo._shapes import _i64_array
 from vmlir.dialects.stablehlo.attributes import (

@@ -21,7 +21,6 @@ from xdsl.ir import (
 )
 from xdsl.irdl import (
     IRDLOperation,
-    irdl_op_definition,
     operand_def,
     opt_prop_def,
     prop_def,
@@ -35,6 +34,7 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from vmlir.dialects.deferred import irdl_op_definition
 from vmlir.dialects.stablehlo import formats
 from vmlir.dialects.stablehlo._shapes import _i64_array, _shape
 from vmlir.dialects.stablehlo.syntax import OperandsAndListsFormat

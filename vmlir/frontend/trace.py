@@ -2,10 +2,12 @@
 
 JAX lowers the PER-EXAMPLE function (the user's function on one example's shapes) to
 StableHLO; batching is our job, not jax.vmap's. While we trace, a `vmlir.vmap` called
-inside the function does not batch anything itself: it binds `vmlir_vmap_p`, whose
-lowering is a `stablehlo.custom_call @vmlir.vmap` naming the inner per-example program
-in `called_computations`, with `{in_axes, out_axes, axis_size}` as backend_config. The importer turns that call into a
-nested `batch.vmap`, so nesting is explicit in our IR.
+inside the function does not batch anything itself: it binds `vmlir_vmap_p` with the
+inner per-example jaxpr, whose lowering (part of the outer program's: JAX lowers the
+whole nest once) is a `stablehlo.custom_call @vmlir.vmap` naming the inner per-example
+function in `called_computations`, with `{in_axes, out_axes, axis_size}` as
+backend_config. The importer turns that call into a nested `batch.vmap`, so nesting is
+explicit in our IR.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, FlatArgs, flatten_args, flatten_out_axes
 from vmlir.frontend.collectives import axis_bound
 from vmlir.frontend.pycontrol import convert
-from vmlir.jaxmlir import embed_call, jax_core
+from vmlir.jaxmlir import embed_jaxpr, jax_core
 
 _core = jax_core()
 ClosedJaxpr, Primitive, jaxpr_as_fun = _core.ClosedJaxpr, _core.Primitive, _core.jaxpr_as_fun
@@ -53,16 +55,36 @@ def _vmlir_trace() -> Iterator[None]:
 
 
 class PerExampleProgram:
-    """JAX's StableHLO for one example, and the shape of what it returns.
+    """JAX's program for one example, and the shape of what it returns.
 
-    `module` is jaxlib's in-memory module, which the importer walks directly; its text is
-    printed only when asked for (a recorded "jax" stage, a nested vmap's marker, the
-    cache key)."""
+    Traced on creation, lowered to StableHLO on first use of `module` (jaxlib's in-memory
+    module, which the importer walks directly): a disk-cache hit keys the cache with the
+    jaxpr (`cache_key`) and needs no lowering. Text is printed only when asked for (a
+    recorded "jax" stage, the cache key of a program the jaxpr key does not cover)."""
 
-    def __init__(self, module: Any, out_tree: Any, out_avals: tuple[Any, ...]):
-        self.module = module
+    def __init__(
+        self,
+        traced: Any,
+        out_tree: Any,
+        out_avals: tuple[Any, ...],
+        axis_name: str | None = None,
+        axis_size: int = 0,
+    ):
+        self._traced = traced
+        self._axis = (axis_name, axis_size)
         self.out_tree = out_tree
         self.out_avals = out_avals  # per-example ShapedArrays (with weak types)
+
+    @contextlib.contextmanager
+    def _as_traced(self) -> Iterator[None]:
+        # The lowering rules of our markers read the state the function was traced in.
+        with _vmlir_trace(), axis_bound(*self._axis):
+            yield
+
+    @functools.cached_property
+    def module(self) -> Any:
+        with self._as_traced():
+            return self._traced.lower().compiler_ir("stablehlo")
 
     @functools.cached_property
     def text(self) -> str:
@@ -73,6 +95,20 @@ class PerExampleProgram:
     def key_text(self) -> str:
         """Generic form without locations: what the program computes, for cache keys."""
         return self.module.operation.get_asm(print_generic_op_form=True, enable_debug_info=False)
+
+    @functools.cached_property
+    def cache_key(self) -> str | None:
+        """What the program computes, for the disk cache: a digest of the jaxpr
+        (vmlir/frontend/jaxpr_key.py), else the StableHLO text; None when the program
+        calls a custom_vmap rule (Python code outside it: a cached result could outlive
+        an edit of the rule)."""
+        from vmlir.frontend.jaxpr_key import jaxpr_key
+
+        with self._as_traced():
+            key = jaxpr_key(self._traced.jaxpr)
+        if key is not None:
+            return key
+        return None if CUSTOM_VMAP_MARKER in self.key_text else self.key_text
 
 
 def _flat(fn: Callable[..., Any], in_tree: Any, out_trees: list[Any]) -> Callable[..., list[Any]]:
@@ -96,7 +132,7 @@ def lower_per_example(
     axis_name: str | None = None,
     axis_size: int = 0,
 ) -> PerExampleProgram:
-    """Lower `fn` on one example's (flattened) argument shapes.
+    """Trace `fn` on one example's (flattened) argument shapes (lowered on first use).
 
     Python `if`/`while`/`for` on traced values in `fn` are first rewritten into lax
     control flow (vmlir.frontend.pycontrol), so they work per example. With an
@@ -109,10 +145,9 @@ def lower_per_example(
     with _vmlir_trace(), axis_bound(axis_name, axis_size):
         # keep_unused: every argument must stay a parameter, to match in_axes one to one.
         traced = jax.jit(flat_fn, keep_unused=True).trace(*per_example)
-        lowered = traced.lower()
     # The jaxpr's avals keep weak types (lowered.out_info drops them).
     out_avals = tuple(traced.jaxpr.out_avals)
-    return PerExampleProgram(lowered.compiler_ir("stablehlo"), out_trees[-1], out_avals)
+    return PerExampleProgram(traced, out_trees[-1], out_avals, axis_name, axis_size)
 
 
 def lower_jitted(fn: Callable[..., Any], shapes: Sequence[jax.ShapeDtypeStruct]) -> str:
@@ -141,15 +176,19 @@ def _vmap_impl(*args: Any, **params: Any) -> Any:
 
 
 def _vmap_abstract_eval(
-    *args: Any, text: str, spec: str, out_avals: tuple[Any, ...], handle: Any
+    *args: Any, jaxpr: Any, spec: str, out_avals: tuple[Any, ...], handle: Any
 ) -> Any:
     return list(out_avals)
 
 
 def _vmap_lowering(
-    ctx: mlir.LoweringRuleContext, *args: Any, text: str, spec: str, out_avals: Any, handle: Any
+    ctx: mlir.LoweringRuleContext, *args: Any, jaxpr: Any, spec: str, out_avals: Any, handle: Any
 ):
-    return embed_call(ctx, text, args, "vmlir_inner_vmap", marker=(VMAP_MARKER, spec))
+    # The inner program is lowered here, inside the outer one: its collectives must see
+    # its own axis name bound, as they did while it was traced.
+    config = json.loads(spec)
+    with axis_bound(config["axis_name"], config["axis_size"]):
+        return embed_jaxpr(ctx, jaxpr, args, "vmlir_inner_vmap", marker=(VMAP_MARKER, spec))
 
 
 vmlir_vmap_p.def_impl(_vmap_impl)
@@ -157,38 +196,48 @@ vmlir_vmap_p.def_abstract_eval(_vmap_abstract_eval)
 mlir.register_lowering(vmlir_vmap_p, _vmap_lowering)
 
 
-def _hoist_outer_values(
+def _per_example_jaxpr(
     fn: Callable[..., Any], in_tree: Any, flat: FlatArgs, leaves: list[Any]
-) -> tuple[Callable[..., Any], Any, FlatArgs, list[Any], Any]:
-    """Make the values of the outer example that `fn` closes over explicit operands.
+) -> tuple[Any, FlatArgs, list[Any], Any]:
+    """`fn` on one example, as a closed jaxpr whose operands are explicit.
 
-    The inner program is lowered on its own; a closed-over tracer of the outer trace would
-    otherwise become a hidden parameter of it. Traced once to a jaxpr: its tracer
-    constants become extra unmapped operands (in_axes None), concrete ones stay constants.
-    Returns the flat function, its input tree, the extended arguments, and `fn`'s output
-    tree."""
+    The inner program is a function of its own in the lowered module; a closed-over
+    tracer of the outer trace (a value of the outer example) would otherwise become a
+    hidden parameter of it. Traced once: its tracer constants become extra unmapped
+    operands (in_axes None), concrete ones stay constants. Returns the jaxpr, the extended
+    arguments, and `fn`'s output tree."""
     out_trees: list[Any] = []
     closed = jax.make_jaxpr(_flat(fn, in_tree, out_trees))(*flat.per_example)
-    traced = [i for i, c in enumerate(closed.consts) if isinstance(c, jax.core.Tracer)]
-    hoisted = [closed.consts[i] for i in traced]
-    n = len(leaves)
+    traced = [isinstance(c, jax.core.Tracer) for c in closed.consts]
+    hoisted = [c for c, t in zip(closed.consts, traced) if t]
+    if hoisted:
+        closed = _consts_to_operands(closed, traced)
+        avals = [jax.typeof(c) for c in hoisted]
+        flat = FlatArgs(
+            flat.avals + tuple(avals),
+            flat.in_axes + (None,) * len(hoisted),
+            flat.axis_size,
+            flat.per_example
+            + tuple(jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals),
+        )
+    return closed, flat, [*leaves, *hoisted], out_trees[0]
 
-    def explicit(*xs: Any) -> list[Any]:
-        consts = list(closed.consts)
-        for i, c in zip(traced, xs[n:]):
-            consts[i] = c
-        return jaxpr_as_fun(ClosedJaxpr(closed.jaxpr, consts))(*xs[:n])
 
-    avals = [jax.typeof(c) for c in hoisted]
-    flat = FlatArgs(
-        flat.avals + tuple(avals),
-        flat.in_axes + (None,) * len(hoisted),
-        flat.axis_size,
-        flat.per_example
-        + tuple(jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals),
+def _consts_to_operands(closed: Any, which: Sequence[bool]) -> Any:
+    """`closed` with the constants flagged in `which` moved after its parameters."""
+    # jax's own helper (partial_eval.convert_constvars_jaxpr) moves every constant, in
+    # front; the concrete ones must stay constants of the program, the operands in order.
+    j = closed.jaxpr
+    moved = [v for v, w in zip(j.constvars, which) if w]
+    kept = [(v, c) for v, c, w in zip(j.constvars, closed.consts, which) if not w]
+    names = j.debug_info.arg_names
+    dbg = j.debug_info._replace(
+        arg_names=None if names is None else (*names, *("",) * len(moved))
     )
-    _, flat_tree = jax.tree_util.tree_flatten((0,) * (n + len(hoisted)))
-    return explicit, flat_tree, flat, [*leaves, *hoisted], out_trees[0]
+    jaxpr = j.replace(
+        constvars=[v for v, _ in kept], invars=[*j.invars, *moved], debug_info=dbg
+    )
+    return ClosedJaxpr(jaxpr, [c for _, c in kept])
 
 
 def nested_vmap_call(
@@ -207,13 +256,11 @@ def nested_vmap_call(
     `handle` parameter (what the runtime's rules need to differentiate or batch it)."""
     flat, in_tree, leaves = flatten_args(args, in_axes, axis_size)
     fn, in_tree = flat.bind_static(convert(fn), in_tree)
+    # Traced to a jaxpr only: JAX lowers it once, as part of the outer program.
     with axis_bound(axis_name, flat.axis_size):
-        fn, in_tree, flat, leaves, out_tree = _hoist_outer_values(fn, in_tree, flat, leaves)
-    prog = lower_per_example(
-        fn, in_tree, flat.per_example, convert_control_flow=False,
-        axis_name=axis_name, axis_size=flat.axis_size,
-    )
-    out_ax = flatten_out_axes(out_axes, out_tree, [len(a.shape) for a in prog.out_avals])
+        jaxpr, flat, leaves, out_tree = _per_example_jaxpr(fn, in_tree, flat, leaves)
+    inner_avals = jaxpr.out_avals
+    out_ax = flatten_out_axes(out_axes, out_tree, [len(a.shape) for a in inner_avals])
     spec = json.dumps(
         {
             "in_axes": list(flat.in_axes),
@@ -223,15 +270,15 @@ def nested_vmap_call(
             "axis_name": axis_name,
         }
     )
-    out_avals = tuple(batched_aval(a, ax, flat.axis_size) for a, ax in zip(prog.out_avals, out_ax))
+    out_avals = tuple(batched_aval(a, ax, flat.axis_size) for a, ax in zip(inner_avals, out_ax))
     handle = None
     if make_handle is not None:
         handle = make_handle(
-            fn, flat.in_axes, tuple(out_ax), flat.axis_size, chunk_size, axis_name
+            jaxpr_as_fun(jaxpr), flat.in_axes, tuple(out_ax), flat.axis_size, chunk_size, axis_name
         )
     try:
         outs = vmlir_vmap_p.bind(
-            *leaves, text=prog.text, spec=spec, out_avals=out_avals, handle=handle
+            *leaves, jaxpr=jaxpr, spec=spec, out_avals=out_avals, handle=handle
         )
     except NotImplementedError as e:
         # JAX raises this when a transformation (e.g. jax.grad) meets our marker.
