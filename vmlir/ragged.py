@@ -31,7 +31,7 @@ from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, avals_of, runner, x
 
 Axis = int | None
 
-__all__ = ["XLA_OPTIONS", "Ragged", "RaggedVmapped", "choose_buckets"]
+__all__ = ["PROGRAM_ROWS", "XLA_OPTIONS", "Ragged", "RaggedVmapped", "choose_buckets"]
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,22 @@ class Ragged:
         return out
 
 
-def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
+PROGRAM_ROWS = 2048
+"""What one more bucket program must save, in padded rows (an example's positions along
+the ragged axis, summed over the examples) per call, to be worth its compile: the bucket
+count minimizes `padded rows + PROGRAM_ROWS * programs` (docs/ragged.md, "Buckets").
+Measured on CPU: a bucket program compiles in 0.1-0.2 s and a padded row of the bench's
+programs runs in 0.1-0.3 us, so 2048 rows a call pay a compile back in about 300-1000
+calls. 0: compiles are free, the buckets minimize padded work alone."""
+
+
+def choose_buckets(lengths: np.ndarray, max_buckets: int, program_rows: float = 0) -> list[int]:
     """The padded sizes (at most `max_buckets`, the largest = the longest length) that
-    minimize the padded work sum(padded size of each example): each bucket holds a run
-    of consecutive lengths and is padded to its longest. Exact, by dynamic programming
-    over the distinct lengths (O(max_buckets * distinct^2), vectorized)."""
+    minimize `padded work + program_rows * number of buckets`, where the padded work is
+    sum(padded size of each example): each bucket holds a run of consecutive lengths and
+    is padded to its longest. Exact, by dynamic programming over the distinct lengths
+    (O(max_buckets * distinct^2), vectorized): the least padded work for each number of
+    buckets, then the number that minimizes the sum."""
     sizes, counts = np.unique(np.maximum(np.asarray(lengths, np.int64), 1), return_counts=True)
     m = len(sizes)
     before = np.concatenate([[0], np.cumsum(counts)])  # examples shorter than sizes[i]
@@ -99,6 +110,7 @@ def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
     cost[np.tril_indices(m, -1)] = np.inf
     best = cost[0].copy()  # best[j]: lengths 0..j in the buckets so far
     cuts: list[np.ndarray] = []
+    total_with = [best[-1] + program_rows]  # [k - 1]: least work with at most k buckets, plus their cost
     for _ in range(1, min(max_buckets, m)):
         # a new last bucket i..j after the best split of 0..i-1
         total = np.concatenate([[np.inf], best[:-1]])[:, None] + cost
@@ -106,6 +118,9 @@ def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
         improved = total[cut, np.arange(m)] < best
         best = np.where(improved, total[cut, np.arange(m)], best)
         cuts.append(np.where(improved, cut, -1))
+        total_with.append(best[-1] + program_rows * (len(cuts) + 1))
+    # the fewest buckets among equals: a program costs something even when program_rows is 0
+    cuts = cuts[: int(np.argmin(total_with))]
     chosen, j = [], m - 1
     for cut in reversed(cuts):
         if j < 0:
@@ -230,7 +245,7 @@ class RaggedVmapped:
                     f"bucket_sizes {self.bucket_sizes} has no bucket for length {lengths.max()}"
                 )
             return self.bucket_sizes
-        return choose_buckets(lengths, self.max_buckets)
+        return choose_buckets(lengths, self.max_buckets, PROGRAM_ROWS)
 
     def _program(self, values, in_axes, ragged, batch: int, size: int, span: int, record: bool = False):
         """The compiled program of one bucket (cached); with `record`, one that keeps the
