@@ -164,6 +164,22 @@ def test_buckets_with_a_scan(monkeypatch):
     assert len(f.lower(XS)) == 2
 
 
+def test_fusion_emitters_stay_for_bucket_programs_with_loops():
+    """XLA's CPU fusion emitters are off only when no bucket program loops (a scan
+    without them ran several times slower); the options are XLA's own elsewhere."""
+    from vmlir.ragged_runner import NO_FUSION_EMITTERS, XLA_OPTIONS, xla_options
+
+    scan = [t["stablehlo"] for t in vmlir.vmap(gru, ragged=0).lower(XS)]
+    plain = [t["stablehlo"] for t in vmlir.vmap(lambda x: jnp.sum(x * x), ragged=0).lower(XS)]
+    assert "stablehlo.while" in scan[0] and "stablehlo.while" not in plain[0]
+    if jax.default_backend() == "cpu":
+        assert xla_options(scan) == XLA_OPTIONS
+        assert xla_options(plain) == {**XLA_OPTIONS, **NO_FUSION_EMITTERS}
+        assert xla_options(plain + scan) == XLA_OPTIONS
+    else:
+        assert xla_options(plain) == xla_options(scan) == {}
+
+
 def test_sort_keeps_nan_and_inf_of_the_example_before_the_padding():
     """Valid NaN / +inf keys tie with the fill; the stable sort keeps them first."""
     vs = [np.array([np.nan, 1.0, np.inf, -2.0], np.float32), np.array([np.inf, 3.0, np.nan], np.float32)]
