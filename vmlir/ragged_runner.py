@@ -31,8 +31,8 @@ reductions than level 1, whose code ran as fast or faster (docs/ragged.md)."""
 NO_FUSION_EMITTERS = {"xla_cpu_use_fusion_emitters": False}
 """Added when no bucket program has a loop: XLA's CPU fusion emitters took 35-45% of the
 compile of the bench's loop-free bucket programs and their code ran no faster. A scan over
-the ragged axis ran 5-7x slower without them (the GRU: each step gathers every example's
-row), so a bucket program with a while loop keeps them. The tail (run once, after the
+the ragged axis ran 2-7x slower without them (the GRU), so a bucket program with a while
+loop keeps them. The tail (run once, after the
 ragged axis is gone) does not decide: the least-squares fit's LU pivoting loop ran as fast
 either way (docs/ragged.md)."""
 
