@@ -51,7 +51,9 @@ def _counter(op: hlo.WhileOp, length: SSAValue) -> int | None:
     if not isinstance(ret, hlo.ReturnOp) or len(ops) not in (2, 3):
         return None
     cmp = ret.operands[0].owner
-    if not isinstance(cmp, hlo.CompareOp) or cmp.comparison_direction.data != hlo.ComparisonDirection.LT:
+    if not isinstance(cmp, hlo.CompareOp):
+        return None
+    if cmp.comparison_direction.data != hlo.ComparisonDirection.LT:
         return None
     lhs, rhs = cmp.operands
     if lhs not in cond.args:
@@ -59,13 +61,17 @@ def _counter(op: hlo.WhileOp, length: SSAValue) -> int | None:
     if len(ops) == 3:
         # the length converted to the counter's type
         conv = ops[0]
-        if not isinstance(conv, hlo.ConvertOp) or rhs is not conv.results[0] or conv.operands[0] is not length:
+        if not isinstance(conv, hlo.ConvertOp):
+            return None
+        if rhs is not conv.results[0] or conv.operands[0] is not length:
             return None
     elif rhs is not length:
         return None
     k = cond.args.index(lhs)
     t = lhs.type
-    if not (isinstance(t, TensorType) and isinstance(t.element_type, IntegerType) and value_shape(lhs) == ()):
+    if not isinstance(t, TensorType) or not isinstance(t.element_type, IntegerType):
+        return None
+    if value_shape(lhs) != ():
         return None
     step = body.last_op
     assert isinstance(step, hlo.ReturnOp)

@@ -152,7 +152,10 @@ def _clamped(b: Builder, start: SSAValue, length: SSAValue, extent: int) -> SSAV
 
 
 def clamp_starts(
-    op: hlo.DynamicSliceOp | hlo.DynamicUpdateSliceOp, size: int, length: SSAValue, counters: set[SSAValue] = frozenset()
+    op: hlo.DynamicSliceOp | hlo.DynamicUpdateSliceOp,
+    size: int,
+    length: SSAValue,
+    counters: set[SSAValue] | frozenset[SSAValue] = frozenset(),
 ) -> None:
     """A dynamic (update) slice clamps its start so the window fits the operand: at the
     true size that is length - extent, not P - extent. Not a one-row slice at the counter

@@ -90,9 +90,9 @@ PROGRAM_ROWS = 2048
 """What one more bucket program must save, in padded rows (an example's positions along
 the ragged axis, summed over the examples) per call, to be worth its compile: the bucket
 count minimizes `padded rows + PROGRAM_ROWS * programs` (docs/ragged.md, "Buckets").
-Measured on CPU: a bucket program compiles in 0.1-0.2 s and a padded row of the bench's
-programs runs in 0.1-0.3 us, so 2048 rows a call pay a compile back in about 300-1000
-calls. 0: compiles are free, the buckets minimize padded work alone."""
+Measured on CPU for the bench's programs: a bucket program compiles in 0.04-0.25 s (CPU
+time) and a padded row runs in 0.1-0.3 us, so 2048 rows a call pay a compile back in about
+200-600 calls. 0: compiles are free, the buckets minimize padded work alone."""
 
 
 def choose_buckets(lengths: np.ndarray, max_buckets: int, program_rows: float = 0) -> list[int]:

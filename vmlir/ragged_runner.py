@@ -32,9 +32,8 @@ NO_FUSION_EMITTERS = {"xla_cpu_use_fusion_emitters": False}
 """Added when no bucket program has a loop: XLA's CPU fusion emitters took 35-45% of the
 compile of the bench's loop-free bucket programs and their code ran no faster. A scan over
 the ragged axis ran 2-7x slower without them (the GRU), so a bucket program with a while
-loop keeps them. The tail (run once, after the
-ragged axis is gone) does not decide: the least-squares fit's LU pivoting loop ran as fast
-either way (docs/ragged.md)."""
+loop keeps them. The tail (run once, after the ragged axis is gone) does not decide: the
+least-squares fit's LU pivoting loop ran as fast either way (docs/ragged.md)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,10 @@ class Layout:
     tail: tuple[Any, str, tuple[Any, ...]] | None = None
 
 
-def _bucket_args(b: Bucket, layout: Layout, leaves: Sequence[Any], lengths: Any, order: Any) -> list[Any]:
+def _bucket_args(
+    b: Bucket, layout: Layout, leaves: Sequence[Any], lengths: Any, order: Any
+) -> list[Any]:
+    """Bucket `b`'s arguments: its examples (cut or padded to its size) and lengths."""
     idx = order[b.start : b.start + b.count]
     args = []
     for x, ax, r in zip(leaves, layout.in_axes, layout.ragged):
@@ -72,7 +74,8 @@ def _bucket_args(b: Bucket, layout: Layout, leaves: Sequence[Any], lengths: Any,
             continue
         # cut to the bucket's size before gathering its examples: the gather then moves
         # the bucket's padded work, not the longest example's
-        x = jnp.take(jax.lax.slice_in_dim(x, 0, min(b.padded, x.shape[r + 1]), axis=r + 1), idx, axis=0)
+        x = jax.lax.slice_in_dim(x, 0, min(b.padded, x.shape[r + 1]), axis=r + 1)
+        x = jnp.take(x, idx, axis=0)
         if x.shape[r + 1] < b.padded:
             # Padded up to the traced size; what is added is never read.
             pad = [(0, 0)] * x.ndim
@@ -108,7 +111,9 @@ def _n_head(layout: Layout) -> int:
     return sum(w == "head" for w, _ in layout.where)
 
 
-def _stacked(layout: Layout, outs_per_bucket: Sequence[Sequence[Any]], tail_outs: Sequence[Any], order: Any) -> list[Any]:
+def _stacked(
+    layout: Layout, outs_per_bucket: Sequence[Sequence[Any]], tail_outs: Sequence[Any], order: Any
+) -> list[Any]:
     """The outputs without a ragged dimension, in the examples' order (None for the
     others)."""
     inverse = jnp.argsort(order)
@@ -119,7 +124,8 @@ def _stacked(layout: Layout, outs_per_bucket: Sequence[Sequence[Any]], tail_outs
         elif dims:
             stacked.append(None)
         else:
-            stacked.append(jnp.take(jnp.concatenate([o[j] for o in outs_per_bucket]), inverse, axis=0))
+            joined = jnp.concatenate([o[j] for o in outs_per_bucket])
+            stacked.append(jnp.take(joined, inverse, axis=0))
     return stacked
 
 
@@ -159,5 +165,6 @@ def xla_options(bucket_texts: Sequence[str]) -> dict[str, Any]:
 def avals_of(xs: Sequence[Any]) -> list[jax.ShapeDtypeStruct]:
     # .dtype where there is one: np.result_type of a jax array is deprecated
     return [
-        jax.ShapeDtypeStruct(np.shape(x), x.dtype if hasattr(x, "dtype") else np.result_type(x)) for x in xs
+        jax.ShapeDtypeStruct(np.shape(x), x.dtype if hasattr(x, "dtype") else np.result_type(x))
+        for x in xs
     ]
