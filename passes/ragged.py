@@ -17,7 +17,10 @@ and rewrites the ops that could mix padding into valid results:
 - `reverse`: the padding, now first, rotated back behind the example;
 - `gather` from a ragged operand: start indices clamped to length - slice size;
 - `sort` (stable, ascending) and `chlo.top_k`: a key that sorts last in the padding;
-- `while` loops get `batch.strategy = "mask"` (their reads are the clamped slices).
+- a scan over the ragged axis (`while i < length`, i stepped by one) runs in step: a
+  uniform counter up to P, the body's results kept only while `i < length`
+  (passes/ragged_loops.py); other `while` loops get `batch.strategy = "mask"` (their
+  reads are the clamped slices).
 Elementwise, broadcast, transpose, iota, splat constants, unit-dimension reshapes,
 slices that keep the ragged dimensions whole or take a fixed head, pads growing a fixed
 head, gathers from a non-ragged table, and `case` keep padding in the padding and are
@@ -49,6 +52,7 @@ from vmlir.dialects.batch import VmapOp, YieldOp, axes_of
 from vmlir.dialects.chlo import TopKOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.passes.builder import Builder
+from vmlir.passes.ragged_loops import uniform_counters
 from vmlir.passes.ragged_rewrites import (
     check_window,
     clamp_gather,
@@ -212,6 +216,14 @@ def _rewrite(vmap: VmapOp) -> None:
     ops = [op for op in vmap.body.walk()]
     for op in ops:
         _check(op, size)
+    # scans over the ragged axis run in step (ragged_loops.py); their counters' one-row
+    # slices need no clamp
+    counters: set[SSAValue] = set()
+    for op in ops:
+        if isinstance(op, hlo.WhileOp) and "batch.strategy" not in op.attributes:
+            counters |= uniform_counters(op, size, length)
+    if counters:
+        ops = [op for op in vmap.body.walk()]
     for op in ops:
         if isinstance(op, hlo.ReduceOp):
             _mask_reduce(op, size, length)
@@ -220,7 +232,7 @@ def _rewrite(vmap: VmapOp) -> None:
         elif isinstance(op, hlo.ReduceWindowOp):
             mask_window(op, size, length)
         elif isinstance(op, (hlo.DynamicSliceOp, hlo.DynamicUpdateSliceOp)):
-            clamp_starts(op, size, length)
+            clamp_starts(op, size, length, counters)
         elif isinstance(op, hlo.ReverseOp):
             unreverse_padding(op, size, length)
         elif isinstance(op, hlo.SortOp):

@@ -151,18 +151,28 @@ def _clamped(b: Builder, start: SSAValue, length: SSAValue, extent: int) -> SSAV
     return b.binary(hlo.MinimumOp, start, last)
 
 
-def clamp_starts(op: hlo.DynamicSliceOp | hlo.DynamicUpdateSliceOp, size: int, length: SSAValue) -> None:
+def clamp_starts(
+    op: hlo.DynamicSliceOp | hlo.DynamicUpdateSliceOp,
+    size: int,
+    length: SSAValue,
+    counters: set[SSAValue] | frozenset[SSAValue] = frozenset(),
+) -> None:
     """A dynamic (update) slice clamps its start so the window fits the operand: at the
-    true size that is length - extent, not P - extent."""
+    true size that is length - extent, not P - extent. Not a one-row slice at the counter
+    of a scan run in step (ragged_loops.py): its result is kept only where the counter is
+    below the length, where the clamp changes nothing."""
     if isinstance(op, hlo.DynamicSliceOp):
         extents = ints(op.slice_sizes)
     else:
         extents = list(value_shape(op.update))
-    dims = [d for d in ragged_dims(op.operand, size) if extents[d] != size]
+    starts = list(op.start_indices)
+    dims = [
+        d for d in ragged_dims(op.operand, size)
+        if extents[d] != size and not (extents[d] == 1 and starts[d] in counters)
+    ]
     if not dims:
         return
     b = Builder(InsertPoint.before(op))
-    starts = list(op.start_indices)
     for d in dims:
         starts[d] = _clamped(b, starts[d], length, extents[d])
     head = [op.operand] if isinstance(op, hlo.DynamicSliceOp) else [op.operand, op.update]

@@ -27,14 +27,20 @@ from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
 from vmlir.frontend.ragged_split import SplitPlan, head, plan_split, result_avals, tail, worth_splitting
 from vmlir.ir import print_custom
-from vmlir.runtime import xla
+from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, avals_of, runner, xla_options
 
 Axis = int | None
 
-XLA_OPTIONS = {"xla_backend_optimization_level": 1}
-"""XLA options of a ragged call's executable on CPU. A first call compiles one program per
-bucket, and on CPU (jaxlib 0.10) XLA's default level took ~4x longer to compile masked
-reductions than level 1, whose code ran as fast or faster (docs/ragged.md)."""
+__all__ = ["PROGRAM_ROWS", "XLA_OPTIONS", "Ragged", "RaggedVmapped", "choose_buckets"]
+
+
+@dataclass(frozen=True)
+class _Runner:
+    """The jitted function that runs a call's buckets, and the XLA options of its
+    executable on arrays (its programs choose them)."""
+
+    jitted: Callable[..., Any]
+    options: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,22 @@ class Ragged:
         return out
 
 
-def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
+PROGRAM_ROWS = 2048
+"""What one more bucket program must save, in padded rows (an example's positions along
+the ragged axis, summed over the examples) per call, to be worth its compile: the bucket
+count minimizes `padded rows + PROGRAM_ROWS * programs` (docs/ragged.md, "Buckets").
+Measured on CPU for the bench's programs: a bucket program compiles in 0.04-0.25 s (CPU
+time) and a padded row runs in 0.1-0.3 us, so 2048 rows a call pay a compile back in about
+200-600 calls. 0: compiles are free, the buckets minimize padded work alone."""
+
+
+def choose_buckets(lengths: np.ndarray, max_buckets: int, program_rows: float = 0) -> list[int]:
     """The padded sizes (at most `max_buckets`, the largest = the longest length) that
-    minimize the padded work sum(padded size of each example): each bucket holds a run
-    of consecutive lengths and is padded to its longest. Exact, by dynamic programming
-    over the distinct lengths (O(max_buckets * distinct^2), vectorized)."""
+    minimize `padded work + program_rows * number of buckets`, where the padded work is
+    sum(padded size of each example): each bucket holds a run of consecutive lengths and
+    is padded to its longest. Exact, by dynamic programming over the distinct lengths
+    (O(max_buckets * distinct^2), vectorized): the least padded work for each number of
+    buckets, then the number that minimizes the sum."""
     sizes, counts = np.unique(np.maximum(np.asarray(lengths, np.int64), 1), return_counts=True)
     m = len(sizes)
     before = np.concatenate([[0], np.cumsum(counts)])  # examples shorter than sizes[i]
@@ -93,6 +110,7 @@ def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
     cost[np.tril_indices(m, -1)] = np.inf
     best = cost[0].copy()  # best[j]: lengths 0..j in the buckets so far
     cuts: list[np.ndarray] = []
+    total_with = [best[-1] + program_rows]  # [k - 1]: least work with at most k buckets, plus their cost
     for _ in range(1, min(max_buckets, m)):
         # a new last bucket i..j after the best split of 0..i-1
         total = np.concatenate([[np.inf], best[:-1]])[:, None] + cost
@@ -100,6 +118,9 @@ def choose_buckets(lengths: np.ndarray, max_buckets: int) -> list[int]:
         improved = total[cut, np.arange(m)] < best
         best = np.where(improved, total[cut, np.arange(m)], best)
         cuts.append(np.where(improved, cut, -1))
+        total_with.append(best[-1] + program_rows * (len(cuts) + 1))
+    # the fewest buckets among equals: a program costs something even when program_rows is 0
+    cuts = cuts[: int(np.argmin(total_with))]
     chosen, j = [], m - 1
     for cut in reversed(cuts):
         if j < 0:
@@ -224,7 +245,7 @@ class RaggedVmapped:
                     f"bucket_sizes {self.bucket_sizes} has no bucket for length {lengths.max()}"
                 )
             return self.bucket_sizes
-        return choose_buckets(lengths, self.max_buckets)
+        return choose_buckets(lengths, self.max_buckets, PROGRAM_ROWS)
 
     def _program(self, values, in_axes, ragged, batch: int, size: int, span: int, record: bool = False):
         """The compiled program of one bucket (cached); with `record`, one that keeps the
@@ -303,6 +324,7 @@ class RaggedVmapped:
 
     def __call__(self, *args: Any) -> Any:
         values, in_axes, ragged, lengths = self._arguments(args)
+        leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
         # The same lengths and shapes as a recent call (a training loop): the same
         # buckets, programs and runner; only the data changes.
         call_key = (lengths.tobytes(), tuple(map(str, self._shapes(values, in_axes, ragged, 0))), tuple(in_axes))
@@ -310,10 +332,9 @@ class RaggedVmapped:
             if len(self._calls) >= _CALLS_KEPT:
                 self._calls.pop(next(iter(self._calls)))
             self._calls[call_key] = self._plan(values, in_axes, ragged, lengths)
-        plan, key, runner, order, lengths_on_device, order_on_device = self._calls[call_key]
-        leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
+        plan, run, order, lengths_on_device, order_on_device = self._calls[call_key]
         try:
-            stacked, per_bucket = self._run(key, runner, [*leaves, lengths_on_device, order_on_device])
+            stacked, per_bucket = self._run(run, [*leaves, lengths_on_device, order_on_device])
         except VmlirUnsupportedError as e:
             if "differentiation" not in str(e):
                 raise
@@ -324,110 +345,53 @@ class RaggedVmapped:
         return self._assemble(plan, stacked, per_bucket, order, lengths)
 
     def _plan(self, values, in_axes, ragged, lengths: np.ndarray):
-        """The buckets of one call: (plan, runner key, runner, order, lengths and order
-        on the device)."""
+        """The buckets of one call: (plan, runner, order, lengths and order on the
+        device)."""
         sizes = self._buckets(lengths)
         order = np.argsort(lengths, kind="stable")
         counts = np.bincount(np.searchsorted(np.asarray(sizes), lengths), minlength=len(sizes))
-        plan = []
+        plan, buckets, start = [], [], 0
         for size, count in zip(sizes, counts):
-            if count:
-                plan.append(
-                    (int(count), size, self._program(values, in_axes, ragged, int(count), size, max(sizes)))
-                )
-        for _, _, (trace, *_) in plan:
+            if not count:
+                continue
+            prog = self._program(values, in_axes, ragged, int(count), size, max(sizes))
+            trace = prog[0]
             if trace.min_length and lengths.min() < trace.min_length:
                 raise ValueError(
                     f"ragged vmap: {trace.min_length_op} takes {trace.min_length} elements "
                     f"along the ragged axis, but an example has length {int(lengths.min())}"
                 )
-        template = self._template_of[self._program_key(values, in_axes, ragged, plan[0][0], plan[0][1])]
-        split = template.split
-        tail_program = None if split is None else self._tail_program(template, len(lengths))
-        key = (tuple((c, s, id(prog[2])) for c, s, prog in plan), id(tail_program))
-        runner = self._runners.get(key)
-        if runner is None:
-            runner = self._runners[key] = self._runner(
-                [(c, prog[0].padded_size, prog[2], prog[3]) for c, _, prog in plan],
-                in_axes, ragged, [prog[0].out_ragged_dims for _, _, prog in plan][0],
-                None if split is None else (split, *tail_program),
-            )
-        return plan, key, runner, order, jnp.asarray(lengths), jnp.asarray(order)
+            plan.append((int(count), size, prog))
+            buckets.append(Bucket(int(count), start, trace.padded_size, prog[2], prog[3]))
+            start += int(count)
+        layout = self._layout(values, in_axes, ragged, plan[0], len(lengths))
+        # the texts are cached with their programs: their ids name them
+        key = (tuple((b.count, b.padded, id(b.text)) for b in buckets), layout.tail and id(layout.tail[1]))
+        run = self._runners.get(key)
+        if run is None:
+            run = self._runners[key] = _Runner(runner(buckets, layout), xla_options([b.text for b in buckets]))
+        return plan, run, order, jnp.asarray(lengths), jnp.asarray(order)
 
-    def _run(self, key: Any, runner: Callable[..., Any], args: list[Any]) -> Any:
-        """Call `runner`: inside a trace (the user's jax.jit) as it is; on arrays through
-        an executable compiled once per argument shapes with `XLA_OPTIONS`."""
+    def _layout(self, values, in_axes, ragged, first, total: int) -> Layout:
+        """What the buckets of a call share (its first bucket's program tells)."""
+        count, size, prog = first
+        template = self._template_of[self._program_key(values, in_axes, ragged, count, size)]
+        split = template.split
+        tail = None if split is None else (split, *self._tail_program(template, total))
+        out_dims = prog[0].out_ragged_dims
+        where = tuple(split.outputs) if split is not None else tuple(("head", k) for k in range(len(out_dims)))
+        return Layout(tuple(in_axes), tuple(ragged), LENGTH_DTYPE, tuple(out_dims), where, tail)
+
+    def _run(self, run: _Runner, args: list[Any]) -> Any:
+        """Call the runner: inside a trace (the user's jax.jit) as it is; on arrays
+        through an executable compiled once per argument shapes with `xla_options`."""
         if any(isinstance(a, jax.core.Tracer) for a in args):
-            return runner(*args)
-        ckey = (key, tuple((np.shape(a), str(getattr(a, "dtype", None) or np.result_type(a))) for a in args))
+            return run.jitted(*args)
+        ckey = (id(run), tuple((a.shape, str(a.dtype)) for a in avals_of(args)))
         exe = self._executables.get(ckey)
         if exe is None:
-            # measured on CPU only: elsewhere XLA's defaults stand
-            options = XLA_OPTIONS if jax.default_backend() == "cpu" else {}
-            exe = self._executables[ckey] = runner.lower(*args).compile(compiler_options=options)
+            exe = self._executables[ckey] = run.jitted.lower(*args).compile(compiler_options=run.options)
         return exe(*args)
-
-    def _runner(self, plan, in_axes, ragged, out_ragged_dims, split=None) -> Callable[..., Any]:
-        """One jax.jit for the whole call: split the examples into the buckets (sorted
-        by length), run each bucket's program (and the tail once over all of them when
-        `split` = (plan, tail text, tail avals)), and put the stacked outputs back in the
-        examples' order; ragged outputs stay per bucket (cut on the host)."""
-
-        def run(*xs: Any) -> Any:
-            *leaves, lengths, order = xs
-            inverse = jnp.argsort(order)
-            outs_per_bucket = []
-            start = 0
-            for count, padded, text, out_avals in plan:
-                idx = order[start : start + count]
-                start += count
-                args = []
-                for x, ax, r in zip(leaves, in_axes, ragged):
-                    if r is None:
-                        args.append(x if ax is None else jnp.take(x, idx, axis=0))
-                        continue
-                    # cut to the bucket's size before gathering its examples: the gather
-                    # then moves the bucket's padded work, not the longest example's
-                    x = jnp.take(jax.lax.slice_in_dim(x, 0, min(padded, x.shape[r + 1]), axis=r + 1), idx, axis=0)
-                    if x.shape[r + 1] < padded:
-                        # Padded up to the traced size; what is added is never read.
-                        pad = [(0, 0)] * x.ndim
-                        pad[r + 1] = (0, padded - x.shape[r + 1])
-                        x = jnp.pad(x, pad)
-                    args.append(x)
-                args.append(jnp.take(lengths, idx).astype(LENGTH_DTYPE))
-                outs_per_bucket.append(xla.call(text, args, out_avals))
-            where = [("head", k) for k in range(len(out_ragged_dims))]
-            tail_outs: list[Any] = []
-            if split is not None:
-                cut, tail_text, tail_avals = split
-                where = list(cut.outputs)
-                n_head = sum(w == "head" for w, _ in where)
-                frontier = [
-                    jnp.concatenate([o[n_head + j] for o in outs_per_bucket]) for j in range(len(cut.frontier))
-                ]
-                sorted_args = []
-                for a in cut.tail_args:
-                    if a == len(leaves):  # the length
-                        sorted_args.append(jnp.take(lengths, order).astype(LENGTH_DTYPE))
-                    else:
-                        x = leaves[a]
-                        sorted_args.append(x if in_axes[a] is None else jnp.take(x, order, axis=0))
-                tail_outs = xla.call(tail_text, [*frontier, *sorted_args], tail_avals)
-            stacked, ragged_outs = [], []
-            for k, (dims, (w, j)) in enumerate(zip(out_ragged_dims, where)):
-                if w == "tail":
-                    stacked.append(jnp.take(tail_outs[j], inverse, axis=0))
-                    ragged_outs.append([None] * len(outs_per_bucket))
-                elif dims:
-                    stacked.append(None)
-                    ragged_outs.append([o[j] for o in outs_per_bucket])
-                else:
-                    stacked.append(jnp.take(jnp.concatenate([o[j] for o in outs_per_bucket]), inverse, axis=0))
-                    ragged_outs.append([None] * len(outs_per_bucket))
-            return stacked, ragged_outs
-
-        return jax.jit(run)
 
     def _assemble(self, plan, stacked, per_bucket, order: np.ndarray, lengths: np.ndarray) -> Any:
         trace0 = plan[0][2][0]

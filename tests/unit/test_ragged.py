@@ -13,6 +13,7 @@ import pytest
 from ragged_checks import check_equal_to_loop, loop
 
 import vmlir
+import vmlir.ragged
 from vmlir.errors import VmlirUnsupportedError
 
 LENGTHS = [5, 1, 9, 3, 9, 6]
@@ -137,7 +138,8 @@ def test_padding_never_read(fn, ragged, args):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"{name} fill, output {k}")
 
 
-def test_buckets_give_the_loop_results_with_few_programs():
+def test_buckets_give_the_loop_results_with_few_programs(monkeypatch):
+    monkeypatch.setattr(vmlir.ragged, "PROGRAM_ROWS", 0)  # several buckets of short examples
     lengths = np.random.default_rng(2).lognormal(1.5, 0.8, size=16).astype(int) + 1
     xs = [np.random.default_rng(int(n)).normal(size=(int(n), D)).astype(np.float32) for n in lengths]
     f = _vmap(pooled_mlp, (0, None), max_buckets=4)
@@ -169,6 +171,29 @@ def test_chosen_buckets_minimize_padded_work():
         sizes = choose_buckets(lengths, k)
         assert len(sizes) <= k and sizes == sorted(sizes) and sizes[-1] == lengths.max()
         assert _padded_work(sizes, lengths) == best, (lengths, k, sizes)
+
+
+def test_bucket_count_weighs_padded_work_against_programs():
+    """The chosen buckets minimize padded work + program_rows per bucket, against every
+    choice of bucket sizes; a large program cost leaves one bucket, none the least work."""
+    from vmlir.ragged import choose_buckets
+
+    rng = np.random.default_rng(4)
+    for _ in range(60):
+        lengths = rng.integers(1, 30, size=int(rng.integers(1, 12)))
+        k, rows = int(rng.integers(1, 5)), float(rng.integers(0, 40))
+        distinct = sorted(set(lengths.tolist()))
+        best = min(
+            _padded_work(sorted(set(c) | {distinct[-1]}), lengths) + rows * (r + 1)
+            for r in range(k)
+            for c in itertools.combinations(distinct[:-1], r)
+        )
+        sizes = choose_buckets(lengths, k, rows)
+        assert len(sizes) <= k and sizes[-1] == lengths.max()
+        assert _padded_work(sizes, lengths) + rows * len(sizes) == best, (lengths, k, rows, sizes)
+    lengths = np.arange(1, 200)
+    assert choose_buckets(lengths, 6, 1e9) == [199]
+    assert len(choose_buckets(lengths, 6, 0)) == 6
 
 
 def test_ragged_output_as_ragged():

@@ -102,7 +102,7 @@ def _trace(
     _, in_tree = jax.tree_util.tree_flatten(tuple(per_example))
     prog = lower_per_example(with_length, in_tree, per_example, convert_control_flow=False)
     out_axes = [0] * len(prog.out_avals)
-    module = import_per_example(prog.text, [*in_axes, 0], out_axes, axis_size)
+    module = import_per_example(prog.module, [*in_axes, 0], out_axes, axis_size)
     return module, prog.out_tree, prog.out_avals
 
 

@@ -166,3 +166,93 @@ func.func @gather(%x: tensor<4x8x3xf32>, %k: tensor<4x2x1xi32>, %n: tensor<4xi32
   }
   func.return %r : tensor<4x2x3xf32>
 }
+
+// -----
+
+// A scan over the ragged axis (`while i < len`, i stepped by one) runs in step: a new
+// counter up to the padded size, the old predicate guards every carry, and the row read
+// at the new counter needs no clamp (its result is kept only while i < len).
+// CHECK-LABEL: func.func @scan(
+// CHECK: %{{.*}}, %{{.*}}, %[[H:.*]], %{{.*}} = stablehlo.while(%xs = %v, %i = %i0, %h = %z, %[[T:.*]] = %i0)
+// CHECK-NEXT: cond {
+// CHECK-NEXT: %[[P:.*]] = stablehlo.constant dense<8> : tensor<i32>
+// CHECK-NEXT: %[[GO:.*]] = stablehlo.compare LT, %[[T]], %[[P]], SIGNED
+// CHECK-NEXT: stablehlo.return %[[GO]] : tensor<i1>
+// CHECK-NEXT: } do {
+// CHECK-NEXT: %[[KEEP:.*]] = stablehlo.compare LT, %i, %len, SIGNED
+// CHECK-NEXT: %zero = stablehlo.constant dense<0> : tensor<i32>
+// CHECK-NEXT: %row = stablehlo.dynamic_slice %xs, %[[T]], %zero, sizes = [1, 3]
+// CHECK-NEXT: %r3 = stablehlo.reshape %row
+// CHECK-NEXT: %s = stablehlo.add %h, %r3 : tensor<3xf32>
+// CHECK-NEXT: %one = stablehlo.constant dense<1> : tensor<i32>
+// CHECK-NEXT: %next = stablehlo.add %[[T]], %one : tensor<i32>
+// CHECK-NEXT: %[[I:.*]] = stablehlo.select %[[KEEP]], %next, %i : tensor<i1>, tensor<i32>
+// CHECK-NEXT: %[[S:.*]] = stablehlo.select %[[KEEP]], %s, %h : tensor<i1>, tensor<3xf32>
+// CHECK-NEXT: %[[ONE:.*]] = stablehlo.constant dense<1> : tensor<i32>
+// CHECK-NEXT: %[[STEP:.*]] = stablehlo.add %[[T]], %[[ONE]] : tensor<i32>
+// CHECK-NEXT: stablehlo.return %xs, %[[I]], %[[S]], %[[STEP]]
+// CHECK: batch.yield %[[H]] : tensor<3xf32>
+func.func @scan(%x: tensor<4x8x3xf32>, %n: tensor<4xi32>) -> tensor<4x3xf32> {
+  %r = batch.vmap(%v = %x, %len = %n) in_axes [0, 0] out_axes [0] size 4 ragged [0, none] : (tensor<4x8x3xf32>, tensor<4xi32>) -> tensor<4x3xf32> {
+    %z = stablehlo.constant dense<0.000000e+00> : tensor<3xf32>
+    %i0 = stablehlo.constant dense<0> : tensor<i32>
+    %w:3 = stablehlo.while(%xs = %v, %i = %i0, %h = %z) : tensor<8x3xf32>, tensor<i32>, tensor<3xf32>
+    cond {
+      %c = stablehlo.compare LT, %i, %len, SIGNED : (tensor<i32>, tensor<i32>) -> tensor<i1>
+      stablehlo.return %c : tensor<i1>
+    } do {
+      %zero = stablehlo.constant dense<0> : tensor<i32>
+      %row = stablehlo.dynamic_slice %xs, %i, %zero, sizes = [1, 3] : (tensor<8x3xf32>, tensor<i32>, tensor<i32>) -> tensor<1x3xf32>
+      %r3 = stablehlo.reshape %row : (tensor<1x3xf32>) -> tensor<3xf32>
+      %s = stablehlo.add %h, %r3 : tensor<3xf32>
+      %one = stablehlo.constant dense<1> : tensor<i32>
+      %next = stablehlo.add %i, %one : tensor<i32>
+      stablehlo.return %xs, %next, %s : tensor<8x3xf32>, tensor<i32>, tensor<3xf32>
+    }
+    batch.yield %w#2 : tensor<3xf32>
+  }
+  func.return %r : tensor<4x3xf32>
+}
+
+// -----
+
+// The same scan with a loop in its body stays a masked loop with clamped reads: run in
+// step, its steps past the length would run the inner loop on the padding.
+// CHECK-LABEL: func.func @scan_of_a_loop(
+// CHECK: stablehlo.while(%xs = %v, %i = %i0, %h = %z) : tensor<8x3xf32>, tensor<i32>, tensor<3xf32> attributes {batch.strategy = "mask"}
+// CHECK: %[[LAST:.*]] = stablehlo.subtract %len, %{{.*}} : tensor<i32>
+// CHECK-NEXT: %[[AT:.*]] = stablehlo.minimum %i, %[[LAST]] : tensor<i32>
+// CHECK-NEXT: %row = stablehlo.dynamic_slice %xs, %[[AT]], %zero, sizes = [1, 3]
+func.func @scan_of_a_loop(%x: tensor<4x8x3xf32>, %n: tensor<4xi32>) -> tensor<4x3xf32> {
+  %r = batch.vmap(%v = %x, %len = %n) in_axes [0, 0] out_axes [0] size 4 ragged [0, none] : (tensor<4x8x3xf32>, tensor<4xi32>) -> tensor<4x3xf32> {
+    %z = stablehlo.constant dense<0.000000e+00> : tensor<3xf32>
+    %i0 = stablehlo.constant dense<0> : tensor<i32>
+    %w:3 = stablehlo.while(%xs = %v, %i = %i0, %h = %z) : tensor<8x3xf32>, tensor<i32>, tensor<3xf32>
+    cond {
+      %c = stablehlo.compare LT, %i, %len, SIGNED : (tensor<i32>, tensor<i32>) -> tensor<i1>
+      stablehlo.return %c : tensor<i1>
+    } do {
+      %zero = stablehlo.constant dense<0> : tensor<i32>
+      %row = stablehlo.dynamic_slice %xs, %i, %zero, sizes = [1, 3] : (tensor<8x3xf32>, tensor<i32>, tensor<i32>) -> tensor<1x3xf32>
+      %r3 = stablehlo.reshape %row : (tensor<1x3xf32>) -> tensor<3xf32>
+      %half:1 = stablehlo.while(%u = %r3) : tensor<3xf32>
+      cond {
+        %big = stablehlo.constant dense<1.000000e+00> : tensor<3xf32>
+        %gt = stablehlo.compare GT, %u, %big, FLOAT : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xi1>
+        %f = stablehlo.constant dense<false> : tensor<i1>
+        %any = stablehlo.reduce(%gt init: %f) applies stablehlo.or across dimensions = [0] : (tensor<3xi1>, tensor<i1>) -> tensor<i1>
+        stablehlo.return %any : tensor<i1>
+      } do {
+        %two = stablehlo.constant dense<2.000000e+00> : tensor<3xf32>
+        %d = stablehlo.divide %u, %two : tensor<3xf32>
+        stablehlo.return %d : tensor<3xf32>
+      }
+      %s = stablehlo.add %h, %half#0 : tensor<3xf32>
+      %one = stablehlo.constant dense<1> : tensor<i32>
+      %next = stablehlo.add %i, %one : tensor<i32>
+      stablehlo.return %xs, %next, %s : tensor<8x3xf32>, tensor<i32>, tensor<3xf32>
+    }
+    batch.yield %w#2 : tensor<3xf32>
+  }
+  func.return %r : tensor<4x3xf32>
+}
