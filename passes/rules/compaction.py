@@ -346,6 +346,12 @@ def invariant_carries(op: hlo.WhileOp) -> set[int]:
     return {i for i, v in enumerate(term.operands) if v is block.args[i]}
 
 
+def unused_results(op: hlo.WhileOp) -> set[int]:
+    """The results of `op` nothing reads (a carry the function drops, such as a key):
+    the narrower loops need not write them back."""
+    return {i for i, r in enumerate(op.results) if not r.uses}
+
+
 def compact(
     ctx: RuleContext, op: hlo.WhileOp, operands, axes, build_while, counted_while, factor: int = 0, level: int = 1
 ) -> RuleResult:
@@ -389,7 +395,7 @@ def compact(
         value, a = vec.lookup(v)
         child.bind(v, value if a is None else take(here.move_axis(value, a, 0)), None if a is None else 0)
     small_ctx = RuleContext(keep, here.insertion_point, child)
-    kept = invariant_carries(op)
+    kept, dropped = invariant_carries(op), unused_results(op)
     sources = [operands[i] if i in kept and axes[i] == carry_axes[i] else r for i, r in enumerate(rest)]
     small_inits = [v if a is None else take(v) for v, a in zip(sources, carry_axes)]
     small, small_axes = compact(
@@ -399,8 +405,8 @@ def compact(
     for i, (full, part, a, pa) in enumerate(zip(rest[:-1], small[:-1], carry_axes[:-1], small_axes[:-1])):
         if a is None:
             outs.append(part)  # a carry uniform in both: the body never changes it
-        elif i in kept:
-            outs.append(full)  # the body returns it unchanged: nothing to write back
+        elif i in kept or i in dropped:
+            outs.append(full)  # unchanged by the body, or never read: nothing to write back
         else:
             outs.append(put_rows(here, full, idx, small_ctx.to_axis(part, pa, 0)))
     # Every lane is finished once the nest returns: the flags need no scatter.

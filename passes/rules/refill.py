@@ -34,13 +34,17 @@ from xdsl.rewriter import InsertPoint
 from vmlir.dialects import stablehlo as hlo
 from vmlir.passes.builder import Builder, i64_array
 from vmlir.passes.rules.compaction import (
+    active_count,
     active_first,
     captured,
     count_active,
+    invariant_carries,
     more_active_than,
     prefix_sum,
     put_rows,
+    select_lanes,
     take_rows,
+    unused_results,
 )
 from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type
 from vmlir.passes.rules import occupancy
@@ -116,23 +120,28 @@ def refill(ctx: RuleContext, op: hlo.WhileOp, operands, axes, lanes: int, name: 
         if a is not None:
             caps.append((v, ctx.move_axis(value, a, 0)))
     caps0 = [take_rows(ctx, full_cap, first_col) for _, full_cap in caps]
-    outs0 = [v for v, m in zip(full[:-1], varying[:-1]) if m]
-    loop = _Loop(ctx, op, carry_axes, varying, caps, full, order, n, n_work, name)
+    # Results written back as examples finish: the varying carries but those the body
+    # passes along unchanged (their result is their input) and those nothing reads.
+    kept, dropped = invariant_carries(op), unused_results(op)
+    writes = [m and i not in kept and i not in dropped for i, m in enumerate(varying[:-1])]
+    outs0 = [v for v, w in zip(full[:-1], writes) if w]
+    loop = _Loop(ctx, op, carry_axes, varying, writes, caps, full, order, n, n_work, name)
     tail = occupancy.tail_widths(width)
     state = loop.emit(width, [*lane0, *caps0, idx0, b.constant(scalar, width), *outs0], tail[0] if tail else 0, True)
     nc, ncap = len(lane0), len(caps0)
     for k, w in enumerate(tail):
         # The queue is empty and at most w examples are still running: on to w lanes.
         tb = ctx.builder()
-        rows = active_first(tb, state[nc - 1], w)
-        moved = [take_rows(ctx, v, rows) if m else v for v, m in zip(state[:nc], varying)]
+        rows, flags = select_lanes(tb, state[nc - 1], w)
+        moved = [take_rows(ctx, v, rows) if m else v for v, m in zip(state[: nc - 1], varying)]
+        moved.append(take_rows(ctx, state[nc - 1], rows) if flags is None else flags)
         moved += [take_rows(ctx, v, rows) for v in state[nc : nc + ncap]]
         moved.append(take_rows(ctx, state[nc + ncap], rows))
         state = loop.emit(w, [*moved, *state[nc + ncap + 1 :]], tail[k + 1] if k + 1 < len(tail) else 0, False)
     results: list[SSAValue] = []
     final_outs = iter(state[nc + ncap + 2 :])
-    for value, m in zip(state[: nc - 1], varying[:-1]):
-        results.append(next(final_outs) if m else value)
+    for value, m, w, start in zip(state[: nc - 1], varying[:-1], writes, full):
+        results.append(next(final_outs) if w else start if m else value)
     results.append(ctx.builder().constant(tensor_type(full[-1]), False))
     result_axes: list[Axis] = list(carry_axes)
     return results, result_axes
@@ -143,8 +152,8 @@ class _Loop:
     captures, each lane's example index (n: none), the queue's next position, the
     results); finished examples are scattered to their slots every iteration."""
 
-    def __init__(self, ctx: RuleContext, op: hlo.WhileOp, carry_axes, varying, caps, full, order, n: int, n_work, name: str):
-        self.ctx, self.op, self.carry_axes, self.varying = ctx, op, carry_axes, varying
+    def __init__(self, ctx: RuleContext, op: hlo.WhileOp, carry_axes, varying, writes, caps, full, order, n: int, n_work, name: str):
+        self.ctx, self.op, self.carry_axes, self.varying, self.writes = ctx, op, carry_axes, varying, writes
         self.caps, self.full, self.order, self.n, self.n_work, self.name = caps, full, order, n, n_work, name
 
     def emit(self, width: int, inits: list[SSAValue], exit_at: int, refills: bool) -> list[SSAValue]:
@@ -193,8 +202,8 @@ class _Loop:
         target = _column(bb, bb.select(done, lane_idx, bb.constant(vec_l, n)))
         written = []
         k = 0
-        for value, m in zip(new[:-1], self.varying[:-1]):
-            if m:
+        for value, w in zip(new[:-1], self.writes):
+            if w:
                 written.append(put_rows(here, outs[k], target, value, unique=False))
                 k += 1
         lane_idx = bb.select(done, bb.constant(vec_l, n), lane_idx)
@@ -203,9 +212,14 @@ class _Loop:
             body.add_op(hlo.ReturnOp(*keep, *written))
             return list(self._while(inits, cond, body).results)
         free = bb.compare(lane_idx, bb.constant(vec_l, n), "EQ")
-        n_free = count_active(bb, free)
+        # A lane is free exactly when it is not active (a finished lane was just freed,
+        # a free one never turns active): one count gives the free lanes and whether
+        # none is active, where a count of the free lanes and an any-lane test were two
+        # reductions for XLA to compile.
+        busy = bb.unary(hlo.ConvertOp, active_count(bb, active), scalar)
+        n_free = bb.binary(hlo.SubtractOp, bb.constant(scalar, width), busy)
         enough = bb.compare(n_free, bb.constant(scalar, max(1, width // REFILL_FRACTION)), "GE")
-        want = bb.binary(hlo.OrOp, enough, bb.not_(_any(bb, active)))
+        want = bb.binary(hlo.OrOp, enough, bb.compare(n_free, bb.constant(scalar, width), "EQ"))
         go = bb.binary(hlo.AndOp, want, bb.compare(nxt, n_work, "LT"))
 
         stay = Block()
