@@ -10,13 +10,13 @@ nest has `max_levels` loops when s is chosen from the batch size), and scatters 
 results back. The work then tracks the number of active examples, not the slowest
 one.
 
-The trigger is adaptive: each level's loop counts its active lanes every iteration (the
-count replaces the any-lane test of the masked loop, so it costs nothing extra) and
-stops as soon as they fit the next bucket, whenever that happens. One loop and one
-conditional per level; the number of levels is bounded (`max_levels`), which bounds
-XLA's compile time: every level is a copy of the loop body plus the gathers, scatters and
-prefix sum that move the lanes, each a kernel for XLA to compile (docs/passes.md,
-"Compile time of the compacted nest").
+The trigger is adaptive: each level's loop counts its active lanes (every few
+iterations, control.counted_while) and stops as soon as they fit the next bucket,
+whenever that happens; the count it carries out says whether to compact at all. One
+loop and one conditional per level; the number of levels is bounded (`max_levels`),
+which bounds XLA's compile time: every level is a copy of the loop body plus the top_k,
+gathers and scatters that move the lanes, each a kernel for XLA to compile
+(docs/passes.md, "Compile time of the compacted nest").
 
 Correctness does not depend on which lanes are picked: the masked loop keeps an inactive
 lane's carries unchanged, so an inactive lane that fills a spare slot of the smaller
@@ -206,17 +206,12 @@ def _window_prefix_sum(b: Builder, ints: SSAValue) -> SSAValue:
     )
 
 
-def active_first(b: Builder, active: SSAValue, keep: int) -> SSAValue:
-    """Indices (keep, 1) of distinct lanes: the first `keep` active lanes in lane order,
-    then (when fewer are active) inactive lanes filling the remaining slots. Spare slots
-    must hold INACTIVE lanes: a copy of an active lane would count as active and keep
-    the smaller loop running."""
-    return select_lanes(b, active, keep)[0]
-
-
 def select_lanes(b: Builder, active: SSAValue, keep: int) -> tuple[SSAValue, SSAValue | None]:
-    """`active_first`'s indices, and, when they come from a top_k, the flags of the lanes
-    they pick ((keep,) i1: the top_k's values, so the flags need no gather).
+    """Indices (keep, 1) of distinct lanes: the first `keep` active lanes in lane order,
+    then (when fewer are active) inactive lanes filling the remaining slots; and, when
+    they come from a top_k, the flags of the lanes they pick ((keep,) i1: the top_k's
+    values, so the flags need no gather). Spare slots must hold INACTIVE lanes: a copy
+    of an active lane would count as active and keep the smaller loop running.
 
     Fewer slots than lanes (compaction's buckets, refill's tail): `chlo.top_k` of the
     flags as f32, whose ties keep the lower index first, so it returns the active lanes
@@ -235,12 +230,13 @@ def select_lanes(b: Builder, active: SSAValue, keep: int) -> tuple[SSAValue, SSA
         idx = b.unary(hlo.ReshapeOp, top.indices, TensorType(i32, [keep, 1]))
         picked = b.compare(top.values, b.constant(TensorType(f32, [keep]), 0.5), "GT")
         return idx, picked
-    return _ranked_lanes(b, active, keep), None
+    return ranked_lanes(b, active, keep)[0], None
 
 
-def _ranked_lanes(b: Builder, active: SSAValue, keep: int) -> SSAValue:
-    """`active_first` by prefix sums: every lane's rank among the active (or inactive)
-    ones gives its slot, and a scatter of the lane numbers into the slots the indices;
+def ranked_lanes(b: Builder, active: SSAValue, keep: int) -> tuple[SSAValue, SSAValue]:
+    """`select_lanes`'s indices by prefix sums, and the active count (a tensor<i32>: the last
+    prefix, so no reduction): every lane's rank among the active (or inactive) ones
+    gives its slot, and a scatter of the lane numbers into the slots the indices;
     inactive lanes fill the remaining slots from the end."""
     n = tensor_type(active).get_shape()[0]
     vec_i32, scalar = TensorType(i32, [n]), TensorType(i32, [])
@@ -277,7 +273,7 @@ def _ranked_lanes(b: Builder, active: SSAValue, keep: int) -> SSAValue:
             regions=[scalar_body(scalar, None)],
         )
     )
-    return b.unary(hlo.ReshapeOp, idx, TensorType(i32, [keep, 1]))
+    return b.unary(hlo.ReshapeOp, idx, TensorType(i32, [keep, 1])), last
 
 
 def take_rows(ctx: RuleContext, x: SSAValue, idx: SSAValue) -> SSAValue:

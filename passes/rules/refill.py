@@ -35,13 +35,12 @@ from vmlir.dialects import stablehlo as hlo
 from vmlir.passes.builder import Builder, i64_array
 from vmlir.passes.rules.compaction import (
     active_count,
-    active_first,
     captured,
-    count_active,
     invariant_carries,
     more_active_than,
     prefix_sum,
     put_rows,
+    ranked_lanes,
     select_lanes,
     take_rows,
     unused_results,
@@ -96,8 +95,8 @@ def refill(ctx: RuleContext, op: hlo.WhileOp, operands, axes, lanes: int, name: 
         order = b.emit(hlo.IotaOp.create(properties={"iota_dimension": IntegerAttr(0, i64)}, result_types=[vec_n]))
         n_work = b.select(operands[-1], b.constant(scalar, n), b.constant(scalar, 0))
     else:
-        order = b.unary(hlo.ReshapeOp, active_first(b, full[-1], n), vec_n)
-        n_work = count_active(b, full[-1])
+        ranked, n_work = ranked_lanes(b, full[-1], n)  # the count is the last rank
+        order = b.unary(hlo.ReshapeOp, ranked, vec_n)
     first = b.emit(
         hlo.SliceOp.create(
             operands=[order],

@@ -1,7 +1,8 @@
 // RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{strategy=refill lanes=4}" | filecheck %s
 
 // Refill's tail (passes/rules/refill.py): 4 persistent lanes for 8 examples. The
-// refilling loop runs while examples are queued or more than 2 (L/2) lanes are active
+// queue's prefix sum also gives the number of queued examples (its last rank: no
+// reduction before the loop). The refilling loop runs while examples are queued or more than 2 (L/2) lanes are active
 // (an f32 count of the flags). Its body counts its active lanes once (an f32 sum,
 // converted to i32): the free lanes are the others, and none active is all free. Then
 // a top_k of the 4 lanes' flags puts the active ones first, and the lanes' carries and
@@ -10,6 +11,8 @@
 // while any lane is active (L/8 = 0 lanes: no further tail loop).
 
 // CHECK-LABEL: func.func @halve8(
+// CHECK:         stablehlo.dot_general {{.*}} : (tensor<8xf32>, tensor<8x8xf32>) -> tensor<8xf32>
+// CHECK-NOT:     stablehlo.reduce
 // CHECK:         stablehlo.while({{.*}}) : tensor<4xf32>, tensor<4xi1>, tensor<4xi32>, tensor<i32>, tensor<8xf32> attributes {batch.strategy = "refill"}
 // CHECK-NEXT:    cond {
 // CHECK:           %[[COUNT:.*]] = stablehlo.reduce({{.*}}) applies stablehlo.add across dimensions = [0] : (tensor<4xf32>, tensor<f32>) -> tensor<f32>
