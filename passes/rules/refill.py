@@ -126,7 +126,11 @@ def refill(ctx: RuleContext, op: hlo.WhileOp, operands, axes, lanes: int, name: 
     outs0 = [v for v, w in zip(full[:-1], writes) if w]
     loop = _Loop(ctx, op, carry_axes, varying, writes, caps, full, order, n, n_work, name)
     tail = occupancy.tail_widths(width)
-    state = loop.emit(width, [*lane0, *caps0, idx0, b.constant(scalar, width), *outs0], tail[0] if tail else 0, True)
+    # The refilling loop carries its active count: the lanes that hold an example (every
+    # queued example has work).
+    busy0 = b.binary(hlo.MinimumOp, b.constant(scalar, width), n_work)
+    state = loop.emit(width, [*lane0, *caps0, idx0, b.constant(scalar, width), *outs0, busy0], tail[0] if tail else 0, True)
+    state = state[:-1]
     nc, ncap = len(lane0), len(caps0)
     for k, w in enumerate(tail):
         # The queue is empty and at most w examples are still running: on to w lanes.
@@ -166,16 +170,19 @@ class _Loop:
 
         cond = Block(arg_types=types)
         cb = Builder(InsertPoint.at_end(cond))
-        busy = more_active_than(cb, cond.args[nc - 1], exit_at) if exit_at else _any(cb, cond.args[nc - 1])
         if refills:
+            # The active count the body carried: no reduction in the cond.
+            busy = cb.compare(cond.args[-1], cb.constant(scalar, exit_at), "GT")
             busy = cb.binary(hlo.OrOp, busy, cb.compare(cond.args[nc + ncap + 1], n_work, "LT"))
+        else:
+            busy = more_active_than(cb, cond.args[nc - 1], exit_at) if exit_at else _any(cb, cond.args[nc - 1])
         cond.add_op(hlo.ReturnOp(busy))
 
         body = Block(arg_types=types)
         carries = list(body.args[:nc])
         lane_caps = list(body.args[nc : nc + ncap])
         lane_idx, nxt = body.args[nc + ncap], body.args[nc + ncap + 1]
-        outs = list(body.args[nc + ncap + 2 :])
+        outs = list(body.args[nc + ncap + 2 : len(body.args) - (1 if refills else 0)])
         here = ctx.at(InsertPoint.at_end(body))
         child = vec.child(width)
         for v in captured(op):
@@ -220,6 +227,9 @@ class _Loop:
         enough = bb.compare(n_free, bb.constant(scalar, max(1, width // REFILL_FRACTION)), "GE")
         want = bb.binary(hlo.OrOp, enough, bb.compare(n_free, bb.constant(scalar, width), "EQ"))
         go = bb.binary(hlo.AndOp, want, bb.compare(nxt, n_work, "LT"))
+        # After a refill, every free lane holds a queued example while there are any.
+        taken = bb.binary(hlo.MinimumOp, n_free, bb.binary(hlo.SubtractOp, n_work, nxt))
+        busy_next = bb.select(go, bb.binary(hlo.AddOp, busy, taken), busy)
 
         stay = Block()
         stay.add_op(hlo.ReturnOp(*keep))
@@ -248,7 +258,7 @@ class _Loop:
         take.add_op(hlo.ReturnOp(*taken))
         step = hlo.IfOp.create(operands=[go], result_types=[v.type for v in keep], regions=[Region(take), Region(stay)])
         here.emit(step)
-        body.add_op(hlo.ReturnOp(*step.results, *written))
+        body.add_op(hlo.ReturnOp(*step.results, *written, busy_next))
         return list(self._while(inits, cond, body).results)
 
     def _while(self, inits: list[SSAValue], cond: Block, body: Block) -> hlo.WhileOp:
