@@ -45,26 +45,39 @@ def _points(n, seed=0):
 
 
 def test_default_nest_has_two_loops_and_picks_lanes_with_top_k():
-    """4100 lanes: the default pipeline compacts once (one stablehlo.if, 4100 -> 820
+    """10000 lanes: the default pipeline compacts once (one stablehlo.if, 10000 -> 1250
     lanes), picks the lanes with one top_k of the flags (no prefix sum: no dot_general,
     no reduce_window), and matches jax.vmap exactly. Both loops count their lanes in
     their bodies: two reductions in all, none before the conditional."""
-    args = _points(4100)
+    args = _points(10_000)
     compiled = vmlir.compile(vmlir.vmap(_escape))
     assert_same(compiled(*args), jax.vmap(_escape)(*args))
     text = compiled.lower(*args).as_text("stablehlo", generic=True)
     assert text.count('"stablehlo.if"') == 1
     assert text.count('"chlo.top_k"') == 1
     assert "reduce_window" not in text and "dot_general" not in text
-    assert "tensor<820xf32>" in text
+    assert "tensor<1250xf32>" in text
     assert text.count('"stablehlo.reduce"') == 2
+
+
+def test_a_bucket_of_more_than_an_eighth_of_the_lanes_uses_prefix_sums():
+    """4100 lanes shrink 5-fold (820): a top_k picking a fifth of the lanes would cost
+    more than the prefix sums (compaction.select_lanes), so those give the slots (a
+    blocked product with a triangular matrix: 4100 lanes, 65 block totals, 2 padded
+    to 64); results as jax.vmap's."""
+    args = _points(4100)
+    compiled = vmlir.compile(vmlir.vmap(_escape))
+    assert_same(compiled(*args), jax.vmap(_escape)(*args))
+    text = compiled.lower(*args).as_text("stablehlo", generic=True)
+    assert "tensor<820xf32>" in text and "top_k" not in text
+    assert text.count('"stablehlo.dot_general"') == 3
 
 
 def test_carries_passed_along_are_gathered_once_and_not_written_back():
     """cr and ci are captured by the body and carried unchanged: one gather each (with
     zr, zi and i: 5; the flags come with the top_k). The function returns only i, so
     only i is scattered back; returning zr too scatters zr too."""
-    args = _points(4100)
+    args = _points(10_000)
     compiled = vmlir.compile(vmlir.vmap(_escape))
     text = compiled.lower(*args).as_text("batch-vectorize", generic=True)
     assert text.count('"stablehlo.gather"') == 5
