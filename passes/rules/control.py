@@ -109,15 +109,11 @@ def build_while(
     op: hlo.WhileOp,
     operands,
     axes,
-    stop_at: int | None = None,
     strategy_name: str | None = None,
 ) -> tuple[Sequence[SSAValue], list[Axis]]:
-    """The vectorized while. With `stop_at` (a lane loop), it runs only while more than
-    that many lanes are active (see `counted_while`). `strategy_name` is recorded as
-    `batch.strategy` on the loop(s)."""
-    if stop_at is not None:
-        results, axes_now, _ = counted_while(ctx, op, operands, axes, stop_at, strategy_name)
-        return results, axes_now
+    """The vectorized while, on its own (vectorized) predicate; a lane loop that stops
+    at an active count is `counted_while`'s. `strategy_name` is recorded as
+    `batch.strategy` on the loop."""
     vec = ctx.vectorizer
     per_example = [v.type for v in op.operands]
     body, body_yields, axes_now = carry_axes(ctx, op, axes)
