@@ -10,13 +10,13 @@ nest has `max_levels` loops when s is chosen from the batch size), and scatters 
 results back. The work then tracks the number of active examples, not the slowest
 one.
 
-The trigger is adaptive: each level's loop counts its active lanes every iteration (the
-count replaces the any-lane test of the masked loop, so it costs nothing extra) and
-stops as soon as they fit the next bucket, whenever that happens. One loop and one
-conditional per level; the number of levels is bounded (`max_levels`), which bounds
-XLA's compile time: every level is a copy of the loop body plus the gathers, scatters and
-prefix sum that move the lanes, each a kernel for XLA to compile (docs/passes.md,
-"Compile time of the compacted nest").
+The trigger is adaptive: each level's loop counts its active lanes (every few
+iterations, control.counted_while) and stops as soon as they fit the next bucket,
+whenever that happens; the count it carries out says whether to compact at all. One
+loop and one conditional per level; the number of levels is bounded (`max_levels`),
+which bounds XLA's compile time: every level is a copy of the loop body plus the top_k,
+gathers and scatters that move the lanes, each a kernel for XLA to compile
+(docs/passes.md, "Compile time of the compacted nest").
 
 Correctness does not depend on which lanes are picked: the masked loop keeps an inactive
 lane's carries unchanged, so an inactive lane that fills a spare slot of the smaller
@@ -40,6 +40,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from vmlir.dialects import stablehlo as hlo
+from vmlir.dialects.chlo import TopKOp
 from vmlir.passes.builder import Builder, scalar_body
 from vmlir.passes.rules import strategy
 from vmlir.passes.rules.context import (
@@ -60,18 +61,33 @@ _EXACT_F32_COUNT = 2**24
 """Counts up to this are exact in f32."""
 
 
-def more_active_than(b: Builder, active: SSAValue, limit: int) -> SSAValue:
-    """Whether more than `limit` lanes of a (B,) i1 tensor are true (a tensor<i1>).
+def count_type(n: int) -> TensorType:
+    """The scalar type `active_count` counts n lanes in."""
+    return TensorType(i32 if n > _EXACT_F32_COUNT else f32, [])
+
+
+def active_count(b: Builder, active: SSAValue) -> SSAValue:
+    """The number of true lanes of a (B,) i1 tensor, as a scalar of `count_type(B)`.
 
     Counted in f32 where that is exact: XLA's CPU backend vectorizes an f32 sum of the
     converted flags, not an i32 one, and a loop that tests this every iteration (a
     compaction stage) ran ~5% slower with the i32 count (docs/passes.md)."""
     n = tensor_type(active).get_shape()[0]
     if n > _EXACT_F32_COUNT:
-        return b.compare(count_active(b, active), b.constant(TensorType(i32, []), limit), "GT")
+        return count_active(b, active)
     ones = b.unary(hlo.ConvertOp, active, TensorType(f32, [n]))
-    count = b.reduce(ones, b.constant(TensorType(f32, []), 0.0), [0], hlo.AddOp)
-    return b.compare(count, b.constant(TensorType(f32, []), float(limit)), "GT")
+    return b.reduce(ones, b.constant(TensorType(f32, []), 0.0), [0], hlo.AddOp)
+
+
+def count_above(b: Builder, count: SSAValue, limit: int) -> SSAValue:
+    """Whether an `active_count` is above `limit` (a tensor<i1>)."""
+    t = tensor_type(count)
+    return b.compare(count, b.constant(t, limit if t.element_type == i32 else float(limit)), "GT")
+
+
+def more_active_than(b: Builder, active: SSAValue, limit: int) -> SSAValue:
+    """Whether more than `limit` lanes of a (B,) i1 tensor are true (a tensor<i1>)."""
+    return count_above(b, active_count(b, active), limit)
 
 
 _SCAN_BLOCK = 64
@@ -190,12 +206,44 @@ def _window_prefix_sum(b: Builder, ints: SSAValue) -> SSAValue:
     )
 
 
-def active_first(b: Builder, active: SSAValue, keep: int) -> SSAValue:
+_TOP_K_MOST = 8
+"""select_lanes picks at most 1/_TOP_K_MOST of the lanes with a top_k: its heap of k
+lanes costs O(B log k) comparisons, and picking half the lanes (refill's first tail
+loop) ran ~0.3 ms slower per call than the prefix sum at 1562 lanes."""
+
+
+def select_lanes(b: Builder, active: SSAValue, keep: int) -> tuple[SSAValue, SSAValue | None]:
     """Indices (keep, 1) of distinct lanes: the first `keep` active lanes in lane order,
-    then (when fewer are active) inactive lanes filling the remaining slots from the end.
-    Spare slots must hold INACTIVE lanes: a copy of an active lane would count as active
-    and keep the smaller loop running. Prefix sums give every lane its slot: O(B), where
-    a sort costs O(B log B) and was 10x slower on XLA CPU at 100k lanes."""
+    then (when fewer are active) inactive lanes filling the remaining slots; and, when
+    they come from a top_k, the flags of the lanes they pick ((keep,) i1: the top_k's
+    values, so the flags need no gather). Spare slots must hold INACTIVE lanes: a copy
+    of an active lane would count as active and keep the smaller loop running.
+
+    Fewer slots than lanes (compaction's buckets, refill's tail): `chlo.top_k` of the
+    flags as f32, whose ties keep the lower index first, so it returns the active lanes
+    in order, then the lowest inactive ones. XLA CPU compiles it as one library call
+    (~0.05 s), where the prefix sum and the scatter that turns ranks into indices were
+    ~10 kernels (~0.35 s of XLA compile per compaction, at 100k lanes), and it runs in
+    about the prefix sum's time (a heap of `keep` lanes, O(B log keep)). As many slots as
+    lanes (refill's queue: every lane, ordered) would make it a full sort: there prefix
+    sums give every lane its slot, O(B) (docs/passes.md, "Compile time of the compacted
+    nest")."""
+    n = tensor_type(active).get_shape()[0]
+    if keep * _TOP_K_MOST <= n:
+        flags = b.unary(hlo.ConvertOp, active, TensorType(f32, [n]))
+        top = TopKOp(flags, keep)
+        b.emit(top)
+        idx = b.unary(hlo.ReshapeOp, top.indices, TensorType(i32, [keep, 1]))
+        picked = b.compare(top.values, b.constant(TensorType(f32, [keep]), 0.5), "GT")
+        return idx, picked
+    return ranked_lanes(b, active, keep)[0], None
+
+
+def ranked_lanes(b: Builder, active: SSAValue, keep: int) -> tuple[SSAValue, SSAValue]:
+    """`select_lanes`'s indices by prefix sums, and the active count (a tensor<i32>: the last
+    prefix, so no reduction): every lane's rank among the active (or inactive) ones
+    gives its slot, and a scatter of the lane numbers into the slots the indices;
+    inactive lanes fill the remaining slots from the end."""
     n = tensor_type(active).get_shape()[0]
     vec_i32, scalar = TensorType(i32, [n]), TensorType(i32, [])
 
@@ -231,7 +279,7 @@ def active_first(b: Builder, active: SSAValue, keep: int) -> SSAValue:
             regions=[scalar_body(scalar, None)],
         )
     )
-    return b.unary(hlo.ReshapeOp, idx, TensorType(i32, [keep, 1]))
+    return b.unary(hlo.ReshapeOp, idx, TensorType(i32, [keep, 1])), last
 
 
 def take_rows(ctx: RuleContext, x: SSAValue, idx: SSAValue) -> SSAValue:
@@ -300,8 +348,14 @@ def invariant_carries(op: hlo.WhileOp) -> set[int]:
     return {i for i, v in enumerate(term.operands) if v is block.args[i]}
 
 
+def unused_results(op: hlo.WhileOp) -> set[int]:
+    """The results of `op` nothing reads (a carry the function drops, such as a key):
+    the narrower loops need not write them back."""
+    return {i for i, r in enumerate(op.results) if not r.uses}
+
+
 def compact(
-    ctx: RuleContext, op: hlo.WhileOp, operands, axes, build_while, factor: int = 0, level: int = 1
+    ctx: RuleContext, op: hlo.WhileOp, operands, axes, build_while, counted_while, factor: int = 0, level: int = 1
 ) -> RuleResult:
     """The lane loop `op` on ctx.axis_size lanes, compacted (module doc): a loop that runs
     while more lanes are active than the next bucket holds, then, if any lane is still
@@ -311,21 +365,28 @@ def compact(
     factor = factor or strategy.shrink(vec.options, ctx.axis_size)
     keep = strategy.next_bucket(vec.options, ctx.axis_size, factor)
     if keep is None or strategy.last_level(vec.options, level):
-        return build_while(ctx, op, operands, axes, strategy_name="compact")
-    rest, carry_axes = build_while(ctx, op, operands, axes, stop_at=keep, strategy_name="compact")
+        if level == 1:
+            return build_while(ctx, op, operands, axes, strategy_name="compact")
+        # The last bucket counts its lanes as the levels above do (every check_every
+        # iterations, an f32 sum), not with an any-lane test every iteration: one
+        # reduction for XLA to compile either way, run less often.
+        results, result_axes, _ = counted_while(ctx, op, operands, axes, 0, "compact")
+        return results, result_axes
+    rest, carry_axes, count = counted_while(ctx, op, operands, axes, keep, "compact")
     active = rest[-1]
     b = ctx.builder()
-    go = more_active_than(b, active, 0)
+    go = more_active_than(b, active, 0) if count is None else count_above(b, count, 0)
     done = Block()
     done.add_op(hlo.ReturnOp(*rest))
     narrow = Block()
     here = ctx.at(InsertPoint.at_end(narrow))
-    idx = active_first(here.builder(), active, keep)
+    idx, picked = select_lanes(here.builder(), active, keep)
     child = vec.child(keep)
     # One gather per distinct value: a value both captured by the body and carried
-    # unchanged (escape time's c) is taken once. Every gather and scatter is a kernel for
-    # XLA to compile (docs/passes.md, "Compile time of the compacted nest").
-    taken: dict[SSAValue, SSAValue] = {}
+    # unchanged (escape time's c) is taken once, and the flags come with the indices.
+    # Every gather and scatter is a kernel for XLA to compile (docs/passes.md, "Compile
+    # time of the compacted nest").
+    taken: dict[SSAValue, SSAValue] = {} if picked is None else {active: picked}
 
     def take(value: SSAValue) -> SSAValue:
         if value not in taken:
@@ -336,16 +397,18 @@ def compact(
         value, a = vec.lookup(v)
         child.bind(v, value if a is None else take(here.move_axis(value, a, 0)), None if a is None else 0)
     small_ctx = RuleContext(keep, here.insertion_point, child)
-    kept = invariant_carries(op)
+    kept, dropped = invariant_carries(op), unused_results(op)
     sources = [operands[i] if i in kept and axes[i] == carry_axes[i] else r for i, r in enumerate(rest)]
     small_inits = [v if a is None else take(v) for v, a in zip(sources, carry_axes)]
-    small, small_axes = compact(small_ctx, op, small_inits, list(carry_axes), build_while, factor, level + 1)
+    small, small_axes = compact(
+        small_ctx, op, small_inits, list(carry_axes), build_while, counted_while, factor, level + 1
+    )
     outs = []
     for i, (full, part, a, pa) in enumerate(zip(rest[:-1], small[:-1], carry_axes[:-1], small_axes[:-1])):
         if a is None:
             outs.append(part)  # a carry uniform in both: the body never changes it
-        elif i in kept:
-            outs.append(full)  # the body returns it unchanged: nothing to write back
+        elif i in kept or i in dropped:
+            outs.append(full)  # unchanged by the body, or never read: nothing to write back
         else:
             outs.append(put_rows(here, full, idx, small_ctx.to_axis(part, pa, 0)))
     # Every lane is finished once the nest returns: the flags need no scatter.

@@ -81,7 +81,7 @@ def while_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
         return build_while(ctx, op, operands, axes)
     chosen = strategy.choose(ctx.vectorizer.options, ctx.axis_size, op)
     if chosen == "compact":
-        return compaction.compact(ctx, op, operands, axes, build_while)
+        return compaction.compact(ctx, op, operands, axes, build_while, counted_while)
     if chosen in ("refill", "sequential"):
         lanes = 1 if chosen == "sequential" else strategy.refill_lanes(ctx.vectorizer.options, ctx.axis_size)
         return refill.refill(ctx, op, operands, axes, lanes, chosen, carry_axes)
@@ -109,60 +109,81 @@ def build_while(
     op: hlo.WhileOp,
     operands,
     axes,
-    stop_at: int | None = None,
     strategy_name: str | None = None,
 ) -> tuple[Sequence[SSAValue], list[Axis]]:
-    """The vectorized while. With `stop_at` (a lane loop), it runs only while more than
-    that many lanes are active (see `_checked_every`). `strategy_name` is recorded as
-    `batch.strategy` on the loop(s)."""
+    """The vectorized while, on its own (vectorized) predicate; a lane loop that stops
+    at an active count is `counted_while`'s. `strategy_name` is recorded as
+    `batch.strategy` on the loop."""
     vec = ctx.vectorizer
     per_example = [v.type for v in op.operands]
     body, body_yields, axes_now = carry_axes(ctx, op, axes)
-    if stop_at is None:
-        cond, cond_yields = vec.vectorize_block(op.cond.block, per_example, axes_now)
-        if cond_yields[0][1] is not None:
-            raise VmlirError(
-                f"{where(op)}: the loop predicate varies between examples; run "
-                "batch-mask-control-flow before batch-vectorize"
-            )
-        predicate = cond_yields[0][0]
-    else:
-        # A lane loop's cond is `batch.any` of its last carry, the active flags.
-        assert axes_now[-1] == 0, "a lane loop's active flag varies"
-        cond = Block(arg_types=_batched_types(op, axes_now, ctx.axis_size))
-        predicate = compaction.more_active_than(
-            ctx.at(InsertPoint.at_end(cond)).builder(), cond.args[-1], stop_at
+    cond, cond_yields = vec.vectorize_block(op.cond.block, per_example, axes_now)
+    if cond_yields[0][1] is not None:
+        raise VmlirError(
+            f"{where(op)}: the loop predicate varies between examples; run "
+            "batch-mask-control-flow before batch-vectorize"
         )
+    cond.add_op(hlo.ReturnOp(cond_yields[0][0]))
+    inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, axes_now)]
+    body_region = _finish(ctx, body, body_yields, axes_now)
+    new = _rebuild_with_regions(ctx, op, inits, [Region(cond), body_region], _batched_types(op, axes_now, ctx.axis_size))
+    if strategy_name is not None:
+        new.attributes[STRATEGY_ATTR] = StringAttr(strategy_name)
+    return new.results, axes_now
+
+
+def counted_while(
+    ctx: RuleContext, op: hlo.WhileOp, operands, axes, stop_at: int, strategy_name: str | None
+) -> tuple[Sequence[SSAValue], list[Axis], SSAValue | None]:
+    """The vectorized lane loop `op` (its last carry is the active flags), run while
+    more than `stop_at` lanes are active, and the active count it ended on (a scalar of
+    `compaction.count_type`), or None when it counts every iteration in its cond
+    (`check_every=1`). Otherwise it counts between runs of the body (`_checked_every`),
+    and carries the count: its cond only compares it, and whoever runs after the loop
+    reads the count instead of reducing the flags again (each reduction is kernels for
+    XLA to compile). The count starts above `stop_at`, so the body runs at least once
+    (harmless: a masked body leaves finished lanes unchanged)."""
+    per_example = [v.type for v in op.operands]
+    body, body_yields, axes_now = carry_axes(ctx, op, axes)
+    assert axes_now[-1] == 0, "a lane loop's active flag varies"
     inits = [v if want is None else ctx.to_axis(v, a, want) for v, a, want in zip(operands, axes, axes_now)]
     result_types = _batched_types(op, axes_now, ctx.axis_size)
     body_region = _finish(ctx, body, body_yields, axes_now)
-    checked = stop_at is not None and ctx.vectorizer.options.check_every > 1
-    if checked:
-        body_region = _checked_every(ctx, body_region, ctx.vectorizer.options.check_every, strategy_name)
-        inits = [*inits, ctx.builder().constant(_I32, 1)]
-        result_types = [*result_types, _I32]
-        cond.insert_arg(_I32, len(cond.args))
-    cond.add_op(hlo.ReturnOp(predicate))
-    new = _rebuild_with_regions(ctx, op, inits, [Region(cond), body_region], result_types)
+    most = ctx.vectorizer.options.check_every
+    cond = Block(arg_types=result_types)
+    cb = ctx.at(InsertPoint.at_end(cond)).builder()
+    if most <= 1:
+        cond.add_op(hlo.ReturnOp(compaction.more_active_than(cb, cond.args[-1], stop_at)))
+        new = _rebuild_with_regions(ctx, op, inits, [Region(cond), body_region], result_types)
+        if strategy_name is not None:
+            new.attributes[STRATEGY_ATTR] = StringAttr(strategy_name)
+        return new.results, axes_now, None
+    count_t = compaction.count_type(ctx.axis_size)
+    body_region = _checked_every(ctx, body_region, most, strategy_name, count_t)
+    b = ctx.builder()
+    inits = [*inits, b.constant(_I32, 1), b.constant(count_t, stop_at + 1)]
+    cond.insert_arg(_I32, len(cond.args))
+    count = cond.insert_arg(count_t, len(cond.args))
+    cond.add_op(hlo.ReturnOp(compaction.count_above(cb, count, stop_at)))
+    new = _rebuild_with_regions(ctx, op, inits, [Region(cond), body_region], [*result_types, _I32, count_t])
     if strategy_name is not None:
         new.attributes[STRATEGY_ATTR] = StringAttr(strategy_name)
-    if checked:
-        return new.results[:-1], axes_now
-    return new.results, axes_now
+    return new.results[:-2], axes_now, new.results[-1]
 
 
 _I32 = TensorType(i32, [])
 
 
-def _checked_every(ctx: RuleContext, body: Region, most: int, strategy_name: str | None) -> Region:
-    """The body of a loop that checks its stop condition only between runs of `steps`
+def _checked_every(ctx: RuleContext, body: Region, most: int, strategy_name: str | None, count_t: TensorType) -> Region:
+    """The body of a loop that counts its active lanes only between runs of `steps`
     iterations: an inner while runs the lane loop's body `steps` times (a masked body
     leaves finished lanes unchanged, so running it past the end is harmless), and
-    `steps` doubles from 1 up to `most`. Counting the active lanes costs an O(B) reduction
-    (on XLA CPU, a convert and a sum, more than the any-lane test); checked at
-    iterations 1, 3, 7, 15, ... then every `most`, a loop that should stop early still
-    does (escape time: after a few iterations), and a long one pays the count once per
-    `most` iterations, for at most `most` - 1 extra iterations at the end."""
+    `steps` doubles from 1 up to `most`; then the count of the flags is carried out.
+    Counting the active lanes costs an O(B) reduction (on XLA CPU, a convert and a sum,
+    more than the any-lane test); counted after iterations 1, 3, 7, 15, ... then every
+    `most`, a loop that should stop early still does (escape time: after a few
+    iterations), and a long one pays the count once per `most` iterations, for at most
+    `most` - 1 extra iterations at the end."""
     inner_body = body.block
     types = [a.type for a in inner_body.args]
     step = inner_body.insert_arg(_I32, len(inner_body.args))
@@ -172,14 +193,14 @@ def _checked_every(ctx: RuleContext, body: Region, most: int, strategy_name: str
     next_step = ib.binary(hlo.AddOp, step, ib.constant(_I32, 1))
     inner_body.erase_op(ret)
     inner_body.add_op(hlo.ReturnOp(*ret.operands, next_step))
-    outer = Block(arg_types=[*types, _I32])
-    steps = outer.args[-1]
+    outer = Block(arg_types=[*types, _I32, count_t])
+    steps = outer.args[-2]
     inner_cond = Block(arg_types=[*types, _I32])
     cb = ctx.at(InsertPoint.at_end(inner_cond)).builder()
     inner_cond.add_op(hlo.ReturnOp(cb.compare(inner_cond.args[-1], steps, "LT")))
     ob = ctx.at(InsertPoint.at_end(outer)).builder()
     inner = hlo.WhileOp.create(
-        operands=[*outer.args[:-1], ob.constant(_I32, 0)],
+        operands=[*outer.args[:-2], ob.constant(_I32, 0)],
         result_types=[*types, _I32],
         regions=[Region(inner_cond), body],
     )
@@ -187,7 +208,8 @@ def _checked_every(ctx: RuleContext, body: Region, most: int, strategy_name: str
         inner.attributes[STRATEGY_ATTR] = StringAttr(strategy_name)
     ob.emit(inner)
     doubled = ob.binary(hlo.MinimumOp, ob.binary(hlo.AddOp, steps, steps), ob.constant(_I32, most))
-    outer.add_op(hlo.ReturnOp(*inner.results[:-1], doubled))
+    count = compaction.active_count(ob, inner.results[len(types) - 1])
+    outer.add_op(hlo.ReturnOp(*inner.results[:-1], doubled, count))
     return Region(outer)
 
 

@@ -34,13 +34,16 @@ from xdsl.rewriter import InsertPoint
 from vmlir.dialects import stablehlo as hlo
 from vmlir.passes.builder import Builder, i64_array
 from vmlir.passes.rules.compaction import (
-    active_first,
+    active_count,
     captured,
-    count_active,
+    invariant_carries,
     more_active_than,
     prefix_sum,
     put_rows,
+    ranked_lanes,
+    select_lanes,
     take_rows,
+    unused_results,
 )
 from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type
 from vmlir.passes.rules import occupancy
@@ -92,8 +95,8 @@ def refill(ctx: RuleContext, op: hlo.WhileOp, operands, axes, lanes: int, name: 
         order = b.emit(hlo.IotaOp.create(properties={"iota_dimension": IntegerAttr(0, i64)}, result_types=[vec_n]))
         n_work = b.select(operands[-1], b.constant(scalar, n), b.constant(scalar, 0))
     else:
-        order = b.unary(hlo.ReshapeOp, active_first(b, full[-1], n), vec_n)
-        n_work = count_active(b, full[-1])
+        ranked, n_work = ranked_lanes(b, full[-1], n)  # the count is the last rank
+        order = b.unary(hlo.ReshapeOp, ranked, vec_n)
     first = b.emit(
         hlo.SliceOp.create(
             operands=[order],
@@ -116,23 +119,32 @@ def refill(ctx: RuleContext, op: hlo.WhileOp, operands, axes, lanes: int, name: 
         if a is not None:
             caps.append((v, ctx.move_axis(value, a, 0)))
     caps0 = [take_rows(ctx, full_cap, first_col) for _, full_cap in caps]
-    outs0 = [v for v, m in zip(full[:-1], varying[:-1]) if m]
-    loop = _Loop(ctx, op, carry_axes, varying, caps, full, order, n, n_work, name)
+    # Results written back as examples finish: the varying carries but those the body
+    # passes along unchanged (their result is their input) and those nothing reads.
+    kept, dropped = invariant_carries(op), unused_results(op)
+    writes = [m and i not in kept and i not in dropped for i, m in enumerate(varying[:-1])]
+    outs0 = [v for v, w in zip(full[:-1], writes) if w]
+    loop = _Loop(ctx, op, carry_axes, varying, writes, caps, full, order, n, n_work, name)
     tail = occupancy.tail_widths(width)
-    state = loop.emit(width, [*lane0, *caps0, idx0, b.constant(scalar, width), *outs0], tail[0] if tail else 0, True)
+    # The refilling loop carries its active count: the lanes that hold an example (every
+    # queued example has work).
+    busy0 = b.binary(hlo.MinimumOp, b.constant(scalar, width), n_work)
+    state = loop.emit(width, [*lane0, *caps0, idx0, b.constant(scalar, width), *outs0, busy0], tail[0] if tail else 0, True)
+    state = state[:-1]
     nc, ncap = len(lane0), len(caps0)
     for k, w in enumerate(tail):
         # The queue is empty and at most w examples are still running: on to w lanes.
         tb = ctx.builder()
-        rows = active_first(tb, state[nc - 1], w)
-        moved = [take_rows(ctx, v, rows) if m else v for v, m in zip(state[:nc], varying)]
+        rows, flags = select_lanes(tb, state[nc - 1], w)
+        moved = [take_rows(ctx, v, rows) if m else v for v, m in zip(state[: nc - 1], varying)]
+        moved.append(take_rows(ctx, state[nc - 1], rows) if flags is None else flags)
         moved += [take_rows(ctx, v, rows) for v in state[nc : nc + ncap]]
         moved.append(take_rows(ctx, state[nc + ncap], rows))
         state = loop.emit(w, [*moved, *state[nc + ncap + 1 :]], tail[k + 1] if k + 1 < len(tail) else 0, False)
     results: list[SSAValue] = []
     final_outs = iter(state[nc + ncap + 2 :])
-    for value, m in zip(state[: nc - 1], varying[:-1]):
-        results.append(next(final_outs) if m else value)
+    for value, m, w, start in zip(state[: nc - 1], varying[:-1], writes, full):
+        results.append(next(final_outs) if w else start if m else value)
     results.append(ctx.builder().constant(tensor_type(full[-1]), False))
     result_axes: list[Axis] = list(carry_axes)
     return results, result_axes
@@ -143,8 +155,8 @@ class _Loop:
     captures, each lane's example index (n: none), the queue's next position, the
     results); finished examples are scattered to their slots every iteration."""
 
-    def __init__(self, ctx: RuleContext, op: hlo.WhileOp, carry_axes, varying, caps, full, order, n: int, n_work, name: str):
-        self.ctx, self.op, self.carry_axes, self.varying = ctx, op, carry_axes, varying
+    def __init__(self, ctx: RuleContext, op: hlo.WhileOp, carry_axes, varying, writes, caps, full, order, n: int, n_work, name: str):
+        self.ctx, self.op, self.carry_axes, self.varying, self.writes = ctx, op, carry_axes, varying, writes
         self.caps, self.full, self.order, self.n, self.n_work, self.name = caps, full, order, n, n_work, name
 
     def emit(self, width: int, inits: list[SSAValue], exit_at: int, refills: bool) -> list[SSAValue]:
@@ -158,16 +170,19 @@ class _Loop:
 
         cond = Block(arg_types=types)
         cb = Builder(InsertPoint.at_end(cond))
-        busy = more_active_than(cb, cond.args[nc - 1], exit_at) if exit_at else _any(cb, cond.args[nc - 1])
         if refills:
+            # The active count the body carried: no reduction in the cond.
+            busy = cb.compare(cond.args[-1], cb.constant(scalar, exit_at), "GT")
             busy = cb.binary(hlo.OrOp, busy, cb.compare(cond.args[nc + ncap + 1], n_work, "LT"))
+        else:
+            busy = more_active_than(cb, cond.args[nc - 1], exit_at) if exit_at else _any(cb, cond.args[nc - 1])
         cond.add_op(hlo.ReturnOp(busy))
 
         body = Block(arg_types=types)
         carries = list(body.args[:nc])
         lane_caps = list(body.args[nc : nc + ncap])
         lane_idx, nxt = body.args[nc + ncap], body.args[nc + ncap + 1]
-        outs = list(body.args[nc + ncap + 2 :])
+        outs = list(body.args[nc + ncap + 2 : len(body.args) - (1 if refills else 0)])
         here = ctx.at(InsertPoint.at_end(body))
         child = vec.child(width)
         for v in captured(op):
@@ -193,8 +208,8 @@ class _Loop:
         target = _column(bb, bb.select(done, lane_idx, bb.constant(vec_l, n)))
         written = []
         k = 0
-        for value, m in zip(new[:-1], self.varying[:-1]):
-            if m:
+        for value, w in zip(new[:-1], self.writes):
+            if w:
                 written.append(put_rows(here, outs[k], target, value, unique=False))
                 k += 1
         lane_idx = bb.select(done, bb.constant(vec_l, n), lane_idx)
@@ -203,10 +218,18 @@ class _Loop:
             body.add_op(hlo.ReturnOp(*keep, *written))
             return list(self._while(inits, cond, body).results)
         free = bb.compare(lane_idx, bb.constant(vec_l, n), "EQ")
-        n_free = count_active(bb, free)
+        # A lane is free exactly when it is not active (a finished lane was just freed,
+        # a free one never turns active): one count gives the free lanes and whether
+        # none is active, where a count of the free lanes and an any-lane test were two
+        # reductions for XLA to compile.
+        busy = bb.unary(hlo.ConvertOp, active_count(bb, active), scalar)
+        n_free = bb.binary(hlo.SubtractOp, bb.constant(scalar, width), busy)
         enough = bb.compare(n_free, bb.constant(scalar, max(1, width // REFILL_FRACTION)), "GE")
-        want = bb.binary(hlo.OrOp, enough, bb.not_(_any(bb, active)))
+        want = bb.binary(hlo.OrOp, enough, bb.compare(n_free, bb.constant(scalar, width), "EQ"))
         go = bb.binary(hlo.AndOp, want, bb.compare(nxt, n_work, "LT"))
+        # After a refill, every free lane holds a queued example while there are any.
+        taken = bb.binary(hlo.MinimumOp, n_free, bb.binary(hlo.SubtractOp, n_work, nxt))
+        busy_next = bb.select(go, bb.binary(hlo.AddOp, busy, taken), busy)
 
         stay = Block()
         stay.add_op(hlo.ReturnOp(*keep))
@@ -235,7 +258,7 @@ class _Loop:
         take.add_op(hlo.ReturnOp(*taken))
         step = hlo.IfOp.create(operands=[go], result_types=[v.type for v in keep], regions=[Region(take), Region(stay)])
         here.emit(step)
-        body.add_op(hlo.ReturnOp(*step.results, *written))
+        body.add_op(hlo.ReturnOp(*step.results, *written, busy_next))
         return list(self._while(inits, cond, body).results)
 
     def _while(self, inits: list[SSAValue], cond: Block, body: Block) -> hlo.WhileOp:

@@ -94,10 +94,21 @@ def last_level(options, level: int) -> bool:
     return not options.shrink and level >= options.max_levels
 
 
+LIBRARY_SUM = 4096
+"""XLA CPU sums an f32 vector of at least this many elements with a library kernel
+(~20 ms of compile at 100k lanes), a shorter one with three generated kernels (~80 ms)."""
+
+
 def next_bucket(options, axis_size: int, factor: int = 0) -> int | None:
     """The lanes of the next compaction level below `axis_size` (shrinking by `factor`,
-    by default the top level's), or None at the last one."""
+    by default the top level's), or None at the last one. With `shrink` chosen from the
+    batch size, a bucket is at least LIBRARY_SUM lanes where that still shrinks the
+    batch 16-fold: the bucket's loop counts its active lanes, and the count compiles
+    cheaper from that size on (100k lanes: 3703 -> 4096; docs/passes.md, "Compile time
+    of the compacted nest")."""
     keep = axis_size // (factor or shrink(options, axis_size))
+    if not options.shrink and keep < LIBRARY_SUM <= axis_size // 16:
+        keep = LIBRARY_SUM
     return keep if keep >= options.min_bucket else None
 
 

@@ -134,7 +134,9 @@ def test_refill_when_every_example_starts_alike():
     compiled, got = _run(f, "strategy=refill lanes=32", (x,))
     assert_same(got, jax.vmap(f)(x))
     # A prefix sum for the free lanes (in the loop) and one per tail loop's gather
-    # (16 and 4 lanes), none for the queue. Over at most 32 lanes each is one product
-    # with a triangular matrix (compaction.prefix_sum).
+    # (16 and 4 lanes: more than 1/8 of the lanes, so no top_k, compaction.select_lanes),
+    # none for the queue. Over at most 32 lanes each is one product with a triangular
+    # matrix (compaction.prefix_sum).
     text = compiled.lower(x).as_text("batch-vectorize", generic=True)
     assert text.count('"stablehlo.dot_general"') == 1 + len(tail_widths(32)) == 3
+    assert "top_k" not in text

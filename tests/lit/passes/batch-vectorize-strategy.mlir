@@ -9,13 +9,17 @@
 // examples to their slots (indices out of bounds, for lanes that did not finish, are
 // dropped), and a stablehlo.if hands free lanes the next queued examples (a prefix sum
 // over the free lanes, gathers of the examples' initial carries). The loop carries the
-// lanes' state, their example indices, the queue position and the results.
+// lanes' state, their example indices, the queue position, the results and its active
+// count (its cond compares the count, no reduction).
 
 // CHECK-LABEL: "func.func"() <{sym_name = "halve"
 // CHECK:         "stablehlo.dot_general"({{.*}} : (tensor<4xf32>, tensor<4x4xf32>) -> tensor<4xf32>
 // CHECK:         "stablehlo.slice"({{.*}}) <{start_indices = array<i64: 0>, limit_indices = array<i64: 2>
 // CHECK:         "stablehlo.while"({{.*}}) ({
-// CHECK:         ^bb{{[0-9]+}}({{.*}}: tensor<2xf32>, {{.*}}: tensor<2xi1>, {{.*}}: tensor<2xi32>, {{.*}}: tensor<i32>, {{.*}}: tensor<4xf32>):
+// CHECK-NEXT:    ^bb{{[0-9]+}}({{.*}}: tensor<2xf32>, {{.*}}: tensor<2xi1>, {{.*}}: tensor<2xi32>, {{.*}}: tensor<i32>, {{.*}}: tensor<4xf32>, [[COUNT:%[0-9]+]]: tensor<i32>):
+// CHECK-NOT:       "stablehlo.reduce"
+// CHECK:           "stablehlo.compare"([[COUNT]], {{%[0-9]+}}) <{comparison_direction = #stablehlo<comparison_direction GT>
+// CHECK:         ^bb{{[0-9]+}}({{.*}}: tensor<2xf32>, {{.*}}: tensor<2xi1>, {{.*}}: tensor<2xi32>, {{.*}}: tensor<i32>, {{.*}}: tensor<4xf32>, {{.*}}: tensor<i32>):
 // CHECK:           "stablehlo.divide"({{.*}}) : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
 // CHECK:           "stablehlo.scatter"({{.*}}unique_indices = false
 // CHECK:           }) : (tensor<4xf32>, tensor<2x1xi32>, tensor<2xf32>) -> tensor<4xf32>
