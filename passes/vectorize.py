@@ -89,6 +89,9 @@ class VectorizeOptions:
     """Compaction counts a level's active lanes at most every this many iterations."""
     refill_min: int = 1 << 19
     """`auto` picks refill from this batch size on."""
+    tail_copy: int = -1
+    """What one of refill's tail loops must save per call, in lane-ops per lane-op it
+    compiles, to be built (-1: costmodel.TAIL_COPY; 0: every tail loop is built)."""
 
 
 class Vectorizer:
@@ -215,13 +218,15 @@ class BatchVectorizePass(ModulePass):
     lanes: int = 0
     refill_min: int = 1 << 19
     check_every: int = 8
+    tail_copy: int = -1
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.shrink == 1 or self.shrink < 0 or self.min_bucket < 1 or self.max_levels < 1 or self.lanes < 0 or self.check_every < 1:
+        if self.shrink == 1 or self.shrink < 0 or self.min_bucket < 1 or self.max_levels < 1 or self.lanes < 0 or self.check_every < 1 or self.tail_copy < -1:
             raise VmlirError(
                 "batch-vectorize needs shrink >= 2 (or 0), min_bucket >= 1, max_levels >= 1, "
                 f"lanes >= 0 and check_every >= 1, got {self.shrink}, {self.min_bucket}, "
                 f"{self.max_levels}, {self.lanes} and {self.check_every}"
+                + (f"; tail_copy >= -1, got {self.tail_copy}" if self.tail_copy < -1 else "")
             )
         check_strategy(self.strategy, "batch-vectorize")
         options = VectorizeOptions(

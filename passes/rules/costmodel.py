@@ -160,22 +160,23 @@ def estimate(
             cost += OVERRUN * lane * float(levels.sum())
         else:
             lanes = 1 if s == "sequential" else strategy.refill_lanes(options, n)
+            tails = refill_tails(trips, lanes, f, tail_copy(options))
             if exact:
-                it, _, widths = occupancy.refill_trace(trips, lanes)
+                it, _, widths = occupancy.refill_trace(trips, lanes, tails)
                 li = float(widths.sum())
             else:
-                it, li = refill_estimate(trips, lanes)
+                it, li = refill_estimate(trips, lanes, tails)
             moved = 2.0 * f.carries * float((trips > 0).sum())
             cost = li * (lane + REFILL_LANE) + it * REFILL_ITERATION + n * REFILL_EXAMPLE
         out[s] = Work(li, float(it), moved, cost)
     return out
 
 
-def refill_estimate(trips: np.ndarray, lanes: int) -> tuple[int, float]:
+def refill_estimate(trips: np.ndarray, lanes: int, tails: list[int]) -> tuple[int, float]:
     """Refill's iterations and executed lane-iterations without replaying it: the lanes
     are busy but for the 1/(2 REFILL_FRACTION) that wait for a refill on average, until
     the last examples' tail (about the longest of the last `lanes` examples), which runs
-    on the tail loops' fewer lanes (taken as the first one's). Within ~10% of the replay's
+    on the tail loops' fewer lanes (taken as the first one's, `tails[0]`). Within ~10% of the replay's
     iterations on geometric trip counts; used for the prior, which must cost no compile
     time."""
     t = trips[trips > 0]
@@ -185,7 +186,7 @@ def refill_estimate(trips: np.ndarray, lanes: int) -> tuple[int, float]:
     busy = 1 - 1 / (2 * occupancy.REFILL_FRACTION)
     main = t.sum() / (lanes * busy)
     tail = 0.5 * np.quantile(t, 1 - 1 / lanes)
-    narrow = (occupancy.tail_widths(lanes) or [lanes])[0]
+    narrow = (tails or [lanes])[0]
     return int(np.ceil(main + tail)), float(main * lanes + tail * narrow)
 
 
@@ -193,3 +194,60 @@ def rank(trips: np.ndarray, n: int, f: LoopFeatures, options: Any, exact: bool =
     """The strategies, cheapest first."""
     est = estimate(trips, n, f, options, exact=exact)
     return sorted(est, key=lambda s: est[s].cost)
+
+
+TAIL_COPY = 40_000.0
+"""What one more of refill's tail loops must save per call, in lane-ops, for each lane-op
+it adds to the program (its copy of the body plus TAIL_LOOP), to be worth compiling (as
+vmlir/ragged.py's PROGRAM_ROWS for a bucket program). Measured on XLA CPU: a tail loop
+compiles in ~4 ms per lane-op of the body plus ~0.4 s (0.5 s for the bench's 24-op
+bodies at 100k examples, ~1.7 s for a 329-op body of jax.random calls), and a lane-op
+runs in ~0.3 ns, so a loop that saves this much pays its compile back in ~300 calls.
+0: compiles are free, every tail loop is kept."""
+
+TAIL_LOOP = 100.0
+"""A tail loop's own ops (the gather of the lanes into it, the scatters of finished
+examples, its active count), in body lane-ops of compile time."""
+
+TAIL_SAMPLE = 4
+"""The tail loops are chosen by replaying refill on the last TAIL_SAMPLE x L examples of
+the queue only: what the lanes hold when the queue empties hardly depends on the
+examples before (each lane has held several by then), and a replay of the whole batch
+costs compile time (0.16 s at 100k examples)."""
+
+
+def tail_copy(options: Any) -> float:
+    """The pass's `tail_copy`, TAIL_COPY by default."""
+    return TAIL_COPY if options.tail_copy < 0 else float(options.tail_copy)
+
+
+def refill_tails(trips: np.ndarray, lanes: int, f: LoopFeatures, copy: float = TAIL_COPY) -> list[int]:
+    """Which of refill's tail loops (occupancy.tail_widths(lanes), widest first) to build
+    for a loop with these features: the subset that minimizes the lane-ops the tail runs
+    per call plus `copy` x (body + TAIL_LOOP) per loop, replayed on the last examples of `trips`
+    (TAIL_SAMPLE). Ties keep fewer loops."""
+    widths = occupancy.tail_widths(lanes)
+    if not widths:
+        return []
+    trips = np.asarray(trips, np.int64).reshape(-1)
+    active, emptied = occupancy.refill_active(trips[-TAIL_SAMPLE * lanes :], lanes)
+    after = active[emptied:]
+    lane = f.body + f.carries + 1.0 + REFILL_LANE
+    best: tuple[float, list[int]] | None = None
+    for mask in range(1 << len(widths)):
+        kept = [w for i, w in enumerate(widths) if mask >> i & 1]
+        cost = float(occupancy.tail_run(after, lanes, kept).sum()) * lane + copy * (f.body + TAIL_LOOP) * len(kept)
+        if best is None or (cost, len(kept)) < (best[0], len(best[1])):
+            best = (cost, kept)
+    assert best is not None
+    return best[1]
+
+
+def loop_tails(op: Operation, axis_size: int, lanes: int, options: Any) -> list[int]:
+    """The tail loops refill builds for lane loop `op` on `lanes` lanes: priced on its
+    profiled trip counts when it has them, else on the prior's."""
+    trips = profiled_trips(op, axis_size)
+    if trips is None:
+        m = min(axis_size, TAIL_SAMPLE * lanes)
+        trips = np.random.default_rng(0).permutation(prior_trips(m))
+    return refill_tails(trips, lanes, features(op), tail_copy(options))

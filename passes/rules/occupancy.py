@@ -78,9 +78,19 @@ def tail_widths(lanes: int) -> list[int]:
     return [lanes // d for d in TAIL_DIVISORS if lanes // d >= 2]
 
 
-def refill_trace(trips: np.ndarray, lanes: int) -> tuple[int, np.ndarray, np.ndarray]:
+def refill_trace(trips: np.ndarray, lanes: int, tails: list[int] | None = None) -> tuple[int, np.ndarray, np.ndarray]:
     """(iterations, active lanes at each iteration, lanes run at each iteration) of refill
-    on `lanes` lanes: the refilling loop's, then the tail loops' (tail_widths)."""
+    on `lanes` lanes: the refilling loop's, then the tail loops' (`tails`, widest first;
+    by default all of tail_widths)."""
+    active, emptied = refill_active(trips, lanes)
+    widths = np.full(len(active), lanes, np.int64)
+    widths[emptied:] = tail_run(active[emptied:], lanes, tail_widths(lanes) if tails is None else tails)
+    return len(active), active, widths
+
+
+def refill_active(trips: np.ndarray, lanes: int) -> tuple[np.ndarray, int]:
+    """The active lanes at each iteration of refill on `lanes` lanes, and the iteration
+    from which the queue is empty."""
     queue = trips[trips > 0].astype(np.int64)
     remaining = np.zeros(lanes, np.int64)
     take = min(lanes, len(queue))
@@ -107,16 +117,23 @@ def refill_trace(trips: np.ndarray, lanes: int) -> tuple[int, np.ndarray, np.nda
             nxt += k
             emptied = sum(len(a) for a in active_per_iteration)
     active = np.concatenate(active_per_iteration) if active_per_iteration else np.zeros(0, np.int64)
-    # After the queue empties the active count only falls: each iteration runs on the
-    # narrowest loop that holds its active lanes (a loop ends when they fit the next).
+    return active, emptied
+
+
+def tail_run(active: np.ndarray, lanes: int, tails: list[int]) -> np.ndarray:
+    """The lanes run at each iteration after the queue is empty (`active`: the active
+    lanes then), with tail loops of `tails` lanes (widest first). The active count only
+    falls: each iteration runs on the narrowest loop that holds its active lanes (a loop
+    ends when they fit the next)."""
     widths = np.full(len(active), lanes, np.int64)
-    for w in tail_widths(lanes):
-        widths[emptied:][active[emptied:] <= w] = w
-    return len(active), active, widths
+    for w in tails:
+        widths[active <= w] = w
+    return widths
 
 
-def occupancy(trips: Any, n: int | None = None, options: Any = None) -> dict[str, float]:
-    """useful / executed lane-iterations of mask, compact and refill for these trip counts."""
+def occupancy(trips: Any, n: int | None = None, options: Any = None, tails: list[int] | None = None) -> dict[str, float]:
+    """useful / executed lane-iterations of mask, compact and refill (with the tail loops
+    `tails`, by default all of tail_widths) for these trip counts."""
     options = _options(options)
     trips = np.asarray(trips, np.int64).reshape(-1)
     n = len(trips) if n is None else n
@@ -124,7 +141,7 @@ def occupancy(trips: Any, n: int | None = None, options: Any = None) -> dict[str
     if useful == 0:
         return {"mask": 1.0, "compact": 1.0, "refill": 1.0}
     lanes = strategy.refill_lanes(options, n)
-    _, _, widths = refill_trace(trips, lanes)
+    _, _, widths = refill_trace(trips, lanes, tails)
     return {
         "mask": useful / (n * float(trips.max())),
         "compact": useful / float(compact_widths(trips, n, options).sum()),

@@ -46,7 +46,7 @@ from vmlir.passes.rules.compaction import (
     unused_results,
 )
 from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type
-from vmlir.passes.rules import occupancy
+from vmlir.passes.rules import costmodel
 from vmlir.passes.rules.occupancy import REFILL_FRACTION
 from vmlir.passes.rules.strategy import STRATEGY_ATTR
 
@@ -125,7 +125,7 @@ def refill(ctx: RuleContext, op: hlo.WhileOp, operands, axes, lanes: int, name: 
     writes = [m and i not in kept and i not in dropped for i, m in enumerate(varying[:-1])]
     outs0 = [v for v, w in zip(full[:-1], writes) if w]
     loop = _Loop(ctx, op, carry_axes, varying, writes, caps, full, order, n, n_work, name)
-    tail = occupancy.tail_widths(width)
+    tail = costmodel.loop_tails(op, n, width, vec.options)
     # The refilling loop carries its active count: the lanes that hold an example (every
     # queued example has work).
     busy0 = b.binary(hlo.MinimumOp, b.constant(scalar, width), n_work)

@@ -125,7 +125,8 @@ def test_cost_model_ranks_like_counted_work(shape):
         "heavy": np.minimum(1 + rng.pareto(1.0, n) * 3, 500).astype(np.int64),
         "spread": rng.integers(1, 200, n),
     }[shape]
-    options = VectorizeOptions(min_bucket=16, lanes=64)
+    # Every tail loop built, as the step-by-step simulation runs them.
+    options = VectorizeOptions(min_bucket=16, lanes=64, tail_copy=0)
     counted = _lane_iterations(trips, n, options)
     est = costmodel.estimate(trips, n, costmodel.LoopFeatures(body=1e7, carries=1.0), options)
     for s in counted:
@@ -150,11 +151,62 @@ def test_profiled_choice_follows_the_distribution():
 def test_prior_refill_estimate_tracks_the_replay():
     """The prior is priced with an estimate of refill's iterations and lane-iterations,
     not a replay: within 15% of the replay on geometric trip counts."""
-    from vmlir.passes.rules.occupancy import refill_trace
+    from vmlir.passes.rules.occupancy import refill_trace, tail_widths
 
     trips = np.random.default_rng(4).geometric(1 / 32, 50_000)
     for lanes_ in (512, 1024):
-        iterations, _, widths = refill_trace(trips, lanes_)
-        it, li = costmodel.refill_estimate(trips, lanes_)
+        tails = tail_widths(lanes_)
+        iterations, _, widths = refill_trace(trips, lanes_, tails)
+        it, li = costmodel.refill_estimate(trips, lanes_, tails)
         assert abs(it - iterations) <= 0.15 * iterations
         assert abs(li - widths.sum()) <= 0.15 * widths.sum()
+
+
+def _tail_cost(active, lanes, kept, f, copy):
+    """The tail's lane-ops per call plus the compile price of its loops, spelled out."""
+    from vmlir.passes.rules.occupancy import tail_run
+
+    lane = f.body + f.carries + 1.0 + costmodel.REFILL_LANE
+    return float(tail_run(active, lanes, kept).sum()) * lane + copy * (f.body + costmodel.TAIL_LOOP) * len(kept)
+
+
+@pytest.mark.parametrize("body", [4.0, 300.0, 3000.0])
+@pytest.mark.parametrize("n", [2048, 100_000, 1_000_000])
+def test_refill_tails_pay_for_their_compile(body, n):
+    """The tail loops refill builds (costmodel.refill_tails), for small and large bodies
+    and batches, on the prior's trip counts: every kept loop saves more lane-ops per call
+    than TAIL_COPY x (body + TAIL_LOOP), every dropped one would save less (checked
+    against every other choice of loops); a compile that costs nothing keeps them all."""
+    from itertools import combinations
+
+    from vmlir.passes.rules.occupancy import refill_active, tail_widths
+
+    lanes_ = strategy.refill_lanes(VectorizeOptions(), n)
+    m = min(n, costmodel.TAIL_SAMPLE * lanes_)
+    trips = np.random.default_rng(0).permutation(costmodel.prior_trips(m))
+    f = costmodel.LoopFeatures(body, 4.0)
+    active, emptied = refill_active(trips, lanes_)
+    after = active[emptied:]
+    every = tail_widths(lanes_)
+    kept = costmodel.refill_tails(trips, lanes_, f)
+    assert kept == [w for w in every if w in kept]  # widest first
+    best = _tail_cost(after, lanes_, kept, f, costmodel.TAIL_COPY)
+    for r in range(len(every) + 1):
+        for other in combinations(every, r):
+            assert best <= _tail_cost(after, lanes_, list(other), f, costmodel.TAIL_COPY)
+    assert costmodel.refill_tails(trips, lanes_, f, copy=0.0) == every
+    if n == 1_000_000:
+        # A million examples: every tail loop pays (the bench's 1M refill rows).
+        assert kept == every
+    if n == 2048:
+        # A small batch: its last examples' tail is too short to pay for three copies.
+        assert len(kept) < len(every)
+
+
+def test_refill_tails_cost_no_full_replay():
+    """The tail loops are priced on the last TAIL_SAMPLE x L examples only: the choice at
+    a million examples is that of its last ones."""
+    lanes_ = 8192
+    trips = np.random.default_rng(1).geometric(1 / 20, 1_000_000)
+    f = costmodel.LoopFeatures(50.0, 4.0)
+    assert costmodel.refill_tails(trips, lanes_, f) == costmodel.refill_tails(trips[-costmodel.TAIL_SAMPLE * lanes_ :], lanes_, f)

@@ -1,4 +1,5 @@
-// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{strategy=refill lanes=4}" | filecheck %s
+// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{strategy=refill lanes=4 tail_copy=0}" | filecheck %s
+// RUN: vmlir-opt %s -p "batch-mask-control-flow,batch-vectorize{strategy=refill lanes=4}" | filecheck %s --check-prefix=DROP
 
 // Refill's tail (passes/rules/refill.py): 4 persistent lanes for 8 examples. The
 // queue's prefix sum also gives the number of queued examples (its last rank: no
@@ -11,6 +12,21 @@
 // example indices are gathered into a loop on 2 lanes, which scatters each finished
 // example to its slot of the results and runs while any lane is active (L/8 = 0 lanes:
 // no further tail loop).
+
+// With tail_copy=0 every tail loop is built. By default (costmodel.TAIL_COPY) a tail
+// loop is built only where the lane-iterations it saves per call pay for compiling one
+// more copy of the body: on 8 examples none does, so the refilling loop runs until no
+// lane is active (its cond compares the carried count with 0) and no lanes are gathered.
+// DROP-LABEL: func.func @halve8(
+// DROP:         stablehlo.while({{.*}}) : tensor<4xf32>, tensor<4xi1>, tensor<4xi32>, tensor<i32>, tensor<8xf32>, tensor<i32> attributes {batch.strategy = "refill"}
+// DROP-NEXT:    cond {
+// DROP-NEXT:      %[[NONE:.*]] = stablehlo.constant dense<0> : tensor<i32>
+// DROP-NEXT:      stablehlo.compare GT, %{{.*}}, %[[NONE]], SIGNED
+// DROP:           stablehlo.return {{.*}} : tensor<4xf32>, tensor<4xi1>, tensor<4xi32>, tensor<i32>, tensor<8xf32>, tensor<i32>
+// DROP-NEXT:    }
+// DROP-NOT:     stablehlo.while
+// DROP-NOT:     stablehlo.gather
+// DROP:         func.return
 
 // CHECK-LABEL: func.func @halve8(
 // CHECK:         stablehlo.dot_general {{.*}} : (tensor<8xf32>, tensor<8x8xf32>) -> tensor<8xf32>
