@@ -9,7 +9,7 @@ same sizes the compiler would pick:
   bucket holds, then continues on the bucket;
 - `refill`: L lanes; free lanes take queued examples once L/8 are free or none is active;
   once the queue is empty, the tail runs on the tail loops refill builds (of L/2, L/8,
-  L/64 lanes: costmodel.refill_tails).
+  L/64 lanes: costmodel.loop_tails).
 useful / executed is the fraction of lane-iterations that did an example's work (1.0 is
 perfect). The cost model (costmodel.py) prices these counts; vmlir/lanes.py reports and
 plots them for the user.
@@ -71,7 +71,8 @@ Mandelbrot, 60% of the lanes hold one of its 1% stragglers), and a first tail lo
 L/8 lanes only starts once they are mostly done. Replayed on the suite's heavy-tailed
 kernels at 1M examples, useful / executed: 0.88-0.91 with these three loops, 0.78-0.85
 with L/8 and L/64, 0.28-0.74 without a tail. Each loop is one more copy of the body to
-compile: these are the candidates, costmodel.refill_tails picks those that pay for it."""
+compile: these are the candidates; on a profile, costmodel.refill_tails picks those that pay
+for it."""
 
 
 def tail_widths(lanes: int) -> list[int]:

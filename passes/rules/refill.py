@@ -19,8 +19,9 @@ at 1M examples). So the refilling loop stops when the queue is empty and at most
 examples are still running; their lanes are gathered (a prefix sum, as compaction's)
 into a loop on L/2 lanes, which runs until at most L/8 are running, then L/8 lanes until
 L/64, and a last loop on L/64 lanes finishes them (occupancy.TAIL_DIVISORS). Each tail
-loop is one more copy of the body for XLA to compile, without the refill, so only those
-whose saved lane-iterations pay for that compile are built (costmodel.refill_tails); the
+loop is one more copy of the body for XLA to compile, without the refill, so with a profile
+only those whose saved lane-iterations pay for that compile are built
+(costmodel.refill_tails; without one, all); the
 loop before a dropped one runs on until the next built one's width, or to the end.
 
 A lane that is not active (finished, or not holding an example) keeps its carries: the

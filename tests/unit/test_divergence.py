@@ -143,20 +143,17 @@ def test_refill_when_every_example_starts_alike():
 
 
 def test_refill_builds_the_tail_loops_that_pay_for_their_compile():
-    """By default refill builds only the tail loops whose saved lane-iterations pay for
-    one more copy of the body (costmodel.refill_tails): on 300 examples and 37 lanes,
-    fewer than every tail loop; the results are still jax.vmap's."""
-    from vmlir.passes.rules import costmodel
-
+    """With a profile, refill builds only the tail loops whose saved lane-iterations pay
+    for one more copy of the body (costmodel.refill_tails): on 300 examples and 37 lanes,
+    none; without one, every candidate. The results are jax.vmap's either way."""
     args = _inputs(300, seed=5)
     in_axes = (0, None, 0)
-    compiled, got = _run(_heavy_tailed, "strategy=refill lanes=37", args, in_axes)
-    assert_same(got, jax.vmap(_heavy_tailed, in_axes=in_axes)(*args), rtol=1e-5)
-    text = compiled.lower(*args).as_text("batch-vectorize", generic=True)
+    want = jax.vmap(_heavy_tailed, in_axes=in_axes)(*args)
     every = 1 + len(tail_widths(37))
-    built = text.count('"stablehlo.while"')
-    assert built < every
-    # As many loops as the cost model's choice on the prior (no profile here).
-    trips = np.random.default_rng(0).permutation(costmodel.prior_trips(min(300, costmodel.TAIL_SAMPLE * 37)))
-    op_features = costmodel.LoopFeatures(1.0, 1.0)  # the body's size hardly moves the choice
-    assert built == 1 + len(costmodel.refill_tails(trips, 37, op_features))
+    for profile, loops in ((True, 1), (False, every)):
+        compiled = vmlir.compile(
+            vmlir.vmap(_heavy_tailed, in_axes=in_axes), pipeline=PIPELINE % "strategy=refill lanes=37", profile=profile
+        )
+        assert_same(compiled(*args), want, rtol=1e-5)
+        text = compiled.lower(*args).as_text("batch-vectorize", generic=True)
+        assert text.count('"stablehlo.while"') == loops, profile

@@ -173,10 +173,10 @@ def _tail_cost(active, lanes, kept, f, copy):
 @pytest.mark.parametrize("body", [4.0, 300.0, 3000.0])
 @pytest.mark.parametrize("n", [2048, 100_000, 1_000_000])
 def test_refill_tails_pay_for_their_compile(body, n):
-    """The tail loops refill builds (costmodel.refill_tails), for small and large bodies
-    and batches, on the prior's trip counts: every kept loop saves more lane-ops per call
-    than TAIL_COPY x (body + TAIL_LOOP), every dropped one would save less (checked
-    against every other choice of loops); a compile that costs nothing keeps them all."""
+    """The tail loops refill builds on a profile (costmodel.refill_tails), for small and
+    large bodies and batches, on geometric trips of mean 32: the kept loops cost least,
+    lane-ops per call plus TAIL_COPY x (body + TAIL_LOOP) per loop, of every choice of
+    loops; a compile that costs nothing keeps them all."""
     from itertools import combinations
 
     from vmlir.passes.rules.occupancy import refill_active, tail_widths
@@ -199,7 +199,7 @@ def test_refill_tails_pay_for_their_compile(body, n):
         # A million examples: every tail loop pays (the bench's 1M refill rows).
         assert kept == every
     if n == 2048:
-        # A small batch: its last examples' tail is too short to pay for three copies.
+        # 1024 lanes: their last examples' tail is too short to pay for three copies.
         assert len(kept) < len(every)
 
 

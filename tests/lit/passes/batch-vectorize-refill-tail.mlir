@@ -13,11 +13,13 @@
 // example to its slot of the results and runs while any lane is active (L/8 = 0 lanes:
 // no further tail loop).
 
-// With tail_copy=0 every tail loop is built. By default (costmodel.TAIL_COPY) a tail
-// loop is built only where the lane-iterations it saves per call pay for compiling one
-// more copy of the body: on 8 examples none does, so the refilling loop runs until no
-// lane is active (its cond compares the carried count with 0) and no lanes are gathered.
-// DROP-LABEL: func.func @halve8(
+// With tail_copy=0 every tail loop is built, and so without a profile (the first RUN's
+// @halve8). With a profile (`batch.trips`, as vmlir.compile(f, profile=...) sets it) a
+// tail loop is built only where the lane-iterations it saves per call pay for compiling
+// one more copy of the body (costmodel.TAIL_COPY): on 8 examples none does, so the
+// refilling loop runs until no lane is active (its cond compares the carried count
+// with 0) and no lanes are gathered.
+// DROP-LABEL: func.func @profiled8(
 // DROP:         stablehlo.while({{.*}}) : tensor<4xf32>, tensor<4xi1>, tensor<4xi32>, tensor<i32>, tensor<8xf32>, tensor<i32> attributes {batch.strategy = "refill"}
 // DROP-NEXT:    cond {
 // DROP-NEXT:      %[[NONE:.*]] = stablehlo.constant dense<0> : tensor<i32>
@@ -27,6 +29,7 @@
 // DROP-NOT:     stablehlo.while
 // DROP-NOT:     stablehlo.gather
 // DROP:         func.return
+// DROP-LABEL: func.func @halve8(
 
 // CHECK-LABEL: func.func @halve8(
 // CHECK:         stablehlo.dot_general {{.*}} : (tensor<8xf32>, tensor<8x8xf32>) -> tensor<8xf32>
@@ -65,6 +68,23 @@
 // CHECK:         }
 // CHECK-NOT:     stablehlo.while
 // CHECK:         func.return
+
+func.func @profiled8(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %r = batch.vmap(%v = %x) in_axes [0] out_axes [0] size 8 : (tensor<8xf32>) -> tensor<8xf32> {
+    %w = stablehlo.while(%c = %v) : tensor<f32> attributes {batch.trips = array<i64: 1, 2, 3>}
+    cond {
+      %one = stablehlo.constant dense<1.000000e+00> : tensor<f32>
+      %gt = stablehlo.compare GT, %c, %one, FLOAT : (tensor<f32>, tensor<f32>) -> tensor<i1>
+      stablehlo.return %gt : tensor<i1>
+    } do {
+      %two = stablehlo.constant dense<2.000000e+00> : tensor<f32>
+      %h = stablehlo.divide %c, %two : tensor<f32>
+      stablehlo.return %h : tensor<f32>
+    }
+    batch.yield %w : tensor<f32>
+  }
+  func.return %r : tensor<8xf32>
+}
 
 func.func @halve8(%x: tensor<8xf32>) -> tensor<8xf32> {
   %r = batch.vmap(%v = %x) in_axes [0] out_axes [0] size 8 : (tensor<8xf32>) -> tensor<8xf32> {
