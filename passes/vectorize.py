@@ -221,13 +221,14 @@ class BatchVectorizePass(ModulePass):
     tail_copy: int = -1
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.shrink == 1 or self.shrink < 0 or self.min_bucket < 1 or self.max_levels < 1 or self.lanes < 0 or self.check_every < 1 or self.tail_copy < -1:
+        if self.shrink == 1 or self.shrink < 0 or self.min_bucket < 1 or self.max_levels < 1 or self.lanes < 0 or self.check_every < 1:
             raise VmlirError(
                 "batch-vectorize needs shrink >= 2 (or 0), min_bucket >= 1, max_levels >= 1, "
                 f"lanes >= 0 and check_every >= 1, got {self.shrink}, {self.min_bucket}, "
                 f"{self.max_levels}, {self.lanes} and {self.check_every}"
-                + (f"; tail_copy >= -1, got {self.tail_copy}" if self.tail_copy < -1 else "")
             )
+        if self.tail_copy < -1:
+            raise VmlirError(f"batch-vectorize needs tail_copy >= 0 (or -1: the cost model's), got {self.tail_copy}")
         check_strategy(self.strategy, "batch-vectorize")
         options = VectorizeOptions(
             **{f: getattr(self, f) for f in VectorizeOptions.__dataclass_fields__}

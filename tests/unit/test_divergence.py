@@ -157,3 +157,9 @@ def test_refill_builds_the_tail_loops_that_pay_for_their_compile():
         assert_same(compiled(*args), want, rtol=1e-5)
         text = compiled.lower(*args).as_text("batch-vectorize", generic=True)
         assert text.count('"stablehlo.while"') == loops, profile
+
+
+def test_negative_tail_copy_is_refused():
+    with pytest.raises(VmlirError) as err:
+        _run(_heavy_tailed, "strategy=refill tail_copy=-2", _inputs(8), (0, None, 0))
+    assert str(err.value) == "batch-vectorize needs tail_copy >= 0 (or -1: the cost model's), got -2"
