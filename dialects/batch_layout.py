@@ -49,7 +49,7 @@ def _is_none(a: Attribute) -> bool:
 
 def axes_attr(axes: Sequence[Axis]) -> ArrayAttr[Attribute]:
     """`[0 : i64, none]` from `[0, None]`."""
-    return ArrayAttr([NoneType() if a is None else IntegerAttr(a, i64) for a in axes])
+    return ArrayAttr([NoneType() if a is None else i64_attr(a) for a in axes])
 
 
 def axes_of(attr: ArrayAttr[Attribute]) -> list[Axis]:
@@ -69,6 +69,12 @@ def _varying_attr(flags: tuple[bool, ...]) -> DenseArrayBase:
 
 
 @functools.lru_cache(maxsize=4096)
+def i64_attr(value: int) -> IntegerAttr[I64]:
+    """`value : i64` (the axes and sizes of the layout ops)."""
+    return IntegerAttr(value, i64)
+
+
+@functools.lru_cache(maxsize=4096)
 def insert_axis(t: TensorType, axis: int, size: int) -> TensorType:
     shape = list(t.get_shape())
     shape.insert(axis, size)
@@ -82,6 +88,7 @@ def remove_axis(t: TensorType, axis: int) -> TensorType:
     return TensorType(t.element_type, shape)
 
 
+@functools.lru_cache(maxsize=4096)
 def move_axis_type(t: TensorType, src: int, dst: int) -> TensorType:
     shape = list(t.get_shape())
     shape.insert(dst, shape.pop(src))
@@ -123,8 +130,8 @@ class MoveAxisOp(IRDLOperation):
             operands=[operand],
             result_types=[move_axis_type(t, source, destination)],
             properties={
-                "source": IntegerAttr(source, i64),
-                "destination": IntegerAttr(destination, i64),
+                "source": i64_attr(source),
+                "destination": i64_attr(destination),
             },
         )
 
@@ -175,7 +182,7 @@ class BroadcastOp(IRDLOperation):
         super().__init__(
             operands=[operand],
             result_types=[insert_axis(t, axis, size)],
-            properties={"axis": IntegerAttr(axis, i64), "size": IntegerAttr(size, i64)},
+            properties={"axis": i64_attr(axis), "size": i64_attr(size)},
         )
 
     def verify_(self) -> None:

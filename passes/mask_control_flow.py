@@ -63,6 +63,8 @@ class _Masker:
             self.op(op, mask)
 
     def op(self, op: Operation, mask: SSAValue | None) -> None:
+        if not op.regions:
+            return  # only control flow is rewritten, and every kind of it has regions
         if isinstance(op, (hlo.CaseOp, hlo.IfOp)):
             selector = op.operands[0]
             if selector in self.varying:
