@@ -37,7 +37,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from vmlir.dialects.deferred import irdl_op_definition
+from vmlir.dialects.deferred import init_fixed, irdl_op_definition
 
 Axis = int | None
 
@@ -126,9 +126,10 @@ class MoveAxisOp(IRDLOperation):
     def __init__(self, operand: SSAValue, source: int, destination: int):
         t = operand.type
         assert isinstance(t, TensorType)
-        super().__init__(
-            operands=[operand],
-            result_types=[move_axis_type(t, source, destination)],
+        init_fixed(
+            self,
+            operands=(operand,),
+            result_types=(move_axis_type(t, source, destination),),
             properties={
                 "source": i64_attr(source),
                 "destination": i64_attr(destination),
@@ -179,9 +180,10 @@ class BroadcastOp(IRDLOperation):
     def __init__(self, operand: SSAValue, axis: int, size: int):
         t = operand.type
         assert isinstance(t, TensorType)
-        super().__init__(
-            operands=[operand],
-            result_types=[insert_axis(t, axis, size)],
+        init_fixed(
+            self,
+            operands=(operand,),
+            result_types=(insert_axis(t, axis, size),),
             properties={"axis": i64_attr(axis), "size": i64_attr(size)},
         )
 

@@ -215,6 +215,8 @@ def _predicate(cond: Block, carries: list[SSAValue], b: Builder, mask: SSAValue 
 
 def mask_control_flow(vmap: VmapOp, region_skipping: bool = True, skip_threshold: int = 20) -> None:
     """Linearize the varying control flow of one `batch.vmap` (see module doc)."""
+    if not any(op.regions for op in vmap.body.block.ops):
+        return  # no control flow: nothing to linearize, and no analysis needed
     _Masker(varying_values(vmap), region_skipping, skip_threshold).block(vmap.body.block, None)
 
 
