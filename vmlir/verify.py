@@ -27,32 +27,39 @@ from xdsl.ir import Operation
 from xdsl.irdl.operations import OpDef
 
 _STATE = threading.local()
-"""`seen`: the signatures verified so far in this thread's `memoized_verify()`, or absent."""
+"""`seen`: the signatures verified so far in this thread's `memoized_verify()` (by value,
+and by the identity of their attributes), or absent."""
 
 _FULL_VERIFY = OpDef.verify
 
 
 def _verify(op_def: OpDef, op: Operation) -> None:
-    seen: set[Any] | None = getattr(_STATE, "seen", None)
+    seen: dict[Any, Any] | None = getattr(_STATE, "seen", None)
     if seen is None or op.regions or op.successors:
         _FULL_VERIFY(op_def, op)
         return
-    try:
-        key = (
-            type(op),
-            tuple(v.type for v in op.operands),
-            tuple(r.type for r in op.results),
-            tuple(op.properties.items()),
-            tuple(op.attributes.items()),
-        )
-        known = key in seen
-    except TypeError:  # an attribute that cannot be hashed: check it in full
-        _FULL_VERIFY(op_def, op)
-        return
-    if not known:
-        _FULL_VERIFY(op_def, op)
-        seen.add(key)
-        return
+    parts = (
+        tuple(v.type for v in op.operands),
+        tuple(r.type for r in op.results),
+        tuple(op.properties.values()),
+        tuple(op.attributes.values()),
+    )
+    names = (type(op), tuple(op.properties), tuple(op.attributes))
+    # By identity first (the passes share attribute objects; hashing one walks all its
+    # parameters), then by value. Entries keep the attributes alive, so no id is reused.
+    same = (names, tuple(tuple(map(id, p)) for p in parts))
+    if same not in seen:
+        try:
+            known = (names, parts) in seen
+        except TypeError:  # an attribute that cannot be hashed: check it in full
+            _FULL_VERIFY(op_def, op)
+            return
+        if not known:
+            _FULL_VERIFY(op_def, op)
+            seen[(names, parts)] = None
+        seen[same] = parts
+        if not known:
+            return
     # The part of OpDef.verify that reads more than the signature.
     for trait in op_def.traits:
         trait.verify(op)
@@ -70,7 +77,7 @@ def memoized_verify() -> Iterator[None]:
     """Within this context (in this thread), `op.verify()` skips repeated signature checks."""
     _install()
     outer = getattr(_STATE, "seen", None)
-    _STATE.seen = set() if outer is None else outer
+    _STATE.seen = {} if outer is None else outer
     try:
         yield
     finally:
