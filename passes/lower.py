@@ -22,6 +22,7 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
+from xdsl.transforms.dead_code_elimination import is_trivially_dead
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AllOp, AnyOp, BroadcastOp, MaskedOp, MoveAxisOp, VmapOp
@@ -73,6 +74,9 @@ class BatchLowerPass(ModulePass):
         # Decided once per op class: isinstance over this many classes, on every op of a
         # long program, was a visible part of the pass.
         unlowered: dict[type[Operation], bool] = {}
+        # The rewrite walk below also erases trivially dead ops; with nothing to lower and
+        # nothing dead (the usual case after batch-fuse) it would change nothing.
+        work = False
         for inner in op.walk():
             kind = type(inner)
             bad = unlowered.get(kind)
@@ -82,12 +86,21 @@ class BatchLowerPass(ModulePass):
                 raise VmlirError(
                     f"batch-lower found a {inner.name}: run batch-vectorize before batch-lower"
                 )
+            if not work and inner is not op:
+                work = kind in (MoveAxisOp, BroadcastOp) or is_trivially_dead(inner)
+        if not work:
+            self.drop_batch_attributes(op)
+            return
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
                 [MoveAxisToTransposePattern(), BroadcastToBroadcastInDimPattern()]
             ),
             apply_recursively=False,
         ).rewrite_module(op)
+        self.drop_batch_attributes(op)
+
+    @staticmethod
+    def drop_batch_attributes(op: ModuleOp) -> None:
         for inner in op.walk():
             if not inner.attributes:
                 continue
