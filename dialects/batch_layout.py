@@ -37,7 +37,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from vmlir.dialects.deferred import irdl_op_definition
+from vmlir.dialects.deferred import init_fixed, irdl_op_definition
 
 Axis = int | None
 
@@ -49,7 +49,7 @@ def _is_none(a: Attribute) -> bool:
 
 def axes_attr(axes: Sequence[Axis]) -> ArrayAttr[Attribute]:
     """`[0 : i64, none]` from `[0, None]`."""
-    return ArrayAttr([NoneType() if a is None else IntegerAttr(a, i64) for a in axes])
+    return ArrayAttr([NoneType() if a is None else i64_attr(a) for a in axes])
 
 
 def axes_of(attr: ArrayAttr[Attribute]) -> list[Axis]:
@@ -69,6 +69,12 @@ def _varying_attr(flags: tuple[bool, ...]) -> DenseArrayBase:
 
 
 @functools.lru_cache(maxsize=4096)
+def i64_attr(value: int) -> IntegerAttr[I64]:
+    """`value : i64` (the axes and sizes of the layout ops)."""
+    return IntegerAttr(value, i64)
+
+
+@functools.lru_cache(maxsize=4096)
 def insert_axis(t: TensorType, axis: int, size: int) -> TensorType:
     shape = list(t.get_shape())
     shape.insert(axis, size)
@@ -82,6 +88,7 @@ def remove_axis(t: TensorType, axis: int) -> TensorType:
     return TensorType(t.element_type, shape)
 
 
+@functools.lru_cache(maxsize=4096)
 def move_axis_type(t: TensorType, src: int, dst: int) -> TensorType:
     shape = list(t.get_shape())
     shape.insert(dst, shape.pop(src))
@@ -119,12 +126,13 @@ class MoveAxisOp(IRDLOperation):
     def __init__(self, operand: SSAValue, source: int, destination: int):
         t = operand.type
         assert isinstance(t, TensorType)
-        super().__init__(
-            operands=[operand],
-            result_types=[move_axis_type(t, source, destination)],
+        init_fixed(
+            self,
+            operands=(operand,),
+            result_types=(move_axis_type(t, source, destination),),
             properties={
-                "source": IntegerAttr(source, i64),
-                "destination": IntegerAttr(destination, i64),
+                "source": i64_attr(source),
+                "destination": i64_attr(destination),
             },
         )
 
@@ -172,10 +180,11 @@ class BroadcastOp(IRDLOperation):
     def __init__(self, operand: SSAValue, axis: int, size: int):
         t = operand.type
         assert isinstance(t, TensorType)
-        super().__init__(
-            operands=[operand],
-            result_types=[insert_axis(t, axis, size)],
-            properties={"axis": IntegerAttr(axis, i64), "size": IntegerAttr(size, i64)},
+        init_fixed(
+            self,
+            operands=(operand,),
+            result_types=(insert_axis(t, axis, size),),
+            properties={"axis": i64_attr(axis), "size": i64_attr(size)},
         )
 
     def verify_(self) -> None:

@@ -9,6 +9,7 @@ frontend and the passes may use it (data flows frontend -> passes, never back).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -28,6 +29,13 @@ from vmlir.dialects import stablehlo as hlo
 
 
 def i64_array(values: Sequence[int]) -> DenseArrayBase:
+    return _i64_array(tuple(values))
+
+
+# Attributes are immutable and building one runs its verifier: memoized, as the batch
+# type helpers are.
+@functools.lru_cache(maxsize=4096)
+def _i64_array(values: tuple[int, ...]) -> DenseArrayBase:
     return DenseArrayBase.from_list(i64, list(values))
 
 

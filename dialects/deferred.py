@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.irdl import IRDLOperation
+from xdsl.irdl.operations import VariadicDef
 from xdsl.irdl import irdl_op_definition as _build
 
 T = TypeVar("T", bound=type[IRDLOperation])
@@ -92,3 +95,37 @@ def finish_all() -> None:
     """Build every deferred definition now (tools that list or check all ops)."""
     for cls in list(_PENDING):
         _finish(cls)
+
+
+_FIXED: dict[type, tuple[int, int] | None] = {}
+"""Per op class: (operands, results) when its definition is fixed (see `init_fixed`)."""
+
+
+def init_fixed(
+    op: IRDLOperation,
+    operands: Sequence[SSAValue],
+    result_types: Sequence[Attribute],
+    properties: Mapping[str, Attribute],
+) -> None:
+    """`IRDLOperation.__init__` for the hot constructors of ops whose definition is fixed:
+    no variadic or optional operands or results, no regions, successors or segment
+    sizes. xDSL's builder matches the arguments to the definition and adds segment
+    sizes, ~4x the cost of creating the op itself, and has nothing to do for such an op
+    given as many operands and results as it declares (the verifier checks the same
+    counts and types); anything else goes through it as usual."""
+    kind = type(op)
+    if kind in _FIXED:
+        counts = _FIXED[kind]
+    else:
+        d = kind.get_irdl_definition()
+        variable = (
+            d.options
+            or d.regions
+            or d.successors
+            or any(isinstance(a, VariadicDef) for _, a in (*d.operands, *d.results))
+        )
+        counts = _FIXED[kind] = None if variable else (len(d.operands), len(d.results))
+    if counts == (len(operands), len(result_types)):
+        Operation.__init__(op, operands=operands, result_types=result_types, properties=properties)
+    else:
+        IRDLOperation.__init__(op, operands=operands, result_types=result_types, properties=properties)

@@ -55,6 +55,9 @@ def broadcast_of(op: Operation | None) -> tuple[SSAValue, list[int]] | None:
     return None
 
 
+_BROADCASTS = (BroadcastOp, hlo.BroadcastInDimOp)
+
+
 def is_identity(perm: Sequence[int]) -> bool:
     return list(perm) == list(range(len(perm)))
 
@@ -193,6 +196,9 @@ class ComposeBroadcastsPattern(RewritePattern):
     broadcast_in_dim of the innermost operand."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        # Most broadcasts read no broadcast: look at the producer before decoding dims.
+        if not op.operands or not isinstance(defining_op(op.operands[0]), _BROADCASTS):
+            return
         outer = broadcast_of(op)
         if outer is None:
             return

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, TensorType, i64
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -21,11 +22,16 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
+from xdsl.transforms.dead_code_elimination import is_trivially_dead
 
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import AllOp, AnyOp, BroadcastOp, MaskedOp, MoveAxisOp, VmapOp
 from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
+from vmlir.dialects.builder import i64_array
 from vmlir.errors import VmlirError
+
+_UNLOWERED = (VmapOp, MaskedOp, AnyOp, AllOp, CustomVmapOp, *COLLECTIVE_OPS)
+"""Ops batch-vectorize removes: finding one here means it did not run."""
 
 
 class MoveAxisToTransposePattern(RewritePattern):
@@ -36,7 +42,7 @@ class MoveAxisToTransposePattern(RewritePattern):
             hlo.TransposeOp.create(
                 operands=[op.operand],
                 result_types=[op.result.type],
-                properties={"permutation": DenseArrayBase.from_list(i64, op.permutation())},
+                properties={"permutation": i64_array(op.permutation())},
             ),
         )
 
@@ -53,7 +59,7 @@ class BroadcastToBroadcastInDimPattern(RewritePattern):
             hlo.BroadcastInDimOp.create(
                 operands=[op.operand],
                 result_types=[op.result.type],
-                properties={"broadcast_dimensions": DenseArrayBase.from_list(i64, dims)},
+                properties={"broadcast_dimensions": i64_array(dims)},
             ),
         )
 
@@ -65,17 +71,38 @@ class BatchLowerPass(ModulePass):
     name = "batch-lower"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        # Decided once per op class: isinstance over this many classes, on every op of a
+        # long program, was a visible part of the pass.
+        unlowered: dict[type[Operation], bool] = {}
+        # The rewrite walk below also erases trivially dead ops; with nothing to lower and
+        # nothing dead (the usual case after batch-fuse) it would change nothing.
+        work = False
         for inner in op.walk():
-            if isinstance(inner, (VmapOp, MaskedOp, AnyOp, AllOp, CustomVmapOp, *COLLECTIVE_OPS)):
+            kind = type(inner)
+            bad = unlowered.get(kind)
+            if bad is None:
+                bad = unlowered[kind] = issubclass(kind, _UNLOWERED)
+            if bad:
                 raise VmlirError(
                     f"batch-lower found a {inner.name}: run batch-vectorize before batch-lower"
                 )
+            if not work and inner is not op:
+                work = kind in (MoveAxisOp, BroadcastOp) or is_trivially_dead(inner)
+        if not work:
+            self.drop_batch_attributes(op)
+            return
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
                 [MoveAxisToTransposePattern(), BroadcastToBroadcastInDimPattern()]
             ),
             apply_recursively=False,
         ).rewrite_module(op)
+        self.drop_batch_attributes(op)
+
+    @staticmethod
+    def drop_batch_attributes(op: ModuleOp) -> None:
         for inner in op.walk():
+            if not inner.attributes:
+                continue
             for key in [k for k in inner.attributes if k.startswith("batch.")]:
                 del inner.attributes[key]

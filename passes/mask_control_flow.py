@@ -63,6 +63,8 @@ class _Masker:
             self.op(op, mask)
 
     def op(self, op: Operation, mask: SSAValue | None) -> None:
+        if not op.regions:
+            return  # only control flow is rewritten, and every kind of it has regions
         if isinstance(op, (hlo.CaseOp, hlo.IfOp)):
             selector = op.operands[0]
             if selector in self.varying:
@@ -213,6 +215,8 @@ def _predicate(cond: Block, carries: list[SSAValue], b: Builder, mask: SSAValue 
 
 def mask_control_flow(vmap: VmapOp, region_skipping: bool = True, skip_threshold: int = 20) -> None:
     """Linearize the varying control flow of one `batch.vmap` (see module doc)."""
+    if not any(op.regions for op in vmap.body.block.ops):
+        return  # no control flow: nothing to linearize, and no analysis needed
     _Masker(varying_values(vmap), region_skipping, skip_threshold).block(vmap.body.block, None)
 
 

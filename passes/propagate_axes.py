@@ -104,7 +104,23 @@ def _introduces_variation(op: Operation, name: str | None) -> bool:
     return isinstance(op, VARYING_COLLECTIVES) and name in op.axis_names
 
 
+_PLAIN: dict[type[Operation], bool] = {}
+"""Per op class: whether its ops are plain (no special case below applies to an op
+without regions), so most ops of a long program skip the isinstance chain."""
+
+
+def _is_plain(kind: type[Operation]) -> bool:
+    plain = _PLAIN.get(kind)
+    if plain is None:
+        plain = _PLAIN[kind] = not issubclass(kind, (AnyOp, AllOp, *COLLECTIVE_OPS))
+    return plain
+
+
 def _analyse_op(op: Operation, varying: set[SSAValue], name: str | None) -> None:
+    if not op.regions and _is_plain(type(op)):
+        if any(v in varying for v in op.operands):
+            varying.update(op.results)
+        return
     if isinstance(op, (AnyOp, AllOp)):
         return
     if isinstance(op, COLLECTIVE_OPS) and name in op.axis_names:

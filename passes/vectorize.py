@@ -69,6 +69,24 @@ def _holds_batch_ops(op: Operation) -> bool:
     )
 
 
+def _copy_flat(op: Operation, operands: Sequence[SSAValue]) -> Operation:
+    """`op.clone()` of an op without regions or successors, on `operands`, without its
+    `batch.varying` flags. xDSL's clone sets the operands twice (at creation, then again
+    from the value map), ~3x the cost of creating the op; a long program copies
+    hundreds of uniform ops."""
+    attrs = {k: v for k, v in op.attributes.items() if k != VARYING_ATTR}
+    new = op.create(
+        operands=operands,
+        result_types=op.result_types,
+        properties=dict(op.properties),
+        attributes=attrs,
+        location=op.location,
+    )
+    for old, copy in zip(op.results, new.results, strict=True):
+        copy.name_hint = old.name_hint
+    return new
+
+
 @dataclass(frozen=True)
 class VectorizeOptions:
     strategy: str = "auto"
@@ -150,9 +168,12 @@ class Vectorizer:
         axes = [a for _, a in looked]
         uniform = all(a is None for a in axes) and not self.reads_batched_capture(op)
         if uniform and not _holds_batch_ops(op):
-            clone = op.clone(value_mapper=self.mapping)
-            for inner in clone.walk():
-                inner.attributes.pop(VARYING_ATTR, None)
+            if op.regions or op.successors:
+                clone = op.clone(value_mapper=self.mapping)
+                for inner in clone.walk():
+                    inner.attributes.pop(VARYING_ATTR, None)
+            else:
+                clone = _copy_flat(op, operands)
             ctx.emit(clone)
             for r, c in zip(op.results, clone.results):
                 self.bind(r, c, None)

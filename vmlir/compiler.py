@@ -5,7 +5,9 @@ costs more than the passes themselves, so by default the result is verified once
 the last pass. With `verify_each` (`vmlir.compile(..., verify_each=True)`, or the
 environment variable VMLIR_VERIFY_EACH=1, which the test suite sets) it runs before the
 first pass and after every pass, so a pass that breaks an invariant is named where it
-happened. `vmlir-opt` always verifies after every pass.
+happened. `vmlir-opt` always verifies after every pass. The once-at-the-end verify skips
+the type checks of an op whose signature (class, operand and result types, properties,
+attributes) already passed in it (vmlir/verify.py); it checks the same things.
 """
 
 from __future__ import annotations
@@ -149,6 +151,7 @@ def run_pipeline(
 
     from vmlir.emit import emit_generic
     from vmlir.ir import make_context, print_custom
+    from vmlir.verify import memoized_verify
 
     if rule_tracer is not None:
         from vmlir.passes.rules.custom_vmap import register_rule_tracer
@@ -178,7 +181,8 @@ def run_pipeline(
     pipe.apply(make_context(), module)
     if not verify_each:
         try:
-            module.verify()
+            with memoized_verify():
+                module.verify()
         except VerifyException as e:
             where = f" (last pass '{last[0]}')" if last else ""
             raise VmlirError(

@@ -25,19 +25,27 @@ class _Emitter:
         self.buf = io.StringIO()
         self.printer = Printer(stream=self.buf, print_generic_format=True)
         self.attr_text: dict[Attribute, str] = {}
+        self.by_id: dict[int, tuple[Attribute, str]] = {}
+        self.key_text: dict[str, str] = {}
         self.names: dict[SSAValue, str] = {}
         self.next_result = 0
         self.next_arg = 0
         self.out: list[str] = []
 
     def attr(self, a: Attribute) -> str:
+        # By identity first: the passes share type objects (memoized type helpers), and
+        # hashing an attribute walks all its parameters. The entry keeps `a` alive, so
+        # its id is not reused while the table lives.
+        seen = self.by_id.get(id(a))
+        if seen is not None and seen[0] is a:
+            return seen[1]
         try:
-            return self.attr_text[a]
+            text = self.attr_text[a]
         except KeyError:
-            pass
+            text = self.attr_text[a] = self._print_attr(a)
         except TypeError:  # an unhashable attribute: print it every time
             return self._print_attr(a)
-        text = self.attr_text[a] = self._print_attr(a)
+        self.by_id[id(a)] = (a, text)
         return text
 
     def _print_attr(self, a: Attribute) -> str:
@@ -49,10 +57,12 @@ class _Emitter:
     def attr_dict(self, d: dict[str, Attribute]) -> str:
         parts = []
         for name, value in d.items():
-            self.buf.seek(0)
-            self.buf.truncate()
-            self.printer.print_identifier_or_string_literal(name)
-            key = self.buf.getvalue()
+            key = self.key_text.get(name)
+            if key is None:
+                self.buf.seek(0)
+                self.buf.truncate()
+                self.printer.print_identifier_or_string_literal(name)
+                key = self.key_text[name] = self.buf.getvalue()
             parts.append(key if isinstance(value, UnitAttr) else f"{key} = {self.attr(value)}")
         return "{" + ", ".join(parts) + "}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -40,4 +41,11 @@ def _complex_part_type(element_type: Attribute) -> Attribute:
 
 
 def _i64_array(values: Sequence[int]) -> DenseArrayBase[I64]:
+    return _i64_array_of(tuple(values))
+
+
+# Attributes are immutable and building one runs its verifier; ops ask for the same few
+# dimension lists over and over on a long program.
+@functools.lru_cache(maxsize=4096)
+def _i64_array_of(values: tuple[int, ...]) -> DenseArrayBase[I64]:
     return DenseArrayBase.from_list(i64, values)

@@ -34,7 +34,7 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
-from vmlir.dialects.deferred import irdl_op_definition
+from vmlir.dialects.deferred import init_fixed, irdl_op_definition
 from vmlir.dialects.stablehlo import formats
 from vmlir.dialects.stablehlo._shapes import _i64_array, _shape
 from vmlir.dialects.stablehlo.syntax import OperandsAndListsFormat
@@ -116,9 +116,10 @@ class BroadcastInDimOp(OperandsAndListsFormat, IRDLOperation):
     def __init__(
         self, operand: SSAValue, dimensions: Sequence[int], result_type: Attribute
     ):
-        super().__init__(
-            operands=[operand],
-            result_types=[result_type],
+        init_fixed(
+            self,
+            operands=(operand,),
+            result_types=(result_type,),
             properties={"broadcast_dimensions": _i64_array(dimensions)},
         )
 
@@ -154,7 +155,7 @@ class ReshapeOp(OperandsAndListsFormat, IRDLOperation):
     traits = traits_def(Pure())
 
     def __init__(self, operand: SSAValue, result_type: Attribute):
-        super().__init__(operands=[operand], result_types=[result_type])
+        init_fixed(self, operands=(operand,), result_types=(result_type,), properties={})
 
     def verify_(self) -> None:
         operand_shape, result_shape = _shape(self.operand), _shape(self.result)
@@ -201,9 +202,10 @@ class TransposeOp(OperandsAndListsFormat, IRDLOperation):
             result_type = TensorType(
                 operand.type.element_type, [shape[p] for p in permutation]
             )
-        super().__init__(
-            operands=[operand],
-            result_types=[result_type],
+        init_fixed(
+            self,
+            operands=(operand,),
+            result_types=(result_type,),
             properties={"permutation": _i64_array(permutation)},
         )
 
