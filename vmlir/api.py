@@ -129,6 +129,8 @@ class Compiled:
         self.loops: list[Any] | None = None
         """The profile the programs are compiled with (vmlir/lanes.py): per while loop,
         the percentiles of its trip counts; recorded on the first call."""
+        self.loop_sites: list[Any] | None = None
+        """Each profiled loop's (file, line): matches loops to whiles (lanes.annotate)."""
         if profile is not False and profile is not None:
             self._unprofiled, self._call = self._call, self._profiled
         _copy_name(self, vmapped)
@@ -141,7 +143,7 @@ class Compiled:
         if self.loops is None and getattr(self, "_unprofiled", None) is not None:
             from vmlir import lanes
 
-            self.loops = lanes.record(self, args, kwargs)
+            self.loops, self.loop_sites = lanes.record(self, args, kwargs)
 
     def _program(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], record: bool = False
@@ -179,6 +181,7 @@ class Compiled:
                     "summed": self.summed,
                     "shards": None if self.shards is None else repr(self.shards),
                     "profile": self.loops,
+                    "profile_sites": self.loop_sites,
                 }
                 disk_key = cache.key(
                     per_example.cache_key, flat.in_axes, out_axes, flat.axis_size,
@@ -250,7 +253,7 @@ class Compiled:
             if self.loops:
                 from vmlir import lanes
 
-                lanes.annotate(module, self.loops)
+                lanes.annotate(module, self.loops, self.loop_sites)
             stages.add("batch", lambda: print_custom(module))
             text = run_pipeline(module, self.pipeline, stages, self.verify_each, trace_rule)
         return Program(text, per_example.out_tree, out_avals, stages, tuple(out_axes))

@@ -24,10 +24,14 @@ SAMPLE = 8192
 the cost model reads, cheap next to the batch itself."""
 
 
-def trip_counts(compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None, sample: int = 0) -> list[np.ndarray | None]:
+def trip_counts(
+    compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None, sample: int = 0,
+    sites: list[Any] | None = None,
+) -> list[np.ndarray | None]:
     """Per while loop of the per-example program (pre-order), each example's iterations
     (None for a loop nested in a cond or scan). `sample`: at most that many examples,
-    evenly spaced over the batch (0: all)."""
+    evenly spaced over the batch (0: all). `sites`, when given, receives each loop's
+    (file, line) (vmlir/frontend/trips.py: loop_sites)."""
     import jax
 
     from vmlir.frontend.axes import flatten_args
@@ -46,21 +50,32 @@ def trip_counts(compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | N
     if sample and n > sample:
         idx = np.linspace(0, n - 1, sample).astype(np.int64)
         leaves = [x if a is None else np.take(np.asarray(x), idx, axis=a) for x, a in zip(leaves, flat.in_axes)]
-    return loop_trips(on_leaves, flat.per_example, leaves, flat.in_axes)
+    trips, found = loop_trips(on_leaves, flat.per_example, leaves, flat.in_axes)
+    if sites is not None:
+        sites[:] = found
+    return trips
 
 
-def load(path: str) -> list[list[int] | None]:
-    """A profile file: per loop, the percentiles of its trip counts."""
+Sites = list[tuple[str, int] | None]
+
+
+def load(path: str) -> tuple[list[list[int] | None], Sites | None]:
+    """A profile file: per loop, the percentiles of its trip counts, and the (file, line)
+    each loop came from (None in files written before sites were recorded)."""
     with open(path) as f:
-        return json.load(f)["loops"]
+        data = json.load(f)
+    sites = data.get("sites")
+    return data["loops"], None if sites is None else [None if s is None else (s[0], s[1]) for s in sites]
 
 
-def save(path: str, percentiles: list[list[int] | None]) -> None:
+def save(path: str, percentiles: list[list[int] | None], sites: Sites | None = None) -> None:
     with open(path, "w") as f:
-        json.dump({"loops": percentiles}, f)
+        json.dump({"loops": percentiles, "sites": sites}, f)
 
 
-def record(compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[list[int] | None]:
+def record(
+    compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[list[list[int] | None], Sites | None]:
     """The profile `vmlir.compile(f, profile=...)` compiles with: loaded from the profile
     file when it exists, else measured on these arguments (and saved to the file)."""
     from vmlir.passes.rules.costmodel import percentiles
@@ -68,28 +83,57 @@ def record(compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list
     path = compiled.profile if isinstance(compiled.profile, (str, os.PathLike)) else None
     if path is not None and os.path.exists(path):
         return load(path)
-    trips = trip_counts(compiled, args, kwargs, SAMPLE)
+    sites: Sites = []
+    trips = trip_counts(compiled, args, kwargs, SAMPLE, sites=sites)
     out = [None if t is None else percentiles(t) for t in trips]
     if path is not None:
-        save(path, out)
-    return out
+        save(path, out, sites)
+    return out, sites
 
 
-def annotate(module: Any, loops: list[list[int] | None]) -> None:
-    """Put each loop's profiled percentiles on its while (pre-order) as `batch.trips`.
-    A profile whose loops do not match the program's is ignored: it came from another
-    function."""
+def annotate(module: Any, loops: list[list[int] | None], sites: Sites | None = None) -> None:
+    """Put each loop's profiled percentiles on its while (match_whiles) as `batch.trips`."""
     from xdsl.dialects.builtin import DenseArrayBase, i64
 
     from vmlir.dialects import stablehlo as hlo
     from vmlir.passes.rules.costmodel import TRIPS_ATTR
 
     whiles = [op for op in module.walk() if isinstance(op, hlo.WhileOp)]
-    if len(whiles) != len(loops):
-        return
-    for op, q in zip(whiles, loops):
-        if q is not None:
+    for op, q in zip(match_whiles(whiles, len(loops), sites), loops):
+        if op is not None and q is not None:
             op.attributes[TRIPS_ATTR] = DenseArrayBase.from_list(i64, q)
+
+
+def match_whiles(whiles: list[Any], n_loops: int, sites: Sites | None) -> list[Any]:
+    """The while op of each of the `n_loops` profiled loops (None where unknown): the k-th
+    while (pre-order) when the program has as many whiles as loops; else, by `sites`,
+    the whiles at the loop's (file, line), where that line has as many whiles as
+    profiled loops (a primitive's lowering may add whiles of its own: jax.random's
+    rolled threefry on CPU). A profile of another function matches nothing."""
+    from xdsl.dialects.builtin import FileLineColLoc
+
+    if len(whiles) == n_loops:
+        return list(whiles)
+    out: list[Any] = [None] * n_loops
+    if sites is None or len(sites) != n_loops:
+        return out
+
+    def site_of(op: Any) -> tuple[str, int] | None:
+        loc = op.location
+        return (loc.filename.data, loc.line.data) if isinstance(loc, FileLineColLoc) else None
+
+    at: dict[Any, list[Any]] = {}
+    for op in whiles:
+        at.setdefault(site_of(op), []).append(op)
+    loops_at: dict[Any, list[int]] = {}
+    for k, site in enumerate(sites):
+        loops_at.setdefault(site, []).append(k)
+    for site, ks in loops_at.items():
+        ops = at.get(site, [])
+        if site is not None and len(ops) == len(ks):
+            for k, op in zip(ks, ops):
+                out[k] = op
+    return out
 
 
 @dataclass
@@ -130,10 +174,11 @@ def profile(compiled: Any, *args: Any, **kwargs: Any) -> list[LoopProfile]:
     from vmlir.passes.rules.context import where
     from vmlir.passes.vectorize import VectorizeOptions
 
-    trips = trip_counts(compiled, args, kwargs)
+    sites: Sites = []
+    trips = trip_counts(compiled, args, kwargs, sites=sites)
     text = compiled.lower(*args, **kwargs).as_text("batch-mask-control-flow", generic=True)
     module = parse_module(text, make_context(allow_unregistered=True))
-    whiles = [op for op in module.walk() if isinstance(op, hlo.WhileOp)]
+    whiles = match_whiles([op for op in module.walk() if isinstance(op, hlo.WhileOp)], len(trips), sites)
     options = VectorizeOptions()
     out = []
     for i, t in enumerate(trips):
@@ -141,7 +186,7 @@ def profile(compiled: Any, *args: Any, **kwargs: Any) -> list[LoopProfile]:
             continue
         t = np.asarray(t, np.int64).reshape(-1)
         n = len(t)
-        op = whiles[i] if len(whiles) == len(trips) else None
+        op = whiles[i]
         feats = costmodel.features(op) if op is not None else costmodel.LoopFeatures(1.0, 1.0)
         est = costmodel.estimate(t, n, feats, options)
         useful = float(t.sum())

@@ -93,6 +93,49 @@ def test_profiled_compile_records_trips_and_matches_jax(tmp_path):
     assert second.loops == first.loops
 
 
+def _keyed_walk(k):
+    """A loop whose body draws with jax.random: on CPU jax lowers each draw's threefry as
+    a while of its own, so the program has more whiles than the function has loops."""
+
+    def body(s):
+        k, x, n = s
+        k, sub = jax.random.split(k)
+        return k, x + jax.random.normal(sub), n + 1
+
+    return lax.while_loop(lambda s: (jnp.abs(s[1]) < 2.0) & (s[2] < 300), body, (k, jnp.float32(0), 0))[1:]
+
+
+def test_profile_finds_its_loop_among_the_whiles_of_jax_random():
+    """The profile's one loop lands on the user's while (matched by its file:line), not
+    on the threefry whiles around it (then the profile was dropped); results as jax.vmap."""
+    keys = jax.random.split(jax.random.PRNGKey(3), 300)
+    c = vmlir.compile(vmlir.vmap(_keyed_walk), profile=True)
+    assert_same(c(keys), jax.vmap(_keyed_walk)(keys))
+    text = c.lower(keys).as_text("batch-mask-control-flow")
+    assert text.count("stablehlo.while") > 1
+    assert text.count("batch.trips") == 1
+    assert len(c.loops) == 1 and c.loop_sites[0][0] == __file__
+    whiles = [line for line in text.splitlines() if "stablehlo.while" in line]
+    assert "batch.trips" in whiles[0]  # the user's loop; the threefry whiles are in its body
+
+
+def test_match_whiles_by_site():
+    """More whiles than profiled loops: each loop takes the whiles at its own file:line
+    when that line holds as many; an ambiguous or unknown line matches nothing."""
+    from xdsl.dialects.builtin import FileLineColLoc, IntAttr, StringAttr
+
+    class Op:
+        def __init__(self, line):
+            self.location = FileLineColLoc(StringAttr("f.py"), IntAttr(line), IntAttr(1))
+
+    a, b, c, d = Op(10), Op(7), Op(7), Op(12)
+    assert lanes.match_whiles([a, b, c, d], 2, [("f.py", 10), ("f.py", 12)]) == [a, d]
+    assert lanes.match_whiles([a, b, c, d], 2, [("f.py", 7), ("f.py", 10)]) == [None, a]
+    assert lanes.match_whiles([a, b, c, d], 2, [("g.py", 10), None]) == [None, None]
+    assert lanes.match_whiles([a, b], 2, None) == [a, b]
+    assert lanes.match_whiles([a, b, c], 2, None) == [None, None]
+
+
 def _lane_iterations(trips, n, options):
     """Executed lane-iterations of mask, compact and refill, one iteration at a time
     (the rules of passes/rules/compaction.py and refill.py spelled out)."""

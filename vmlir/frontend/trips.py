@@ -45,6 +45,31 @@ def count_whiles(jaxpr: Any) -> int:
     return n
 
 
+def _site(eqn: Any) -> tuple[str, int] | None:
+    """(file, line) of the user's code an equation came from, as its ops' locations."""
+    # jax's filter of its own frames (what the lowering puts in locations) is not public.
+    from jax._src import source_info_util
+
+    frame = source_info_util.user_frame(getattr(eqn.source_info, "traceback", None))
+    return None if frame is None else (frame.file_name, frame.start_line)
+
+
+def loop_sites(jaxpr: Any) -> list[tuple[str, int] | None]:
+    """Per while loop of `jaxpr` (pre-order, as count_whiles counts them), the (file, line)
+    of the user's code it came from. A primitive's lowering may add while loops of its
+    own (jax.random's rolled threefry on CPU): the sites tell the user's loops apart."""
+    out: list[tuple[str, int] | None] = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "while":
+            out.append(_site(eqn))
+            params = eqn.params
+            out += loop_sites(params["cond_jaxpr"].jaxpr) + loop_sites(params["body_jaxpr"].jaxpr)
+        else:
+            for j in _sub_jaxprs(eqn.params):
+                out += loop_sites(j)
+    return out
+
+
 def _eval(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any]) -> tuple[list[Any], list[Any]]:
     """(outputs, one counter per loop in pre-order; None for a loop not counted)."""
     env: dict[Any, Any] = {}
@@ -103,14 +128,17 @@ def _counted_while(params: dict[str, Any], invals: list[Any]) -> tuple[list[Any]
 
 def loop_trips(
     fn: Callable[..., Any], per_example: Sequence[Any], leaves: Sequence[Any], in_axes: Sequence[Any]
-) -> list[np.ndarray | None]:
+) -> tuple[list[np.ndarray | None], list[tuple[str, int] | None]]:
     """Per loop (pre-order), the iterations each example's run of it takes (summed over
     the iterations of enclosing loops), for `fn` on flat per-example leaves `per_example`
-    (shapes) applied to the batched `leaves` mapped over `in_axes`."""
+    (shapes) applied to the batched `leaves` mapped over `in_axes`; and each loop's site
+    (loop_sites)."""
     closed = jax.make_jaxpr(fn)(*per_example)
     n_loops = count_whiles(closed.jaxpr)
     if n_loops == 0:
-        return []
+        return [], []
+    sites = loop_sites(closed.jaxpr)
+    assert len(sites) == n_loops
     slots: list[bool] = []
 
     def counted(*xs: Any) -> list[Any]:
@@ -119,4 +147,4 @@ def loop_trips(
         return [jnp.int32(0) if c is None else c for c in counts]
 
     got = jax.jit(jax.vmap(counted, in_axes=tuple(in_axes)))(*leaves)
-    return [np.asarray(g) if ok else None for g, ok in zip(got, slots)]
+    return [np.asarray(g) if ok else None for g, ok in zip(got, slots)], sites
