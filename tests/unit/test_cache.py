@@ -55,7 +55,35 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def _run_script(cache_root, jax_cache=None) -> dict[str, bool]:
+_LINALG_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import jax, jax.numpy as jnp, numpy as np
+    import vmlir
+
+    def f(a, b):
+        m = a @ a.T + 4.0 * jnp.eye(a.shape[0])
+        return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(m), b)
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 4, 4)).astype(np.float32)
+    b = rng.normal(size=(6, 4)).astype(np.float32)
+    ours = vmlir.compile(vmlir.vmap(f))(a, b)
+    theirs = jax.vmap(f)(a, b)
+    print(json.dumps({"xdsl": False, "close": bool(np.allclose(ours, theirs, rtol=1e-4, atol=1e-4))}))
+    """
+)
+
+
+def test_cache_hit_of_a_linalg_program_in_a_fresh_process(tmp_path):
+    """A fresh process that finds a Cholesky program in the cache runs it correctly (the
+    hit once skipped jax's lowering, which fills jaxlib's LAPACK table: a segfault)."""
+    for _ in range(2):
+        assert _run_script(tmp_path, script=_LINALG_SCRIPT)["close"]
+    assert len(_entries(tmp_path)) == 1
+
+
+def _run_script(cache_root, jax_cache=None, script=_SCRIPT) -> dict[str, bool]:
     env = dict(os.environ, VMLIR_CACHE="1", VMLIR_CACHE_DIR=str(cache_root), JAX_PLATFORMS="cpu")
     if jax_cache is not None:
         env.update(
@@ -64,7 +92,7 @@ def _run_script(cache_root, jax_cache=None) -> dict[str, bool]:
             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
         )
     proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
