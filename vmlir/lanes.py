@@ -24,14 +24,16 @@ SAMPLE = 8192
 the cost model reads, cheap next to the batch itself."""
 
 
+Sites = list[tuple[str, int] | None]
+
+
 def trip_counts(
-    compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None, sample: int = 0,
-    sites: list[Any] | None = None,
-) -> list[np.ndarray | None]:
+    compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None, sample: int = 0
+) -> tuple[list[np.ndarray | None], Sites]:
     """Per while loop of the per-example program (pre-order), each example's iterations
-    (None for a loop nested in a cond or scan). `sample`: at most that many examples,
-    evenly spaced over the batch (0: all). `sites`, when given, receives each loop's
-    (file, line) (vmlir/frontend/trips.py: loop_sites)."""
+    (None for a loop nested in a cond or scan), and each loop's (file, line)
+    (vmlir/frontend/trips.py: loop_sites). `sample`: at most that many examples, evenly
+    spaced over the batch (0: all)."""
     import jax
 
     from vmlir.frontend.axes import flatten_args
@@ -50,13 +52,7 @@ def trip_counts(
     if sample and n > sample:
         idx = np.linspace(0, n - 1, sample).astype(np.int64)
         leaves = [x if a is None else np.take(np.asarray(x), idx, axis=a) for x, a in zip(leaves, flat.in_axes)]
-    trips, found = loop_trips(on_leaves, flat.per_example, leaves, flat.in_axes)
-    if sites is not None:
-        sites[:] = found
-    return trips
-
-
-Sites = list[tuple[str, int] | None]
+    return loop_trips(on_leaves, flat.per_example, leaves, flat.in_axes)
 
 
 def load(path: str) -> tuple[list[list[int] | None], Sites | None]:
@@ -83,8 +79,7 @@ def record(
     path = compiled.profile if isinstance(compiled.profile, (str, os.PathLike)) else None
     if path is not None and os.path.exists(path):
         return load(path)
-    sites: Sites = []
-    trips = trip_counts(compiled, args, kwargs, SAMPLE, sites=sites)
+    trips, sites = trip_counts(compiled, args, kwargs, SAMPLE)
     out = [None if t is None else percentiles(t) for t in trips]
     if path is not None:
         save(path, out, sites)
@@ -174,8 +169,7 @@ def profile(compiled: Any, *args: Any, **kwargs: Any) -> list[LoopProfile]:
     from vmlir.passes.rules.context import where
     from vmlir.passes.vectorize import VectorizeOptions
 
-    sites: Sites = []
-    trips = trip_counts(compiled, args, kwargs, sites=sites)
+    trips, sites = trip_counts(compiled, args, kwargs)
     text = compiled.lower(*args, **kwargs).as_text("batch-mask-control-flow", generic=True)
     module = parse_module(text, make_context(allow_unregistered=True))
     whiles = match_whiles([op for op in module.walk() if isinstance(op, hlo.WhileOp)], len(trips), sites)

@@ -36,13 +36,21 @@ def _sub_jaxprs(params: dict[str, Any]) -> list[Any]:
     return out
 
 
+def _whiles(jaxpr: Any) -> list[Any]:
+    """The `while` equations of `jaxpr`, nested ones included, in pre-order (a loop, then
+    the loops of its sub-jaxprs in parameter order: cond, then body)."""
+    out = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "while":
+            out.append(eqn)
+        for j in _sub_jaxprs(eqn.params):
+            out += _whiles(j)
+    return out
+
+
 def count_whiles(jaxpr: Any) -> int:
     """While loops in `jaxpr`, nested ones included."""
-    n = 0
-    for eqn in jaxpr.eqns:
-        n += eqn.primitive.name == "while"
-        n += sum(count_whiles(j) for j in _sub_jaxprs(eqn.params))
-    return n
+    return len(_whiles(jaxpr))
 
 
 def _site(eqn: Any) -> tuple[str, int] | None:
@@ -58,16 +66,7 @@ def loop_sites(jaxpr: Any) -> list[tuple[str, int] | None]:
     """Per while loop of `jaxpr` (pre-order, as count_whiles counts them), the (file, line)
     of the user's code it came from. A primitive's lowering may add while loops of its
     own (jax.random's rolled threefry on CPU): the sites tell the user's loops apart."""
-    out: list[tuple[str, int] | None] = []
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "while":
-            out.append(_site(eqn))
-            params = eqn.params
-            out += loop_sites(params["cond_jaxpr"].jaxpr) + loop_sites(params["body_jaxpr"].jaxpr)
-        else:
-            for j in _sub_jaxprs(eqn.params):
-                out += loop_sites(j)
-    return out
+    return [_site(eqn) for eqn in _whiles(jaxpr)]
 
 
 def _eval(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any]) -> tuple[list[Any], list[Any]]:
@@ -138,7 +137,6 @@ def loop_trips(
     if n_loops == 0:
         return [], []
     sites = loop_sites(closed.jaxpr)
-    assert len(sites) == n_loops
     slots: list[bool] = []
 
     def counted(*xs: Any) -> list[Any]:
