@@ -62,6 +62,17 @@ def test_opt_malformed_input(tmp_path):
     assert "Expected argument or type" in proc.stderr
 
 
+def test_opt_input_that_ends_inside_a_region(tmp_path):
+    """A function missing its closing brace: the error says the input ended, and where."""
+    bad = tmp_path / "open.mlir"
+    bad.write_text(VMAP_PROGRAM.rsplit("}", 1)[0])
+    proc = _run("opt", str(bad))
+    _assert_clean_failure(proc)
+    lines = VMAP_PROGRAM.rsplit("}", 1)[0].count("\n") + 1
+    assert proc.stderr.startswith(f"vmlir-opt: error: {bad}:{lines}:1: unexpected end of input"), proc.stderr
+    assert "missing '}'" in proc.stderr
+
+
 def test_opt_missing_unreadable_and_binary_input(tmp_path):
     """A missing file, a folder, bytes that are not UTF-8, an -o into a missing folder:
     exit code 1, one error line naming the problem, no traceback."""

@@ -64,10 +64,23 @@ class VmlirOptMain(xDSLOptMain):
             raise DiagnosticException(str(e)) from e
 
 
+def _parse_error_text(e: ParseError) -> str:
+    # At the end of the input xDSL's message names only the construct it was in
+    # (" in block definition", under an empty source line): say what happened.
+    if e.span.start >= len(e.span.input.content.rstrip()):
+        loc = e.span.get_location()
+        return (f"{loc}: unexpected end of input{e.msg.rstrip()} "
+                "(a region, block or op is not closed: missing '}' or ')'?)")
+    return str(e)
+
+
 def main(args: list[str] | None = None) -> int:
     try:
         VmlirOptMain(args).run()
-    except (ParseError, VerifyException, DiagnosticException, VmlirError) as e:
+    except ParseError as e:
+        print(f"vmlir-opt: error: {_parse_error_text(e)}", file=sys.stderr)
+        return 1
+    except (VerifyException, DiagnosticException, VmlirError) as e:
         print(f"vmlir-opt: error: {e}", file=sys.stderr)
         return 1
     except ValueError as e:  # unknown passes and file types (xDSL), input that is not UTF-8
