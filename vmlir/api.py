@@ -20,6 +20,7 @@ from vmlir import cache
 from vmlir.compiler import Stages, default_pipeline
 from vmlir.derived import Backend, flat_fn
 from vmlir.errors import VmlirUnsupportedError
+from vmlir.host_callbacks import HOST_CALLBACK_ATTR
 from vmlir.frontend.axes import (
     Axis,
     flatten_args,
@@ -210,7 +211,8 @@ class Compiled:
                     program = build(v.chunk_size)
                 else:
                     program = self._fit_memory(build, leaves, flat.axis_size)
-                if disk_key is not None:
+                # A Python callback is named in the text by an id of this process.
+                if disk_key is not None and HOST_CALLBACK_ATTR not in program.text:
                     cache.store(disk_key, program.text)
             handle = self._programs[key].handle if key in self._programs else None
             if handle is None and self.summed is None:

@@ -16,6 +16,8 @@ from jax._src.interpreters.mlir import custom_call as _custom_call
 from jax._src.lib.mlir.dialects import func as _func_dialect
 from jax.interpreters import mlir
 
+from vmlir.host_callbacks import HOST_CALLBACK_ATTR, PYTHON_CALLBACK_TARGETS
+
 
 def jax_core() -> Any:
     """The module jax.extend.core re-exports its classes from (Primitive, ClosedJaxpr,
@@ -45,6 +47,8 @@ def embed_call(
     module = mlir.ir.Module.parse(text, context=ctx.module_context.context)
     if "channel_handle" in text:
         _fresh_channels(ctx, module)
+    if HOST_CALLBACK_ATTR in text:
+        _register_host_callbacks(ctx, module)
     # Through JAX's own symbol table, so functions JAX adds later are renamed around ours.
     callee = mlir.merge_mlir_modules(
         ctx.module_context.module, sym_name, module, ctx.module_context.symbol_table
@@ -134,3 +138,59 @@ def marker_call(
         api_version=1,
     )
     return op.results
+
+
+# --- Python callbacks (jax.debug.print, jax.pure_callback, io_callback) ----------------
+
+_HOST_CALLBACKS: dict[str, Any] = {}
+"""This process's callbacks by name. The name lives only in the program's text (a disk
+cache never stores such a program: the name means nothing to another process)."""
+
+
+def name_host_callbacks(module: Any, callbacks: Sequence[Any]) -> None:
+    """Tag every Python-callback custom call of the per-example `module` with the name of
+    its callback (`callbacks`: that lowering's host callbacks, indexed by the call's
+    `mhlo.backend_config = {index}`)."""
+    if not callbacks:
+        return
+
+    def visit(op: Any) -> Any:
+        if op.name == "stablehlo.custom_call":
+            target = mlir.ir.StringAttr(op.attributes["call_target_name"]).value
+            if target in PYTHON_CALLBACK_TARGETS:
+                config = mlir.ir.DictAttr(op.attributes["mhlo.backend_config"])
+                callback = callbacks[mlir.ir.IntegerAttr(config["index"]).value]
+                name = f"cb{id(callback):x}"
+                _HOST_CALLBACKS[name] = callback
+                op.attributes[HOST_CALLBACK_ATTR] = mlir.ir.StringAttr.get(name)
+        return mlir.ir.WalkResult.ADVANCE
+
+    with module.context:
+        module.operation.walk(visit)
+
+
+def _register_host_callbacks(ctx: mlir.LoweringRuleContext, module: Any) -> None:
+    """Give each named callback of `module` a slot among the host callbacks of the
+    computation being lowered, and point its call's index there."""
+    from jax._src.lib.mlir.dialects import hlo  # noqa: F401 - registers the dialect
+
+    mc = ctx.module_context
+    slots: dict[str, int] = {}
+
+    def visit(op: Any) -> Any:
+        if HOST_CALLBACK_ATTR in op.attributes:
+            name = mlir.ir.StringAttr(op.attributes[HOST_CALLBACK_ATTR]).value
+            if name not in slots:
+                slots[name] = len(mc.host_callbacks)
+                mc.add_host_callback(_HOST_CALLBACKS[name])
+            old = mlir.ir.DictAttr(op.attributes["mhlo.backend_config"])
+            config = {old[i].name: old[i].attr for i in range(len(old))}
+            config["index"] = mlir.ir.IntegerAttr.get(
+                mlir.ir.IntegerType.get_unsigned(64), slots[name]
+            )
+            op.attributes["mhlo.backend_config"] = mlir.ir.DictAttr.get(config)
+            del op.attributes[HOST_CALLBACK_ATTR]
+        return mlir.ir.WalkResult.ADVANCE
+
+    with module.context:
+        module.operation.walk(visit)

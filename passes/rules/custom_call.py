@@ -15,8 +15,10 @@ from xdsl.ir import Operation, SSAValue
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import insert_axis
 from vmlir.errors import VmlirUnsupportedError
+from vmlir.host_callbacks import PYTHON_CALLBACK_TARGETS
 from vmlir.passes.rules.context import Axis, Rule, RuleContext, RuleResult, tensor_type, where
 from vmlir.passes.rules.linalg import kernel_family, linalg_call_rule
+from vmlir.passes.rules.loop import loop_rule
 
 
 def approx_top_k_rule(
@@ -54,6 +56,22 @@ def approx_top_k_rule(
     return list(new.results), [0] * len(new.results)
 
 
+def python_callback_rule(
+    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]
+) -> RuleResult:
+    """A call back into Python (jax.debug.print, jax.pure_callback, io_callback) runs once
+    per example, in order, with that example's values: what jax.vmap does for debug
+    callbacks and `vmap_method="sequential"`. A pure_callback that declares itself
+    vectorized (`"expand_dims"`, `"broadcast_all"`) is called once with the whole batch
+    by jax.vmap; per example it returns the same values, in more calls."""
+    return loop_rule(ctx, op, operands, axes, why=None, drop=_PER_EXAMPLE_SHARDING)
+
+
+_PER_EXAMPLE_SHARDING = ("sdy.sharding",)
+"""jax pins a callback to device 0 of the per-example computation's mesh, a symbol that
+is not part of our program."""
+
+
 def custom_call_rule(
     ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis]
 ) -> RuleResult:
@@ -63,9 +81,11 @@ def custom_call_rule(
         return linalg_call_rule(ctx, op, operands, axes, family)
     if target == "ApproxTopK":
         return approx_top_k_rule(ctx, op, operands, axes)
+    if target in PYTHON_CALLBACK_TARGETS:
+        return python_callback_rule(ctx, op, operands, axes)
     raise VmlirUnsupportedError(
         f"{where(op)}: custom_call @{target} has no batching rule (vmlir knows the "
-        "linear-algebra kernels of passes/rules/linalg.py and ApproxTopK)"
+        "linear-algebra kernels of passes/rules/linalg.py, ApproxTopK and Python callbacks)"
     )
 
 

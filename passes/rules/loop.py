@@ -39,16 +39,23 @@ def _example(b: Builder, x: SSAValue, i: SSAValue, zero: SSAValue, per: TensorTy
 
 
 def loop_rule(
-    ctx: RuleContext, op: Operation, operands: Sequence[SSAValue], axes: Sequence[Axis], why: str
+    ctx: RuleContext,
+    op: Operation,
+    operands: Sequence[SSAValue],
+    axes: Sequence[Axis],
+    why: str | None,
+    drop: tuple[str, ...] = (),
 ) -> RuleResult:
     """Batch `op` with a while loop over the examples (see module doc); `why` says why
-    the op cannot take the batch itself (it is part of the warning)."""
+    the op cannot take the batch itself (it is part of the warning; None: the loop is
+    the op's meaning, no warning). The per-example op loses the attributes in `drop`."""
     n = ctx.axis_size
-    warnings.warn(
-        f"{where(op)}: {why}; vmlir runs it in a loop over the {n} examples",
-        VmlirLoopFallbackWarning,
-        stacklevel=2,
-    )
+    if why is not None:
+        warnings.warn(
+            f"{where(op)}: {why}; vmlir runs it in a loop over the {n} examples",
+            VmlirLoopFallbackWarning,
+            stacklevel=2,
+        )
     counter = TensorType(i32, [])
     batched = [ctx.move_axis(v, a, 0) if a is not None else v for v, a in zip(operands, axes)]
     per_results = [tensor_type(r) for r in op.results]
@@ -75,7 +82,9 @@ def loop_rule(
         operands=per_ops,
         result_types=[r.type for r in op.results],
         properties=dict(op.properties),
-        attributes={k: v for k, v in op.attributes.items() if not k.startswith("batch.")},
+        attributes={
+            k: v for k, v in op.attributes.items() if not k.startswith("batch.") and k not in drop
+        },
         regions=[r.clone() for r in op.regions],
         location=op.location,
     )

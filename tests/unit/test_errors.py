@@ -231,7 +231,7 @@ def test_custom_call_has_no_rule():
         + _OPTIONAL_LOC
         + re.escape(
             ": custom_call @my_kernel has no batching rule (vmlir knows the linear-algebra "
-            "kernels of passes/rules/linalg.py and ApproxTopK)"
+            "kernels of passes/rules/linalg.py, ApproxTopK and Python callbacks)"
         )
     )
     assert re.fullmatch(pattern, str(err)), str(err)

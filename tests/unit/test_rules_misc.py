@@ -310,6 +310,7 @@ def test_custom_call_has_no_rule():
         vmlir.compile(vmlir.vmap(f))(x)
     assert re.fullmatch(
         r"'stablehlo\.custom_call'( \(from .+\))?: custom_call @my_kernel has no batching rule "
-        r"\(vmlir knows the linear-algebra kernels of passes/rules/linalg\.py and ApproxTopK\)",
+        r"\(vmlir knows the linear-algebra kernels of passes/rules/linalg\.py, ApproxTopK and Python "
+        r"callbacks\)",
         str(info.value),
     ), str(info.value)

@@ -26,7 +26,7 @@ from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, FlatArgs, flatten_args, flatten_out_axes
 from vmlir.frontend.collectives import axis_bound
 from vmlir.frontend.pycontrol import convert
-from vmlir.jaxmlir import embed_jaxpr, jax_core
+from vmlir.jaxmlir import embed_jaxpr, jax_core, name_host_callbacks
 
 _core = jax_core()
 ClosedJaxpr, Primitive, jaxpr_as_fun = _core.ClosedJaxpr, _core.Primitive, _core.jaxpr_as_fun
@@ -84,7 +84,10 @@ class PerExampleProgram:
     @functools.cached_property
     def module(self) -> Any:
         with self._as_traced():
-            return self._traced.lower().compiler_ir("stablehlo")
+            lowered = self._traced.lower()
+        module = lowered.compiler_ir("stablehlo")
+        name_host_callbacks(module, _host_callbacks(lowered))
+        return module
 
     @functools.cached_property
     def text(self) -> str:
@@ -109,6 +112,14 @@ class PerExampleProgram:
         if key is not None:
             return key
         return None if CUSTOM_VMAP_MARKER in self.key_text else self.key_text
+
+
+def _host_callbacks(lowered: Any) -> list[Any]:
+    """The Python callbacks (jax.debug.print, pure_callback, io_callback) a lowering's
+    custom calls index into. jax keeps them only among the private compile arguments of
+    the lowering; our program is compiled inside another computation, which must be given
+    them (vmlir.jaxmlir.name_host_callbacks)."""
+    return list(lowered._lowering.compile_args.get("host_callbacks", ()))
 
 
 def _flat(fn: Callable[..., Any], in_tree: Any, out_trees: list[Any]) -> Callable[..., list[Any]]:
@@ -145,9 +156,33 @@ def lower_per_example(
     with _vmlir_trace(), axis_bound(axis_name, axis_size):
         # keep_unused: every argument must stay a parameter, to match in_axes one to one.
         traced = jax.jit(flat_fn, keep_unused=True).trace(*per_example)
+    _refuse_ordered_effects(traced.jaxpr)
     # The jaxpr's avals keep weak types (lowered.out_info drops them).
     out_avals = tuple(traced.jaxpr.out_avals)
     return PerExampleProgram(traced, out_trees[-1], out_avals, axis_name, axis_size)
+
+
+def _refuse_ordered_effects(closed: Any) -> None:
+    """An ordered effect (`jax.debug.print(..., ordered=True)`, an ordered io_callback)
+    threads a token through the program, which our per-example signature has no place
+    for: refused, naming the line."""
+    # The effect classes and their ordering live in jax._src.effects only.
+    from jax._src import effects, source_info_util
+
+    ordered = [e for e in closed.effects if effects.ordered_effects.contains(e)]
+    if not ordered:
+        return
+    where = ""
+    for eqn in closed.jaxpr.eqns:
+        if any(e in eqn.effects for e in ordered):
+            frame = source_info_util.user_frame(eqn.source_info.traceback)
+            if frame is not None:
+                where = f" (from {frame.file_name}:{frame.start_line})"
+            break
+    raise VmlirUnsupportedError(
+        f"an ordered side effect{where}: {ordered[0]} inside vmlir.vmap "
+        "(jax.debug.print / io_callback with ordered=True); unordered callbacks work"
+    )
 
 
 def lower_jitted(fn: Callable[..., Any], shapes: Sequence[jax.ShapeDtypeStruct]) -> str:
