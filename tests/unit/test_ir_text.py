@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import math
 import os
 
@@ -172,3 +173,17 @@ def test_inline_locations_keep_the_user_line():
     assert isinstance(loc, FileLineColLoc)
     assert os.path.basename(loc.filename.data) == here
     assert loc.line.data == _LOCATED_LINE
+
+
+def test_inlined_helper_does_not_rename_the_callers_values():
+    """jnp.where is a jit-ed helper (`call @_where(%1, %3, %7)`) in JAX's module: once
+    inlined, the values passed to it keep their own numbering, not the helper's %argN."""
+    text = (
+        vmlir.compile(vmlir.vmap(lambda v: jnp.where(v > 1, v / 2, v * 3 + 1)))
+        .lower(np.ones((3, 5), np.float32))
+        .as_text("batch")
+    )
+    body = text.split("batch.vmap", 1)[1]
+    assert "%arg0 = %0" in body  # the vmap's own parameter
+    assert not re.search(r"%arg\d+(_\d+)? = stablehlo\.", body), body
+    assert re.search(r"stablehlo\.select %\d+, %\d+, %\d+ :", body), body

@@ -147,6 +147,10 @@ class _Inliner:
             for inner in block.walk():
                 if not isinstance(inner.location, FileLineColLoc):
                     inner.location = call.location
+        # The callee's parameter names (%arg0...) must not pass to the caller's values
+        # that replace them (xDSL gives an unnamed replacement the replaced value's name).
+        for arg in block.args:
+            arg.name_hint = None
         Rewriter.inline_block(block, InsertPoint.before(call), call.arguments)
         Rewriter.replace_op(call, [], results)
 
