@@ -184,7 +184,11 @@ def profile(compiled: Any, *args: Any, **kwargs: Any) -> list[LoopProfile]:
         feats = costmodel.features(op) if op is not None else costmodel.LoopFeatures(1.0, 1.0)
         est = costmodel.estimate(t, n, feats, options)
         useful = float(t.sum())
-        lp = LoopProfile(i, where(op) if op is not None else "?", t, occupancy.active_counts(t))
+        # The loop's Python line, from the jaxpr (the IR text read back here has no
+        # locations); else the op as an error would name it.
+        site = sites[i] if sites is not None and i < len(sites) else None
+        location = f"{site[0]}:{site[1]}" if site else where(op) if op is not None else "?"
+        lp = LoopProfile(i, location, t, occupancy.active_counts(t))
         lp.executed = {s: w.lane_iterations for s, w in est.items()}
         lp.occupancy = {s: (useful / w.lane_iterations if w.lane_iterations else 1.0) for s, w in est.items()}
         lp.cost = {s: w.cost for s, w in est.items()}

@@ -52,6 +52,9 @@ def test_profile_counts_each_loops_trips(tmp_path):
     loops = vmlir.profile(compiled, n)
     want = np.array([_python_trips(x) for x in n])
     assert [lp.index for lp in loops] == [0, 1, 2]
+    src, first = __file__, _collatz_and_triangle.__code__.co_firstlineno
+    # Collatz's while_loop, the outer loop's, then the inner one (pre-order, as traced).
+    assert [lp.location for lp in loops] == [f"{src}:{first + 8}", f"{src}:{first + 15}", f"{src}:{first + 12}"]
     for lp, col in zip(loops, want.T):
         np.testing.assert_array_equal(lp.trips, col)
         assert lp.executed["mask"] == len(n) * col.max()
