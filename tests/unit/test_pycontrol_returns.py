@@ -141,6 +141,15 @@ def while_true_return(x):
     return -n
 
 
+def while_true_only_returns(x):
+    """`while True` whose only way out is a `return`: nothing falls off the end."""
+    n = x
+    while True:
+        if n % 3 == 0:
+            return n * 2
+        n += 1
+
+
 def collatz_capped(x):
     k = 0
     while x > 1:
@@ -159,6 +168,7 @@ CASES = [
     (continue_and_return, INTS), (return_from_inner_loop, INTS),
     (return_in_traced_range, INTS), (return_in_list_loop, INTS), (return_in_while_else, INTS),
     (return_pair, INTS), (nested_break_continue_return, INTS), (while_true_return, INTS),
+    (while_true_only_returns, INTS),
     (collatz_capped, INTS),
 ]
 

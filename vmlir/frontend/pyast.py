@@ -222,9 +222,18 @@ def is_range_for(s: ast.stmt) -> bool:
 
 
 def always_returns(stmts: list[ast.stmt]) -> bool:
-    return any(isinstance(s, (ast.Return, ast.Raise)) or (
+    return any(isinstance(s, (ast.Return, ast.Raise)) or endless(s) or (
         isinstance(s, ast.If) and always_returns(s.body) and always_returns(s.orelse)
     ) for s in stmts)
+
+
+def endless(s: ast.stmt) -> bool:
+    """`while True:` without a `break` of its own: it never completes normally (it
+    returns, raises, or runs forever), so nothing falls off the end after it."""
+    return (
+        isinstance(s, ast.While) and isinstance(s.test, ast.Constant) and bool(s.test.value)
+        and not has_jump(s.body, ast.Break)
+    )
 
 
 # --- lambdas -------------------------------------------------------------------------
