@@ -616,6 +616,47 @@ def test_error_global_and_nonlocal_assigned_under_traced_condition():
     assert convert(f)(1.0) == 1.0 and _COUNT == 1
 
 
+def test_error_python_object_changed_under_traced_condition():
+    """A list appended to, or a dict item set, under a traced `if` / `while`: traced once,
+    not run per example, so the change would leak traced values (jax.vmap fails with a
+    TracerBoolConversionError here; we name the statement). A Python `for` around a traced
+    `if` may still append (it runs in Python)."""
+
+    def append(x):
+        out = []
+        if x > 0:  # <- append
+            out.append(x)
+        return x
+
+    def item(x):
+        d = {"n": 0}
+        while x > 1:  # <- item
+            x = x / 2
+            d["n"] += 1
+        return x
+
+    def fine(v):
+        out, s = [], 0.0
+        for i in range(3):
+            out.append(v[i] * 2)
+            if v[i] > 0:
+                s = s + 1
+        return jnp.stack(out) + s
+
+    line = int(_at("append").rsplit(":", 1)[1])
+    _raises(append, _xs(), message=f"{_at('append')}: `out.append(...)` (line {line + 1}) "
+            "changes a Python object from outside an `if` on a traced value, which is traced "
+            "once rather than run per example; compute the value with jnp.where or lax ops instead")
+    line = int(_at("item").rsplit(":", 1)[1])
+    _raises(item, _xs(), message=f"{_at('item')}: `d['n'] += 1` (line {line + 2}) changes a "
+            "Python object from outside a `while` loop on a traced value, which is traced once "
+            "rather than run per example; compute the value with jnp.where or lax ops instead")
+    vs = _xs(n=3 * N).reshape(N, 3)
+    want = np.stack([np.asarray(fine(jnp.asarray(v))) for v in vs])
+    _close(jax.vmap(convert(fine))(vs), want)
+    assert convert(append)(1.0) == 1.0  # a Python condition: runs as written
+
+
 def test_error_break_on_traced_value_in_unsized_for():
     """A `for` over an iterator without a length cannot stop on a traced value."""
 

@@ -20,6 +20,8 @@ from typing import Any
 
 RT = "_pc_rt"
 """The name the converted code calls the runtime helpers (pycontrol_runtime) by."""
+CALL = "_pc_call"
+"""What converted code calls every function through (pycontrol_calls.call)."""
 COMPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, *COMPS)
 TRY_NODES = (ast.Try, getattr(ast, "TryStar", ast.Try))
@@ -219,6 +221,43 @@ def is_range_for(s: ast.stmt) -> bool:
             and isinstance(it, ast.Call) and isinstance(it.func, ast.Name)
             and it.func.id == "range" and not it.keywords and 1 <= len(it.args) <= 3
             and not any(isinstance(a, ast.Starred) for a in it.args))
+
+
+_MUTATORS = frozenset({
+    "append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "add",
+    "discard", "sort", "reverse", "popitem",
+})
+"""Methods that change a Python list, dict or set in place."""
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def outer_mutation(body: list[ast.stmt]) -> tuple[str, int] | None:
+    """The first in-place change (`out.append(v)`, `d[k] = v`, `d[k] += v`) in `body` of a
+    Python object `body` does not create itself, as (source text, line); else None.
+
+    Under a traced condition a branch or loop body is traced once, not run per example: a
+    change to an object from outside would happen once, with traced values that leak."""
+    local = bound_names(body)
+    for n in scope_walk(body):
+        target = None
+        # Converted code calls every function through `_pc_call(fn, *args)`.
+        fn = n.args[0] if isinstance(n, ast.Call) and _is_name(n.func, CALL) and n.args else (
+            n.func if isinstance(n, ast.Call) else None)
+        if isinstance(fn, ast.Attribute) and fn.attr in _MUTATORS:
+            target, text = fn.value, f"{ast.unparse(fn)}(...)"
+        elif isinstance(n, (ast.Assign, ast.AugAssign)):
+            stores = n.targets if isinstance(n, ast.Assign) else [n.target]
+            for t in stores:
+                if isinstance(t, ast.Subscript):
+                    target, text = t.value, ast.unparse(n)
+                    text = text if len(text) <= 60 else f"{ast.unparse(t)} = ..."
+                    break
+        if isinstance(target, ast.Name) and target.id not in local:
+            return text, n.lineno
+    return None
 
 
 def always_returns(stmts: list[ast.stmt]) -> bool:

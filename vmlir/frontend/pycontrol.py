@@ -28,6 +28,7 @@ from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend import pycontrol_calls as calls
 from vmlir.frontend import pycontrol_runtime as rt
 from vmlir.frontend.pyast import (
+    CALL,
     LOOPS,
     NESTED,
     RT,
@@ -47,6 +48,7 @@ from vmlir.frontend.pyast import (
     mk_name,
     mk_strs,
     mk_tuple,
+    outer_mutation,
     read_names,
     scope_walk,
     sub_blocks,
@@ -56,7 +58,6 @@ RET, RETVAL = "_pc_ret", rt.RETVAL
 # The name of the converted `def` inside the factory: under its own name, the function's
 # references to itself (recursion) would become the factory's local, not its global.
 DEF = "_pc_def"
-CALL = "_pc_call"  # what converted code calls every function through (pycontrol_calls.call)
 _NOT_WRAPPED = {"range", "super"}  # `for i in range(...)` is matched by name; super() needs its frame
 _FUTURE = functools.reduce(
     lambda acc, f: acc | getattr(__future__, f).compiler_flag, __future__.all_feature_names, 0
@@ -370,6 +371,19 @@ class _Converter:
         scope = "nonlocal" if declared[0] in self.nonlocal_ else "global"
         return f"`{scope}` variable {declared[0]!r} is assigned inside {{what}}"
 
+    @staticmethod
+    def mutation_forbid(body: list[ast.stmt]) -> str | None:
+        """Why `body` cannot run under a traced condition: it changes an object from
+        outside in place (only this statement's own body counts: a Python-valued loop
+        around a traced `if` still runs in Python)."""
+        mutation = outer_mutation(body)
+        if mutation is None:
+            return None
+        text, line = mutation
+        return (f"`{text}` (line {line}) changes a Python object from outside {{what}}, "
+                "which is traced once rather than run per example; compute the value with "
+                "jnp.where or lax ops instead")
+
     def call(self, s: ast.stmt, defs: list[ast.stmt], fn: str, args: list[ast.expr],
              results: list[str], forbid: str | None, **kw: ast.expr):
         """`results = _pc_rt.fn(*args, loc, **kw)` after `defs`, and the names it binds."""
@@ -396,7 +410,8 @@ class _Converter:
         guard = ast.Attribute(value=mk_name(RT), attr="GUARD", ctx=ast.Load())
         kw = {"kind": guard} if hasattr(s, "_pc_guard") else {}
         args = [s.test, mk_name(t), mk_name(f), self.operands(params, bound), mk_strs(results)]
-        return self.call(s, defs, "if_stmt", args, results, forbid, **kw)
+        own = forbid or self.mutation_forbid(s.body + s.orelse)
+        return self.call(s, defs, "if_stmt", args, results, own, **kw)
 
     def loop(self, s: ast.While | ast.For, bound: set[str], forbid: str | None):
         lead, body = [], s.body
@@ -416,15 +431,16 @@ class _Converter:
             test_arg = mk_name(self.fresh(f"{word}_test"))
             defs += at_node([mk_def(test_arg.id, carries, [ast.Return(test)])], s)
         state = [self.operands(carries, bound), mk_strs(carries)]
+        own = forbid or self.mutation_forbid(body)
         if isinstance(s, ast.While):
             args = [test_arg, mk_name(body_fn), *state]
-            return self.call(s, defs, "while_stmt", args, carries, forbid)
+            return self.call(s, defs, "while_stmt", args, carries, own)
         if not is_range_for(s):
             args = [s.iter, mk_name(body_fn), test_arg, *state]
-            return self.call(s, defs, "for_iter", args, carries, forbid)
+            return self.call(s, defs, "for_iter", args, carries, own)
         kw = {"target": ast.Constant(s.target.id)} if s.target.id in carries else {}
         args = [mk_name("range"), mk_tuple(s.iter.args), mk_name(body_fn), test_arg, *state]
-        return self.call(s, defs, "for_range", args, carries, forbid, **kw)
+        return self.call(s, defs, "for_range", args, carries, own, **kw)
 
 
 class _Exprs(ast.NodeTransformer):
