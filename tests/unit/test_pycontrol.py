@@ -657,6 +657,26 @@ def test_error_python_object_changed_under_traced_condition():
     assert convert(append)(1.0) == 1.0  # a Python condition: runs as written
 
 
+def test_assert_on_traced_and_on_python_values():
+    """`assert` on a traced value names its line; on a Python value it is Python's."""
+
+    def traced(x):
+        assert x > -100, "too small"  # <- assert
+        return x
+
+    def static(x):
+        assert x.shape == (), f"got {x.shape}"
+        assert x.ndim == 0
+        return x * 2
+
+    _raises(traced, _xs(), message=f"{_at('assert')}: an `assert` on a traced value cannot be "
+            "checked while the function is traced (under jax.vmap neither); check the inputs "
+            "before the call, or use jax.experimental.checkify")
+    _close(jax.vmap(convert(static))(xs := _xs()), xs * 2)
+    with pytest.raises(AssertionError, match=r"^got \(3,\)\n"):
+        jax.vmap(convert(static))(np.ones((N, 3), np.float32))
+
+
 def test_error_break_on_traced_value_in_unsized_for():
     """A `for` over an iterator without a length cannot stop on a traced value."""
 

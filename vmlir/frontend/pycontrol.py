@@ -488,6 +488,15 @@ class _Exprs(ast.NodeTransformer):
             return node
         return self.helper(node, "not_", [node.operand, self.conv.loc(node)], [])
 
+    def visit_Assert(self, node: ast.Assert) -> ast.stmt:
+        # Python skips asserts under -O; the converted code is compiled by us, so say so.
+        self.generic_visit(node)
+        if not __debug__:
+            return ast.copy_location(ast.Pass(), node)
+        msg = mk_lambda(node.msg) if node.msg is not None else ast.Constant(None)
+        call = mk_call("assert_", [node.test, msg, self.conv.loc(node)])
+        return ast.copy_location(ast.Expr(call), node)
+
     def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
         self.generic_visit(node)
         args = [node.test, mk_lambda(node.body), mk_lambda(node.orelse)]

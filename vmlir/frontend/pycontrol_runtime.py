@@ -219,6 +219,18 @@ def if_stmt(test: Any, body: Fn, orelse: Fn, ins: tuple[Any, ...], names: tuple[
     return cond(_pred(test, loc, kind), branches, names, loc, kind)
 
 
+def assert_(test: Any, msg: Callable[[], Any] | None, loc: str) -> None:
+    """`assert test, msg()`: Python's on a Python value; a traced one has no value to
+    check while the function is traced."""
+    if not is_traced(test):
+        if not test:
+            raise AssertionError() if msg is None else AssertionError(msg())
+        return
+    _fail(loc, "an `assert` on a traced value cannot be checked while the function is traced "
+          "(under jax.vmap neither); check the inputs before the call, or use "
+          "jax.experimental.checkify")
+
+
 def ifexp(test: Any, body: Fn, orelse: Fn, loc: str) -> Any:
     """`body() if test else orelse()`."""
     if not is_traced(test):
