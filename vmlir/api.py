@@ -20,7 +20,6 @@ from vmlir import cache
 from vmlir.compiler import Stages, default_pipeline
 from vmlir.derived import Backend, flat_fn
 from vmlir.errors import VmlirUnsupportedError
-from vmlir.host_callbacks import HOST_CALLBACK_ATTR
 from vmlir.frontend.axes import (
     Axis,
     flatten_args,
@@ -31,6 +30,7 @@ from vmlir.frontend.axes import (
 from vmlir.frontend.collectives import outer_axis_names
 from vmlir.frontend.pycontrol import convert
 from vmlir.frontend.trace import batched_aval, lower_per_example
+from vmlir.host_callbacks import HOST_CALLBACK_ATTR
 from vmlir.runtime import xla
 from vmlir.runtime.batched import BatchedFn
 from vmlir.static_args import ARRAYS, StaticArgs, only_arrays
