@@ -178,6 +178,26 @@ def test_jaxpr_key_refuses_what_it_does_not_know():
     assert key != jaxpr_key(jax.make_jaxpr(plain)(jnp.ones((4,), jnp.float32)))
 
 
+def test_jaxpr_key_memo_changes_nothing(monkeypatch):
+    """The encoder keeps the encodings of shared values (equation contexts, avals,
+    shardings) by identity: the key is the one the plain encoding gives, on programs with
+    constants, nested jaxprs, sharded avals and many equations sharing one context."""
+    from vmlir.frontend import jaxpr_key as jk
+
+    w = np.arange(6, dtype=np.float32)
+
+    def program(x):
+        y = lax.fori_loop(0, 3, lambda i, c: jnp.sin(c) * w + i, x)
+        z = lax.cond(y.sum() > 0, lambda v: v * 2.0, lambda v: v - 1.0, y)
+        return jnp.cumsum(z) @ w, jnp.argmax(z)
+
+    x = jnp.ones((6,), jnp.float32)
+    closed = jax.make_jaxpr(program)(x)
+    memoized = jk.jaxpr_key(closed)
+    monkeypatch.setattr(jk._Encoder, "memo", lambda self, obj, encode: encode(obj))
+    assert memoized is not None and memoized == jk.jaxpr_key(closed)
+
+
 # --------------------------------------------------------------------------- deferred op definitions
 
 _DEFS_SCRIPT = textwrap.dedent(

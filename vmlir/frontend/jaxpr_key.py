@@ -51,14 +51,34 @@ def _jax_core() -> Any:
 
 
 class _Encoder:
+    """The encoding is a list of strings, hashed once joined by NULs (an array's bytes
+    enter as their own digest). The encodings of the values an equation shares with many
+    others (its context, an aval, a sharding) are kept by identity for the encoder's life."""
+
     def __init__(self) -> None:
         self.core = _jax_core()
-        self.h = hashlib.sha256()
+        self.parts: list[str] = []
+        self.put = self.parts.append
         self.vars: dict[int, int] = {}
+        self._memo: dict[int, tuple[Any, str]] = {}
+        self._dtypes: dict[Any, str] = {}
 
-    def put(self, s: str) -> None:
-        self.h.update(s.encode())
-        self.h.update(b"\x00")
+    def digest(self) -> str:
+        return hashlib.sha256("\x00".join(self.parts).encode()).hexdigest()
+
+    def memo(self, x: Any, encode: Any) -> None:
+        """`encode(x)`, or the parts it gave for this very object before (the object is
+        kept, so its id is not reused)."""
+        hit = self._memo.get(id(x))
+        if hit is not None and hit[0] is x:
+            self.parts.append(hit[1])
+            return
+        start = len(self.parts)
+        encode(x)
+        joined = "\x00".join(self.parts[start:])
+        del self.parts[start:]
+        self.parts.append(joined)
+        self._memo[id(x)] = (x, joined)
 
     def var(self, v: Any) -> None:
         core = self.core
@@ -78,6 +98,9 @@ class _Encoder:
     def aval(self, a: Any) -> None:
         if type(a) is not self.core.ShapedArray:
             raise _Unknown(type(a).__name__)
+        self.memo(a, self._aval)
+
+    def _aval(self, a: Any) -> None:
         self.put(f"aval{tuple(a.shape)}|{self.dtype(a.dtype)}|{a.weak_type}")
         for slot in ("sharding", "manual_axis_type", "memory_space"):
             self.value(getattr(a, slot, None))
@@ -102,7 +125,7 @@ class _Encoder:
                     self.put(f"param:{k}")
                     self.value(eqn.params[k])
             self.effects(eqn.effects)
-            self.slots(eqn.ctx)
+            self.memo(eqn.ctx, self.slots)
         self.put("out")
         for v in j.outvars:
             self.var(v)
@@ -129,9 +152,13 @@ class _Encoder:
                 self.value(getattr(x, slot, None))
 
     def dtype(self, d: Any) -> str:
+        known = self._dtypes.get(d) if isinstance(d, np.dtype) else None
+        if known is not None:
+            return known
         if not isinstance(d, np.dtype) or d.kind not in "biufcV" or d.hasobject:
             raise _Unknown(f"dtype {d}")  # jax's extended dtypes (PRNG keys), objects
-        return f"{d.name}|{d.str}"
+        self._dtypes[d] = text = f"{d.name}|{d.str}"
+        return text
 
     def array(self, x: Any) -> None:
         if isinstance(x, jax.core.Tracer):
@@ -141,7 +168,7 @@ class _Encoder:
         a = np.asarray(x)
         self.dtype(a.dtype)
         self.put(f"array{a.shape}|{a.dtype.name}|{a.dtype.str}")
-        self.h.update(np.ascontiguousarray(a).tobytes())
+        self.put(hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest())
 
     def value(self, x: Any) -> None:
         core = self.core
@@ -183,9 +210,9 @@ class _Encoder:
                 self.value(e)
             self.put(")")
         elif t.__name__ in _BY_SLOTS and t.__module__.startswith("jax"):
-            self.slots(x)
+            self.memo(x, self.slots)
         elif t.__name__ in _BY_REPR and t.__module__.startswith("jax"):
-            self.put(f"{t.__module__}.{t.__qualname__}:{x!r}")
+            self.memo(x, lambda x: self.put(f"{t.__module__}.{t.__qualname__}:{x!r}"))
         else:
             raise _Unknown(f"{t.__module__}.{t.__qualname__}")
 
@@ -213,4 +240,4 @@ def jaxpr_key(closed_jaxpr: Any) -> str | None:
         enc.closed(closed_jaxpr)
     except _Unknown:
         return None
-    return "jaxpr:" + enc.h.hexdigest()
+    return "jaxpr:" + enc.digest()
