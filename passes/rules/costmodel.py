@@ -46,24 +46,25 @@ TRANSCENDENTAL_WEIGHT = 8.0
 ITERATION = 10_000.0
 """The fixed cost of one iteration of the masked or compacted loop (XLA's while: the
 condition, buffer bookkeeping, launching the body's fused kernels)."""
-ANY_LANE = 7.57
+ANY_LANE = 6.88
 """The masked loop's any-lane test, per lane and iteration: a boolean reduction over the
 batch whose cond XLA cannot fuse with the body (a cheap body runs ~30% slower masked
 than counted every few iterations: the control kernel, bisection)."""
 COUNT_LANE = 0.0
 """A counted level's count of its active lanes, per lane counted (the fit puts it at
 nothing: an f32 sum XLA vectorizes, taken once per check_every iterations)."""
-TOP_K_LANE = 327.0
+TOP_K_LANE = 270.0
 """A compaction's pick of the lanes (chlo.top_k of the flags) and the conditional
 around the next level, per lane of the level it leaves."""
 MOVE = 4.0
 """A compaction's gather and scatter, per element moved."""
-REFILL_LANE = 103.0
+REFILL_LANE = 85.0
 """Refill's per-lane bookkeeping each iteration: the done / free flags, the slot index,
 the scatter of every lane's carries into the results."""
 REFILL_ITERATION = 0.0
-"""Refill's fixed cost per iteration beyond its lanes' (the fit puts it at nothing)."""
-REFILL_EXAMPLE = 1136.0
+"""Refill's fixed cost per iteration beyond ITERATION, every loop's (the fit puts it at
+nothing)."""
+REFILL_EXAMPLE = 1159.0
 """Refill's cost per example: the queue (a prefix sum over the batch), the gathers of
 its inputs at every refill and the scatter of its results."""
 
@@ -148,9 +149,9 @@ heavy body ~2-3x refill's."""
 
 def prior_choice(axis_size: int, f: LoopFeatures, options: Any) -> str:
     """The strategy for a loop without a profile."""
-    est = estimate(prior_trips(axis_size), axis_size, f, options, exact=False)
+    est = estimate(prior_trips(axis_size), axis_size, f, options, _strategies(axis_size, options), exact=False)
     best = min(("mask", "compact"), key=lambda s: est[s].cost)
-    return "refill" if est["refill"].cost <= PRIOR_REFILL_MARGIN * est[best].cost else best
+    return "refill" if "refill" in est and est["refill"].cost <= PRIOR_REFILL_MARGIN * est[best].cost else best
 
 
 def prior_trips(axis_size: int) -> np.ndarray:
@@ -180,20 +181,46 @@ def estimate(
 ) -> dict[str, Work]:
     """The counted work and the modelled cost of each strategy on these trip counts
     (`exact=False`: refill's iterations estimated, not replayed)."""
+    out: dict[str, Work] = {}
+    for s, (work, coefficients) in _counted(trips, n, f, options, strategies, exact).items():
+        cost = sum(x * (1.0 if c == LANE_OPS else globals()[c]) for c, x in coefficients.items())
+        out[s] = Work(work.lane_iterations, work.iterations, work.moved, cost)
+    return out
+
+
+LANE_OPS = "LANE_OPS"
+"""terms()'s key for the lane-ops the body and selects execute (no constant)."""
+
+
+def terms(
+    trips: np.ndarray, n: int, f: LoopFeatures, options: Any,
+    strategies: tuple[str, ...] = ("mask", "compact", "refill"),
+) -> dict[str, dict[str, float]]:
+    """Each strategy's cost as a sum of counted quantities times the module's constants:
+    {strategy: {constant's name (LANE_OPS: none): its coefficient}}. The cost is linear in
+    the constants, which bench/fit_costmodel.py fits to measured times."""
+    return {s: c for s, (_, c) in _counted(trips, n, f, options, strategies, True).items()}
+
+
+def _counted(
+    trips: np.ndarray, n: int, f: LoopFeatures, options: Any, strategies: tuple[str, ...], exact: bool,
+) -> dict[str, tuple[Work, dict[str, float]]]:
     trips = np.asarray(trips, np.int64).reshape(-1)
     top = float(trips.max(initial=0))
     lane = f.body + f.carries + 1.0  # the body and masking's selects
-    out: dict[str, Work] = {}
+    out: dict[str, tuple[Work, dict[str, float]]] = {}
     for s in strategies:
         if s == "mask":
             li, it, moved = n * top, top, 0.0
-            cost = li * lane + n * (top + 1) * ANY_LANE + it * ITERATION
+            c = {LANE_OPS: li * lane, "ANY_LANE": n * (top + 1), "ITERATION": it}
         elif s == "compact":
             trace = occupancy.compact_trace(trips, n, options)
             li, it = float(trace.widths.sum()), float(len(trace.widths))
             moved = 2.0 * f.carries * float(sum(k for _, k in trace.moved))
-            cost = li * lane + it * ITERATION + trace.tests * ANY_LANE + trace.counts * COUNT_LANE
-            cost += TOP_K_LANE * float(sum(w for w, _ in trace.moved)) + MOVE * moved
+            c = {
+                LANE_OPS: li * lane, "ITERATION": it, "ANY_LANE": float(trace.tests),
+                "COUNT_LANE": float(trace.counts), "TOP_K_LANE": float(sum(w for w, _ in trace.moved)), "MOVE": moved,
+            }
         else:
             lanes = 1 if s == "sequential" else strategy.refill_lanes(options, n)
             # The tail loops the compiler builds: priced on profiled trips, all on the prior's.
@@ -204,8 +231,11 @@ def estimate(
             else:
                 it, li = refill_estimate(trips, lanes, tails)
             moved = 2.0 * f.carries * float((trips > 0).sum())
-            cost = li * (lane + REFILL_LANE) + it * REFILL_ITERATION + n * REFILL_EXAMPLE
-        out[s] = Work(li, float(it), moved, cost)
+            c = {
+                LANE_OPS: li * lane, "REFILL_LANE": li, "ITERATION": float(it), "REFILL_ITERATION": float(it),
+                "REFILL_EXAMPLE": float(n),
+            }
+        out[s] = (Work(li, float(it), moved, 0.0), c)
     return out
 
 
@@ -229,8 +259,14 @@ def refill_estimate(trips: np.ndarray, lanes: int, tails: list[int]) -> tuple[in
 
 def rank(trips: np.ndarray, n: int, f: LoopFeatures, options: Any, exact: bool = True) -> list[str]:
     """The strategies, cheapest first."""
-    est = estimate(trips, n, f, options, exact=exact)
+    est = estimate(trips, n, f, options, _strategies(n, options), exact=exact)
     return sorted(est, key=lambda s: est[s].cost)
+
+
+def _strategies(n: int, options: Any) -> tuple[str, ...]:
+    """The strategies to price on n lanes: refill only with fewer lanes than examples
+    (else strategy.choose runs it as the masked loop)."""
+    return ("mask", "compact", "refill") if strategy.refill_lanes(options, n) < n else ("mask", "compact")
 
 
 TAIL_COPY = 30_000.0
