@@ -135,9 +135,11 @@ def expand(q: np.ndarray, n: int) -> np.ndarray:
 
 PRIOR_STOP = 1.0 / 64.0
 """Without a profile, the model prices the strategies on a prior: every example stops
-after each iteration with this probability (geometric trip counts, mean 32), so that
+after each iteration with this probability (geometric trip counts, mean 64), so that
 the choice follows the loop's static features (its body against each strategy's
-bookkeeping) and the batch size."""
+bookkeeping) and the batch size. The mean sets what a long tail is worth to refill:
+at 64, the suite's heavy bodies get refill and its cheap ones compaction (at 32 the
+ODE's steps got compaction, 4x slower than refill)."""
 
 
 PRIOR_REFILL_MARGIN = 0.95
@@ -334,7 +336,7 @@ def loop_tails(op: Operation, axis_size: int, lanes: int, options: Any) -> list[
     """The tail loops refill builds for lane loop `op` on `lanes` lanes: priced on its
     profiled trip counts when it has them, else every candidate (tail_copy=0 aside).
     The prior's trip counts cannot stand in here: what a tail loop saves grows with the
-    length of the last examples' loops, which the prior (mean 32) cannot tell from a
+    length of the last examples' loops, which the prior (mean 64) cannot tell from a
     loop of 6 iterations or of 5000 (bench/divergent.py's adaptive ODE at 20k examples,
     without a profile: dropping the L/2 and L/64 loops saved 1.7 s of compile and cost
     0.24 s, 20%, on every call)."""
