@@ -188,7 +188,7 @@ def profile(compiled: Any, *args: Any, **kwargs: Any) -> list[LoopProfile]:
         lp.executed = {s: w.lane_iterations for s, w in est.items()}
         lp.occupancy = {s: (useful / w.lane_iterations if w.lane_iterations else 1.0) for s, w in est.items()}
         lp.cost = {s: w.cost for s, w in est.items()}
-        lp.choice = min(est, key=lambda s: est[s].cost)
+        lp.choice = min(costmodel.priced(n, options), key=lambda s: est[s].cost)
         out.append(lp)
     return out
 

@@ -5,10 +5,14 @@ gave one, the loop's trip-count distribution.
 
 cost(strategy) = executed lane-iterations x (body + the strategy's per-lane bookkeeping)
                + loop iterations x a fixed cost per iteration
-               + the strategy's gathers and scatters.
-The lane-iterations and iterations come from occupancy.py, which replays each
-strategy's rules on the trip counts with the sizes the compiler picks; the body's
-cost counts its ops weighted by their elements (transcendentals count more).
+               + the masked loop's tests / compaction's counts, top_k, gathers and
+                 scatters / refill's cost per example.
+The counted quantities come from occupancy.py, which replays each strategy's rules on
+the trip counts with the sizes the compiler picks (compaction's count schedule and
+overrun included); the body's cost counts its ops weighted by their elements
+(transcendentals count more). The cost is linear in the module's constants (terms()),
+which bench/fit_costmodel.py fits to the times bench/divergent.py measured
+(bench/costmodel_fit.json).
 """
 
 from __future__ import annotations
@@ -151,7 +155,7 @@ heavy body ~2-3x refill's."""
 
 def prior_choice(axis_size: int, f: LoopFeatures, options: Any) -> str:
     """The strategy for a loop without a profile."""
-    est = estimate(prior_trips(axis_size), axis_size, f, options, _strategies(axis_size, options), exact=False)
+    est = estimate(prior_trips(axis_size), axis_size, f, options, priced(axis_size, options), exact=False)
     best = min(("mask", "compact"), key=lambda s: est[s].cost)
     return "refill" if "refill" in est and est["refill"].cost <= PRIOR_REFILL_MARGIN * est[best].cost else best
 
@@ -261,11 +265,11 @@ def refill_estimate(trips: np.ndarray, lanes: int, tails: list[int]) -> tuple[in
 
 def rank(trips: np.ndarray, n: int, f: LoopFeatures, options: Any, exact: bool = True) -> list[str]:
     """The strategies, cheapest first."""
-    est = estimate(trips, n, f, options, _strategies(n, options), exact=exact)
+    est = estimate(trips, n, f, options, priced(n, options), exact=exact)
     return sorted(est, key=lambda s: est[s].cost)
 
 
-def _strategies(n: int, options: Any) -> tuple[str, ...]:
+def priced(n: int, options: Any) -> tuple[str, ...]:
     """The strategies to price on n lanes: refill only with fewer lanes than examples
     (else strategy.choose runs it as the masked loop)."""
     return ("mask", "compact", "refill") if strategy.refill_lanes(options, n) < n else ("mask", "compact")
