@@ -40,7 +40,7 @@ def load(path: Path = DATA) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from scipy.optimize import minimize  # the `bench` extra's; only this script needs it
+    from scipy.optimize import minimize  # installed with jax; only this script needs it
 
     data = load(Path(argv[0]) if argv else DATA)
     options = VectorizeOptions()
