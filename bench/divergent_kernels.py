@@ -180,6 +180,71 @@ def uniform_control(x, n):
     return lax.while_loop(lambda s: s[1] < n, body, (x, jnp.int32(0)))
 
 
+
+def gcd_steps(a, b):
+    """Euclid's algorithm (number theory, held out): gcd(a, b) by remainders; the steps
+    follow the continued fraction of a / b (at most ~45 for 32-bit inputs, mostly ~10)."""
+
+    def body(s):
+        x, y, i = s
+        return y, x % y, i + 1
+
+    s = lax.while_loop(lambda s: s[1] != 0, body, (a, b, jnp.int32(0)))
+    return s[0], s[2]
+
+
+def line_search(x0, y0, dx, dy):
+    """Backtracking (Armijo) line search on the Rosenbrock function (optimization, held
+    out): halve the step from 1 until it decreases f enough; steepness sets the count."""
+
+    def f(x, y):
+        return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
+
+    gx = -2.0 * (1.0 - x0) - 400.0 * x0 * (y0 - x0 * x0)
+    gy = 200.0 * (y0 - x0 * x0)
+    slope = gx * dx + gy * dy
+    f0 = f(x0, y0)
+
+    def cond(s):
+        t, i = s
+        return (f(x0 + t * dx, y0 + t * dy) > f0 + 1e-4 * t * slope) & (i < 60)
+
+    t, i = lax.while_loop(cond, lambda s: (0.5 * s[0], s[1] + 1), (jnp.float32(1.0), jnp.int32(0)))
+    return t, i
+
+
+def first_passage(key, drift):
+    """Monte Carlo first-passage time (stochastic processes, held out): a Gaussian random
+    walk with a per-example drift (Box-Muller from a per-example key) until it crosses
+    +-10; weak drifts wander for thousands of steps."""
+
+    def body(s):
+        k, x, i = s
+        k1 = _hash(k)
+        k2 = _hash(k1 ^ jnp.uint32(0x85EBCA6B))
+        u1 = jnp.maximum(_uniform(k1), 1e-7)
+        z = jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(6.2831855 * _uniform(k2))
+        return k2, x + drift + z, i + 1
+
+    s = lax.while_loop(lambda s: (jnp.abs(s[1]) < 10.0) & (s[2] < 4000), body, (key, jnp.float32(0), jnp.int32(0)))
+    return s[1], s[2]
+
+
+def jacobi(d, tol):
+    """Jacobi iterations on a 4x4 diagonally dominant system (iterative solvers, held
+    out) until the update falls below a per-example tolerance; the dominance d sets the
+    rate."""
+    a = jnp.array([[0.0, 1.0, 0.5, 0.2], [1.0, 0.0, 0.3, 0.4], [0.5, 0.3, 0.0, 1.0], [0.2, 0.4, 1.0, 0.0]], jnp.float32)
+    b = jnp.array([1.0, 2.0, 3.0, 4.0], jnp.float32)
+
+    def body(s):
+        x, _, i = s
+        new = (b - a @ x) / d
+        return new, jnp.max(jnp.abs(new - x)), i + 1
+
+    s = lax.while_loop(lambda s: (s[1] > tol) & (s[2] < 2000), body, (jnp.zeros(4, jnp.float32), jnp.float32(1e9), jnp.int32(0)))
+    return s[0], s[2]
+
 @dataclass(frozen=True)
 class Kernel:
     name: str
@@ -231,3 +296,17 @@ KERNELS: list[Kernel] = [
     Kernel("control", "non-divergent control", "uniform", uniform_control,
            lambda r, n: (r.uniform(-0.5, 0.5, n).astype(np.float32), np.full(n, 64, np.int32)), divergent=False),
 ]
+
+
+HELD_OUT: list[Kernel] = [
+    Kernel("gcd", "number theory", "moderate", gcd_steps,
+           lambda r, n: (r.integers(1, 2**31 - 1, n).astype(np.int32), r.integers(1, 2**31 - 1, n).astype(np.int32))),
+    Kernel("line_search", "optimization", "moderate", line_search,
+           lambda r, n: (*r.uniform(-2, 2, (2, n)).astype(np.float32), *r.normal(size=(2, n)).astype(np.float32))),
+    Kernel("first_passage", "stochastic processes", "heavy-tailed", first_passage,
+           lambda r, n: (_keys(r, n), (np.sign(r.normal(size=n)) * np.exp(r.uniform(np.log(0.005), np.log(2.0), n))).astype(np.float32)), n=20_000),
+    Kernel("jacobi", "iterative solvers", "heavy-tailed", jacobi,
+           lambda r, n: (np.float32(2.05) + r.exponential(1.0, n).astype(np.float32), np.exp(r.uniform(np.log(1e-6), np.log(1e-2), n)).astype(np.float32))),
+]
+"""Kernels the cost model was not fitted on (bench/divergent.py --held-out): how well
+its choice carries over to other domains and trip-count shapes."""

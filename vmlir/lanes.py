@@ -192,7 +192,7 @@ def profile(compiled: Any, *args: Any, **kwargs: Any) -> list[LoopProfile]:
         lp.executed = {s: w.lane_iterations for s, w in est.items()}
         lp.occupancy = {s: (useful / w.lane_iterations if w.lane_iterations else 1.0) for s, w in est.items()}
         lp.cost = {s: w.cost for s, w in est.items()}
-        lp.choice = min(est, key=lambda s: est[s].cost)
+        lp.choice = min(costmodel.priced(n, options), key=lambda s: est[s].cost)
         out.append(lp)
     return out
 
@@ -214,7 +214,8 @@ def plot(loop: LoopProfile, path: str, title: str = "") -> None:
     occ = loop.occupancy
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(loop.active, label=f"active examples (mask runs {n} lanes; useful {occ['mask']:.2f})")
-    ax.step(np.arange(len(loop.active)), occupancy.compact_widths(t, n, options), where="post",
+    compact = occupancy.compact_widths(t, n, options)  # past the end: its last chunk
+    ax.step(np.arange(len(compact)), compact, where="post",
             label=f"compact: lanes run (useful {occ['compact']:.2f})")
     ax.plot(refill_active, label="refill: active lanes")
     ax.step(np.arange(len(refill_widths)), refill_widths, where="post",

@@ -42,7 +42,7 @@ from xdsl.rewriter import InsertPoint
 from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.chlo import TopKOp
 from vmlir.passes.builder import Builder, scalar_body
-from vmlir.passes.rules import strategy
+from vmlir.passes.rules import costmodel, occupancy, strategy
 from vmlir.passes.rules.context import (
     RuleContext,
     RuleResult,
@@ -354,6 +354,13 @@ def unused_results(op: hlo.WhileOp) -> set[int]:
     return {i for i, r in enumerate(op.results) if not r.uses}
 
 
+def never_compacts(op: Operation, axis_size: int, options) -> bool:
+    """Whether lane loop `op` has a profile (costmodel.TRIPS_ATTR) on whose trip counts
+    compaction, replayed (occupancy.compact_trace), never moves lanes to a bucket."""
+    trips = costmodel.profiled_trips(op, axis_size)
+    return trips is not None and not occupancy.compact_trace(trips, axis_size, options).moved
+
+
 def compact(
     ctx: RuleContext, op: hlo.WhileOp, operands, axes, build_while, counted_while, factor: int = 0, level: int = 1
 ) -> RuleResult:
@@ -364,6 +371,13 @@ def compact(
     vec = ctx.vectorizer
     factor = factor or strategy.shrink(vec.options, ctx.axis_size)
     keep = strategy.next_bucket(vec.options, ctx.axis_size, factor)
+    if level == 1 and keep is not None and never_compacts(op, ctx.axis_size, vec.options):
+        # The profile says the loop never gets down to the bucket: the nest would only
+        # cost compile time (~0.1 s of XLA and of our passes at 100k lanes, a third of
+        # the first call of a cheap loop). The level counts its lanes as the last level
+        # does, and runs on all of them until none is active.
+        results, result_axes, _ = counted_while(ctx, op, operands, axes, 0, "compact")
+        return results, result_axes
     if keep is None or strategy.last_level(vec.options, level):
         if level == 1:
             return build_while(ctx, op, operands, axes, strategy_name="compact")

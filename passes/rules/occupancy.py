@@ -17,6 +17,8 @@ plots them for the user.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,22 +47,79 @@ def active_counts(trips: np.ndarray) -> np.ndarray:
 
 
 def compact_widths(trips: np.ndarray, n: int, options: Any = None) -> np.ndarray:
-    """The number of lanes compaction runs at each iteration."""
+    """The number of lanes compaction runs at each iteration (its overrun included)."""
+    return compact_trace(trips, n, options).widths
+
+
+@dataclass(frozen=True)
+class CompactTrace:
+    """What compaction executes on some trip counts (compaction.py, control.counted_while)."""
+
+    widths: np.ndarray
+    """The lanes run at each iteration, the iterations a level runs past its stop (up
+    to its last chunk's end) included."""
+    counts: int
+    """Lanes counted: the sum of the widths of every active count the levels take."""
+    tests: int
+    """Lanes tested by an any-lane test (a level that tests its cond every iteration:
+    the masked loop of a batch too small to shrink, or check_every=1)."""
+    moved: list[tuple[int, int]]
+    """(width, bucket) of each compaction that ran: a top_k over `width` lanes, gathers
+    and scatters of `bucket` lanes."""
+
+
+def count_chunks(check_every: int) -> Iterator[int]:
+    """The iterations a counted level runs between its counts: 1, 2, 4, ... up to
+    check_every, then check_every (control._checked_every)."""
+    step = 1
+    while True:
+        yield step
+        step = min(2 * step, max(check_every, 1))
+
+
+def compact_trace(trips: np.ndarray, n: int, options: Any = None) -> CompactTrace:
+    """Compaction replayed on these trip counts with the sizes the compiler picks: each
+    level runs chunks of iterations (count_chunks) and counts its active lanes after
+    each; it stops once they fit the next bucket (the last level: once none is
+    active), so it runs up to a chunk past that point."""
     options = _options(options)
+    trips = np.asarray(trips, np.int64).reshape(-1)
     counts = active_counts(trips)
-    widths = np.zeros(len(counts), np.int64)
+    top = len(counts)
+
+    def active(t: int) -> int:
+        return int(counts[t]) if t < top else 0
+
+    widths: list[int] = []
+    counted = tested = 0
+    moved: list[tuple[int, int]] = []
     width, factor, t, level = n, strategy.shrink(options, n), 0, 1
-    while t < len(counts):
-        keep = strategy.next_bucket(options, width, factor)
-        if keep is None or strategy.last_level(options, level):
-            widths[t:] = width
+    while True:
+        keep = None if strategy.last_level(options, level) else strategy.next_bucket(options, width, factor)
+        if keep is None and level == 1 or options.check_every <= 1:
+            # A cond tested every iteration: stops exactly.
+            stop = 0 if keep is None else keep
+            run = t
+            while run < top and active(run) > stop:
+                run += 1
+            widths += [width] * (run - t)
+            tested += width * (run - t + 1)
+            t = run
+        else:
+            stop = 0 if keep is None else keep
+            chunks = count_chunks(options.check_every)
+            while True:  # the body runs at least once
+                step = next(chunks)
+                widths += [width] * step
+                t += step
+                counted += width
+                if active(t) <= stop:
+                    break
+        if keep is None or active(t) == 0:
             break
-        # The level's loop runs while more than `keep` lanes are active.
-        below = np.nonzero(counts[t:] <= keep)[0]
-        stop = t + (int(below[0]) if len(below) else len(counts) - t)
-        widths[t:stop] = width
-        t, width, level = stop, keep, level + 1
-    return widths
+        moved.append((width, keep))
+        width, level = keep, level + 1
+    return CompactTrace(np.asarray(widths, np.int64), counted, tested, moved)
 
 
 TAIL_DIVISORS = (2, 8, 64)

@@ -144,16 +144,23 @@ def _lane_iterations(trips, n, options):
     (the rules of passes/rules/compaction.py and refill.py spelled out)."""
     trips = [int(t) for t in trips]
     mask = n * max(trips)
-    # compact: a level runs at its width while more lanes are active than the next
-    # bucket holds; the last level (max_levels) runs to the end.
+    # compact: a level runs chunks of 1, 2, 4, ... up to check_every iterations at its
+    # width, counting its active lanes after each, until they fit the next bucket; the
+    # last level (max_levels) until none is active.
     width, factor, left, compact, level = n, strategy.shrink(options, n), list(trips), 0, 1
-    while any(left):
+    while True:
         keep = None if strategy.last_level(options, level) else strategy.next_bucket(options, width, factor)
-        if keep is not None and sum(t > 0 for t in left) <= keep:
-            width, level = keep, level + 1
-            continue
-        compact += width
-        left = [max(t - 1, 0) for t in left]
+        step = 1
+        while True:
+            for _ in range(step):
+                compact += width
+                left = [max(t - 1, 0) for t in left]
+            step = min(2 * step, options.check_every)
+            if sum(t > 0 for t in left) <= (keep or 0):
+                break
+        if keep is None or not any(left):
+            break
+        width, level = keep, level + 1
     lanes_ = strategy.refill_lanes(options, n)
     return {"mask": mask, "compact": compact, "refill": refill_step_by_step(trips, lanes_)[1]}
 
@@ -220,7 +227,7 @@ def _tail_cost(active, lanes, kept, f, copy):
 @pytest.mark.parametrize("n", [2048, 100_000, 1_000_000])
 def test_refill_tails_pay_for_their_compile(body, n):
     """The tail loops refill builds on a profile (costmodel.refill_tails), for small and
-    large bodies and batches, on geometric trips of mean 32: the kept loops cost least,
+    large bodies and batches, on the prior's geometric trips: the kept loops cost least,
     lane-ops per call plus TAIL_COPY x (body + TAIL_LOOP) per loop, of every choice of
     loops; a compile that costs nothing keeps them all."""
     from itertools import combinations
@@ -228,8 +235,7 @@ def test_refill_tails_pay_for_their_compile(body, n):
     from vmlir.passes.rules.occupancy import refill_active, tail_widths
 
     lanes_ = strategy.refill_lanes(VectorizeOptions(), n)
-    m = min(n, costmodel.TAIL_SAMPLE * lanes_)
-    trips = np.random.default_rng(0).permutation(costmodel.prior_trips(m))
+    trips = np.random.default_rng(0).permutation(costmodel.prior_trips(min(n, costmodel.TAIL_SAMPLE * lanes_)))
     f = costmodel.LoopFeatures(body, 4.0)
     active, emptied = refill_active(trips, lanes_)
     after = active[emptied:]
@@ -250,9 +256,24 @@ def test_refill_tails_pay_for_their_compile(body, n):
 
 
 def test_refill_tails_cost_no_full_replay():
-    """The tail loops are priced on the last TAIL_SAMPLE x L examples only: the choice at
-    a million examples is that of its last ones."""
+    """The tail loops are priced on the last examples only (costmodel.tail_sample): the
+    choice at a million examples is that of its last ones, which are fewer than the
+    batch, but enough for the lanes' longest loops to have started among them."""
     lanes_ = 8192
     trips = np.random.default_rng(1).geometric(1 / 20, 1_000_000)
     f = costmodel.LoopFeatures(50.0, 4.0)
-    assert costmodel.refill_tails(trips, lanes_, f) == costmodel.refill_tails(trips[-costmodel.TAIL_SAMPLE * lanes_ :], lanes_, f)
+    m = costmodel.tail_sample(trips, lanes_)
+    assert costmodel.TAIL_SAMPLE * lanes_ + trips.max() / trips.mean() * lanes_ <= m < len(trips)
+    assert costmodel.refill_tails(trips, lanes_, f) == costmodel.refill_tails(trips[-m:], lanes_, f)
+
+
+def test_tail_sample_holds_a_heavy_tails_stragglers():
+    """A heavy tail (geometric trips with 1% of the examples 300x longer): the sample
+    reaches back as far as the longest loop, and the tail loops priced on it are those
+    priced on the whole batch."""
+    rng = np.random.default_rng(7)
+    n, lanes_ = 100_000, 1562
+    trips = np.where(rng.random(n) < 0.01, rng.integers(300, 1300, n), rng.geometric(0.5, n))
+    f = costmodel.LoopFeatures(63.0, 5.0)
+    assert costmodel.tail_sample(trips, lanes_) == n
+    assert costmodel.refill_tails(trips, lanes_, f) != costmodel.refill_tails(trips[-costmodel.TAIL_SAMPLE * lanes_ :], lanes_, f)

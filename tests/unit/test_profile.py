@@ -47,7 +47,9 @@ def test_occupancy_of_mask_and_compact():
     assert occ["mask"] == pytest.approx(trips.sum() / (100_000 * 256))
     widths = compact_widths(trips, 100_000)
     active = np.array([(trips > t).sum() for t in range(256)])
-    assert (widths >= active).all()
+    # Counted every few iterations, a level may run up to a chunk past its stop.
+    assert 256 <= len(widths) < 256 + VectorizeOptions().check_every
+    assert (widths[:256] >= active).all()
     o = VectorizeOptions()
     buckets = {100_000}
     w = 100_000
