@@ -25,6 +25,7 @@ from xdsl.ir import Dialect
 from vmlir.dialects.stablehlo.attributes import *  # noqa: F403
 from vmlir.dialects.stablehlo.collective_ops import *  # noqa: F403
 from vmlir.dialects.stablehlo.composite import *  # noqa: F403
+from vmlir.dialects.stablehlo.dimension_numbers import *  # noqa: F403
 from vmlir.dialects.stablehlo.elementwise import *  # noqa: F403
 from vmlir.dialects.stablehlo.region_ops import *  # noqa: F403
 from vmlir.dialects.stablehlo.shape_ops import *  # noqa: F403

@@ -17,7 +17,7 @@ from xdsl.ir import (
     SSAValue,
 )
 
-from vmlir.dialects.stablehlo.attributes import Dims
+from vmlir.dialects.stablehlo.dimension_numbers import Dims
 
 # ---------------------------------------------------------------------------
 # Verification helpers

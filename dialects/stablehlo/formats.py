@@ -24,10 +24,12 @@ from vmlir.dialects.stablehlo.attributes import (
     ComparisonDirectionAttr,
     ComparisonType,
     ComparisonTypeAttr,
-    DotDimensionNumbers,
-    DotDimensionNumbersAttr,
     Precision,
     PrecisionAttr,
+)
+from vmlir.dialects.stablehlo.dimension_numbers import (
+    DotDimensionNumbers,
+    DotDimensionNumbersAttr,
 )
 
 # The methods read the op's own fields (`self.operand`, ...) and build it with `cls.create`.

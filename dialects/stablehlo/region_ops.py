@@ -43,9 +43,7 @@ from xdsl.utils.exceptions import VerifyException
 from vmlir.dialects.deferred import irdl_op_definition
 from vmlir.dialects.stablehlo import region_formats
 from vmlir.dialects.stablehlo._shapes import _i64_array
-from vmlir.dialects.stablehlo.attributes import (
-    ScatterDimensionNumbersAttr,
-)
+from vmlir.dialects.stablehlo.dimension_numbers import ScatterDimensionNumbersAttr
 
 # ---------------------------------------------------------------------------
 # Region-carrying ops

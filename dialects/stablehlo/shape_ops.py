@@ -37,17 +37,19 @@ from xdsl.utils.exceptions import VerifyException
 from vmlir.dialects.deferred import init_fixed, irdl_op_definition
 from vmlir.dialects.stablehlo import formats
 from vmlir.dialects.stablehlo._shapes import _i64_array, _shape
-from vmlir.dialects.stablehlo.syntax import OperandsAndListsFormat
 from vmlir.dialects.stablehlo.attributes import (
-    ConvDimensionNumbersAttr,
-    Dims,
-    DotDimensionNumbersAttr,
     FftTypeAttr,
-    GatherDimensionNumbersAttr,
     RngAlgorithmAttr,
     RngDistributionAttr,
     TransposeAttr,
 )
+from vmlir.dialects.stablehlo.dimension_numbers import (
+    ConvDimensionNumbersAttr,
+    Dims,
+    DotDimensionNumbersAttr,
+    GatherDimensionNumbersAttr,
+)
+from vmlir.dialects.stablehlo.syntax import OperandsAndListsFormat
 
 # ---------------------------------------------------------------------------
 # Shape and data-movement ops
