@@ -47,13 +47,24 @@ def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     return dict(VMLIR_UNIVERSE.all_passes)
 
 
+_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _pass_names(spec: str) -> tuple[str, ...]:
+    """The pass names of a pipeline spec, parsed once per spec and process."""
+    names = _NAMES.get(spec)
+    if names is None:
+        from xdsl.utils.arg_spec import parse_pipeline
+
+        names = _NAMES[spec] = tuple(p.name for p in parse_pipeline(spec))
+    return names
+
+
 def import_passes(pipeline: str | None) -> None:
     """Import the passes `pipeline` names (vmlir.fastimport times this import)."""
-    from xdsl.utils.arg_spec import parse_pipeline
-
     passes = available_passes()
     try:
-        names = [p.name for p in parse_pipeline(pipeline or DEFAULT_PIPELINE)]
+        names = _pass_names(pipeline or DEFAULT_PIPELINE)
     except Exception:  # a bad spec: run_pipeline reports it
         return
     for name in names:
@@ -118,10 +129,9 @@ def _parsed(spec: str, passes: dict[str, Callable[[], type[ModulePass]]]) -> tup
     dataclass fields (typing.get_type_hints) costs ~1 ms a pass, a fifth of a small
     function's compile. Passes are frozen dataclasses, so one instance serves every run."""
     from xdsl.passes import PassPipeline
-    from xdsl.utils.arg_spec import parse_pipeline
 
     try:
-        names = tuple(p.name for p in parse_pipeline(spec))
+        names = _pass_names(spec)
         key = (spec, *(passes.get(n) for n in names))
         if key not in _PARSED:
             _PARSED[key] = PassPipeline.parse_spec(passes, spec).passes
@@ -150,7 +160,7 @@ def run_pipeline(
     from xdsl.utils.exceptions import VerifyException
 
     from vmlir.emit import emit_generic
-    from vmlir.ir import make_context, print_custom
+    from vmlir.ir import print_custom, shared_context
     from vmlir.verify import memoized_verify
 
     if rule_tracer is not None:
@@ -178,7 +188,7 @@ def run_pipeline(
     pipe = PassPipeline(_parsed(spec, passes), after_each)
     if verify_each:
         module.verify()
-    pipe.apply(make_context(), module)
+    pipe.apply(shared_context(), module)
     if not verify_each:
         try:
             with memoized_verify():

@@ -8,7 +8,9 @@ module being built (`merge_mlir_modules` renames its `main`), and called.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 # jax exposes no public builder for func.call or custom_call; both live under jax._src.
@@ -25,6 +27,49 @@ def jax_core() -> Any:
     from jax._src import core
 
     return core
+
+
+_SHARED = threading.local()
+"""This thread's reused context (`context`, `uses`), and whether a lowering in it is
+running (`depth`)."""
+SHARED_CONTEXT_USES = 64
+"""Lowerings per shared context: MLIR keeps every type, attribute and location it has
+seen until its context is freed, so a long-lived process starts a new one now and then."""
+
+
+@contextlib.contextmanager
+def shared_ir_context() -> Iterator[None]:
+    """JAX lowerings in this thread, inside this block, reuse one MLIR context.
+
+    jax makes a new context for every lowering (`make_ir_context`: loading and
+    registering its dialects, ~3 ms here, a tenth of a small function's first call), and
+    vmlir's per-example program is a lowering of its own on top of jax.jit's of the final
+    program. jax has no parameter for the context, so its factory is wrapped, once per
+    process: outside such a block (any other thread, any other lowering) it makes a new
+    one as before. A context is reused for SHARED_CONTEXT_USES lowerings, then dropped
+    (modules still alive keep it alive)."""
+    from jax._src.interpreters import mlir as _mlir
+
+    make = _mlir.make_ir_context
+    if getattr(make, "_vmlir_original", None) is None:
+        def make_ir_context() -> Any:
+            if getattr(_SHARED, "depth", 0) == 0:
+                return original()
+            ctx = getattr(_SHARED, "context", None)
+            if ctx is None or _SHARED.uses >= SHARED_CONTEXT_USES:
+                ctx = _SHARED.context = original()
+                _SHARED.uses = 0
+            _SHARED.uses += 1
+            return ctx
+
+        original = make
+        make_ir_context._vmlir_original = original  # type: ignore[attr-defined]
+        _mlir.make_ir_context = make_ir_context
+    _SHARED.depth = getattr(_SHARED, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _SHARED.depth -= 1
 
 
 def embed_call(

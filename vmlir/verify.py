@@ -6,7 +6,9 @@ verifier re-derives the same constraint checks for each (operand and result type
 against the op's IRDL definition, segment sizes, properties, attributes): most of the
 verifier's time. Those checks read only the op's class, its operand and result types,
 its properties and its attributes, so within `memoized_verify()` an op whose signature
-already passed in this verify skips them. Everything else still runs for every op:
+already passed skips them: in this verify, or an earlier one of this process (up to
+_REMEMBER_MAX signatures are kept, so that a function compiled again, or a new one with
+the same shapes, pays for its checks once). Everything else still runs for every op:
 xDSL's structural checks (operands not erased, terminators, successors, the nesting of
 blocks and regions), the op's traits, and its own `verify_`. An op with regions or
 successors is always checked in full (its region checks read its blocks), and an op
@@ -31,6 +33,11 @@ _STATE = threading.local()
 and by the identity of their attributes), or absent."""
 
 _FULL_VERIFY = OpDef.verify
+
+_REMEMBERED: dict[Any, Any] = {}
+"""The signatures that passed, for the whole process (entries keep their attributes
+alive, so an id in a key is never reused)."""
+_REMEMBER_MAX = 20_000
 
 
 def _verify(op_def: OpDef, op: Operation) -> None:
@@ -77,7 +84,9 @@ def memoized_verify() -> Iterator[None]:
     """Within this context (in this thread), `op.verify()` skips repeated signature checks."""
     _install()
     outer = getattr(_STATE, "seen", None)
-    _STATE.seen = {} if outer is None else outer
+    if outer is None and len(_REMEMBERED) > _REMEMBER_MAX:
+        _REMEMBERED.clear()
+    _STATE.seen = _REMEMBERED if outer is None else outer
     try:
         yield
     finally:

@@ -26,7 +26,7 @@ from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, FlatArgs, flatten_args, flatten_out_axes
 from vmlir.frontend.collectives import axis_bound
 from vmlir.frontend.pycontrol import convert
-from vmlir.jaxmlir import embed_jaxpr, jax_core
+from vmlir.jaxmlir import embed_jaxpr, jax_core, shared_ir_context
 
 _core = jax_core()
 ClosedJaxpr, Primitive, jaxpr_as_fun = _core.ClosedJaxpr, _core.Primitive, _core.jaxpr_as_fun
@@ -83,7 +83,7 @@ class PerExampleProgram:
 
     @functools.cached_property
     def module(self) -> Any:
-        with self._as_traced():
+        with self._as_traced(), shared_ir_context():
             return self._traced.lower().compiler_ir("stablehlo")
 
     @functools.cached_property

@@ -1,0 +1,137 @@
+"""What a process keeps from one compilation to the next (docs/latency.md, "Done once per
+process"): the MLIR context of the per-example lowerings, the xDSL contexts, what the
+importer read from text, the verifier's checked signatures. Each must give what a fresh
+start gives."""
+
+from __future__ import annotations
+
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import VerifyException
+
+import vmlir
+from vmlir import jaxmlir, verify
+from vmlir.frontend.from_jaxlib import module_from_jaxlib
+from vmlir.frontend.importer import _parse
+from vmlir.ir import make_context, shared_context
+
+
+def _lower(fn, n=4):
+    return jax.jit(fn).lower(jax.ShapeDtypeStruct((n,), jnp.float32)).compiler_ir("stablehlo")
+
+
+def _per_example_modules(compiled):
+    return [per_example.module for per_example, _ in compiled._traces.values()]
+
+
+def test_per_example_lowerings_share_one_mlir_context(assert_same):
+    """Two compilations' per-example programs are lowered in one MLIR context; jax's own
+    lowerings (jax.jit's of the final program, a user's) still get a new one each."""
+    x = np.linspace(-2.0, 2.0, 12, dtype=np.float32).reshape(3, 4)
+    f = vmlir.compile(vmlir.vmap(lambda v: jnp.sum(jnp.sin(v) ** 2)))
+    g = vmlir.compile(vmlir.vmap(lambda v: jnp.cumsum(v * 3.0)))
+    assert_same(f(x), jax.vmap(lambda v: jnp.sum(jnp.sin(v) ** 2))(x))
+    assert_same(g(x), jax.vmap(lambda v: jnp.cumsum(v * 3.0))(x))
+    (mf,), (mg,) = _per_example_modules(f), _per_example_modules(g)
+    assert mf.context is mg.context
+    theirs = _lower(lambda v: v + 1.0)
+    assert theirs.context is not mf.context
+    assert _lower(lambda v: v + 2.0).context is not theirs.context
+
+
+def test_shared_mlir_context_is_per_thread_and_renewed(monkeypatch):
+    monkeypatch.setattr(jaxmlir, "SHARED_CONTEXT_USES", 2)
+    monkeypatch.setattr(jaxmlir._SHARED, "context", None, raising=False)
+    with jaxmlir.shared_ir_context():
+        first, second = _lower(jnp.sin), _lower(jnp.cos)
+        third = _lower(jnp.tan)
+        other: list = []
+        worker = threading.Thread(target=lambda: other.append(_lower(jnp.exp)))
+        worker.start()
+        worker.join()
+    assert first.context is second.context
+    assert third.context is not first.context  # two uses, then a new context
+    assert other[0].context not in (first.context, third.context)  # another thread
+    # The reused context lowers the same program jax lowers in a fresh one.
+    text = third.operation.get_asm(print_generic_op_form=True)
+    assert text == _lower(jnp.tan).operation.get_asm(print_generic_op_form=True)
+
+
+def _program(x):
+    y = jnp.where(x > 0, -jnp.inf, x) + jnp.dot(x, x)
+    return jax.lax.cumsum(y) * jnp.float32(np.nan) + jax.nn.softmax(x)
+
+
+@pytest.mark.parametrize("attempt", ["first", "again"])
+def test_importer_memos_give_what_the_text_parser_gives(attempt):
+    """The importer keeps what it read from text (attributes, types, locations) for the
+    process: a second import of the same program (a new lowering, new jaxlib objects)
+    still builds what parsing JAX's text builds, op for op."""
+    module = _lower(_program)
+    text = module.operation.get_asm(print_generic_op_form=True, enable_debug_info=True)
+    by_text = _parse(text).ops.first.body.walk()
+    by_walk = module_from_jaxlib(module).ops.first.body.walk()
+    for a, b in zip(by_text, by_walk, strict=True):
+        assert (a.name, a.properties, a.attributes) == (b.name, b.properties, b.attributes)
+        assert [r.type for r in a.results] == [r.type for r in b.results]
+        assert a.location == b.location
+
+
+def test_shared_xdsl_context_is_one_object_and_make_context_a_new_one():
+    assert shared_context() is shared_context()
+    assert shared_context(True) is not shared_context(False)
+    assert make_context() is not make_context()
+
+
+_BROADCASTS = """
+"builtin.module"() ({
+  "func.func"() <{function_type = (tensor<3xf32>) -> (), sym_name = "main"}> ({
+  ^bb0(%x: tensor<3xf32>):
+    %0 = "batch.broadcast"(%x) <{axis = 0 : i64, size = 4 : i64}> : (tensor<3xf32>) -> tensor<4x3xf32>
+    %1 = "batch.broadcast"(%x) <{axis = 0 : i64, size = 4 : i64}> : (tensor<3xf32>) -> RESULT
+    "func.return"() : () -> ()
+  }) : () -> ()
+}) : () -> ()
+"""
+
+
+def test_verified_signatures_are_remembered_across_verifies(monkeypatch):
+    """A signature checked in one memoized verify is not checked again in the next; a
+    wrong op with the same operands and properties still fails with xDSL's message."""
+    checked: list[str] = []
+    full = verify._FULL_VERIFY
+
+    def counting(op_def, op):
+        checked.append(op.name)
+        full(op_def, op)
+
+    monkeypatch.setattr(verify, "_FULL_VERIFY", counting)
+    monkeypatch.setattr(verify, "_REMEMBERED", {})
+    good = _BROADCASTS.replace("RESULT", "tensor<4x3xf32>")
+    with verify.memoized_verify():
+        Parser(make_context(), good).parse_module().verify()
+    assert checked.count("batch.broadcast") == 1
+    with verify.memoized_verify():
+        Parser(make_context(), good).parse_module().verify()
+    assert checked.count("batch.broadcast") == 1
+    bad = Parser(make_context(), _BROADCASTS.replace("RESULT", "tensor<5x3xf32>")).parse_module()
+    with pytest.raises(VerifyException, match="tensor<4x3xf32>, got tensor<5x3xf32>"):
+        with verify.memoized_verify():
+            bad.verify()
+
+
+def test_remembered_signatures_do_not_skip_traits():
+    fn = func.FuncOp("main", ((), ()))
+    fn.body.block.add_op(func.ReturnOp())
+    with verify.memoized_verify():
+        ModuleOp([fn]).verify()
+    with pytest.raises(VerifyException, match="func.func"):
+        with verify.memoized_verify():
+            ModuleOp([func.ReturnOp()]).verify()
