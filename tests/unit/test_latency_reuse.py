@@ -31,9 +31,10 @@ def _per_example_modules(compiled):
     return [per_example.module for per_example, _ in compiled._traces.values()]
 
 
-def test_per_example_lowerings_share_one_mlir_context(assert_same):
+def test_per_example_lowerings_share_one_mlir_context(assert_same, monkeypatch):
     """Two compilations' per-example programs are lowered in one MLIR context; jax's own
     lowerings (jax.jit's of the final program, a user's) still get a new one each."""
+    monkeypatch.setattr(jaxmlir._SHARED, "context", None, raising=False)  # a new one
     x = np.linspace(-2.0, 2.0, 12, dtype=np.float32).reshape(3, 4)
     f = vmlir.compile(vmlir.vmap(lambda v: jnp.sum(jnp.sin(v) ** 2)))
     g = vmlir.compile(vmlir.vmap(lambda v: jnp.cumsum(v * 3.0)))
@@ -135,3 +136,38 @@ def test_remembered_signatures_do_not_skip_traits():
     with pytest.raises(VerifyException, match="func.func"):
         with verify.memoized_verify():
             ModuleOp([func.ReturnOp()]).verify()
+
+
+def test_program_with_large_constants_gets_its_own_context(assert_same, monkeypatch):
+    """MLIR frees a context's constants only with the context: a per-example program
+    closing over more than SHARED_CONTEXT_MAX_CONSTS bytes is not lowered in the shared one."""
+    from vmlir.frontend.trace import SHARED_CONTEXT_MAX_CONSTS
+
+    monkeypatch.setattr(jaxmlir._SHARED, "context", None, raising=False)  # a new one
+
+    big = np.arange(SHARED_CONTEXT_MAX_CONSTS // 4 + 16, dtype=np.float32)
+    x = np.ones((2, 4), np.float32)
+    small = vmlir.compile(vmlir.vmap(lambda v: v * 2.0 + jnp.sum(big[:8])))
+    large = vmlir.compile(vmlir.vmap(lambda v: v * 2.0 + jnp.sum(jnp.asarray(big))))
+    other = vmlir.compile(vmlir.vmap(lambda v: v - 1.0))
+    assert_same(large(x), jax.vmap(lambda v: v * 2.0 + jnp.sum(jnp.asarray(big)))(x))
+    small(x), other(x)
+    (ms,), (ml,), (mo,) = map(_per_example_modules, (small, large, other))
+    assert ms.context is mo.context
+    assert ml.context is not ms.context
+
+
+def test_passes_without_options_are_what_xdsls_parse_makes():
+    """A pipeline's passes named without options are made as their class's default
+    instance (no option parsing): the same passes xDSL's parse makes, for every pass."""
+    from xdsl.passes import PassPipeline
+
+    from vmlir.compiler import _parsed, available_passes
+
+    passes = available_passes()
+    spec = ",".join(passes)
+    assert _parsed(spec, passes) == PassPipeline.parse_spec(passes, spec).passes
+    with_options = "batch-fuse{algebraic=true},batch-lower"
+    made = _parsed(with_options, passes)
+    assert made == PassPipeline.parse_spec(passes, with_options).passes
+    assert made[0].algebraic is True

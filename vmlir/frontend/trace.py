@@ -39,6 +39,10 @@ look for it without importing that module."""
 
 _state = threading.local()
 
+SHARED_CONTEXT_MAX_CONSTS = 1 << 20
+"""Bytes of closed-over constants up to which a per-example program is lowered in the
+shared MLIR context (vmlir.jaxmlir.shared_ir_context)."""
+
 
 def in_vmlir_trace() -> bool:
     """Whether we are tracing a per-example function for vmlir right now."""
@@ -83,7 +87,12 @@ class PerExampleProgram:
 
     @functools.cached_property
     def module(self) -> Any:
-        with self._as_traced(), shared_ir_context():
+        # A small program is lowered in this thread's shared MLIR context (saves making
+        # one, ~3 ms). MLIR keeps a context's constants until the context goes, so a
+        # program that closes over large arrays gets a context of its own, as in jax.
+        consts = getattr(self._traced.jaxpr, "consts", ())
+        small = sum(getattr(c, "nbytes", 0) for c in consts) <= SHARED_CONTEXT_MAX_CONSTS
+        with self._as_traced(), shared_ir_context() if small else contextlib.nullcontext():
             return self._traced.lower().compiler_ir("stablehlo")
 
     @functools.cached_property
