@@ -90,6 +90,11 @@ def embed_call(
     module = mlir.ir.Module.parse(text, context=ctx.module_context.context)
     if "channel_handle" in text:
         _fresh_channels(ctx, module)
+    if marker is None:
+        _locate_at_call(module)
+        inlined = _inline_single_function(module, args)
+        if inlined is not None:
+            return inlined
     # Through JAX's own symbol table, so functions JAX adds later are renamed around ours.
     callee = mlir.merge_mlir_modules(
         ctx.module_context.module, sym_name, module, ctx.module_context.symbol_table
@@ -109,6 +114,42 @@ def embed_call(
         api_version=1,
     )
     return op.results
+
+
+def _locate_at_call(module: Any) -> None:
+    """Every op of `module` gets the location of the call being lowered (the user's
+    call site, as jax gives the ops it lowers), instead of the line of our text the
+    parser read it from, which names no file. XLA turns locations into per-instruction
+    metadata, and with the parser's call-site chains it compiled the same program ~5%
+    slower than jax's (CPU time, sum_of_squares and pairwise distances)."""
+    here = mlir.ir.Location.current
+
+    def locate(op: Any) -> Any:
+        op.location = here
+        return mlir.ir.WalkResult.ADVANCE
+
+    module.operation.walk(locate)
+
+
+def _inline_single_function(module: Any, args: Sequence[object]) -> list[Any] | None:
+    """The body of `module`'s only function moved to the lowering's insertion point, its
+    arguments replaced by `args`: the results, or None when the module has more than
+    one function (they call each other: merged as they are). XLA compiles a program
+    with a call ~1 ms (5-9%) slower than the same program inlined (jax.jit of a jitted
+    function shows the same), and moving a program's ops costs ~1 us an op."""
+    funcs = list(module.body.operations)
+    if len(funcs) != 1 or funcs[0].operation.name != "func.func":
+        return None
+    (block,) = funcs[0].regions[0].blocks
+    for arg, value in zip(block.arguments, args, strict=True):
+        arg.replace_all_uses_with(value)
+    *body, ret = block.operations
+    results = list(ret.operands)
+    ip = mlir.ir.InsertionPoint.current
+    for op in body:
+        ip.insert(op.detach_from_parent())
+    ret.erase()
+    return results
 
 
 def embed_jaxpr(
