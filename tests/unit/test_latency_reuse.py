@@ -194,3 +194,15 @@ def test_final_program_is_inlined_at_the_call_with_its_location(assert_same):
     assert_same(comp(x), jax.vmap(lambda v: jnp.sin(v) * 2.0)(x))
     outer = comp._jitted.lower(x).compiler_ir("stablehlo").operation.get_asm()
     assert "call @vmlir_main" in outer and "stablehlo.composite" in outer
+
+
+def test_shared_xdsl_contexts_know_the_same_dialects_and_keep_their_rules():
+    from xdsl.utils.exceptions import ParseError
+
+    strict, loose = shared_context(), shared_context(True)
+    assert not strict.allow_unregistered and loose.allow_unregistered
+    assert set(strict.registered_dialect_names) == set(make_context().registered_dialect_names)
+    text = '"builtin.module"() ({\n  "foo.bar"() : () -> ()\n}) : () -> ()'
+    Parser(loose, text).parse_module()  # remembered by the loose one only
+    with pytest.raises(ParseError, match="foo.bar"):
+        Parser(strict, text).parse_module()
