@@ -30,8 +30,8 @@ def jax_core() -> Any:
 
 
 _SHARED = threading.local()
-"""This thread's reused context (`context`, `uses`), and whether a lowering in it is
-running (`depth`)."""
+"""This thread's reused context (`context`, `uses`, `memo`: see shared_context_memo),
+and whether a lowering in it is running (`depth`)."""
 SHARED_CONTEXT_USES = 64
 """Lowerings per shared context: MLIR keeps every type, attribute and location it has
 seen until its context is freed, so a long-lived process starts a new one now and then."""
@@ -59,6 +59,7 @@ def shared_ir_context() -> Iterator[None]:
             if ctx is None or _SHARED.uses >= SHARED_CONTEXT_USES:
                 ctx = _SHARED.context = original()
                 _SHARED.uses = 0
+                _SHARED.memo = {}
             _SHARED.uses += 1
             return ctx
 
@@ -70,6 +71,16 @@ def shared_ir_context() -> Iterator[None]:
         yield
     finally:
         _SHARED.depth -= 1
+
+
+def shared_context_memo(context: Any) -> dict[str, Any] | None:
+    """A dict that lives exactly as long as `context` is this thread's shared one, or
+    None for any other context: for what is keyed by the identity of MLIR types and
+    attributes (uniqued per context, so an identity is only meaningful within it)."""
+    if context is not None and context is getattr(_SHARED, "context", None):
+        memo: dict[str, Any] = _SHARED.memo
+        return memo
+    return None
 
 
 def embed_call(

@@ -51,6 +51,7 @@ from xdsl.parser import Parser
 from vmlir.errors import VmlirError
 from vmlir.frontend.locations import resolve_location
 from vmlir.ir import fix_hex_floats, shared_context
+from vmlir.jaxmlir import shared_context_memo
 
 # Raw-byte conversion of dense literals: numpy's view of jaxlib's buffer, per element type.
 _NUMPY_ELEMENTS = {
@@ -95,13 +96,23 @@ def _element(name: str) -> Attribute:
 class _Converter:
     """Converts one jaxlib module; memoizes types, attributes and locations by their text."""
 
-    def __init__(self, ctx: Context, by_text: dict[tuple[str, str], Any]):
+    def __init__(
+        self,
+        ctx: Context,
+        by_text: dict[tuple[str, str], Any],
+        by_identity: dict[str, Any] | None = None,
+    ):
         self.ctx = ctx
         self.by_text = by_text
-        self.types: dict[Any, Attribute] = {}
-        self.attrs: dict[Any, Attribute] = {}
-        self.locs_by_attr: dict[Any, LocationAttr | None] = {}
-        self.op_classes: dict[str, tuple[type[Operation], frozenset[str] | None]] = {}
+        # Keyed by the identity of jaxlib's objects: valid while their MLIR context
+        # lives, so kept beyond this module only with the shared context's memo.
+        known = {} if by_identity is None else by_identity
+        self.types: dict[Any, Attribute] = known.setdefault("types", {})
+        self.attrs: dict[Any, Attribute] = known.setdefault("attrs", {})
+        self.locs_by_attr: dict[Any, LocationAttr | None] = known.setdefault("locs", {})
+        self.op_classes: dict[str, tuple[type[Operation], frozenset[str] | None]] = (
+            by_text.setdefault(("op classes", ""), {})
+        )
         self.values: dict[Any, SSAValue] = {}
 
     # -- types, attributes, locations -------------------------------------------------
@@ -297,7 +308,8 @@ def module_from_jaxlib(module: Any, ctx: Context | None = None) -> ModuleOp:
     if ctx is None:
         if len(_BY_TEXT) > _BY_TEXT_MAX:
             _BY_TEXT.clear()
-        conv = _Converter(shared_context(allow_unregistered=True), _BY_TEXT)
+        memo = shared_context_memo(getattr(module, "context", None))
+        conv = _Converter(shared_context(allow_unregistered=True), _BY_TEXT, memo)
     else:
         conv = _Converter(ctx, {})
     ops: list[Operation] = []
