@@ -206,3 +206,21 @@ def test_shared_xdsl_contexts_know_the_same_dialects_and_keep_their_rules():
     Parser(loose, text).parse_module()  # remembered by the loose one only
     with pytest.raises(ParseError, match="foo.bar"):
         Parser(strict, text).parse_module()
+
+
+def test_identity_memo_lives_with_the_shared_context(monkeypatch):
+    """What the importer keys by jaxlib identity is kept only with the shared context
+    (identities mean nothing across contexts) and starts over with a new one."""
+    monkeypatch.setattr(jaxmlir, "SHARED_CONTEXT_USES", 2)
+    monkeypatch.setattr(jaxmlir._SHARED, "context", None, raising=False)
+    with jaxmlir.shared_ir_context():
+        first = _lower(_program)
+        module_from_jaxlib(first)
+        memo = jaxmlir.shared_context_memo(first.context)
+        assert memo is not None and memo["types"] and memo["locs"]
+        second = _lower(_program, 6)  # the same context, one more use
+        assert jaxmlir.shared_context_memo(second.context) is memo
+        third = _lower(_program)  # a new context: a new, empty memo
+        assert jaxmlir.shared_context_memo(third.context) == {}
+        assert jaxmlir.shared_context_memo(first.context) is None
+    assert jaxmlir.shared_context_memo(_lower(_program).context) is None
