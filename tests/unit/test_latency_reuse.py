@@ -213,14 +213,18 @@ def test_identity_memo_lives_with_the_shared_context(monkeypatch):
     (identities mean nothing across contexts) and starts over with a new one."""
     monkeypatch.setattr(jaxmlir, "SHARED_CONTEXT_USES", 2)
     monkeypatch.setattr(jaxmlir._SHARED, "context", None, raising=False)
+
+    def lower():  # a new function each time: jax's own cache would return its module
+        return _lower(lambda v: _program(v))
+
     with jaxmlir.shared_ir_context():
-        first = _lower(_program)
+        first = lower()
         module_from_jaxlib(first)
         memo = jaxmlir.shared_context_memo(first.context)
         assert memo is not None and memo["types"] and memo["locs"]
-        second = _lower(_program, 6)  # the same context, one more use
+        second = lower()  # the same context, one more use
         assert jaxmlir.shared_context_memo(second.context) is memo
-        third = _lower(_program)  # a new context: a new, empty memo
+        third = lower()  # a new context: a new, empty memo
         assert jaxmlir.shared_context_memo(third.context) == {}
         assert jaxmlir.shared_context_memo(first.context) is None
-    assert jaxmlir.shared_context_memo(_lower(_program).context) is None
+    assert jaxmlir.shared_context_memo(lower().context) is None
