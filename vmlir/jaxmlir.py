@@ -1,9 +1,11 @@
-"""The one place where MLIR text is embedded into a JAX lowering.
+"""The one place where MLIR text is embedded into a JAX lowering, and where vmlir's own
+lowerings get their MLIR context.
 
 Both the runtime (a compiled vmlir module called from jax.jit) and the frontend (a nested
 `vmlir.vmap` seen while tracing an outer one) lower a JAX primitive to a `func.call` of a
 module given as text: the text is parsed into the lowering's MLIR context, merged into the
-module being built (`merge_mlir_modules` renames its `main`), and called.
+module being built (`merge_mlir_modules` renames its `main`), and called. The runtime's
+program, when it is a single function, is inlined at the call instead (`embed_call`).
 """
 
 from __future__ import annotations
@@ -48,10 +50,25 @@ def shared_ir_context() -> Iterator[None]:
     process: outside such a block (any other thread, any other lowering) it makes a new
     one as before. A context is reused for SHARED_CONTEXT_USES lowerings, then dropped
     (modules still alive keep it alive)."""
+    _install_context_factory()
+    _SHARED.depth = getattr(_SHARED, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _SHARED.depth -= 1
+
+
+_INSTALL = threading.Lock()
+
+
+def _install_context_factory() -> None:
     from jax._src.interpreters import mlir as _mlir
 
-    make = _mlir.make_ir_context
-    if getattr(make, "_vmlir_original", None) is None:
+    with _INSTALL:
+        original = _mlir.make_ir_context
+        if getattr(original, "_vmlir_original", None) is not None:
+            return
+
         def make_ir_context() -> Any:
             if getattr(_SHARED, "depth", 0) == 0:
                 return original()
@@ -63,14 +80,8 @@ def shared_ir_context() -> Iterator[None]:
             _SHARED.uses += 1
             return ctx
 
-        original = make
         make_ir_context._vmlir_original = original  # type: ignore[attr-defined]
         _mlir.make_ir_context = make_ir_context
-    _SHARED.depth = getattr(_SHARED, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _SHARED.depth -= 1
 
 
 def shared_context_memo(context: Any) -> dict[str, Any] | None:
