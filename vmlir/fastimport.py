@@ -12,7 +12,9 @@ Two costs dominate that import (measured on the 2-core benchmark machine, after
   `.pyc` files: not under PYTHONDONTWRITEBYTECODE, skipped where the directory is
   read-only). The generated functions are the same: only the `compile` step is skipped.
 - The cyclic garbage collector, which walks every object of the process (jax's included)
-  each time the import's allocations trigger a full collection: paused meanwhile.
+  each time the import's allocations trigger a full collection: paused meanwhile, and
+  what an import made is moved to the oldest generation after it (`_promote_all`), so
+  that the first collections after the import do not walk it.
 
 Only Pythons whose `dataclasses._create_fn` is the exec-based one this replaces (3.11,
 3.12) use the code cache; others import as usual.
@@ -134,9 +136,11 @@ def _promote_all() -> None:
     after importing xDSL and the passes, in a fresh process's first call) and the next
     one walks them again. `gc.freeze()` then `gc.unfreeze()` moves them to the oldest
     generation without a scan: they are checked at the next full collection, as they
-    would be after surviving two (garbage among them is collected then)."""
-    gc.freeze()
-    gc.unfreeze()
+    would be after surviving two (garbage among them is collected then). Skipped when
+    the program froze objects itself (unfreezing would undo that)."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 @contextlib.contextmanager

@@ -124,3 +124,17 @@ def test_an_import_leaves_its_objects_in_the_oldest_generation(code_file, tmp_pa
         assert _in_generation(young, 0)
     finally:
         gc.enable()
+
+
+def test_objects_a_program_froze_stay_frozen(code_file, tmp_path, monkeypatch):
+    (tmp_path / "vmlir_freeze_probe.py").write_text("class Probe:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with fastimport.compiler_imports():
+            import vmlir_freeze_probe  # noqa: F401
+        sys.modules.pop("vmlir_freeze_probe")
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
