@@ -228,3 +228,25 @@ def test_identity_memo_lives_with_the_shared_context(monkeypatch):
         assert jaxmlir.shared_context_memo(third.context) == {}
         assert jaxmlir.shared_context_memo(first.context) is None
     assert jaxmlir.shared_context_memo(lower().context) is None
+
+
+def test_signatures_with_large_literals_are_not_kept_for_the_process(monkeypatch):
+    """A remembered signature keeps its attributes alive: one holding a large dense
+    literal is remembered within its own verify only."""
+    monkeypatch.setattr(verify, "_REMEMBERED", {})
+    values = ", ".join(f"{float(i)}" for i in range(100))
+    text = f"""
+"builtin.module"() ({{
+  "func.func"() <{{function_type = () -> (), sym_name = "main"}}> ({{
+    %0 = "stablehlo.constant"() <{{value = dense<[{values}]> : tensor<100xf32>}}> : () -> tensor<100xf32>
+    %1 = "stablehlo.constant"() <{{value = dense<1.0> : tensor<f32>}}> : () -> tensor<f32>
+    "func.return"() : () -> ()
+  }}) : () -> ()
+}}) : () -> ()
+"""
+    with verify.memoized_verify():
+        Parser(make_context(), text).parse_module().verify()
+    from xdsl.dialects.builtin import Float32Type, TensorType
+
+    kept = [key for key in verify._REMEMBERED if key[0][0].name == "stablehlo.constant"]
+    assert [key[1][1] for key in kept] == [(TensorType(Float32Type(), []),)]
