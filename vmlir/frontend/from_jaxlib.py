@@ -82,6 +82,7 @@ a rerun in the same process finds what the last compilation read (a dot's dimens
 numbers, a comparison direction, the user's call-site locations). Only with the shared
 context, whose dialects do not change."""
 _BY_TEXT_MAX = 50_000
+_BY_TEXT_LONGEST = 1024
 
 
 def _element(name: str) -> Attribute:
@@ -120,7 +121,8 @@ class _Converter:
         got = self.by_text.get(("attr", text))
         if got is None:
             got = Parser(self.ctx, fix_hex_floats(text), "<jax>").parse_attribute()
-            self.by_text[("attr", text)] = got
+            if len(text) <= _BY_TEXT_LONGEST:  # a large literal (bf16) is not kept
+                self.by_text[("attr", text)] = got
         return got
 
     def type(self, t: Any) -> Attribute:
