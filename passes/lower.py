@@ -88,8 +88,11 @@ class BatchLowerPass(ModulePass):
                 )
             if not work and inner is not op:
                 work = kind in (MoveAxisOp, BroadcastOp) or is_trivially_dead(inner)
+            # The attributes go in this walk (no pattern reads them; a rewrite below
+            # drops those of the ops it makes): one walk of the module, not two.
+            if inner.attributes:
+                self.drop_batch_attributes_of(inner)
         if not work:
-            self.drop_batch_attributes(op)
             return
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
@@ -102,7 +105,10 @@ class BatchLowerPass(ModulePass):
     @staticmethod
     def drop_batch_attributes(op: ModuleOp) -> None:
         for inner in op.walk():
-            if not inner.attributes:
-                continue
-            for key in [k for k in inner.attributes if k.startswith("batch.")]:
-                del inner.attributes[key]
+            if inner.attributes:
+                BatchLowerPass.drop_batch_attributes_of(inner)
+
+    @staticmethod
+    def drop_batch_attributes_of(inner: Operation) -> None:
+        for key in [k for k in inner.attributes if k.startswith("batch.")]:
+            del inner.attributes[key]

@@ -34,7 +34,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import ACROSS_SHARDS_ATTR, AnyOp, MaskedOp, VmapOp, YieldOp
+from vmlir.dialects.batch import ACROSS_SHARDS_ATTR, AnyOp, MaskedOp, VmapOp, YieldOp, vmaps_in
 from vmlir.dialects.batch_collectives import COLLECTIVE_OPS
 from vmlir.passes.builder import Builder
 from vmlir.passes.propagate_axes import varying_values
@@ -230,5 +230,5 @@ class BatchMaskControlFlowPass(ModulePass):
     skip_threshold: int = 20
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for vmap in [o for o in op.walk() if isinstance(o, VmapOp)]:
+        for vmap in vmaps_in(op):
             mask_control_flow(vmap, self.region_skipping, self.skip_threshold)

@@ -37,6 +37,7 @@ from vmlir.dialects.batch import (
     VmapOp,
     YieldOp,
     varying_attr,
+    vmaps_in,
 )
 from vmlir.dialects.batch_collectives import (
     COLLECTIVE_OPS,
@@ -181,7 +182,7 @@ class BatchPropagateAxesPass(ModulePass):
     name = "batch-propagate-axes"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for vmap in [o for o in op.walk() if isinstance(o, VmapOp)]:
+        for vmap in vmaps_in(op):
             varying = varying_values(vmap)
             for inner in analysed_ops(vmap.body.block):
                 if inner.results:

@@ -35,6 +35,7 @@ from vmlir.dialects.batch import (
     VmapOp,
     YieldOp,
     insert_axis,
+    vmaps_in,
 )
 from vmlir.dialects.batch_collectives import COLLECTIVE_OPS, CustomVmapOp
 from vmlir.dialects.batch_shards import MeshShards
@@ -255,7 +256,7 @@ class BatchVectorizePass(ModulePass):
             **{f: getattr(self, f) for f in VectorizeOptions.__dataclass_fields__}
         )
         # Post-order: a nested vmap is vectorized before the vmap that contains it.
-        vmaps = [o for o in op.walk() if isinstance(o, VmapOp)]
+        vmaps = vmaps_in(op)
         for vmap in reversed(vmaps):
             vectorize_vmap(vmap, options)
 

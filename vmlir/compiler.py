@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vmlir.errors import VmlirError
 from vmlir.passes import DEFAULT_PIPELINE
@@ -47,13 +47,29 @@ def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     return dict(VMLIR_UNIVERSE.all_passes)
 
 
+_SPECS: dict[str, tuple[Any, ...]] = {}
+
+
+def _pass_specs(spec: str) -> tuple[Any, ...]:
+    """The passes of a pipeline spec (xDSL's ArgSpecs: name and options), parsed once
+    per spec and process."""
+    specs = _SPECS.get(spec)
+    if specs is None:
+        from xdsl.utils.arg_spec import parse_pipeline
+
+        specs = _SPECS[spec] = tuple(parse_pipeline(spec))
+    return specs
+
+
+def _pass_names(spec: str) -> tuple[str, ...]:
+    return tuple(p.name for p in _pass_specs(spec))
+
+
 def import_passes(pipeline: str | None) -> None:
     """Import the passes `pipeline` names (vmlir.fastimport times this import)."""
-    from xdsl.utils.arg_spec import parse_pipeline
-
     passes = available_passes()
     try:
-        names = [p.name for p in parse_pipeline(pipeline or DEFAULT_PIPELINE)]
+        names = _pass_names(pipeline or DEFAULT_PIPELINE)
     except Exception:  # a bad spec: run_pipeline reports it
         return
     for name in names:
@@ -114,17 +130,27 @@ _PARSED: dict[tuple[object, ...], tuple[ModulePass, ...]] = {}
 
 
 def _parsed(spec: str, passes: dict[str, Callable[[], type[ModulePass]]]) -> tuple[ModulePass, ...]:
-    """The passes of `spec`, parsed once per spec: reading a pass's options from its
-    dataclass fields (typing.get_type_hints) costs ~1 ms a pass, a fifth of a small
-    function's compile. Passes are frozen dataclasses, so one instance serves every run."""
+    """The passes of `spec`, made once per spec: reading a pass's options from its
+    dataclass fields (typing.get_type_hints, which compiles every string annotation)
+    costs ~1 ms a pass, a fifth of a small function's compile; a pass named without
+    options is its class's default instance, which xDSL's parse would build from those
+    defaults (one with a required option goes through xDSL, which names it). Passes
+    are frozen dataclasses, so one instance serves every run."""
     from xdsl.passes import PassPipeline
-    from xdsl.utils.arg_spec import parse_pipeline
 
     try:
-        names = tuple(p.name for p in parse_pipeline(spec))
-        key = (spec, *(passes.get(n) for n in names))
+        specs = _pass_specs(spec)
+        key = (spec, *(passes.get(p.name) for p in specs))
         if key not in _PARSED:
-            _PARSED[key] = PassPipeline.parse_spec(passes, spec).passes
+            made: list[ModulePass] | None = None
+            if all(p.name in passes and not p.parameters for p in specs):
+                try:
+                    made = [passes[p.name]()() for p in specs]
+                except TypeError:  # a required option: xDSL's parse says which
+                    made = None
+            if made is None:
+                made = list(PassPipeline.parse_spec(passes, spec).passes)
+            _PARSED[key] = tuple(made)
     except Exception as e:  # xDSL raises plain Exceptions for unknown passes / bad options
         raise VmlirError(f"bad pass pipeline {spec!r}: {e}") from e
     return _PARSED[key]
@@ -150,7 +176,7 @@ def run_pipeline(
     from xdsl.utils.exceptions import VerifyException
 
     from vmlir.emit import emit_generic
-    from vmlir.ir import make_context, print_custom
+    from vmlir.ir import print_custom, shared_context
     from vmlir.verify import memoized_verify
 
     if rule_tracer is not None:
@@ -178,7 +204,7 @@ def run_pipeline(
     pipe = PassPipeline(_parsed(spec, passes), after_each)
     if verify_each:
         module.verify()
-    pipe.apply(make_context(), module)
+    pipe.apply(shared_context(), module)
     if not verify_each:
         try:
             with memoized_verify():

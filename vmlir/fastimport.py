@@ -12,7 +12,9 @@ Two costs dominate that import (measured on the 2-core benchmark machine, after
   `.pyc` files: not under PYTHONDONTWRITEBYTECODE, skipped where the directory is
   read-only). The generated functions are the same: only the `compile` step is skipped.
 - The cyclic garbage collector, which walks every object of the process (jax's included)
-  each time the import's allocations trigger a full collection: paused meanwhile.
+  each time the import's allocations trigger a full collection: paused meanwhile, and
+  what an import made is moved to the oldest generation after it (`_promote_all`), so
+  that the first collections after the import do not walk it.
 
 Only Pythons whose `dataclasses._create_fn` is the exec-based one this replaces (3.11,
 3.12) use the code cache; others import as usual.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import marshal
 import os
 import sys
@@ -115,24 +118,51 @@ def compiler_imports(group: str = "compiler") -> Iterator[None]:
     """Around a lazy import (`group`: "api" for vmlir's API, "compiler" for xDSL, the
     dialects and the passes): the collector paused, dataclass methods compiled from the
     code cache of `group` (module doc)."""
+    loaded = len(sys.modules)
     with gc_paused():
-        if not _supported() or not _LOCK.acquire(blocking=False):
-            yield  # another thread is importing with the cache: import as usual
-            return
         try:
-            code = _CODE.get(group)
-            if code is None:
-                code = _CODE[group] = _load(group)
-                if len(code) > _MAX_ENTRIES:
-                    code.clear()
-            original = dataclasses._create_fn
-            dataclasses._create_fn = _make_create_fn(original, group, code)
-            try:
+            with _code_cache(group):
                 yield
-            finally:
-                dataclasses._create_fn = original
-            if group in _DIRTY:
-                _DIRTY.discard(group)
-                _store(group, code)
         finally:
-            _LOCK.release()
+            if len(sys.modules) > loaded:
+                _promote_all()
+
+
+def _promote_all() -> None:
+    """Move every object the collector tracks into its oldest generation, unscanned.
+
+    An import's classes, functions and constants live as long as the process. Left in the
+    youngest generation, the first collection after the import walks all of them (~10 ms
+    after importing xDSL and the passes, in a fresh process's first call) and the next
+    one walks them again. `gc.freeze()` then `gc.unfreeze()` moves them to the oldest
+    generation without a scan: they are checked at the next full collection, as they
+    would be after surviving two (garbage among them is collected then). Skipped when
+    the program froze objects itself (unfreezing would undo that)."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def _code_cache(group: str) -> Iterator[None]:
+    """dataclasses' generated methods compiled from the code cache of `group`."""
+    if not _supported() or not _LOCK.acquire(blocking=False):
+        yield  # another thread is importing with the cache: import as usual
+        return
+    try:
+        code = _CODE.get(group)
+        if code is None:
+            code = _CODE[group] = _load(group)
+            if len(code) > _MAX_ENTRIES:
+                code.clear()
+        original = dataclasses._create_fn
+        dataclasses._create_fn = _make_create_fn(original, group, code)
+        try:
+            yield
+        finally:
+            dataclasses._create_fn = original
+        if group in _DIRTY:
+            _DIRTY.discard(group)
+            _store(group, code)
+    finally:
+        _LOCK.release()

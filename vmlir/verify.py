@@ -6,7 +6,9 @@ verifier re-derives the same constraint checks for each (operand and result type
 against the op's IRDL definition, segment sizes, properties, attributes): most of the
 verifier's time. Those checks read only the op's class, its operand and result types,
 its properties and its attributes, so within `memoized_verify()` an op whose signature
-already passed in this verify skips them. Everything else still runs for every op:
+already passed skips them: in this verify, or an earlier one of this process (up to
+_REMEMBER_MAX signatures without large literals are kept, so that a function compiled
+again, or a new one with the same shapes, pays for its checks once). Everything else still runs for every op:
 xDSL's structural checks (operands not erased, terminators, successors, the nesting of
 blocks and regions), the op's traits, and its own `verify_`. An op with regions or
 successors is always checked in full (its region checks read its blocks), and an op
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, StringAttr
 from xdsl.ir import Operation
 from xdsl.irdl.operations import OpDef
 
@@ -31,6 +34,24 @@ _STATE = threading.local()
 and by the identity of their attributes), or absent."""
 
 _FULL_VERIFY = OpDef.verify
+
+_REMEMBERED: dict[Any, None] = {}
+"""The signatures (by value) that passed, for the whole process, up to _REMEMBER_MAX;
+a signature holding a large literal is remembered within its own verify only (the
+entry would keep the literal alive)."""
+_REMEMBER_MAX = 20_000
+_SMALL = 256
+"""Bytes of a dense literal or characters of a string up to which a signature that
+holds it is remembered for the process."""
+
+
+def _small(parts: tuple[tuple[Any, ...], ...]) -> bool:
+    for attr in (*parts[2], *parts[3]):
+        if isinstance(attr, DenseIntOrFPElementsAttr) and len(attr.data.data) > _SMALL:
+            return False
+        if isinstance(attr, StringAttr) and len(attr.data) > _SMALL:
+            return False
+    return True
 
 
 def _verify(op_def: OpDef, op: Operation) -> None:
@@ -50,13 +71,16 @@ def _verify(op_def: OpDef, op: Operation) -> None:
     same = (names, tuple(tuple(map(id, p)) for p in parts))
     if same not in seen:
         try:
-            known = (names, parts) in seen
+            key = (names, parts)
+            known = key in seen or key in _REMEMBERED
         except TypeError:  # an attribute that cannot be hashed: check it in full
             _FULL_VERIFY(op_def, op)
             return
         if not known:
             _FULL_VERIFY(op_def, op)
-            seen[(names, parts)] = None
+            seen[key] = None
+            if _small(parts):
+                _REMEMBERED[key] = None
         seen[same] = parts
         if not known:
             return
@@ -77,6 +101,8 @@ def memoized_verify() -> Iterator[None]:
     """Within this context (in this thread), `op.verify()` skips repeated signature checks."""
     _install()
     outer = getattr(_STATE, "seen", None)
+    if outer is None and len(_REMEMBERED) > _REMEMBER_MAX:
+        _REMEMBERED.clear()
     _STATE.seen = {} if outer is None else outer
     try:
         yield

@@ -100,3 +100,41 @@ def test_fresh_process_imports_compiler_through_the_cache(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def _in_generation(obj, generation):
+    return any(o is obj for o in gc.get_objects(generation=generation))
+
+
+def test_an_import_leaves_its_objects_in_the_oldest_generation(code_file, tmp_path, monkeypatch):
+    """What an import under compiler_imports creates lives as long as the process: it is
+    moved to the collector's oldest generation unscanned, so the next young collection
+    does not walk it. A block that imports nothing moves nothing (a compilation's IR,
+    garbage soon, stays young)."""
+    (tmp_path / "vmlir_promote_probe.py").write_text("class Probe:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with fastimport.compiler_imports():
+        import vmlir_promote_probe  # noqa: F401
+    probe = sys.modules.pop("vmlir_promote_probe").Probe
+    assert _in_generation(probe, 2) and not _in_generation(probe, 0)
+    gc.disable()  # no collection may move it before it is looked for
+    try:
+        with fastimport.compiler_imports():
+            young = type("Young", (), {})
+        assert _in_generation(young, 0)
+    finally:
+        gc.enable()
+
+
+def test_objects_a_program_froze_stay_frozen(code_file, tmp_path, monkeypatch):
+    (tmp_path / "vmlir_freeze_probe.py").write_text("class Probe:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with fastimport.compiler_imports():
+            import vmlir_freeze_probe  # noqa: F401
+        sys.modules.pop("vmlir_freeze_probe")
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

@@ -50,7 +50,8 @@ from xdsl.parser import Parser
 
 from vmlir.errors import VmlirError
 from vmlir.frontend.locations import resolve_location
-from vmlir.ir import fix_hex_floats, make_context
+from vmlir.ir import fix_hex_floats, shared_context
+from vmlir.jaxmlir import shared_context_memo
 
 # Raw-byte conversion of dense literals: numpy's view of jaxlib's buffer, per element type.
 _NUMPY_ELEMENTS = {
@@ -74,6 +75,15 @@ _TENSOR = re.compile(r"tensor<((?:\d+x)*)(bf16|f16|f32|f64|i1|i8|i16|i32|i64|ui8
 _FILE_LOC = re.compile(r'"([^"\\]*)":(\d+):(\d+)')
 _UNSEEN = object()
 
+_BY_TEXT: dict[tuple[str, str], Any] = {}
+"""Types, attributes and locations converted from their text, kept for the whole
+process (xDSL's attributes are immutable values; the text says everything about them):
+a rerun in the same process finds what the last compilation read (a dot's dimension
+numbers, a comparison direction, the user's call-site locations). Only with the shared
+context, whose dialects do not change."""
+_BY_TEXT_MAX = 50_000
+_BY_TEXT_LONGEST = 1024
+
 
 def _element(name: str) -> Attribute:
     floats = {"bf16": BFloat16Type, "f16": Float16Type, "f32": Float32Type, "f64": Float64Type}
@@ -87,18 +97,33 @@ def _element(name: str) -> Attribute:
 class _Converter:
     """Converts one jaxlib module; memoizes types, attributes and locations by their text."""
 
-    def __init__(self, ctx: Context):
+    def __init__(
+        self,
+        ctx: Context,
+        by_text: dict[tuple[str, str], Any],
+        by_identity: dict[str, Any] | None = None,
+    ):
         self.ctx = ctx
-        self.types: dict[Any, Attribute] = {}
-        self.attrs: dict[Any, Attribute] = {}
-        self.locs: dict[str, LocationAttr | None] = {}
-        self.locs_by_attr: dict[Any, LocationAttr | None] = {}
-        self.op_classes: dict[str, tuple[type[Operation], frozenset[str] | None]] = {}
+        self.by_text = by_text
+        # Keyed by the identity of jaxlib's objects: valid while their MLIR context
+        # lives, so kept beyond this module only with the shared context's memo.
+        known = {} if by_identity is None else by_identity
+        self.types: dict[Any, Attribute] = known.setdefault("types", {})
+        self.attrs: dict[Any, Attribute] = known.setdefault("attrs", {})
+        self.locs_by_attr: dict[Any, LocationAttr | None] = known.setdefault("locs", {})
+        self.op_classes: dict[str, tuple[type[Operation], frozenset[str] | None]] = (
+            by_text.setdefault(("op classes", ""), {})
+        )
         self.values: dict[Any, SSAValue] = {}
 
     # -- types, attributes, locations -------------------------------------------------
     def parse_attr_text(self, text: str) -> Attribute:
-        return Parser(self.ctx, fix_hex_floats(text), "<jax>").parse_attribute()
+        got = self.by_text.get(("attr", text))
+        if got is None:
+            got = Parser(self.ctx, fix_hex_floats(text), "<jax>").parse_attribute()
+            if len(text) <= _BY_TEXT_LONGEST:  # a large literal (bf16) is not kept
+                self.by_text[("attr", text)] = got
+        return got
 
     def type(self, t: Any) -> Attribute:
         got = self.types.get(t)
@@ -109,7 +134,9 @@ class _Converter:
                 dims = [int(d) for d in m.group(1).split("x")[:-1]]
                 got = TensorType(_element(m.group(2)), dims)
             else:
-                got = Parser(self.ctx, key, "<jax>").parse_type()
+                got = self.by_text.get(("type", key))
+                if got is None:
+                    got = self.by_text[("type", key)] = Parser(self.ctx, key, "<jax>").parse_type()
             self.types[t] = got
         return got
 
@@ -154,7 +181,8 @@ class _Converter:
         return got
 
     def _location(self, key: str) -> LocationAttr | None:
-        if key not in self.locs:
+        got = self.by_text.get(("loc", key), _UNSEEN)
+        if got is _UNSEEN:
             found = resolve_location(key[4:-1]) if key.startswith("loc(") else None
             m = _FILE_LOC.fullmatch(found) if found is not None else None
             if m:  # a file name with no escapes in it
@@ -165,8 +193,8 @@ class _Converter:
                 loc = Parser(self.ctx, f"loc({found})").parse_optional_location()
             else:
                 loc = None
-            self.locs[key] = loc
-        return self.locs[key]
+            got = self.by_text[("loc", key)] = loc
+        return got
 
     # -- ops ---------------------------------------------------------------------------
     def op_class(self, name: str) -> tuple[type[Operation], frozenset[str] | None]:
@@ -279,7 +307,13 @@ def _dense_from_buffer(a: Any, typ: TensorType) -> DenseIntOrFPElementsAttr | No
 
 def module_from_jaxlib(module: Any, ctx: Context | None = None) -> ModuleOp:
     """Our xDSL module (its functions only) for a jaxlib `ir.Module` that JAX lowered."""
-    conv = _Converter(ctx or make_context(allow_unregistered=True))
+    if ctx is None:
+        if len(_BY_TEXT) > _BY_TEXT_MAX:
+            _BY_TEXT.clear()
+        memo = shared_context_memo(getattr(module, "context", None))
+        conv = _Converter(shared_context(allow_unregistered=True), _BY_TEXT, memo)
+    else:
+        conv = _Converter(ctx, {})
     ops: list[Operation] = []
     for j in module.body.operations:
         op = j.operation

@@ -300,6 +300,8 @@ def _referenced_functions(inliner: _Inliner, root: FuncOp) -> list[FuncOp]:
     """Copies of the private functions that ops left in `root` (after inlining) still
     name, transitively, with their own calls inlined."""
     kept: dict[str, FuncOp] = {}
+    if inliner.funcs.keys() <= {"main"}:
+        return []  # nothing to name (JAX's usual module): no walk of the program
     pending = [root]
     while pending:
         for op in pending.pop().walk():

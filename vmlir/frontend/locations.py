@@ -18,6 +18,9 @@ import vmlir
 _ALIAS_DEF = re.compile(r"^(#loc\d*) = loc\((.*)\)\s*$", re.MULTILINE)
 _FILE_LOC = re.compile(r'^"((?:[^"\\]|\\.)*)":(\d+):(\d+)')
 _ALIAS_REF = re.compile(r"#loc\d*")
+_UNSEEN = object()
+_MEMO_MAX = 50_000
+"""Bodies the process-wide resolver remembers before it starts over."""
 
 
 def _skip_string(text: str, i: int) -> int:
@@ -64,11 +67,18 @@ class _Resolver:
     def resolve(self, body: str) -> str | None:
         """`"file":line:col` for a location body, or None if it names no file."""
         body = body.strip()
+        got = self.memo.get(body, _UNSEEN)
+        if got is not _UNSEEN:
+            return got
+        # Every body is remembered, not only aliases: the ops of one function share
+        # their callers' call-site chains, and a process compiles the same code again.
+        self.memo[body] = None  # guards against cycles of aliases
+        got = self.memo[body] = self._resolve(body)
+        return got
+
+    def _resolve(self, body: str) -> str | None:
         if body.startswith("#loc"):
-            if body not in self.memo:
-                self.memo[body] = None  # guards against cycles
-                self.memo[body] = self.resolve(self.aliases.get(body, "unknown"))
-            return self.memo[body]
+            return self.resolve(self.aliases.get(body, "unknown"))
         m = _FILE_LOC.match(body)
         if m:
             if m.group(1).startswith(self.skip):
@@ -124,6 +134,6 @@ def resolve_location(body: str) -> str | None:
     """`"file":line:col` for one location printed inline (the inside of `loc(...)`, as
     jaxlib prints an op's location), or None if it names no user file."""
     global _RESOLVER
-    if _RESOLVER is None:
+    if _RESOLVER is None or len(_RESOLVER.memo) > _MEMO_MAX:
         _RESOLVER = _Resolver({})
     return _RESOLVER.resolve(body)
