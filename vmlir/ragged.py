@@ -27,6 +27,7 @@ from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
 from vmlir.frontend.ragged_split import SplitPlan, head, plan_split, result_avals, tail, worth_splitting
 from vmlir.ir import print_custom
+from vmlir import ragged_flat
 from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, avals_of, runner, xla_options
 
 Axis = int | None
@@ -164,11 +165,15 @@ class RaggedVmapped:
         bucket_sizes: Sequence[int] | None = None,
         pipeline: str | None = None,
         out_axes: Any = 0,
+        layout: str = "auto",
     ):
         if not callable(fn):
             raise TypeError(f"vmap requires a callable, got {fn!r}")
         if ragged_out not in ("list", "ragged"):
             raise ValueError(f"ragged_out must be 'list' or 'ragged', got {ragged_out!r}")
+        if layout not in ragged_flat.LAYOUTS:
+            raise ValueError(f"layout must be one of {ragged_flat.LAYOUTS}, got {layout!r}")
+        self.layout = layout
         if not isinstance(max_buckets, int) or max_buckets < 1:
             raise ValueError(f"max_buckets must be a positive int, got {max_buckets!r}")
         self.fn, self.ragged, self.in_axes = fn, ragged, in_axes
@@ -190,7 +195,7 @@ class RaggedVmapped:
         """The same ragged vmap compiled with `pipeline` (batch-ragged must come first)."""
         return RaggedVmapped(
             self.fn, self.ragged, self.in_axes, self.ragged_out, self.max_buckets,
-            self.bucket_sizes, pipeline, self.out_axes,
+            self.bucket_sizes, pipeline, self.out_axes, self.layout,
         )
 
     def _per_arg(self, spec: Any, n: int, what: str) -> list[Any]:
@@ -257,18 +262,7 @@ class RaggedVmapped:
         size = max(size, 2)
         key = self._program_key(values, in_axes, ragged, batch, size)
         if record or key not in self._programs:
-            # One trace serves every bucket (and call) with these argument shapes: it is
-            # re-specialized to each padded size, which costs little next to tracing.
-            tkey = (tuple(in_axes), tuple(ragged), tuple(map(str, shapes(0))))
-            template = self._templates.get(tkey)
-            if template is None or template.padded_size > size or span > template.span:
-                traced = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size, span)
-                split = plan_split(traced.module, traced.padded_size)
-                if split is not None and not worth_splitting(traced.module, split):
-                    split = None
-                template = self._templates[tkey] = _Template(
-                    traced, max(span, 2 * traced.padded_size + 3), split
-                )
+            template = self._template(values, in_axes, ragged, batch, size, span)
             trace = template.trace.at(size, batch)
             out_avals = tuple(
                 jax.core.ShapedArray((batch, *a.shape), a.dtype) for a in trace.out_avals
@@ -287,6 +281,52 @@ class RaggedVmapped:
             self._programs[key] = (trace, stages, text, out_avals)
             self._template_of[key] = template
         return self._programs[key]
+
+    def _template(self, values, in_axes, ragged, batch: int, size: int, span: int) -> _Template:
+        """One trace serves every bucket (and call) with these argument shapes: it is
+        re-specialized to each padded size, which costs little next to tracing."""
+        shapes = lambda p: self._shapes(values, in_axes, ragged, p)  # noqa: E731
+        tkey = (tuple(in_axes), tuple(ragged), tuple(map(str, shapes(0))))
+        template = self._templates.get(tkey)
+        if template is None or template.padded_size > size or span > template.span:
+            traced = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size, span)
+            split = plan_split(traced.module, traced.padded_size)
+            if split is not None and not worth_splitting(traced.module, split):
+                split = None
+            template = self._templates[tkey] = _Template(traced, max(span, 2 * traced.padded_size + 3), split)
+        return template
+
+    def _flat(self, values, in_axes, ragged, lengths: np.ndarray, record: bool = False):
+        """The packed program of a call, or None where it takes the buckets (layout
+        "auto" and an op that mixes positions along the ragged axis; "flat" then raises)."""
+        if self.layout == "buckets" or (self.layout == "auto" and self.bucket_sizes is not None):
+            return None
+        total, n = int(lengths.sum()), len(lengths)
+        rows = ragged_flat.padded_rows(total)
+        # traced where the first bucket would be: a program refused here runs in buckets
+        template = self._template(values, in_axes, ragged, n, self._buckets(lengths)[0], rows + 64)
+        why = ragged_flat.blocker(template.trace)
+        if why is not None:
+            if self.layout == "flat":
+                raise VmlirUnsupportedError(f"ragged vmap, layout='flat': {why}; use layout='buckets' or 'auto'")
+            return None
+        if template.trace.min_length and lengths.min() < template.trace.min_length:
+            raise ValueError(
+                f"ragged vmap: {template.trace.min_length_op} takes {template.trace.min_length} "
+                f"elements along the ragged axis, but an example has length {int(lengths.min())}"
+            )
+        pipeline = self.pipeline.replace("batch-ragged,", "batch-ragged-flat,", 1)
+        key = ("flat", n, rows, tuple(in_axes), tuple(ragged), tuple(map(str, self._shapes(values, in_axes, ragged, 0))))
+        if record or key not in self._programs:
+            prog = ragged_flat.compile_flat(template.trace, total, n, pipeline, record)
+            if record:
+                return prog
+            run = _Runner(ragged_flat.runner(prog, in_axes, ragged, LENGTH_DTYPE), xla_options([prog.text]))
+            self._programs[key] = (prog, run)
+        prog, run = self._programs[key]
+        seg, seg_c, pos, valid = ragged_flat.segments(lengths, prog.rows)
+        device = [jnp.asarray(a) for a in (seg, seg_c, pos, valid, lengths)]
+        return prog, run, device
 
     @staticmethod
     def _shapes(values, in_axes, ragged, p: int) -> list[jax.ShapeDtypeStruct]:
@@ -331,10 +371,18 @@ class RaggedVmapped:
         if call_key not in self._calls:
             if len(self._calls) >= _CALLS_KEPT:
                 self._calls.pop(next(iter(self._calls)))
-            self._calls[call_key] = self._plan(values, in_axes, ragged, lengths)
+            flat = self._flat(values, in_axes, ragged, lengths)
+            self._calls[call_key] = flat or self._plan(values, in_axes, ragged, lengths)
+        if len(self._calls[call_key]) == 3:  # packed (vmlir/ragged_flat.py)
+            prog, run, device = self._calls[call_key]
+            return self._assemble_flat(prog, self._run(run, [*leaves, *device]), lengths)
         plan, run, order, lengths_on_device, order_on_device = self._calls[call_key]
+        stacked, per_bucket = self._run(run, [*leaves, lengths_on_device, order_on_device])
+        return self._assemble(plan, stacked, per_bucket, order, lengths)
+
+    def _run(self, run: _Runner, args: list[Any]) -> Any:
         try:
-            stacked, per_bucket = self._run(run, [*leaves, lengths_on_device, order_on_device])
+            return self._run_once(run, args)
         except VmlirUnsupportedError as e:
             if "differentiation" not in str(e):
                 raise
@@ -342,7 +390,6 @@ class RaggedVmapped:
                 "ragged vmap: jax.grad / jax.jvp through a ragged vmap is not supported yet; "
                 "differentiate per example inside it instead: vmlir.vmap(jax.grad(fn), ragged=...)"
             ) from e
-        return self._assemble(plan, stacked, per_bucket, order, lengths)
 
     def _plan(self, values, in_axes, ragged, lengths: np.ndarray):
         """The buckets of one call: (plan, runner, order, lengths and order on the
@@ -382,7 +429,7 @@ class RaggedVmapped:
         where = tuple(split.outputs) if split is not None else tuple(("head", k) for k in range(len(out_dims)))
         return Layout(tuple(in_axes), tuple(ragged), LENGTH_DTYPE, tuple(out_dims), where, tail)
 
-    def _run(self, run: _Runner, args: list[Any]) -> Any:
+    def _run_once(self, run: _Runner, args: list[Any]) -> Any:
         """Call the runner: inside a trace (the user's jax.jit) as it is; on arrays
         through an executable compiled once per argument shapes with `xla_options`."""
         if any(isinstance(a, jax.core.Tracer) for a in args):
@@ -436,9 +483,32 @@ class RaggedVmapped:
                 results.append(per_example)
         return jax.tree_util.tree_unflatten(trace0.out_tree, results)
 
+    def _assemble_flat(self, prog: ragged_flat.FlatProgram, outs: Any, lengths: np.ndarray) -> Any:
+        dims_of = prog.trace.out_ragged_dims
+        out_axes = list(self.out_axes) if isinstance(self.out_axes, (tuple, list)) else [self.out_axes] * len(dims_of)
+        if len(out_axes) != len(dims_of):
+            raise ValueError(f"out_axes has {len(out_axes)} entries for {len(dims_of)} outputs")
+        results: list[Any] = []
+        for k, (dims, axis, out) in enumerate(zip(dims_of, out_axes, outs)):
+            if not dims:
+                results.append(jnp.moveaxis(out, 0, axis) if axis != 0 else out)
+                continue
+            if axis != 0:
+                raise VmlirUnsupportedError(
+                    f"ragged vmap: out_axes={axis!r} for output {k}, which is ragged (a list of "
+                    "arrays or a Ragged); only 0"
+                )
+            pieces = ragged_flat.cut(out, dims[0], lengths)
+            results.append(Ragged.from_list(pieces, dims[0]) if self.ragged_out == "ragged" else pieces)
+        return jax.tree_util.tree_unflatten(prog.trace.out_tree, results)
+
     def lower(self, *args: Any) -> list[dict[str, str]]:
-        """The IR of every stage (name -> text) for each bucket's program."""
+        """The IR of every stage (name -> text) for each bucket's program (one: the
+        packed program, when the call runs packed)."""
         values, in_axes, ragged, lengths = self._arguments(args)
+        flat = self._flat(values, in_axes, ragged, lengths, record=True)
+        if flat is not None:
+            return [dict(flat.stages.texts)]
         sizes = self._buckets(lengths)
         bucket_of = np.searchsorted(np.asarray(sizes), lengths)
         texts = []

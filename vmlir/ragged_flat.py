@@ -1,0 +1,121 @@
+"""Packed ("flat") execution of a ragged vmap (docs/ragged.md, "Packed execution").
+
+When the ragged axis is only mapped and reduced, every example's rows are concatenated
+into one array of sum(lengths) rows (rounded up to `row_quantum`), the per-row ops run
+once over all of them, and reductions become segment reductions (batch-ragged-flat).
+One program, no buckets: the padded work is the rounding only. vmlir/ragged.py decides
+between this and the bucketed path; this module packs the rows, runs the program and
+cuts the packed outputs back into examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmlir.compiler import Stages, run_pipeline
+from vmlir.dialects.batch import VmapOp
+from vmlir.frontend.custom_vmap import trace_rule
+from vmlir.frontend.ragged import RaggedTrace
+from vmlir.frontend.ragged_flat import flat_module
+from vmlir.ir import print_custom
+from vmlir.passes.ragged_flat import flat_blocker
+from vmlir.runtime import xla
+
+LAYOUTS = ("auto", "flat", "buckets")
+
+PAD_ROWS_FILL: Any = 0.0
+"""What the packed arrays hold past the last example's rows: a scalar, or a function of
+(shape, dtype) giving an array (tests set NaN, +-1e30 and garbage: those rows must never
+reach a result). Read when a call's runner is traced."""
+
+
+def row_quantum(rows: int) -> int:
+    """The packed row count is rounded up to a multiple of this: 64, or 1/16 of the
+    largest power of two not above `rows` (at most ~6% more rows), so that calls whose
+    total length differs a little share one program."""
+    return max(64, 1 << max(0, int(rows).bit_length() - 5))
+
+
+def padded_rows(rows: int) -> int:
+    q = row_quantum(rows)
+    return -(-max(rows, 1) // q) * q
+
+
+def blocker(trace: RaggedTrace) -> str | None:
+    """Why `trace` cannot run packed (the first op that mixes positions), or None."""
+    vmap = next(op for op in trace.module.walk() if isinstance(op, VmapOp))
+    return flat_blocker(vmap, trace.padded_size)
+
+
+@dataclass(frozen=True)
+class FlatProgram:
+    """A compiled packed program: its text, output avals, row count and trace."""
+
+    text: str
+    out_avals: tuple[Any, ...]
+    rows: int
+    trace: RaggedTrace
+    stages: Stages
+
+
+def compile_flat(trace: RaggedTrace, total: int, batch: int, pipeline: str, record: bool = False) -> FlatProgram:
+    flat = flat_module(trace, padded_rows(total), batch)
+    stages = Stages(record)
+    stages.add("batch", lambda: print_custom(flat.module))
+    text = run_pipeline(flat.module, pipeline, stages, rule_tracer=trace_rule)
+    out_avals = tuple(
+        jax.core.ShapedArray(a.shape if dims else (batch, *a.shape), a.dtype)
+        for a, dims in zip(flat.trace.out_avals, trace.out_ragged_dims)
+    )
+    return FlatProgram(text, out_avals, flat.rows, flat.trace, stages)
+
+
+def segments(lengths: np.ndarray, rows: int) -> tuple[np.ndarray, ...]:
+    """Per packed row: its example (the number of examples past the last one), the
+    example clamped into range, its position in the example, and whether it is one."""
+    n = len(lengths)
+    total = int(lengths.sum())
+    seg = np.full(rows, n, np.int32)
+    seg[:total] = np.repeat(np.arange(n, dtype=np.int32), lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int32)
+    pos = np.zeros(rows, np.int32)
+    pos[:total] = np.arange(total, dtype=np.int32) - starts[seg[:total]]
+    return seg, np.minimum(seg, max(n - 1, 0)), pos, np.arange(rows) < total
+
+
+def _pack(x: Any, r: int, seg: Any, pos: Any, valid: Any) -> Any:
+    """The rows of every example of `x` (n, ..., padded@r+1, ...) packed along `r`."""
+    rows = jnp.moveaxis(x, r + 1, 1)[seg, pos]
+    mask = valid.reshape((-1,) + (1,) * (rows.ndim - 1))
+    fill = PAD_ROWS_FILL(rows.shape, rows.dtype) if callable(PAD_ROWS_FILL) else PAD_ROWS_FILL
+    rows = jnp.where(mask, rows, jnp.asarray(fill, rows.dtype))
+    return jnp.moveaxis(rows, 0, r)
+
+
+def runner(prog: FlatProgram, in_axes: Sequence[Any], ragged: Sequence[Any], length_dtype: Any) -> Callable[..., Any]:
+    """One jax.jit: (*leaves, seg, clamped seg, pos, valid, lengths) -> outputs."""
+
+    def run(*xs: Any) -> Any:
+        *leaves, seg, seg_c, pos, valid, lengths = xs
+        args = [x if r is None else _pack(x, r, seg_c, pos, valid) for x, r in zip(leaves, ragged)]
+        return xla.call(prog.text, [*args, seg, lengths.astype(length_dtype)], prog.out_avals)
+
+    return jax.jit(run)
+
+
+def cut(out: Any, dim: int, lengths: np.ndarray) -> list[Any]:
+    """A packed output (rows along `dim`) as one array per example."""
+    out = np.asarray(out)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    pieces = []
+    for i in range(len(lengths)):
+        index = [slice(None)] * out.ndim
+        index[dim] = slice(int(starts[i]), int(starts[i + 1]))
+        pieces.append(jnp.asarray(out[tuple(index)]))
+    return pieces
