@@ -28,20 +28,11 @@ from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
 from vmlir.frontend.ragged_split import SplitPlan, head, plan_split, result_avals, tail, worth_splitting
 from vmlir.ir import print_custom
 from vmlir import ragged_flat
-from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, avals_of, runner, xla_options
+from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, Runner, avals_of, runner, xla_options
 
 Axis = int | None
 
 __all__ = ["PROGRAM_ROWS", "XLA_OPTIONS", "Ragged", "RaggedVmapped", "choose_buckets"]
-
-
-@dataclass(frozen=True)
-class _Runner:
-    """The jitted function that runs a call's buckets, and the XLA options of its
-    executable on arrays (its programs choose them)."""
-
-    jitted: Callable[..., Any]
-    options: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -296,38 +287,6 @@ class RaggedVmapped:
             template = self._templates[tkey] = _Template(traced, max(span, 2 * traced.padded_size + 3), split)
         return template
 
-    def _flat(self, values, in_axes, ragged, lengths: np.ndarray, record: bool = False):
-        """The packed program of a call, or None where it takes the buckets (layout
-        "auto" and an op that mixes positions along the ragged axis; "flat" then raises)."""
-        if self.layout == "buckets" or (self.layout == "auto" and self.bucket_sizes is not None):
-            return None
-        total, n = int(lengths.sum()), len(lengths)
-        rows = ragged_flat.padded_rows(total)
-        # traced where the first bucket would be: a program refused here runs in buckets
-        template = self._template(values, in_axes, ragged, n, self._buckets(lengths)[0], rows + 64)
-        why = ragged_flat.blocker(template.trace)
-        if why is not None:
-            if self.layout == "flat":
-                raise VmlirUnsupportedError(f"ragged vmap, layout='flat': {why}; use layout='buckets' or 'auto'")
-            return None
-        if template.trace.min_length and lengths.min() < template.trace.min_length:
-            raise ValueError(
-                f"ragged vmap: {template.trace.min_length_op} takes {template.trace.min_length} "
-                f"elements along the ragged axis, but an example has length {int(lengths.min())}"
-            )
-        pipeline = self.pipeline.replace("batch-ragged,", "batch-ragged-flat,", 1)
-        key = ("flat", n, rows, tuple(in_axes), tuple(ragged), tuple(map(str, self._shapes(values, in_axes, ragged, 0))))
-        if record or key not in self._programs:
-            prog = ragged_flat.compile_flat(template.trace, total, n, pipeline, record)
-            if record:
-                return prog
-            run = _Runner(ragged_flat.runner(prog, in_axes, ragged, LENGTH_DTYPE), xla_options([prog.text]))
-            self._programs[key] = (prog, run)
-        prog, run = self._programs[key]
-        seg, seg_c, pos, valid = ragged_flat.segments(lengths, prog.rows)
-        device = [jnp.asarray(a) for a in (seg, seg_c, pos, valid, lengths)]
-        return prog, run, device
-
     @staticmethod
     def _shapes(values, in_axes, ragged, p: int) -> list[jax.ShapeDtypeStruct]:
         """The per-example argument shapes at padded size `p`."""
@@ -365,22 +324,40 @@ class RaggedVmapped:
     def __call__(self, *args: Any) -> Any:
         values, in_axes, ragged, lengths = self._arguments(args)
         leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
-        # The same lengths and shapes as a recent call (a training loop): the same
-        # buckets, programs and runner; only the data changes.
+        call = self._call_plan(values, in_axes, ragged, lengths)
+        if len(call) == 3:  # packed (vmlir/ragged_flat.py)
+            prog, run, device = call
+            outs = self._run(run, [*leaves, *device])
+            return ragged_flat.assemble(prog, outs, lengths, self.out_axes, self.ragged_out, Ragged.from_list)
+        plan, run, order, lengths_on_device, order_on_device = call
+        stacked, per_bucket = self._run(run, [*leaves, lengths_on_device, order_on_device])
+        return self._assemble(plan, stacked, per_bucket, order, lengths)
+
+    def _call_plan(self, values, in_axes, ragged, lengths: np.ndarray):
+        """The same lengths and shapes as a recent call (a training loop): the same
+        layout, programs and runner; only the data changes."""
         call_key = (lengths.tobytes(), tuple(map(str, self._shapes(values, in_axes, ragged, 0))), tuple(in_axes))
         if call_key not in self._calls:
             if len(self._calls) >= _CALLS_KEPT:
                 self._calls.pop(next(iter(self._calls)))
-            flat = self._flat(values, in_axes, ragged, lengths)
+            flat = ragged_flat.plan(self, values, in_axes, ragged, lengths)
             self._calls[call_key] = flat or self._plan(values, in_axes, ragged, lengths)
-        if len(self._calls[call_key]) == 3:  # packed (vmlir/ragged_flat.py)
-            prog, run, device = self._calls[call_key]
-            return self._assemble_flat(prog, self._run(run, [*leaves, *device]), lengths)
-        plan, run, order, lengths_on_device, order_on_device = self._calls[call_key]
-        stacked, per_bucket = self._run(run, [*leaves, lengths_on_device, order_on_device])
-        return self._assemble(plan, stacked, per_bucket, order, lengths)
+        return self._calls[call_key]
 
-    def _run(self, run: _Runner, args: list[Any]) -> Any:
+    def work(self, *args: Any) -> dict[str, Any]:
+        """How a call on `args` runs: its layout ("flat" or "buckets"), the rows it
+        computes along the ragged axis (the packed rows, or each example's padded bucket
+        size summed), the true rows (the sum of the lengths), and the bucket sizes."""
+        values, in_axes, ragged, lengths = self._arguments(args)
+        call = self._call_plan(values, in_axes, ragged, lengths)
+        true = int(lengths.sum())
+        if len(call) == 3:
+            return {"layout": "flat", "rows": call[0].rows, "true_rows": true, "buckets": []}
+        sizes = [prog[0].padded_size for _, _, prog in call[0]]
+        rows = sum(count * prog[0].padded_size for count, _, prog in call[0])
+        return {"layout": "buckets", "rows": rows, "true_rows": true, "buckets": sizes}
+
+    def _run(self, run: Runner, args: list[Any]) -> Any:
         try:
             return self._run_once(run, args)
         except VmlirUnsupportedError as e:
@@ -416,7 +393,7 @@ class RaggedVmapped:
         key = (tuple((b.count, b.padded, id(b.text)) for b in buckets), layout.tail and id(layout.tail[1]))
         run = self._runners.get(key)
         if run is None:
-            run = self._runners[key] = _Runner(runner(buckets, layout), xla_options([b.text for b in buckets]))
+            run = self._runners[key] = Runner(runner(buckets, layout), xla_options([b.text for b in buckets]))
         return plan, run, order, jnp.asarray(lengths), jnp.asarray(order)
 
     def _layout(self, values, in_axes, ragged, first, total: int) -> Layout:
@@ -429,7 +406,7 @@ class RaggedVmapped:
         where = tuple(split.outputs) if split is not None else tuple(("head", k) for k in range(len(out_dims)))
         return Layout(tuple(in_axes), tuple(ragged), LENGTH_DTYPE, tuple(out_dims), where, tail)
 
-    def _run_once(self, run: _Runner, args: list[Any]) -> Any:
+    def _run_once(self, run: Runner, args: list[Any]) -> Any:
         """Call the runner: inside a trace (the user's jax.jit) as it is; on arrays
         through an executable compiled once per argument shapes with `xla_options`."""
         if any(isinstance(a, jax.core.Tracer) for a in args):
@@ -483,30 +460,11 @@ class RaggedVmapped:
                 results.append(per_example)
         return jax.tree_util.tree_unflatten(trace0.out_tree, results)
 
-    def _assemble_flat(self, prog: ragged_flat.FlatProgram, outs: Any, lengths: np.ndarray) -> Any:
-        dims_of = prog.trace.out_ragged_dims
-        out_axes = list(self.out_axes) if isinstance(self.out_axes, (tuple, list)) else [self.out_axes] * len(dims_of)
-        if len(out_axes) != len(dims_of):
-            raise ValueError(f"out_axes has {len(out_axes)} entries for {len(dims_of)} outputs")
-        results: list[Any] = []
-        for k, (dims, axis, out) in enumerate(zip(dims_of, out_axes, outs)):
-            if not dims:
-                results.append(jnp.moveaxis(out, 0, axis) if axis != 0 else out)
-                continue
-            if axis != 0:
-                raise VmlirUnsupportedError(
-                    f"ragged vmap: out_axes={axis!r} for output {k}, which is ragged (a list of "
-                    "arrays or a Ragged); only 0"
-                )
-            pieces = ragged_flat.cut(out, dims[0], lengths)
-            results.append(Ragged.from_list(pieces, dims[0]) if self.ragged_out == "ragged" else pieces)
-        return jax.tree_util.tree_unflatten(prog.trace.out_tree, results)
-
     def lower(self, *args: Any) -> list[dict[str, str]]:
         """The IR of every stage (name -> text) for each bucket's program (one: the
         packed program, when the call runs packed)."""
         values, in_axes, ragged, lengths = self._arguments(args)
-        flat = self._flat(values, in_axes, ragged, lengths, record=True)
+        flat = ragged_flat.plan(self, values, in_axes, ragged, lengths, record=True)
         if flat is not None:
             return [dict(flat.stages.texts)]
         sizes = self._buckets(lengths)

@@ -21,10 +21,12 @@ import numpy as np
 from vmlir.compiler import Stages, run_pipeline
 from vmlir.dialects.batch import VmapOp
 from vmlir.frontend.custom_vmap import trace_rule
-from vmlir.frontend.ragged import RaggedTrace
+from vmlir.errors import VmlirUnsupportedError
+from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace
 from vmlir.frontend.ragged_flat import flat_module
 from vmlir.ir import print_custom
 from vmlir.passes.ragged_flat import flat_blocker
+from vmlir.ragged_runner import Runner, xla_options
 from vmlir.runtime import xla
 
 LAYOUTS = ("auto", "flat", "buckets")
@@ -119,3 +121,60 @@ def cut(out: Any, dim: int, lengths: np.ndarray) -> list[Any]:
         index[dim] = slice(int(starts[i]), int(starts[i + 1]))
         pieces.append(jnp.asarray(out[tuple(index)]))
     return pieces
+
+
+def plan(vm: Any, values, in_axes, ragged, lengths: np.ndarray, record: bool = False) -> Any:
+    """The packed program of a call of the ragged vmap `vm` (vmlir/ragged.py), with its
+    runner and the call's segment arrays on the device; None where the call takes the
+    buckets (layout "buckets", fixed bucket sizes under "auto", or, under "auto", an op
+    that mixes positions along the ragged axis: "flat" then raises, naming it). With
+    `record`: the FlatProgram, its stages' IR kept."""
+    if vm.layout == "buckets" or (vm.layout == "auto" and vm.bucket_sizes is not None):
+        return None
+    total, n = int(lengths.sum()), len(lengths)
+    rows = padded_rows(total)
+    # traced where the first bucket would be: a program refused here runs in buckets
+    template = vm._template(values, in_axes, ragged, n, max(vm._buckets(lengths)[0], 2), rows + 64)
+    why = blocker(template.trace)
+    if why is not None:
+        if vm.layout == "flat":
+            raise VmlirUnsupportedError(f"ragged vmap, layout='flat': {why}; use layout='buckets' or 'auto'")
+        return None
+    pipeline = vm.pipeline.replace("batch-ragged,", "batch-ragged-flat,", 1)
+    shapes = tuple(map(str, vm._shapes(values, in_axes, ragged, 0)))
+    key = ("flat", n, rows, tuple(in_axes), tuple(ragged), shapes)
+    if record or key not in vm._programs:
+        prog = compile_flat(template.trace, total, n, pipeline, record)
+        if record:
+            return prog
+        vm._programs[key] = (prog, Runner(runner(prog, in_axes, ragged, LENGTH_DTYPE), xla_options([prog.text])))
+    prog, run = vm._programs[key]
+    seg, seg_c, pos, valid = segments(lengths, prog.rows)
+    return prog, run, [jnp.asarray(a) for a in (seg, seg_c, pos, valid, lengths)]
+
+
+def assemble(prog: FlatProgram, outs: Any, lengths: np.ndarray, out_axes: Any, ragged_out: str, to_ragged: Callable[..., Any]) -> Any:
+    """The call's results: stacked outputs moved to `out_axes`, packed ones cut into a
+    list per example (or a Ragged, through `to_ragged`, with ragged_out="ragged")."""
+    dims_of = prog.trace.out_ragged_dims
+    axes = list(out_axes) if isinstance(out_axes, (tuple, list)) else [out_axes] * len(dims_of)
+    if len(axes) != len(dims_of):
+        raise ValueError(f"out_axes has {len(axes)} entries for {len(dims_of)} outputs")
+    results: list[Any] = []
+    for k, (dims, axis, out) in enumerate(zip(dims_of, axes, outs)):
+        if not dims:
+            if not isinstance(axis, int):
+                raise VmlirUnsupportedError(
+                    f"ragged vmap: out_axes={axis!r} for output {k}; only an int (where the "
+                    "examples are stacked)"
+                )
+            results.append(jnp.moveaxis(out, 0, axis) if axis != 0 else out)
+            continue
+        if axis != 0:
+            raise VmlirUnsupportedError(
+                f"ragged vmap: out_axes={axis!r} for output {k}, which is ragged (a list of "
+                "arrays or a Ragged); only 0"
+            )
+        pieces = cut(out, dims[0], lengths)
+        results.append(to_ragged(pieces, dims[0]) if ragged_out == "ragged" else pieces)
+    return jax.tree_util.tree_unflatten(prog.trace.out_tree, results)
