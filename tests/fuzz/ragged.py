@@ -83,7 +83,7 @@ RAGGED_TO_FIXED = {
 RAGGED_TO_RAGGED.update({
     "per_example_dot": lambda x, w: x * jnp.tanh(x @ (jnp.max(x, axis=0) @ w))[:, None],
     "standardize": lambda x, w: (x - jnp.mean(x, axis=0)) / (jnp.std(x, axis=0) + 1.0),
-    "scale_by_length": lambda x, w: x * (x.shape[0] / 10.0 + 1.0) - jnp.sum(x) / x.shape[0],
+    "scale_by_length": lambda x, w: 0.1 * x * jnp.float32(x.shape[0] + 1) - jnp.sum(x) / x.shape[0],
 })
 FLAT_STEPS = (
     "tanh", "gauss", "scale", "matmul", "softmax0", "softmax1", "center", "normalize", "attend",
