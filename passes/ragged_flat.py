@@ -106,7 +106,8 @@ def _classify(op: Operation, size: int, varying: set[SSAValue]) -> str:
     if op.regions and not isinstance(op, hlo.ReduceOp):
         raise NotFlat(f"{where(op)} loops or branches over the ragged axis")
     if isinstance(op, (hlo.ElementwiseOp, hlo.TransposeOp, hlo.ConcatenateOp, YieldOp)):
-        if isinstance(op, hlo.ConcatenateOp) and op.properties["dimension"].value.data in _rows(op.results[0], size):  # type: ignore[union-attr]
+        dim = op.properties.get("dimension")
+        if isinstance(op, hlo.ConcatenateOp) and dim.value.data in _rows(op.results[0], size):  # type: ignore[union-attr]
             raise NotFlat(f"{where(op)} concatenates along the ragged axis")
         if any(var) and not isinstance(op, YieldOp):
             raise NotFlat(f"{where(op)} combines rows with a per-example operand")
@@ -147,7 +148,10 @@ def _classify(op: Operation, size: int, varying: set[SSAValue]) -> str:
             return "keep"
         body = list(op.body.block.ops)
         if len(op.inputs) != 1 or len(body) != 2 or not isinstance(body[0], _COMBINERS):
-            raise NotFlat(f"{where(op)} is a reduction over the ragged axis that is not one op (argmax, a custom body)")
+            raise NotFlat(
+                f"{where(op)} is a reduction over the ragged axis that is not one op "
+                "(argmax, a custom body)"
+            )
         if not init_is_identity(op):
             # XLA may apply such an init more than once (its result is implementation
             # defined); the bucketed path refuses it with a clear error

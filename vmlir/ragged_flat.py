@@ -153,7 +153,10 @@ def plan(vm: Any, values, in_axes, ragged, lengths: np.ndarray, record: bool = F
     return prog, run, [jnp.asarray(a) for a in (seg, seg_c, pos, valid, lengths)]
 
 
-def assemble(prog: FlatProgram, outs: Any, lengths: np.ndarray, out_axes: Any, ragged_out: str, to_ragged: Callable[..., Any]) -> Any:
+def assemble(
+    prog: FlatProgram, outs: Any, lengths: np.ndarray, out_axes: Any, ragged_out: str,
+    to_ragged: Callable[..., Any],
+) -> Any:
     """The call's results: stacked outputs moved to `out_axes`, packed ones cut into a
     list per example (or a Ragged, through `to_ragged`, with ragged_out="ragged")."""
     dims_of = prog.trace.out_ragged_dims
