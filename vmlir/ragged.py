@@ -28,7 +28,7 @@ from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
 from vmlir.frontend.ragged_split import SplitPlan, head, plan_split, result_avals, tail, worth_splitting
 from vmlir.ir import print_custom
 from vmlir import ragged_flat
-from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, Runner, avals_of, runner, xla_options
+from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, Runner, runner, xla_options
 
 Axis = int | None
 
@@ -123,6 +123,13 @@ def choose_buckets(lengths: np.ndarray, max_buckets: int, program_rows: float = 
     if j >= 0:
         chosen.append(int(sizes[j]))
     return sorted(chosen)
+
+
+def _dtype(x: Any) -> Any:
+    # .dtype where there is one: np.result_type of a jax array is deprecated (and a numpy
+    # dtype is falsy: no `or`)
+    dtype = getattr(x, "dtype", None)
+    return np.result_type(x) if dtype is None else dtype
 
 
 _CALLS_KEPT = 8
@@ -411,7 +418,8 @@ class RaggedVmapped:
         through an executable compiled once per argument shapes with `xla_options`."""
         if any(isinstance(a, jax.core.Tracer) for a in args):
             return run.jitted(*args)
-        ckey = (id(run), tuple((a.shape, str(a.dtype)) for a in avals_of(args)))
+        # shapes and dtypes as they are (hashable): printing them cost more than the call
+        ckey = (id(run), tuple((np.shape(a), _dtype(a)) for a in args))
         exe = self._executables.get(ckey)
         if exe is None:
             exe = self._executables[ckey] = run.jitted.lower(*args).compile(compiler_options=run.options)
