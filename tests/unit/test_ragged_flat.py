@@ -237,3 +237,31 @@ def test_layout_must_be_known():
     with pytest.raises(ValueError) as info:
         _vmap(pooled_mlp, layout="packed")
     assert str(info.value) == "layout must be one of ('auto', 'flat', 'buckets'), got 'packed'"
+
+
+def biased(x, b, w):
+    h = jnp.tanh(x @ w + b)  # b: one vector per example (in_axes 0), broadcast to its rows
+    return (h - jnp.mean(h, axis=0)).T, jnp.sum(h * b, axis=0), x @ b
+
+
+def test_per_example_argument_and_transposed_ragged_output():
+    """A mapped non-ragged argument meets the rows (broadcast and contraction); a ragged
+    output whose ragged dimension is its last comes back cut along it."""
+    bs = RNG.normal(size=(len(XS), D)).astype(np.float32)
+    f = vmlir.vmap(biased, ragged=(0, None, None), in_axes=(0, 0, None))
+    work = f.work(XS, bs, W)
+    assert work["layout"] == "flat" and work["true_rows"] == sum(LENGTHS)
+    examples = [(jnp.asarray(x), jnp.asarray(b), jnp.asarray(W)) for x, b in zip(XS, bs)]
+    check_equal_to_loop(f(XS, bs, W), loop(biased, examples))
+
+
+def test_lookup_by_ragged_ids_runs_packed():
+    table = RNG.normal(size=(50, 3)).astype(np.float32)
+
+    def embed(ids):
+        return jnp.mean(jnp.asarray(table)[ids], axis=0)
+
+    ids = [RNG.integers(0, 50, size=n).astype(np.int32) for n in LENGTHS]
+    f = vmlir.vmap(embed, ragged=0)
+    assert f.work(ids)["layout"] == "flat"
+    check_equal_to_loop(f(ids), loop(embed, [(jnp.asarray(i),) for i in ids]))
