@@ -3,8 +3,11 @@
 
 Lengths are drawn from a log-normal distribution (long tail). Every contender starts from
 the same padded storage on the device (a vmlir.Ragged) and returns one result per example:
-- vmlir ragged (`max_buckets=6`: the compiler masks, buckets and cuts; it may take fewer
-  buckets when a program's compile costs more than the padded work it saves);
+- vmlir ragged (`max_buckets=6`, layout "auto": programs whose ragged axis is only mapped
+  and reduced run packed, all examples' rows in one array; the others are masked,
+  bucketed and cut, with fewer buckets when a program's compile costs more than the
+  padded work it saves);
+- vmlir with layout="buckets" forced (the bucketed path, for comparison);
 - pad + mask by hand + jax.jit(jax.vmap) at the longest length (what a careful user writes);
 - a Python loop of jax.jit(fn) per example at its true shape (one compile per distinct
   length: its first call includes them, and that is the time the table compares);
@@ -99,7 +102,9 @@ WORKLOADS: dict[str, tuple[Callable, Callable, int]] = {
     "polynomial fit": (polyfit, polyfit_masked, 2),
 }
 
-VMLIR, HAND, LOOP, MAP = "vmlir ragged", "pad+mask jax.vmap", "per-example jit loop", "lax.map padded"
+VMLIR, BUCKETS, HAND, LOOP, MAP = (
+    "vmlir ragged", "vmlir buckets", "pad+mask jax.vmap", "per-example jit loop", "lax.map padded"
+)
 
 
 def _examples(rng, lengths, width: int) -> list[np.ndarray]:
@@ -127,11 +132,13 @@ def run(batch: int, rounds: int, seed: int = 0, only: set[str] | None = None) ->
         padded = vmlir.Ragged(values, lens)
         on_device = [jnp.asarray(x) for x in xs]
         ours = vmlir.vmap(fn, ragged=(0, None), in_axes=(0, None), max_buckets=MAX_BUCKETS)
+        bucketed = vmlir.vmap(fn, ragged=(0, None), in_axes=(0, None), max_buckets=MAX_BUCKETS, layout="buckets")
         hand = jax.jit(jax.vmap(masked, in_axes=(0, 0, None)))
         mapped = jax.jit(lambda v, n, w, masked=masked: lax.map(lambda a: masked(a[0], a[1], w), (v, n)))
         one = jax.jit(fn)
         contenders = {
             VMLIR: lambda: ours(padded, w),
+            BUCKETS: lambda: bucketed(padded, w),
             HAND: lambda: hand(values, lens, w),
             LOOP: lambda: [one(x, w) for x in on_device],
             MAP: lambda: mapped(values, lens, w),
@@ -151,8 +158,9 @@ def run(batch: int, rounds: int, seed: int = 0, only: set[str] | None = None) ->
                 t0 = time.perf_counter()
                 jax.block_until_ready(contenders[k]())
                 times[k].append(time.perf_counter() - t0)
-        sizes = vmlir.ragged.choose_buckets(lengths, MAX_BUCKETS, vmlir.ragged.PROGRAM_ROWS)
-        work = int(np.asarray(sizes)[np.searchsorted(sizes, lengths)].sum())
+        # the rows each vmlir call computes along the ragged axis (packed rows, or each
+        # example's padded bucket size), over the true rows
+        work, work_b = ours.work(padded, w), bucketed.work(padded, w)
         # the least padded work any MAX_BUCKETS buckets of consecutive lengths give
         least = vmlir.ragged.choose_buckets(lengths, MAX_BUCKETS)
         least_work = int(np.asarray(least)[np.searchsorted(least, lengths)].sum())
@@ -162,10 +170,12 @@ def run(batch: int, rounds: int, seed: int = 0, only: set[str] | None = None) ->
                 "median_s": {k: statistics.median(v) for k, v in times.items()},
                 "first_call_s": first_s,
                 "rel_err_vs_loop": errors,
-                "padded_work_over_true": work / int(lengths.sum()),
+                "layout": work["layout"],
+                "padded_work_over_true": work["rows"] / work["true_rows"],
+                "bucket_padded_work_over_true": work_b["rows"] / work_b["true_rows"],
                 "least_padded_work_over_true": least_work / int(lengths.sum()),
                 "hand_padded_work_over_true": int(lengths.max()) * batch / int(lengths.sum()),
-                "buckets": sizes,
+                "buckets": work_b["buckets"],
                 "distinct_lengths": len(set(lengths.tolist())),
                 "batch": batch,
             }
@@ -185,14 +195,19 @@ def render(rows: list[dict], rounds: int) -> str:
         "shared CPU (noisy). `x (y)`: steady time (first call, compiles included). Ratios: "
         "the contender's time over vmlir ragged's (> 1: vmlir is faster); against the "
         "per-example loop, its first call (one compile per distinct length) over vmlir's "
-        "first call. Padded work: the buckets vmlir chose (padded rows plus "
-        f"`vmlir.ragged.PROGRAM_ROWS` per program, minimized, at most {MAX_BUCKETS}), the least "
+        "first call. vmlir ragged runs packed (layout flat: every example's rows in one "
+        "array) where the ragged axis is only mapped and reduced, in buckets otherwise; "
+        "vmlir buckets forces the buckets. Padded work: rows computed along the ragged axis "
+        "over the true rows, for vmlir ragged [its layout], vmlir buckets (padded rows plus "
+        f"`vmlir.ragged.PROGRAM_ROWS` per program, minimized, at most {MAX_BUCKETS} buckets; "
+        "its sizes in the buckets column), the least "
         f"any {MAX_BUCKETS} buckets of consecutive lengths give, and the hand-written code's. "
-        "Error: max |result - per-example loop| / max(1, max |loop|).",
+        "Error: max |result - per-example loop| / max(1, max |loop|) over every contender.",
         "",
-        f"| workload | {VMLIR} | {HAND} | {MAP} | {LOOP} | hand / vmlir | map / vmlir | loop (compiles) / vmlir | "
-        f"padded work / true: vmlir (least with {MAX_BUCKETS}; hand) | buckets | max error |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| workload | {VMLIR} | {BUCKETS} | {HAND} | {MAP} | {LOOP} | hand / vmlir | buckets / vmlir | map / vmlir | "
+        f"loop (compiles) / vmlir | padded work / true: vmlir [layout] (buckets; least with {MAX_BUCKETS}; hand) | "
+        "buckets | max error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         med, first = r["median_s"], r["first_call_s"]
@@ -201,11 +216,11 @@ def render(rows: list[dict], rounds: int) -> str:
             return f"{med[k] * 1e3:.2f} ms ({first[k]:.2f} s)"
 
         out.append(
-            f"| {r['workload']} | {cell(VMLIR)} | {cell(HAND)} | {cell(MAP)} | {cell(LOOP)} | "
-            f"{med[HAND] / med[VMLIR]:.2f}x | {med[MAP] / med[VMLIR]:.2f}x | "
+            f"| {r['workload']} | {cell(VMLIR)} | {cell(BUCKETS)} | {cell(HAND)} | {cell(MAP)} | {cell(LOOP)} | "
+            f"{med[HAND] / med[VMLIR]:.2f}x | {med[BUCKETS] / med[VMLIR]:.2f}x | {med[MAP] / med[VMLIR]:.2f}x | "
             f"{first[LOOP] / first[VMLIR]:.1f}x (steady {med[LOOP] / med[VMLIR]:.1f}x) | "
-            f"{r['padded_work_over_true']:.2f} ({r['least_padded_work_over_true']:.2f}; "
-            f"{r['hand_padded_work_over_true']:.2f}) | "
+            f"{r['padded_work_over_true']:.3f} [{r['layout']}] ({r['bucket_padded_work_over_true']:.2f}; "
+            f"{r['least_padded_work_over_true']:.2f}; {r['hand_padded_work_over_true']:.2f}) | "
             f"{len(r['buckets'])}: {r['buckets']} | {max(r['rel_err_vs_loop'].values()):.1e} |"
         )
     return "\n".join(out) + "\n"

@@ -52,6 +52,7 @@ from vmlir.dialects.batch import VmapOp, YieldOp, axes_of
 from vmlir.dialects.chlo import TopKOp
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.passes.builder import Builder
+from vmlir.passes.ragged_flat import is_flat
 from vmlir.passes.ragged_loops import uniform_counters
 from vmlir.passes.ragged_rewrites import (
     check_window,
@@ -270,5 +271,6 @@ class BatchRaggedPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for vmap in [v for v in op.walk() if isinstance(v, VmapOp)]:
-            if vmap.ragged_axes is not None:
+            # a packed vmap is batch-ragged-flat's (passes/ragged_flat.py)
+            if vmap.ragged_axes is not None and not is_flat(vmap):
                 _rewrite(vmap)

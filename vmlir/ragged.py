@@ -27,20 +27,12 @@ from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
 from vmlir.frontend.ragged_split import SplitPlan, head, plan_split, result_avals, tail, worth_splitting
 from vmlir.ir import print_custom
-from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, avals_of, runner, xla_options
+from vmlir import ragged_flat
+from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, Runner, runner, xla_options
 
 Axis = int | None
 
 __all__ = ["PROGRAM_ROWS", "XLA_OPTIONS", "Ragged", "RaggedVmapped", "choose_buckets"]
-
-
-@dataclass(frozen=True)
-class _Runner:
-    """The jitted function that runs a call's buckets, and the XLA options of its
-    executable on arrays (its programs choose them)."""
-
-    jitted: Callable[..., Any]
-    options: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -133,6 +125,13 @@ def choose_buckets(lengths: np.ndarray, max_buckets: int, program_rows: float = 
     return sorted(chosen)
 
 
+def _dtype(x: Any) -> Any:
+    # .dtype where there is one: np.result_type of a jax array is deprecated (and a numpy
+    # dtype is falsy: no `or`)
+    dtype = getattr(x, "dtype", None)
+    return np.result_type(x) if dtype is None else dtype
+
+
 _CALLS_KEPT = 8
 """How many calls' bucket plans a ragged vmap keeps (keyed by the lengths)."""
 
@@ -164,11 +163,15 @@ class RaggedVmapped:
         bucket_sizes: Sequence[int] | None = None,
         pipeline: str | None = None,
         out_axes: Any = 0,
+        layout: str = "auto",
     ):
         if not callable(fn):
             raise TypeError(f"vmap requires a callable, got {fn!r}")
         if ragged_out not in ("list", "ragged"):
             raise ValueError(f"ragged_out must be 'list' or 'ragged', got {ragged_out!r}")
+        if layout not in ragged_flat.LAYOUTS:
+            raise ValueError(f"layout must be one of {ragged_flat.LAYOUTS}, got {layout!r}")
+        self.layout = layout
         if not isinstance(max_buckets, int) or max_buckets < 1:
             raise ValueError(f"max_buckets must be a positive int, got {max_buckets!r}")
         self.fn, self.ragged, self.in_axes = fn, ragged, in_axes
@@ -190,7 +193,7 @@ class RaggedVmapped:
         """The same ragged vmap compiled with `pipeline` (batch-ragged must come first)."""
         return RaggedVmapped(
             self.fn, self.ragged, self.in_axes, self.ragged_out, self.max_buckets,
-            self.bucket_sizes, pipeline, self.out_axes,
+            self.bucket_sizes, pipeline, self.out_axes, self.layout,
         )
 
     def _per_arg(self, spec: Any, n: int, what: str) -> list[Any]:
@@ -257,18 +260,7 @@ class RaggedVmapped:
         size = max(size, 2)
         key = self._program_key(values, in_axes, ragged, batch, size)
         if record or key not in self._programs:
-            # One trace serves every bucket (and call) with these argument shapes: it is
-            # re-specialized to each padded size, which costs little next to tracing.
-            tkey = (tuple(in_axes), tuple(ragged), tuple(map(str, shapes(0))))
-            template = self._templates.get(tkey)
-            if template is None or template.padded_size > size or span > template.span:
-                traced = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size, span)
-                split = plan_split(traced.module, traced.padded_size)
-                if split is not None and not worth_splitting(traced.module, split):
-                    split = None
-                template = self._templates[tkey] = _Template(
-                    traced, max(span, 2 * traced.padded_size + 3), split
-                )
+            template = self._template(values, in_axes, ragged, batch, size, span)
             trace = template.trace.at(size, batch)
             out_avals = tuple(
                 jax.core.ShapedArray((batch, *a.shape), a.dtype) for a in trace.out_avals
@@ -287,6 +279,20 @@ class RaggedVmapped:
             self._programs[key] = (trace, stages, text, out_avals)
             self._template_of[key] = template
         return self._programs[key]
+
+    def _template(self, values, in_axes, ragged, batch: int, size: int, span: int) -> _Template:
+        """One trace serves every bucket (and call) with these argument shapes: it is
+        re-specialized to each padded size, which costs little next to tracing."""
+        shapes = lambda p: self._shapes(values, in_axes, ragged, p)  # noqa: E731
+        tkey = (tuple(in_axes), tuple(ragged), tuple(map(str, shapes(0))))
+        template = self._templates.get(tkey)
+        if template is None or template.padded_size > size or span > template.span:
+            traced = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size, span)
+            split = plan_split(traced.module, traced.padded_size)
+            if split is not None and not worth_splitting(traced.module, split):
+                split = None
+            template = self._templates[tkey] = _Template(traced, max(span, 2 * traced.padded_size + 3), split)
+        return template
 
     @staticmethod
     def _shapes(values, in_axes, ragged, p: int) -> list[jax.ShapeDtypeStruct]:
@@ -325,16 +331,42 @@ class RaggedVmapped:
     def __call__(self, *args: Any) -> Any:
         values, in_axes, ragged, lengths = self._arguments(args)
         leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
-        # The same lengths and shapes as a recent call (a training loop): the same
-        # buckets, programs and runner; only the data changes.
+        call = self._call_plan(values, in_axes, ragged, lengths)
+        if len(call) == 3:  # packed (vmlir/ragged_flat.py)
+            prog, run, device = call
+            outs = self._run(run, [*leaves, *device])
+            return ragged_flat.assemble(prog, outs, lengths, self.out_axes, self.ragged_out, Ragged.from_list)
+        plan, run, order, lengths_on_device, order_on_device = call
+        stacked, per_bucket = self._run(run, [*leaves, lengths_on_device, order_on_device])
+        return self._assemble(plan, stacked, per_bucket, order, lengths)
+
+    def _call_plan(self, values, in_axes, ragged, lengths: np.ndarray):
+        """The same lengths and shapes as a recent call (a training loop): the same
+        layout, programs and runner; only the data changes."""
         call_key = (lengths.tobytes(), tuple(map(str, self._shapes(values, in_axes, ragged, 0))), tuple(in_axes))
         if call_key not in self._calls:
             if len(self._calls) >= _CALLS_KEPT:
                 self._calls.pop(next(iter(self._calls)))
-            self._calls[call_key] = self._plan(values, in_axes, ragged, lengths)
-        plan, run, order, lengths_on_device, order_on_device = self._calls[call_key]
+            flat = ragged_flat.plan(self, values, in_axes, ragged, lengths)
+            self._calls[call_key] = flat or self._plan(values, in_axes, ragged, lengths)
+        return self._calls[call_key]
+
+    def work(self, *args: Any) -> dict[str, Any]:
+        """How a call on `args` runs: its layout ("flat" or "buckets"), the rows it
+        computes along the ragged axis (the packed rows, or each example's padded bucket
+        size summed), the true rows (the sum of the lengths), and the bucket sizes."""
+        values, in_axes, ragged, lengths = self._arguments(args)
+        call = self._call_plan(values, in_axes, ragged, lengths)
+        true = int(lengths.sum())
+        if len(call) == 3:
+            return {"layout": "flat", "rows": call[0].rows, "true_rows": true, "buckets": []}
+        sizes = [prog[0].padded_size for _, _, prog in call[0]]
+        rows = sum(count * prog[0].padded_size for count, _, prog in call[0])
+        return {"layout": "buckets", "rows": rows, "true_rows": true, "buckets": sizes}
+
+    def _run(self, run: Runner, args: list[Any]) -> Any:
         try:
-            stacked, per_bucket = self._run(run, [*leaves, lengths_on_device, order_on_device])
+            return self._run_once(run, args)
         except VmlirUnsupportedError as e:
             if "differentiation" not in str(e):
                 raise
@@ -342,7 +374,6 @@ class RaggedVmapped:
                 "ragged vmap: jax.grad / jax.jvp through a ragged vmap is not supported yet; "
                 "differentiate per example inside it instead: vmlir.vmap(jax.grad(fn), ragged=...)"
             ) from e
-        return self._assemble(plan, stacked, per_bucket, order, lengths)
 
     def _plan(self, values, in_axes, ragged, lengths: np.ndarray):
         """The buckets of one call: (plan, runner, order, lengths and order on the
@@ -369,7 +400,7 @@ class RaggedVmapped:
         key = (tuple((b.count, b.padded, id(b.text)) for b in buckets), layout.tail and id(layout.tail[1]))
         run = self._runners.get(key)
         if run is None:
-            run = self._runners[key] = _Runner(runner(buckets, layout), xla_options([b.text for b in buckets]))
+            run = self._runners[key] = Runner(runner(buckets, layout), xla_options([b.text for b in buckets]))
         return plan, run, order, jnp.asarray(lengths), jnp.asarray(order)
 
     def _layout(self, values, in_axes, ragged, first, total: int) -> Layout:
@@ -382,12 +413,13 @@ class RaggedVmapped:
         where = tuple(split.outputs) if split is not None else tuple(("head", k) for k in range(len(out_dims)))
         return Layout(tuple(in_axes), tuple(ragged), LENGTH_DTYPE, tuple(out_dims), where, tail)
 
-    def _run(self, run: _Runner, args: list[Any]) -> Any:
+    def _run_once(self, run: Runner, args: list[Any]) -> Any:
         """Call the runner: inside a trace (the user's jax.jit) as it is; on arrays
         through an executable compiled once per argument shapes with `xla_options`."""
         if any(isinstance(a, jax.core.Tracer) for a in args):
             return run.jitted(*args)
-        ckey = (id(run), tuple((a.shape, str(a.dtype)) for a in avals_of(args)))
+        # shapes and dtypes as they are (hashable): printing them cost more than the call
+        ckey = (id(run), tuple((np.shape(a), _dtype(a)) for a in args))
         exe = self._executables.get(ckey)
         if exe is None:
             exe = self._executables[ckey] = run.jitted.lower(*args).compile(compiler_options=run.options)
@@ -437,8 +469,12 @@ class RaggedVmapped:
         return jax.tree_util.tree_unflatten(trace0.out_tree, results)
 
     def lower(self, *args: Any) -> list[dict[str, str]]:
-        """The IR of every stage (name -> text) for each bucket's program."""
+        """The IR of every stage (name -> text) for each bucket's program (one: the
+        packed program, when the call runs packed)."""
         values, in_axes, ragged, lengths = self._arguments(args)
+        flat = ragged_flat.plan(self, values, in_axes, ragged, lengths, record=True)
+        if flat is not None:
+            return [dict(flat.stages.texts)]
         sizes = self._buckets(lengths)
         bucket_of = np.searchsorted(np.asarray(sizes), lengths)
         texts = []

@@ -37,6 +37,15 @@ least-squares fit's LU pivoting loop ran as fast either way (docs/ragged.md)."""
 
 
 @dataclass(frozen=True)
+class Runner:
+    """The jitted function that runs a call (its buckets, or its packed program), and the
+    XLA options of its executable on arrays (its programs choose them)."""
+
+    jitted: Callable[..., Any]
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Bucket:
     """One bucket's program: `count` examples, padded to `padded`, starting at `start` in
     the length order."""

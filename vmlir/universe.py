@@ -72,6 +72,12 @@ def _ragged():
     return BatchRaggedPass
 
 
+def _ragged_flat():
+    from vmlir.passes.ragged_flat import BatchRaggedFlatPass
+
+    return BatchRaggedFlatPass
+
+
 VMLIR_UNIVERSE = Universe(
     all_dialects={"batch": _batch, "stablehlo": _stablehlo, "chlo": _chlo},
     all_passes={
@@ -83,5 +89,6 @@ VMLIR_UNIVERSE = Universe(
         "batch-lower": _lower,
         "batch-shard": _shard,
         "batch-ragged": _ragged,
+        "batch-ragged-flat": _ragged_flat,
     },
 )

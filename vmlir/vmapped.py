@@ -102,6 +102,7 @@ def vmap(
     ragged_out: str = "list",
     max_buckets: int = 1,
     bucket_sizes: Any = None,
+    layout: str = "auto",
 ) -> Any:
     """Vectorize `fn` over a batch axis, with jax.vmap's semantics, through vmlir's compiler.
 
@@ -113,7 +114,8 @@ def vmap(
     mesh the arguments' shardings say it already.
     `ragged`: per argument, the per-example axis along which examples differ in length
     (or None); such arguments are lists of arrays or `vmlir.Ragged`. Options
-    `ragged_out`, `max_buckets`, `bucket_sizes` (docs/ragged.md).
+    `ragged_out`, `max_buckets`, `bucket_sizes`, `layout` ("auto", "flat": the rows
+    of all examples packed into one array; "buckets") (docs/ragged.md).
     """
     if ragged is not None:
         from vmlir.ragged import RaggedVmapped
@@ -124,7 +126,9 @@ def vmap(
                 "ragged vmap: axis_size, chunk_size, axis_name and spmd_axis_name "
                 "are not supported together with ragged= yet"
             )
-        return RaggedVmapped(fn, ragged, in_axes, ragged_out, max_buckets, bucket_sizes, out_axes=out_axes)
-    if ragged_out != "list" or max_buckets != 1 or bucket_sizes is not None:
-        raise ValueError("vmap's ragged_out, max_buckets and bucket_sizes need ragged=...")
+        return RaggedVmapped(
+            fn, ragged, in_axes, ragged_out, max_buckets, bucket_sizes, out_axes=out_axes, layout=layout
+        )
+    if ragged_out != "list" or max_buckets != 1 or bucket_sizes is not None or layout != "auto":
+        raise ValueError("vmap's ragged_out, max_buckets, bucket_sizes and layout need ragged=...")
     return Vmapped(fn, in_axes, out_axes, axis_size, chunk_size, axis_name, spmd_axis_name)

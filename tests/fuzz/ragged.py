@@ -5,13 +5,17 @@
 Program i is a chain of steps drawn by `random.Random(f"{seed}:{i}")` from ops the
 batch-ragged pass covers (elementwise, x @ W, reductions, softmax, logsumexp, var,
 x.T @ x, attention, x.shape[0] as a value, cumulative ops, reverse, sort / argsort /
-top_k, x[-1] / x[0] / x[-2:], scans and fori loops over the rows, convolutions). Each runs as vmlir.vmap(fn, ragged=0) with
-up to 3 buckets, and must (1) equal a Python loop calling fn on every example at its
-true shape (rtol = atol = 1e-4), (2) give bit-identical outputs when the padding holds
-NaN instead of zeros. Outcomes: ok, mismatch (either property fails), unsupported
+top_k, x[-1] / x[0] / x[-2:], scans and fori loops over the rows, convolutions). Half
+the programs use only the steps that map and reduce the ragged axis (FLAT_STEPS): those
+must run packed (layout "flat", docs/ragged.md); the others mostly run in buckets. Each
+runs as vmlir.vmap(fn, ragged=0) with up to 3 buckets, and must (1) equal a Python loop
+calling fn on every example at its true shape (rtol = atol = 1e-4), (2) give
+bit-identical outputs when the padding holds NaN instead of zeros (for a packed program:
+the storage's padding and the packed rows past the last example). Outcomes: ok, mismatch
+(either property fails, or a FLAT_STEPS program that did not run packed), unsupported
 (VmlirUnsupportedError: the generator should avoid these), crash (anything else). The
-last line is `programs: N, mismatches: M, crashes: C, unsupported: U`; exit code 1 when
-M or C is nonzero.
+last line is `programs: N (packed: F), mismatches: M, crashes: C, unsupported: U`; exit
+code 1 when M or C is nonzero.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from jax import lax
 
 import vmlir
 import vmlir.ragged
+import vmlir.ragged_flat
 from vmlir.errors import VmlirUnsupportedError
 
 D = 4
@@ -70,7 +75,23 @@ RAGGED_TO_FIXED = {
     "top2": lambda x, w: jnp.sum(lax.top_k(x.T, 2)[0], axis=1),
     "final_state": lambda x, w: lax.scan(lambda h, r: (jnp.tanh(h @ w + r), None), jnp.zeros(D), x)[0],
     "fori": lambda x, w: lax.fori_loop(0, x.shape[0], lambda i, c: c + x[i] * i, jnp.zeros(D)),
+    "masked_mean": lambda x, w: jnp.sum(jnp.where(x > 0, x, 0.0), axis=0) / jnp.maximum(jnp.sum(x > 0, axis=0), 1),
+    "prod": lambda x, w: jnp.prod(1.0 + 0.05 * jnp.tanh(x), axis=0),
+    "all_any": lambda x, w: jnp.all(x > -2, axis=0) + 0.5 * jnp.any(x > 1, axis=0),
+    "moments": lambda x, w: jnp.std(x, axis=0) + jnp.mean(x * x) - jnp.min(x),
 }
+RAGGED_TO_RAGGED.update({
+    "per_example_dot": lambda x, w: x * jnp.tanh(x @ (jnp.max(x, axis=0) @ w))[:, None],
+    "standardize": lambda x, w: (x - jnp.mean(x, axis=0)) / (jnp.std(x, axis=0) + 1.0),
+    "scale_by_length": lambda x, w: 0.1 * x * jnp.float32(x.shape[0] + 1) - jnp.sum(x) / x.shape[0],
+})
+FLAT_STEPS = (
+    "tanh", "gauss", "scale", "matmul", "softmax0", "softmax1", "center", "normalize", "attend",
+    "per_example_dot", "standardize", "scale_by_length",
+    "sum", "mean", "max", "min", "var", "logsumexp", "gram", "pool_attention", "length",
+    "masked_mean", "prod", "all_any", "moments",
+)
+"""Steps that only map and reduce the ragged axis: a chain of them runs packed."""
 NEEDS_THREE_ROWS = {"tail2", "top2", "conv"}
 """Steps that take a fixed number of rows (the API refuses shorter examples)."""
 
@@ -79,6 +100,7 @@ NEEDS_THREE_ROWS = {"tail2", "top2", "conv"}
 class Program:
     steps: tuple[str, ...]
     outputs: str  # "fixed", "ragged" or "both"
+    flat: bool = False  # drawn from FLAT_STEPS only: must run packed
 
     def fn(self, x, w):
         fixed = jnp.zeros(D)
@@ -96,11 +118,12 @@ class Program:
 
 def generate(key: str) -> Program:
     rng = random.Random(key)
-    names = [*RAGGED_TO_RAGGED, *RAGGED_TO_FIXED]
+    flat = rng.random() < 0.5
+    names = list(FLAT_STEPS) if flat else [*RAGGED_TO_RAGGED, *RAGGED_TO_FIXED]
     steps = tuple(rng.choice(names) for _ in range(rng.randint(2, 5)))
     if not any(s in RAGGED_TO_FIXED for s in steps):
-        steps += (rng.choice(list(RAGGED_TO_FIXED)),)
-    return Program(steps, rng.choice(["fixed", "ragged", "both"]))
+        steps += (rng.choice([s for s in names if s in RAGGED_TO_FIXED]),)
+    return Program(steps, rng.choice(["fixed", "ragged", "both"]), flat)
 
 
 def _inputs(seed: int, i: int, shortest: int = 1):
@@ -132,10 +155,21 @@ def _check(program: Program, seed: int, i: int) -> tuple[str, str]:
         f = vmlir.vmap(program.fn, ragged=(0, None), in_axes=(0, None), max_buckets=3)
         zero = vmlir.Ragged.from_list(xs, padded_size=max(len(x) for x in xs) + 2)
         got = f(zero, w)
+        layout = f.work(zero, w)["layout"]
+        if program.flat and layout != "flat":
+            return "mismatch", f"a chain of FLAT_STEPS ran in {layout}"
         values = np.array(zero.values)
         pos = np.arange(values.shape[1])[None, :, None]
         nan = vmlir.Ragged(np.where(pos < zero.lengths[:, None, None], values, np.nan), zero.lengths)
-        got_nan = f(nan, w)
+        if layout == "flat":  # a fresh runner, whose packed rows past the examples hold NaN
+            kept, vmlir.ragged_flat.PAD_ROWS_FILL = vmlir.ragged_flat.PAD_ROWS_FILL, np.nan
+            try:
+                f = vmlir.vmap(program.fn, ragged=(0, None), in_axes=(0, None), max_buckets=3)
+                got_nan = f(nan, w)
+            finally:
+                vmlir.ragged_flat.PAD_ROWS_FILL = kept
+        else:
+            got_nan = f(nan, w)
     except VmlirUnsupportedError as e:
         return "unsupported", str(e)
     except Exception as e:  # noqa: BLE001 - a fuzzer reports every failure
@@ -154,11 +188,13 @@ def _check(program: Program, seed: int, i: int) -> tuple[str, str]:
 
 
 def run(n: int, seed: int, start: int = 0, verbose: bool = False) -> Counter:
+    """Outcome counts; "packed" counts the FLAT_STEPS programs (checked to run packed)."""
     counts: Counter = Counter()
     for i in range(start, start + n):
         program = generate(f"{seed}:{i}")
         outcome, detail = check(program, seed, i)
         counts[outcome] += 1
+        counts["packed"] += program.flat and outcome == "ok"
         if outcome != "ok" or verbose:
             print(f"program {i} {program}: {outcome} {detail}")
     return counts
@@ -175,7 +211,7 @@ def main() -> None:
     start, n = (args.only, 1) if args.only is not None else (args.start, args.n)
     c = run(n, args.seed, start, args.verbose)
     print(
-        f"programs: {sum(c.values())}, mismatches: {c['mismatch']}, crashes: {c['crash']}, "
+        f"programs: {sum(c.values()) - c['packed']} (packed: {c['packed']}), mismatches: {c['mismatch']}, crashes: {c['crash']}, "
         f"unsupported: {c['unsupported']}"
     )
     sys.exit(1 if c["mismatch"] or c["crash"] else 0)
