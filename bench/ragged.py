@@ -199,7 +199,8 @@ def render(rows: list[dict], rounds: int) -> str:
         "array) where the ragged axis is only mapped and reduced, in buckets otherwise; "
         "vmlir buckets forces the buckets. Padded work: rows computed along the ragged axis "
         "over the true rows, for vmlir ragged [its layout], vmlir buckets (padded rows plus "
-        f"`vmlir.ragged.PROGRAM_ROWS` per program, minimized, at most {MAX_BUCKETS} buckets; "
+        "`vmlir.ragged.PROGRAM_ROWS_PER_OP` x the program's ops per program, minimized, "
+        f"at most {MAX_BUCKETS} buckets; "
         "its sizes in the buckets column), the least "
         f"any {MAX_BUCKETS} buckets of consecutive lengths give, and the hand-written code's. "
         "Error: max |result - per-example loop| / max(1, max |loop|) over every contender.",

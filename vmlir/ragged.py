@@ -25,14 +25,14 @@ from vmlir.compiler import Stages, default_pipeline, run_pipeline
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
-from vmlir.frontend.ragged_split import SplitPlan, head, plan_split, result_avals, tail, worth_splitting
+from vmlir.frontend.ragged_split import SplitPlan, head, head_ops, plan_split, result_avals, tail, worth_splitting
 from vmlir.ir import print_custom
 from vmlir import ragged_flat
 from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, Runner, runner, xla_options
 
 Axis = int | None
 
-__all__ = ["PROGRAM_ROWS", "XLA_OPTIONS", "Ragged", "RaggedVmapped", "choose_buckets"]
+__all__ = ["PROGRAM_ROWS_PER_OP", "XLA_OPTIONS", "Ragged", "RaggedVmapped", "choose_buckets"]
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,16 @@ class Ragged:
         return out
 
 
-PROGRAM_ROWS = 2048
+PROGRAM_ROWS_PER_OP = 320
 """What one more bucket program must save, in padded rows (an example's positions along
-the ragged axis, summed over the examples) per call, to be worth its compile: the bucket
-count minimizes `padded rows + PROGRAM_ROWS * programs` (docs/ragged.md, "Buckets").
-Measured on CPU for the bench's programs: a bucket program compiles in 0.04-0.25 s (CPU
-time) and a padded row runs in 0.1-0.3 us, so 2048 rows a call pay a compile back in about
-200-600 calls. 0: compiles are free, the buckets minimize padded work alone."""
+the ragged axis, summed over the examples) per call, for each op it compiles (its body's
+ops, nested ones included, less a tail that compiles once): the bucket count minimizes
+`padded rows + PROGRAM_ROWS_PER_OP * ops * programs` (docs/ragged.md, "Buckets"). XLA's
+compile of a bucket program grows with its ops, loops or not (measured on CPU for the
+bench's programs: 6-8 ms of CPU time per op, 0.08 s for the MLP's 10 ops, 0.2-0.27 s for
+the GRU's and attention's 32-33), and a padded row runs in 0.1-0.3 us, so a program pays
+its compile back in about 100 calls. 0: compiles are free, the buckets minimize padded
+work alone."""
 
 
 def choose_buckets(lengths: np.ndarray, max_buckets: int, program_rows: float = 0) -> list[int]:
@@ -241,14 +244,24 @@ class RaggedVmapped:
             raise ValueError("vmap(..., ragged=...) needs at least one ragged argument")
         return values, in_axes, ragged, lengths
 
-    def _buckets(self, lengths: np.ndarray) -> list[int]:
+    def _buckets(self, values, in_axes, ragged, lengths: np.ndarray) -> list[int]:
         if self.bucket_sizes is not None:
             if self.bucket_sizes[-1] < lengths.max():
                 raise ValueError(
                     f"bucket_sizes {self.bucket_sizes} has no bucket for length {lengths.max()}"
                 )
             return self.bucket_sizes
-        return choose_buckets(lengths, self.max_buckets, PROGRAM_ROWS)
+        # the program's ops price one more bucket; the buckets re-specialize this trace
+        template = self._template(values, in_axes, ragged, len(lengths), *self._first_trace(lengths))
+        ops = head_ops(template.trace.module, template.split)
+        return choose_buckets(lengths, self.max_buckets, PROGRAM_ROWS_PER_OP * ops)
+
+    def _first_trace(self, lengths: np.ndarray) -> tuple[int, int]:
+        """Where a call traces `fn` (padded size, and the size its diff reaches): at the
+        first bucket a one-op program would get; the fewer buckets of a bigger program
+        start there or above (else `_template` retraces), so they re-specialize it."""
+        first = choose_buckets(lengths, self.max_buckets, PROGRAM_ROWS_PER_OP)[0]
+        return max(first, 2), int(lengths.max())
 
     def _program(self, values, in_axes, ragged, batch: int, size: int, span: int, record: bool = False):
         """The compiled program of one bucket (cached); with `record`, one that keeps the
@@ -378,7 +391,7 @@ class RaggedVmapped:
     def _plan(self, values, in_axes, ragged, lengths: np.ndarray):
         """The buckets of one call: (plan, runner, order, lengths and order on the
         device)."""
-        sizes = self._buckets(lengths)
+        sizes = self._buckets(values, in_axes, ragged, lengths)
         order = np.argsort(lengths, kind="stable")
         counts = np.bincount(np.searchsorted(np.asarray(sizes), lengths), minlength=len(sizes))
         plan, buckets, start = [], [], 0
@@ -475,7 +488,7 @@ class RaggedVmapped:
         flat = ragged_flat.plan(self, values, in_axes, ragged, lengths, record=True)
         if flat is not None:
             return [dict(flat.stages.texts)]
-        sizes = self._buckets(lengths)
+        sizes = self._buckets(values, in_axes, ragged, lengths)
         bucket_of = np.searchsorted(np.asarray(sizes), lengths)
         texts = []
         for b, size in enumerate(sizes):

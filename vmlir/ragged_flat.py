@@ -140,8 +140,8 @@ def plan(vm: Any, values, in_axes, ragged, lengths: np.ndarray, record: bool = F
         return None
     total, n = int(lengths.sum()), len(lengths)
     rows = padded_rows(total)
-    # traced where the first bucket would be: a program refused here runs in buckets
-    template = vm._template(values, in_axes, ragged, n, max(vm._buckets(lengths)[0], 2), rows + 64)
+    # traced where the buckets trace: a program refused here runs in buckets on this trace
+    template = vm._template(values, in_axes, ragged, n, vm._first_trace(lengths)[0], rows + 64)
     why = blocker(template.trace)
     if why is not None:
         if vm.layout == "flat":

@@ -278,7 +278,7 @@ def priced(n: int, options: Any) -> tuple[str, ...]:
 TAIL_COPY = 30_000.0
 """What one more of refill's tail loops must save per call, in lane-ops, for each lane-op
 it adds to the program (its copy of the body plus TAIL_LOOP), to be worth compiling (as
-vmlir/ragged.py's PROGRAM_ROWS for a bucket program). Measured on XLA CPU: a tail loop
+vmlir/ragged.py's PROGRAM_ROWS_PER_OP for a bucket program). Measured on XLA CPU: a tail loop
 compiles in ~4 ms per lane-op of the body plus ~0.4 s (0.5 s for the bench's 24-op
 bodies at 100k examples, ~1.7 s for a 329-op body of jax.random calls), and a lane-op
 runs in ~0.3 ns, so a loop that saves this much pays its compile back in ~400 calls.

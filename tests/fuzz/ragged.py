@@ -142,11 +142,11 @@ def check(program: Program, seed: int, i: int) -> tuple[str, str]:
     """(outcome, detail) for one program."""
     # Free compiles: up to 3 buckets even for these short examples (one program would
     # be cheaper, and would leave the bucketing untested).
-    kept, vmlir.ragged.PROGRAM_ROWS = vmlir.ragged.PROGRAM_ROWS, 0
+    kept, vmlir.ragged.PROGRAM_ROWS_PER_OP = vmlir.ragged.PROGRAM_ROWS_PER_OP, 0
     try:
         return _check(program, seed, i)
     finally:
-        vmlir.ragged.PROGRAM_ROWS = kept
+        vmlir.ragged.PROGRAM_ROWS_PER_OP = kept
 
 
 def _check(program: Program, seed: int, i: int) -> tuple[str, str]:

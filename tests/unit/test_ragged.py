@@ -139,7 +139,7 @@ def test_padding_never_read(fn, ragged, args):
 
 
 def test_buckets_give_the_loop_results_with_few_programs(monkeypatch):
-    monkeypatch.setattr(vmlir.ragged, "PROGRAM_ROWS", 0)  # several buckets of short examples
+    monkeypatch.setattr(vmlir.ragged, "PROGRAM_ROWS_PER_OP", 0)  # several buckets of short examples
     lengths = np.random.default_rng(2).lognormal(1.5, 0.8, size=16).astype(int) + 1
     xs = [np.random.default_rng(int(n)).normal(size=(int(n), D)).astype(np.float32) for n in lengths]
     f = _vmap(pooled_mlp, (0, None), max_buckets=4, layout="buckets")

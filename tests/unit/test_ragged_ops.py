@@ -158,7 +158,7 @@ def test_equals_python_loop_and_padding_never_read(fn):
 def test_buckets_with_a_scan(monkeypatch):
     """Two buckets, each its own program: the GRU still equals the loop. (Free compiles:
     on examples this short one program would be cheaper than two.)"""
-    monkeypatch.setattr(vmlir.ragged, "PROGRAM_ROWS", 0)
+    monkeypatch.setattr(vmlir.ragged, "PROGRAM_ROWS_PER_OP", 0)
     f = vmlir.vmap(gru, ragged=0, max_buckets=2)
     _check_equal_to_loop(f(XS), _loop(gru, XS))
     assert len(f.lower(XS)) == 2

@@ -66,7 +66,7 @@ def test_the_size_free_tail_runs_once_over_every_bucket(monkeypatch):
     import vmlir
     import vmlir.ragged
 
-    monkeypatch.setattr(vmlir.ragged, "PROGRAM_ROWS", 0)  # three buckets of short examples
+    monkeypatch.setattr(vmlir.ragged, "PROGRAM_ROWS_PER_OP", 0)  # three buckets of short examples
     rng = np.random.default_rng(3)
     xs = [rng.normal(size=(n, 2)).astype(np.float32) for n in (3, 17, 5, 30, 9, 4, 22)]
     f = vmlir.vmap(fit, ragged=0, max_buckets=3)

@@ -126,6 +126,15 @@ def worth_splitting(module: ModuleOp, plan: SplitPlan) -> bool:
     return work >= _MIN_TAIL_OPS
 
 
+def head_ops(module: ModuleOp, plan: SplitPlan | None) -> int:
+    """The ops of the program each bucket compiles (nested ones included): the body, less
+    the tail when it is cut (the tail compiles once, whatever the buckets)."""
+    tail = plan.tail if plan is not None else frozenset()
+    return sum(
+        1 for i, op in enumerate(_vmap(module).body.block.ops) if i not in tail for _ in op.walk()
+    )
+
+
 def _ref(block: Block, ops: Sequence[Operation], ref: Ref) -> SSAValue:
     kind, i, r = ref
     return ops[i].results[r] if kind == "op" else block.args[i]
