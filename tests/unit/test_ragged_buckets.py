@@ -78,3 +78,17 @@ def test_scan_in_priced_buckets_equals_loop_with_nan_padding():
     pos = np.arange(values.shape[1])[None, :, None]
     nan = vmlir.Ragged(np.where(pos < lengths[:, None, None], values, np.nan), stored.lengths)
     np.testing.assert_array_equal(np.asarray(f(nan, W)), base)
+
+
+def test_one_trace_prices_and_serves_every_bucket(monkeypatch):
+    """The ops are read off the trace the buckets then re-specialize: no second trace."""
+    traces = []
+    trace = vmlir.ragged.trace_ragged
+    monkeypatch.setattr(vmlir.ragged, "trace_ragged", lambda *a, **k: traces.append(a[5]) or trace(*a, **k))
+    lengths = np.clip(np.random.default_rng(1).lognormal(3.0, 0.7, size=256).astype(int), 2, 400)
+    xs = vmlir.Ragged.from_list(_examples(lengths))
+    for layout in ("buckets", "auto"):
+        traces.clear()
+        f = vmlir.vmap(gru, ragged=(0, None), in_axes=(0, None), max_buckets=6, layout=layout)
+        assert len(f.work(xs, W)["buckets"]) > 1
+        assert len(traces) == 1, traces
