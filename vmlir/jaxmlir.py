@@ -280,8 +280,6 @@ def name_host_callbacks(module: Any, callbacks: Sequence[Any]) -> None:
 def _register_host_callbacks(ctx: mlir.LoweringRuleContext, module: Any) -> None:
     """Give each named callback of `module` a slot among the host callbacks of the
     computation being lowered, and point its call's index there."""
-    from jax._src.lib.mlir.dialects import hlo  # noqa: F401 - registers the dialect
-
     mc = ctx.module_context
     slots: dict[str, int] = {}
 
