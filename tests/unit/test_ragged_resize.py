@@ -27,6 +27,10 @@ def attention(x):
     return p @ x, x.T @ x, x.shape[0] * jnp.ones(2)
 
 
+def _op_name(message: str) -> str:
+    return message.split(" (from ")[0]
+
+
 @pytest.mark.parametrize("fn", [pooled, attention, *CASES], ids=lambda f: f.__name__)
 def test_resized_program_equals_a_fresh_trace(fn):
     template = trace_ragged(fn, _shapes, [0], [0], 4, 5, span=40)
@@ -35,7 +39,12 @@ def test_resized_program_equals_a_fresh_trace(fn):
     assert resized.padded_size == fresh.padded_size == 23
     assert print_custom(resized.module) == print_custom(fresh.module)
     assert resized.out_avals == fresh.out_avals
-    assert (resized.min_length, resized.min_length_op) == (fresh.min_length, fresh.min_length_op)
+    # The op that sets the minimum length is the same; its Python line is the template's
+    # (jax reuses lowerings of the same code, locations included, across traces, so a
+    # fresh trace may or may not carry the line: seen once in CI, not locally).
+    assert resized.min_length == fresh.min_length
+    assert _op_name(resized.min_length_op) == _op_name(fresh.min_length_op)
+    assert resized.min_length_op == template.min_length_op
     # the template stays as it was: a second bucket resizes the same program
     assert print_custom(template.at(23, 7).module) == print_custom(fresh.module)
 
