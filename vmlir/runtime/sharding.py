@@ -127,12 +127,8 @@ def batch_sharding(
         names = _names(spmd_axis_name)
         mesh = _find_mesh(names, avals)
         if mesh is None:
-            raise VmlirError(
-                f"vmap spmd_axis_name={spmd_axis_name!r}: no mesh with "
-                f"{'axes' if len(names) > 1 else 'axis'} {', '.join(map(repr, names))} is "
-                "known here; call it under `with jax.set_mesh(mesh):` or on arguments "
-                "sharded over an Explicit mesh"
-            )
+            # jax.vmap too runs without a mesh that has the axis: nothing to split over
+            return None
     else:
         mesh, names = _explicit_batch_entry(avals, in_axes)
         if mesh is None:
