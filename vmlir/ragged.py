@@ -188,6 +188,7 @@ class RaggedVmapped:
         self._tails: dict[Any, tuple[str, tuple[Any, ...]]] = {}
         self._executables: dict[Any, Any] = {}
         self._calls: dict[Any, Any] = {}
+        self._checked: dict[Any, tuple[_Template, int]] = {}  # the shortest length checked
         for attr in ("__name__", "__qualname__", "__doc__"):
             if hasattr(fn, attr):
                 setattr(self, attr, getattr(fn, attr))
@@ -297,7 +298,7 @@ class RaggedVmapped:
         """One trace serves every bucket (and call) with these argument shapes: it is
         re-specialized to each padded size, which costs little next to tracing."""
         shapes = lambda p: self._shapes(values, in_axes, ragged, p)  # noqa: E731
-        tkey = (tuple(in_axes), tuple(ragged), tuple(map(str, shapes(0))))
+        tkey = self._template_key(values, in_axes, ragged)
         template = self._templates.get(tkey)
         if template is None or template.padded_size > size or span > template.span:
             traced = trace_ragged(self.fn, shapes, in_axes, ragged, batch, size, span)
@@ -306,6 +307,9 @@ class RaggedVmapped:
                 split = None
             template = self._templates[tkey] = _Template(traced, max(span, 2 * traced.padded_size + 3), split)
         return template
+
+    def _template_key(self, values, in_axes, ragged) -> Any:
+        return (tuple(in_axes), tuple(ragged), tuple(map(str, self._shapes(values, in_axes, ragged, 0))))
 
     @staticmethod
     def _shapes(values, in_axes, ragged, p: int) -> list[jax.ShapeDtypeStruct]:
@@ -361,8 +365,24 @@ class RaggedVmapped:
             if len(self._calls) >= _CALLS_KEPT:
                 self._calls.pop(next(iter(self._calls)))
             flat = ragged_flat.plan(self, values, in_axes, ragged, lengths)
-            self._calls[call_key] = flat or self._plan(values, in_axes, ragged, lengths)
+            call = flat or self._plan(values, in_axes, ragged, lengths)
+            self._check_shortest(values, in_axes, ragged, lengths)
+            self._calls[call_key] = call
         return self._calls[call_key]
+
+    def _check_shortest(self, values, in_axes, ragged, lengths: np.ndarray) -> None:
+        """`fn` is the same program at the call's shortest length as at the padded sizes
+        it was traced at (RaggedTrace.check_length), once per trace and shorter length."""
+        shortest = max(int(lengths.min()), 2)  # at 1 JAX emits other ops (see _program_key)
+        tkey = self._template_key(values, in_axes, ragged)
+        template = self._templates[tkey]
+        checked, down_to = self._checked.get(tkey, (None, 0))
+        if shortest >= (down_to if checked is template else template.padded_size):
+            return
+        if shortest >= template.trace.min_length:  # else the call has raised, naming the op
+            shapes = lambda p: self._shapes(values, in_axes, ragged, p)  # noqa: E731
+            template.trace.check_length(self.fn, shapes, in_axes, len(lengths), shortest)
+        self._checked[tkey] = (template, shortest)
 
     def work(self, *args: Any) -> dict[str, Any]:
         """How a call on `args` runs: its layout ("flat" or "buckets"), the rows it

@@ -19,7 +19,7 @@ The program traced at P, with these constants replaced, is wrapped in a batch.vm
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -60,6 +60,9 @@ class RaggedTrace:
     min_length_op: str = ""  # the op (and Python line) that needs it
     follows: tuple[Follows, ...] = ()  # the attributes that are the padded size + a constant
     fixed: frozenset[int] = frozenset()  # the sizes of the dimensions that are not ragged
+    # the other traces the diff compared (unrewritten) and their sizes: a shorter length is
+    # checked against them (`check_length`); not kept by `at`
+    others: tuple[tuple[ModuleOp, int], ...] = field(default=(), repr=False, compare=False)
 
     def at(self, padded_size: int, axis_size: int) -> RaggedTrace:
         """The same program for `axis_size` examples padded to `padded_size` (or the
@@ -72,6 +75,37 @@ class RaggedTrace:
             module, size, self.out_tree, out_avals, self.out_ragged_dims,
             *_min_length(module, size), self.follows, self.fixed,
         )
+
+
+    def check_length(
+        self,
+        fn: Callable[..., Any],
+        shapes: Callable[[int], Sequence[jax.ShapeDtypeStruct]],
+        in_axes: Sequence[Axis],
+        axis_size: int,
+        length: int,
+    ) -> None:
+        """Raise unless `fn` traced at `length` (a call's shortest example, shorter than
+        the sizes this trace was compared at) is the same program: Python code that
+        branches on `x.shape` at a threshold below the padded size would otherwise run
+        the long examples' branch on the short ones. A size some fixed dimension has is
+        not a free size: the next free one is checked instead."""
+        if not self.others or length >= min(n for _, n in self.others):
+            return
+        fn = convert(fn)
+        sizes = [n for _, n in self.others]
+        for n in range(length, sizes[0]):
+            module = _trace(fn, shapes, in_axes, axis_size, n)[0]
+            try:
+                _diff([module, *(m for m, _ in self.others)], [n, *sizes], rewrite=False)
+            except _Collision:
+                continue
+            except VmlirUnsupportedError as e:
+                raise VmlirUnsupportedError(
+                    f"{e} (traced at {sizes[0]} and at {n}, the size the call's shortest "
+                    "examples run at)"
+                ) from None
+            return
 
 
 class _Collision(Exception):
@@ -303,10 +337,11 @@ def _following(same_ops: Sequence[Operation], props: Sequence[str]) -> list[tupl
     return out
 
 
-def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> tuple[Follows, ...]:
+def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int], rewrite: bool = True) -> tuple[Follows, ...]:
     """Check the traces agree except along the length; turn the constants of the first
     that are `a * n + b` in the padded size n into the length operand's a * n + b.
-    Returns the attributes of the first that remain the padded size plus a constant."""
+    Returns the attributes of the first that remain the padded size plus a constant.
+    Without `rewrite`, only checks (no module is changed)."""
     vmaps = [_vmap_of(m) for m in modules]
     ops = [list(v.body.walk()) for v in vmaps]
     if any([o.name for o in other] != [o.name for o in ops[0]] for other in ops[1:]):
@@ -360,6 +395,8 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int]) -> tuple[Follows, .
                 raise VmlirUnsupportedError(
                     f"ragged vmap: {where(first)} has attributes that depend on the length"
                 )
+    if not rewrite:
+        return ()
     for op, slope, offset in replace:
         t = op.output.type
         assert isinstance(t, TensorType)
@@ -438,7 +475,7 @@ def trace_ragged(
         )
         return RaggedTrace(
             mod_p, size, out_tree, out_avals, out_dims, *_min_length(mod_p, size), follows,
-            fixed_dims(_vmap_of(mod_p), size),
+            fixed_dims(_vmap_of(mod_p), size), tuple(zip(others, sizes[1:])),
         )
     raise VmlirError(
         f"ragged vmap: every padded size from {padded_size} to {size - 1} is also the size "
