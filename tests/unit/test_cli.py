@@ -73,6 +73,19 @@ def test_opt_input_that_ends_inside_a_region(tmp_path):
     assert "missing '}'" in proc.stderr
 
 
+def test_opt_input_that_ends_inside_an_argument_list(tmp_path):
+    """Cut inside a function's argument attributes: the message reads as one sentence."""
+    bad = tmp_path / "args.mlir"
+    bad.write_text("func.func @f(%x: tensor<4xf32> {\n")
+    proc = _run("opt", str(bad))
+    _assert_clean_failure(proc)
+    assert proc.stderr.strip() == (
+        f"vmlir-opt: error: {bad}:2:1: unexpected end of input: expected bare-id or "
+        "string-literal here as part of attribute entry! (a region, block or op is not "
+        "closed: missing '}' or ')'?)"
+    ), proc.stderr
+
+
 def test_opt_missing_unreadable_and_binary_input(tmp_path):
     """A missing file, a folder, bytes that are not UTF-8, an -o into a missing folder:
     exit code 1, one error line naming the problem, no traceback."""

@@ -69,7 +69,10 @@ def _parse_error_text(e: ParseError) -> str:
     # (" in block definition", under an empty source line): say what happened.
     if e.span.start >= len(e.span.input.content.rstrip()):
         loc = e.span.get_location()
-        return (f"{loc}: unexpected end of input{e.msg.rstrip()} "
+        detail = e.msg.strip()
+        if detail:
+            detail = (" " if detail.startswith("in ") else ": ") + detail[0].lower() + detail[1:]
+        return (f"{loc}: unexpected end of input{detail} "
                 "(a region, block or op is not closed: missing '}' or ')'?)")
     return str(e)
 
