@@ -160,6 +160,15 @@ def test_no_mapped_argument():
     )
 
 
+def test_output_that_is_not_an_array():
+    """A function returning a string: jax.vmap's TypeError, naming the value (not our
+    tracing wrapper)."""
+    _check_like_jax(
+        lambda a: (a.sum(), "done"), (X4,),
+        "Output from batched function 'done' with type <class 'str'> is not a valid JAX type",
+    )
+
+
 def test_vmap_of_non_callable():
     """vmap of something not callable is a TypeError, as in jax."""
     with pytest.raises(TypeError, match=re.escape("vmap requires a callable, got 3")):

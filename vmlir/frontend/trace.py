@@ -138,6 +138,13 @@ def _flat(fn: Callable[..., Any], in_tree: Any, out_trees: list[Any]) -> Callabl
     def flat_fn(*leaves: Any) -> list[Any]:
         out = fn(*jax.tree_util.tree_unflatten(in_tree, leaves))
         out_leaves, out_tree = jax.tree_util.tree_flatten(out)
+        for leaf in out_leaves:
+            if not (hasattr(leaf, "dtype") or isinstance(leaf, (bool, int, float, complex))):
+                # jax.vmap's words; jit's would name this wrapper, not the user's function
+                raise TypeError(
+                    f"Output from batched function {leaf!r} with type {type(leaf)} is not a "
+                    "valid JAX type"
+                )
         out_trees.append(out_tree)
         return out_leaves
 
