@@ -21,61 +21,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmlir import ragged_flat
 from vmlir.compiler import Stages, default_pipeline, run_pipeline
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace, trace_ragged
-from vmlir.frontend.ragged_split import SplitPlan, head, head_ops, plan_split, result_avals, tail, worth_splitting
+from vmlir.frontend.ragged_split import (
+    SplitPlan,
+    head,
+    head_ops,
+    plan_split,
+    result_avals,
+    tail,
+    worth_splitting,
+)
 from vmlir.ir import print_custom
-from vmlir import ragged_flat
+from vmlir.ragged_buckets import choose_buckets
 from vmlir.ragged_runner import XLA_OPTIONS, Bucket, Layout, Runner, runner, xla_options
+from vmlir.ragged_storage import Ragged
 
 Axis = int | None
 
 __all__ = ["PROGRAM_ROWS_PER_OP", "XLA_OPTIONS", "Ragged", "RaggedVmapped", "choose_buckets"]
-
-
-@dataclass(frozen=True)
-class Ragged:
-    """Examples of different lengths stored padded: example i is `values[i]` cut to
-    `lengths[i]` along its (per-example) axis `axis`. The padding may hold anything."""
-
-    values: Any
-    lengths: Any
-    axis: int = 0
-
-    @staticmethod
-    def from_list(arrays: Sequence[Any], axis: int = 0, padded_size: int | None = None) -> Ragged:
-        """Zero-padded storage for `arrays`, which may differ only along `axis`."""
-        arrays = [np.asarray(a) for a in arrays]
-        if not arrays:
-            raise ValueError("a ragged argument needs at least one example")
-        lengths = np.array([a.shape[axis] for a in arrays], dtype=LENGTH_DTYPE)
-        size = int(lengths.max()) if padded_size is None else padded_size
-        rest = [a.shape[:axis] + a.shape[axis + 1 :] for a in arrays]
-        if any(r != rest[0] for r in rest) or len({a.dtype for a in arrays}) != 1:
-            raise ValueError(
-                f"the examples of a ragged argument may differ only along axis {axis}: got "
-                f"shapes {sorted({a.shape for a in arrays})} and dtypes "
-                f"{sorted({str(a.dtype) for a in arrays})}"
-            )
-        shape = list(arrays[0].shape)
-        shape[axis] = size
-        values = np.zeros((len(arrays), *shape), arrays[0].dtype)
-        for i, a in enumerate(arrays):
-            index = [i] + [slice(None)] * a.ndim
-            index[axis + 1] = slice(0, a.shape[axis])
-            values[tuple(index)] = a
-        return Ragged(values, lengths, axis)
-
-    def to_list(self) -> list[Any]:
-        values = np.asarray(self.values)
-        out = []
-        for i, n in enumerate(np.asarray(self.lengths)):
-            index = [slice(None)] * (values.ndim - 1)
-            index[self.axis] = slice(0, int(n))
-            out.append(jnp.asarray(values[i][tuple(index)]))
-        return out
 
 
 PROGRAM_ROWS_PER_OP = 320
@@ -88,44 +55,6 @@ bench's programs: 6-8 ms of CPU time per op, 0.08 s for the MLP's 10 ops, 0.2-0.
 the GRU's and attention's 32-33), and a padded row runs in 0.1-0.3 us, so a program pays
 its compile back in about 100 calls. 0: compiles are free, the buckets minimize padded
 work alone."""
-
-
-def choose_buckets(lengths: np.ndarray, max_buckets: int, program_rows: float = 0) -> list[int]:
-    """The padded sizes (at most `max_buckets`, the largest = the longest length) that
-    minimize `padded work + program_rows * number of buckets`, where the padded work is
-    sum(padded size of each example): each bucket holds a run of consecutive lengths and
-    is padded to its longest. Exact, by dynamic programming over the distinct lengths
-    (O(max_buckets * distinct^2), vectorized): the least padded work for each number of
-    buckets, then the number that minimizes the sum."""
-    sizes, counts = np.unique(np.maximum(np.asarray(lengths, np.int64), 1), return_counts=True)
-    m = len(sizes)
-    before = np.concatenate([[0], np.cumsum(counts)])  # examples shorter than sizes[i]
-    # cost[i, j]: lengths i..j in one bucket padded to sizes[j] (inf when i > j)
-    cost = sizes[None, :] * (before[None, 1:] - before[:-1, None]).astype(np.float64)
-    cost[np.tril_indices(m, -1)] = np.inf
-    best = cost[0].copy()  # best[j]: lengths 0..j in the buckets so far
-    cuts: list[np.ndarray] = []
-    total_with = [best[-1] + program_rows]  # [k - 1]: least work with at most k buckets, plus their cost
-    for _ in range(1, min(max_buckets, m)):
-        # a new last bucket i..j after the best split of 0..i-1
-        total = np.concatenate([[np.inf], best[:-1]])[:, None] + cost
-        cut = np.argmin(total, axis=0)
-        improved = total[cut, np.arange(m)] < best
-        best = np.where(improved, total[cut, np.arange(m)], best)
-        cuts.append(np.where(improved, cut, -1))
-        total_with.append(best[-1] + program_rows * (len(cuts) + 1))
-    # the fewest buckets among equals: a program costs something even when program_rows is 0
-    cuts = cuts[: int(np.argmin(total_with))]
-    chosen, j = [], m - 1
-    for cut in reversed(cuts):
-        if j < 0:
-            break
-        if cut[j] > 0:
-            chosen.append(int(sizes[j]))
-            j = int(cut[j]) - 1
-    if j >= 0:
-        chosen.append(int(sizes[j]))
-    return sorted(chosen)
 
 
 def _dtype(x: Any) -> Any:
@@ -297,7 +226,7 @@ class RaggedVmapped:
     def _template(self, values, in_axes, ragged, batch: int, size: int, span: int) -> _Template:
         """One trace serves every bucket (and call) with these argument shapes: it is
         re-specialized to each padded size, which costs little next to tracing."""
-        shapes = lambda p: self._shapes(values, in_axes, ragged, p)  # noqa: E731
+        shapes = lambda p: self._shapes(values, in_axes, ragged, p)
         tkey = self._template_key(values, in_axes, ragged)
         template = self._templates.get(tkey)
         if template is None or template.padded_size > size or span > template.span:
@@ -380,7 +309,7 @@ class RaggedVmapped:
         if shortest >= (down_to if checked is template else template.padded_size):
             return
         if shortest >= template.trace.min_length:  # else the call has raised, naming the op
-            shapes = lambda p: self._shapes(values, in_axes, ragged, p)  # noqa: E731
+            shapes = lambda p: self._shapes(values, in_axes, ragged, p)
             template.trace.check_length(self.fn, shapes, in_axes, len(lengths), shortest)
         self._checked[tkey] = (template, shortest)
 
