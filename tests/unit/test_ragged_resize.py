@@ -39,9 +39,10 @@ def test_resized_program_equals_a_fresh_trace(fn):
     assert resized.padded_size == fresh.padded_size == 23
     assert print_custom(resized.module) == print_custom(fresh.module)
     assert resized.out_avals == fresh.out_avals
-    # The op that sets the minimum length is the same; its Python line is the template's
-    # (jax reuses lowerings of the same code, locations included, across traces, so a
-    # fresh trace may or may not carry the line: seen once in CI, not locally).
+    # The op that sets the minimum length is the same; its Python line is the template's.
+    # Which line a trace carries is jax's: it reuses lowerings, locations included (the
+    # GRU's two scans share one body, located at the first), and once in CI a fresh
+    # trace carried none (not reproduced here).
     assert resized.min_length == fresh.min_length
     assert _op_name(resized.min_length_op) == _op_name(fresh.min_length_op)
     assert resized.min_length_op == template.min_length_op
