@@ -106,7 +106,7 @@ does not import (vmlir/universe.py, passes/rules/control.py, vmlir/runtime/xla.p
 NOT_ON_A_HIT = (*NOT_ON_A_MISS, "vmlir.frontend.custom_vmap")
 NOT_FOR_A_LIBRARY_FUNCTION = ("vmlir.frontend.pycontrol", "vmlir.frontend.pycontrol_runtime")
 """The control-flow converter: imported for the user's own functions only
-(vmlir/frontend/pycontrol_entry.py)."""
+(`convert` in vmlir/frontend/pycontrol_calls.py)."""
 
 
 def _run_script(cache_root, jax_cache=None, script=None) -> dict[str, object]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend import pycontrol_calls as calls
+from vmlir.frontend.pycontrol_calls import convert  # noqa: F401 (re-exported)
 from vmlir.frontend import pycontrol_runtime as rt
 from vmlir.frontend.pyast import (
     CALL,
@@ -53,7 +54,6 @@ from vmlir.frontend.pyast import (
     scope_walk,
     sub_blocks,
 )
-from vmlir.frontend.pycontrol_entry import convert  # noqa: F401 (re-exported)
 from vmlir.frontend.pycontrol_exprs import Exprs
 
 RET, RETVAL = "_pc_ret", rt.RETVAL

@@ -25,7 +25,7 @@ from jax.interpreters import mlir
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, FlatArgs, flatten_args, flatten_out_axes
 from vmlir.frontend.collectives import axis_bound
-from vmlir.frontend.pycontrol_entry import convert
+from vmlir.frontend.pycontrol_calls import convert
 from vmlir.jaxmlir import embed_jaxpr, jax_core, name_host_callbacks, shared_ir_context
 
 _core = jax_core()
