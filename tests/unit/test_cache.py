@@ -85,6 +85,41 @@ _LINALG_SCRIPT = textwrap.dedent(
 )
 
 
+_CUSTOM_VMAP_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import jax, jax.numpy as jnp, numpy as np
+    import vmlir
+    from jax.custom_batching import custom_vmap
+
+    @custom_vmap
+    def f(x):
+        return jnp.sin(x)
+
+    @f.def_vmap
+    def rule(axis_size, in_batched, x):
+        return jnp.cos(x) + 7.0, in_batched[0]  # not the body: only the rule gives this
+
+    def g(x):
+        return f(x).sum()
+
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    ours, theirs = vmlir.compile(vmlir.vmap(g))(x), jax.vmap(g)(x)
+    print(json.dumps({"xdsl": True, "close": bool(np.allclose(ours, theirs, rtol=1e-5, atol=1e-5))}))
+    """
+)
+
+
+def test_custom_vmap_rule_in_a_fresh_process_with_the_cache_on(tmp_path):
+    """A fresh process's first program with a custom_vmap rule, the disk cache on: its key
+    lowers the program before anything of the compiler is imported, and must lower it with
+    the rule's marker (vmlir.frontend.trace installs it), else the rule is lost and the
+    program cached. Twice: such a program is never cached."""
+    for _ in range(2):
+        assert _run_script(tmp_path, script=_CUSTOM_VMAP_SCRIPT)["close"]
+    assert _entries(tmp_path) == []
+
+
 def test_cache_hit_of_a_linalg_program_in_a_fresh_process(tmp_path):
     """A fresh process that finds a Cholesky program in the cache runs it correctly (the
     hit once skipped jax's lowering, which fills jaxlib's LAPACK table: a segfault)."""
