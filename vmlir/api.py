@@ -28,7 +28,7 @@ from vmlir.frontend.axes import (
     leaf_aval,
 )
 from vmlir.frontend.collectives import outer_axis_names
-from vmlir.frontend.pycontrol import convert
+from vmlir.frontend.pycontrol_calls import convert
 from vmlir.frontend.trace import batched_aval, lower_per_example
 from vmlir.host_callbacks import HOST_CALLBACK_ATTR
 from vmlir.runtime import xla

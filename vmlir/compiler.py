@@ -42,9 +42,9 @@ def default_pipeline(fast_math: bool = False) -> str:
 
 def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     """Every pass by name, each imported only when called (a pipeline imports its own)."""
-    from vmlir.universe import VMLIR_UNIVERSE
+    from vmlir.universe import PASSES
 
-    return dict(VMLIR_UNIVERSE.all_passes)
+    return dict(PASSES)
 
 
 _SPECS: dict[str, tuple[Any, ...]] = {}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 
 from vmlir.compiler import default_pipeline
-from vmlir.frontend.pycontrol import convert
+from vmlir.frontend.pycontrol_calls import convert
 from vmlir.runtime.batched import BatchedFn, converted
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ def trip_counts(
     import jax
 
     from vmlir.frontend.axes import flatten_args
-    from vmlir.frontend.pycontrol import convert
+    from vmlir.frontend.pycontrol_calls import convert
     from vmlir.frontend.trips import loop_trips
 
     v = compiled.vmapped

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from vmlir.derived import nested_handle
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.collectives import check_axis_name
-from vmlir.frontend.pycontrol import convert
+from vmlir.frontend.pycontrol_calls import convert
 from vmlir.frontend.trace import in_vmlir_trace, nested_vmap_call
 
 if TYPE_CHECKING:

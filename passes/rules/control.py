@@ -20,7 +20,7 @@ from vmlir.dialects import stablehlo as hlo
 from vmlir.dialects.batch import ACROSS_SHARDS_ATTR, AllOp, AnyOp, MaskedOp, insert_axis
 from vmlir.errors import VmlirError
 from vmlir.passes.mask_control_flow import LANE_LOOP_ATTR
-from vmlir.passes.rules import compaction, refill, strategy
+from vmlir.passes.rules import strategy
 from vmlir.passes.rules.strategy import STRATEGY_ATTR
 from vmlir.passes.rules.context import Axis, RuleContext, RuleResult, tensor_type, where
 from vmlir.passes.rules.cross_shard import all_reduce, shards_of
@@ -80,9 +80,15 @@ def while_rule(ctx: RuleContext, op: Operation, operands, axes) -> RuleResult:
     if LANE_LOOP_ATTR not in op.attributes:
         return build_while(ctx, op, operands, axes)
     chosen = strategy.choose(ctx.vectorizer.options, ctx.axis_size, op)
+    # compaction and refill (and the cost model they load) are imported by the loops that
+    # use them: a program without a lane loop does not pay for importing them.
     if chosen == "compact":
+        from vmlir.passes.rules import compaction
+
         return compaction.compact(ctx, op, operands, axes, build_while, counted_while)
     if chosen in ("refill", "sequential"):
+        from vmlir.passes.rules import refill
+
         lanes = 1 if chosen == "sequential" else strategy.refill_lanes(ctx.vectorizer.options, ctx.axis_size)
         return refill.refill(ctx, op, operands, axes, lanes, chosen, carry_axes)
     return build_while(ctx, op, operands, axes, strategy_name="mask")
@@ -143,6 +149,8 @@ def counted_while(
     reads the count instead of reducing the flags again (each reduction is kernels for
     XLA to compile). The count starts above `stop_at`, so the body runs at least once
     (harmless: a masked body leaves finished lanes unchanged)."""
+    from vmlir.passes.rules import compaction  # see while_rule
+
     per_example = [v.type for v in op.operands]
     body, body_yields, axes_now = carry_axes(ctx, op, axes)
     assert axes_now[-1] == 0, "a lane loop's active flag varies"
@@ -184,6 +192,8 @@ def _checked_every(ctx: RuleContext, body: Region, most: int, strategy_name: str
     `most`, a loop that should stop early still does (escape time: after a few
     iterations), and a long one pays the count once per `most` iterations, for at most
     `most` - 1 extra iterations at the end."""
+    from vmlir.passes.rules import compaction  # see while_rule
+
     inner_body = body.block
     types = [a.type for a in inner_body.args]
     step = inner_body.insert_arg(_I32, len(inner_body.args))

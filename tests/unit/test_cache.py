@@ -39,22 +39,32 @@ _SCRIPT = textwrap.dedent(
     import json, sys
     import jax, jax.numpy as jnp, numpy as np
     import vmlir
+    from vmlir.examples.seeds import sum_of_squares
+
+    WATCHED = {watched!r}
+
+    def loaded():
+        return sorted(m for m in sys.modules if m in WATCHED)
 
     def f(x, w):
         return jnp.tanh(x @ w).sum() + jnp.max(x)
 
     x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
     w = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
+    # A library function first (vmlir's own: never converted), then one of the script.
+    lib = vmlir.compile(vmlir.vmap(sum_of_squares))(x)
+    after_library_function = loaded()
     ours = vmlir.compile(vmlir.vmap(f, in_axes=(0, None)))(x, w)
     theirs = jax.vmap(f, in_axes=(0, None))(x, w)
-    print(json.dumps({
+    print(json.dumps({{
         "xdsl": any(m == "xdsl" or m.startswith("xdsl.") for m in sys.modules),
-        "close": bool(np.allclose(ours, theirs, rtol=1e-5, atol=1e-5)),
-    }))
+        "close": bool(np.allclose(ours, theirs, rtol=1e-5, atol=1e-5))
+        and bool(np.allclose(lib, jax.vmap(sum_of_squares)(x), rtol=1e-5, atol=1e-5)),
+        "after_library_function": after_library_function,
+        "loaded": loaded(),
+    }}))
     """
 )
-
-
 _LINALG_SCRIPT = textwrap.dedent(
     """
     import json
@@ -75,6 +85,41 @@ _LINALG_SCRIPT = textwrap.dedent(
 )
 
 
+_CUSTOM_VMAP_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import jax, jax.numpy as jnp, numpy as np
+    import vmlir
+    from jax.custom_batching import custom_vmap
+
+    @custom_vmap
+    def f(x):
+        return jnp.sin(x)
+
+    @f.def_vmap
+    def rule(axis_size, in_batched, x):
+        return jnp.cos(x) + 7.0, in_batched[0]  # not the body: only the rule gives this
+
+    def g(x):
+        return f(x).sum()
+
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    ours, theirs = vmlir.compile(vmlir.vmap(g))(x), jax.vmap(g)(x)
+    print(json.dumps({"xdsl": True, "close": bool(np.allclose(ours, theirs, rtol=1e-5, atol=1e-5))}))
+    """
+)
+
+
+def test_custom_vmap_rule_in_a_fresh_process_with_the_cache_on(tmp_path):
+    """A fresh process's first program with a custom_vmap rule, the disk cache on: its key
+    lowers the program before anything of the compiler is imported, and must lower it with
+    the rule's marker (vmlir.frontend.trace installs it), else the rule is lost and the
+    program cached. Twice: such a program is never cached."""
+    for _ in range(2):
+        assert _run_script(tmp_path, script=_CUSTOM_VMAP_SCRIPT)["close"]
+    assert _entries(tmp_path) == []
+
+
 def test_cache_hit_of_a_linalg_program_in_a_fresh_process(tmp_path):
     """A fresh process that finds a Cholesky program in the cache runs it correctly (the
     hit once skipped jax's lowering, which fills jaxlib's LAPACK table: a segfault)."""
@@ -83,7 +128,26 @@ def test_cache_hit_of_a_linalg_program_in_a_fresh_process(tmp_path):
     assert len(_entries(tmp_path)) == 1
 
 
-def _run_script(cache_root, jax_cache=None, script=_SCRIPT) -> dict[str, bool]:
+NOT_ON_A_MISS = (
+    "xdsl.universe",  # the compiler finds its passes in vmlir.universe.PASSES
+    "vmlir.passes.rules.compaction",  # only a lane loop's strategies need these
+    "vmlir.passes.rules.refill",
+    "vmlir.passes.rules.costmodel",
+    "vmlir.runtime.autodiff",  # JAX's transformations of our primitives: on first use
+    "vmlir.runtime.batching",
+)
+"""Modules a fresh process's first compile of a program without loops or transformations
+does not import (vmlir/universe.py, passes/rules/control.py, vmlir/runtime/xla.py)."""
+NOT_ON_A_HIT = (*NOT_ON_A_MISS, "vmlir.frontend.custom_vmap")
+NOT_FOR_A_LIBRARY_FUNCTION = ("vmlir.frontend.pycontrol", "vmlir.frontend.pycontrol_runtime")
+"""The control-flow converter: imported for the user's own functions only
+(`convert` in vmlir/frontend/pycontrol_calls.py)."""
+
+
+def _run_script(cache_root, jax_cache=None, script=None) -> dict[str, object]:
+    if script is None:
+        watched = {*NOT_ON_A_HIT, *NOT_FOR_A_LIBRARY_FUNCTION}
+        script = _SCRIPT.format(watched=watched)
     env = dict(os.environ, VMLIR_CACHE="1", VMLIR_CACHE_DIR=str(cache_root), JAX_PLATFORMS="cpu")
     if jax_cache is not None:
         env.update(
@@ -101,15 +165,22 @@ def _run_script(cache_root, jax_cache=None, script=_SCRIPT) -> dict[str, bool]:
 def test_second_process_runs_no_passes_and_imports_no_xdsl(tmp_path):
     """A script run twice, with jax's persistent compilation cache on as well: the first
     run compiles (xDSL imported) and fills both caches; the second, a fresh process, reads
-    ours (never importing xDSL) and jax's (XLA writes no new entry); both match jax.vmap."""
+    ours (never importing xDSL) and jax's (XLA writes no new entry); both match jax.vmap.
+    Neither imports what its programs do not need (NOT_ON_A_MISS, NOT_ON_A_HIT), and a
+    library function's first call does not import the control-flow converter."""
     ours, theirs = tmp_path / "vmlir", tmp_path / "jax"
     first = _run_script(ours, theirs)
-    assert first == {"xdsl": True, "close": True}
-    assert len(_entries(ours)) == 1
+    assert (first["xdsl"], first["close"]) == (True, True)
+    assert set(first["loaded"]) & set(NOT_ON_A_MISS) == set()
+    assert set(first["after_library_function"]) & set(NOT_FOR_A_LIBRARY_FUNCTION) == set()
+    assert "vmlir.frontend.pycontrol" in first["loaded"]  # the script's own function
+    assert len(_entries(ours)) == 2
     jax_entries = sorted(os.listdir(theirs))
     assert jax_entries
     second = _run_script(ours, theirs)
-    assert second == {"xdsl": False, "close": True}
+    assert (second["xdsl"], second["close"]) == (False, True)
+    assert set(second["loaded"]) & set(NOT_ON_A_HIT) == set()
+    assert set(second["after_library_function"]) & set(NOT_FOR_A_LIBRARY_FUNCTION) == set()
     assert sorted(os.listdir(theirs)) == jax_entries
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend import pycontrol_calls as calls
+from vmlir.frontend.pycontrol_calls import convert  # noqa: F401 (re-exported)
 from vmlir.frontend import pycontrol_runtime as rt
 from vmlir.frontend.pyast import (
     CALL,
@@ -68,21 +69,9 @@ WITH = "{what} inside a `with` block cannot be converted"
 _cache: weakref.WeakKeyDictionary[types.CodeType, types.CodeType | None] = weakref.WeakKeyDictionary()
 
 
-def convert(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` with its control flow rewritten to work on traced scalars too, and the user
-    functions it calls converted when they are called (see pycontrol_calls).
-
-    Sees through bound methods, callable objects, `functools.partial`, `jax.jit` and JAX's
-    Python wrappers (jax.grad, value_and_grad, checkpoint, ...). Returned unchanged:
-    functions without source (`exec`, the REPL), library functions (jax, numpy, the
-    standard library, installed packages), methods using private `__names` or zero-argument
-    `super()`. Raises VmlirUnsupportedError for what cannot be converted.
-    """
-    return calls.convert_callable(fn, _convert_function)
-
-
-def _convert_function(fn: types.FunctionType) -> types.FunctionType:
-    """A user function (or lambda), converted; `fn` itself if it cannot be."""
+def convert_function(fn: types.FunctionType) -> types.FunctionType:
+    """A user function (or lambda), converted; `fn` itself if it cannot be (what `convert`
+    calls for the user's own functions)."""
     code = fn.__code__
     if "__class__" in code.co_freevars:
         return fn  # zero-argument super() needs the class body's cell
@@ -108,7 +97,7 @@ def _convert_function(fn: types.FunctionType) -> types.FunctionType:
     return new
 
 
-_CALL = functools.partial(calls.call, _convert_function)
+_CALL = functools.partial(calls.call, convert_function)
 
 
 def converted_source(fn: Callable[..., Any]) -> str | None:

@@ -16,6 +16,10 @@ cache), lazily, so a recursive function does not loop the converter. What is con
 
 Library code itself (jax, numpy, the standard library, installed packages) is never
 rewritten.
+
+`convert` is here, not in pycontrol.py, so that deciding costs no more than this module:
+the converter (pycontrol.py, its AST passes and runtime helpers, ~3 ms of a fresh
+process's first call) is imported for the user's own functions only.
 """
 
 from __future__ import annotations
@@ -50,7 +54,10 @@ _busy = threading.local()  # library closures being rebuilt (they may refer to t
 _MAX_LIBRARY_DEPTH = 8  # closures followed inside library wrappers (grad -> value_and_grad -> fun)
 
 
+@functools.cache
 def _library_dirs() -> tuple[str, ...]:
+    # Computed on first use (~0.5 ms): a function of a package named in _LIBRARY_PACKAGES,
+    # as on a disk-cache hit of vmlir's examples, never needs it.
     paths = sysconfig.get_paths()
     dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
     dirs |= set(getattr(site, "getsitepackages", lambda: [])())
@@ -60,12 +67,9 @@ def _library_dirs() -> tuple[str, ...]:
     return tuple(os.path.join(os.path.realpath(d), "") for d in dirs if d)
 
 
-_LIBRARY_DIRS = _library_dirs()
-
-
 @functools.lru_cache(maxsize=4096)
 def _is_library_file(filename: str) -> bool:
-    return os.path.realpath(filename).startswith(_LIBRARY_DIRS) or filename.startswith("<frozen")
+    return os.path.realpath(filename).startswith(_library_dirs()) or filename.startswith("<frozen")
 
 
 def _is_library_module(module: str | None) -> bool:
@@ -117,6 +121,30 @@ def convert_callable(f: Any, convert_function: ConvertFunction) -> Any:
         if not getattr(_busy, "set", None):
             _cache[f] = _SAME if hit is f else hit
     return f if hit is _SAME else hit
+
+
+def convert(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with its control flow rewritten to work on traced scalars too, and the user
+    functions it calls converted when they are called (module doc); the rewrite itself is
+    vmlir/frontend/pycontrol.py.
+
+    Sees through bound methods, callable objects, `functools.partial`, `jax.jit` and JAX's
+    Python wrappers (jax.grad, value_and_grad, checkpoint, ...). Returned unchanged:
+    functions without source (`exec`, the REPL), library functions (jax, numpy, the
+    standard library, installed packages), methods using private `__names` or zero-argument
+    `super()`. Raises VmlirUnsupportedError for what cannot be converted.
+    """
+    return convert_callable(fn, _convert_function)
+
+
+def _convert_function(fn: types.FunctionType) -> types.FunctionType:
+    converter = sys.modules.get("vmlir.frontend.pycontrol")
+    if converter is None:
+        from vmlir.fastimport import compiler_imports
+
+        with compiler_imports("api"):  # as when the API imported it
+            from vmlir.frontend import pycontrol as converter
+    return converter.convert_function(fn)
 
 
 def _convert(f: Any, convert_function: ConvertFunction) -> Any:

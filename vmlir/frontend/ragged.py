@@ -35,7 +35,7 @@ from vmlir.dialects.chlo import TopKOp
 from vmlir.dialects.locations import where
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.importer import import_per_example
-from vmlir.frontend.pycontrol import convert
+from vmlir.frontend.pycontrol_calls import convert
 from vmlir.frontend.ragged_resize import Follows, fixed_dims, free_size, resize, resized_avals
 from vmlir.frontend.trace import lower_per_example
 

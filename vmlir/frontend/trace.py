@@ -25,7 +25,7 @@ from jax.interpreters import mlir
 from vmlir.errors import VmlirError, VmlirUnsupportedError
 from vmlir.frontend.axes import Axis, FlatArgs, flatten_args, flatten_out_axes
 from vmlir.frontend.collectives import axis_bound
-from vmlir.frontend.pycontrol import convert
+from vmlir.frontend.pycontrol_calls import convert
 from vmlir.jaxmlir import embed_jaxpr, jax_core, name_host_callbacks, shared_ir_context
 
 _core = jax_core()
@@ -92,6 +92,7 @@ class PerExampleProgram:
         # program that closes over large arrays gets a context of its own, as in jax.
         consts = getattr(self._traced.jaxpr, "consts", ())
         small = sum(getattr(c, "nbytes", 0) for c in consts) <= SHARED_CONTEXT_MAX_CONSTS
+        _install_marker_lowerings()
         with self._as_traced(), shared_ir_context() if small else contextlib.nullcontext():
             lowered = self._traced.lower()
             module = lowered.compiler_ir("stablehlo")
@@ -121,6 +122,14 @@ class PerExampleProgram:
         if key is not None:
             return key
         return None if CUSTOM_VMAP_MARKER in self.key_text else self.key_text
+
+
+def _install_marker_lowerings() -> None:
+    """Before JAX lowers a program vmlir traced: the custom_vmap marker's lowering, which
+    vmlir/frontend/custom_vmap.py installs when imported. Imported here, by the lowerings
+    that need it, so that a disk-cache hit (which lowers nothing) does not import it; a
+    program lowered without it would lose its custom_vmap rule (and be cached)."""
+    import vmlir.frontend.custom_vmap  # noqa: F401
 
 
 def _host_callbacks(lowered: Any) -> list[Any]:
@@ -204,6 +213,7 @@ def _refuse_ordered_effects(closed: Any) -> None:
 def lower_jitted(fn: Callable[..., Any], shapes: Sequence[jax.ShapeDtypeStruct]) -> str:
     """JAX's StableHLO (generic form, with locations) for `fn` on `shapes`, traced as
     vmlir traces (nested vmlir.vmap, collectives and custom_vmap leave markers)."""
+    _install_marker_lowerings()
     with _vmlir_trace():
         lowered = jax.jit(fn, keep_unused=True).trace(*shapes).lower()
     return lowered.compiler_ir("stablehlo").operation.get_asm(

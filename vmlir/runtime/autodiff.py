@@ -247,5 +247,7 @@ def _nested(handle: BatchedFn, args: Sequence[Any], out_avals: Any) -> Sequence[
 
 # A compiled vmlir function; a nested vmlir.vmap met while tracing an outer one, whose
 # derived maps are nested maps again.
-_Rules(vmlir_call_p, bind).register()
-_Rules(vmlir_vmap_p, _nested).register()
+CALL_RULES = _Rules(vmlir_call_p, bind)
+VMAP_RULES = _Rules(vmlir_vmap_p, _nested)
+CALL_RULES.register()
+VMAP_RULES.register()

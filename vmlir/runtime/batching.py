@@ -65,6 +65,8 @@ def _batch(
     return outs, [0] * len(outs)
 
 
-batching.primitive_batchers[vmlir_call_p] = _rule(bind)
+CALL_RULE = _rule(bind)
 # A nested vmlir.vmap met while tracing an outer one: one more nested map.
-batching.primitive_batchers[vmlir_vmap_p] = _rule(lambda h, args, _: call_nested(h, args))
+VMAP_RULE = _rule(lambda h, args, _: call_nested(h, args))
+batching.primitive_batchers[vmlir_call_p] = CALL_RULE
+batching.primitive_batchers[vmlir_vmap_p] = VMAP_RULE

@@ -15,13 +15,15 @@ so a JVP program that reverse mode only transposes is never compiled.
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Sequence
 from typing import Any
 
 import jax
-from jax.interpreters import mlir
+from jax.interpreters import ad, batching, mlir
 
 from vmlir.errors import VmlirError
+from vmlir.frontend.trace import vmlir_vmap_p
 from vmlir.jaxmlir import embed_call, jax_core
 from vmlir.runtime.batched import BatchedFn, compile_program
 
@@ -89,5 +91,32 @@ def bind(
     return call(None, args, tuple(out_avals), handle)
 
 
-# The rules register themselves on vmlir_call_p.
-from vmlir.runtime import autodiff, batching  # noqa: E402,F401
+def _on_first_use(module: str, rule: str) -> Any:
+    """A rule that imports `module` (which registers its rules in place of these) and
+    calls its rule `rule` (a dotted attribute path)."""
+
+    def first_use(*args: Any, **kwargs: Any) -> Any:
+        found: Any = importlib.import_module(module)
+        for name in rule.split("."):
+            found = getattr(found, name)
+        return found(*args, **kwargs)
+
+    return first_use
+
+
+def _register_transformation_rules() -> None:
+    """JAX's transformations of our primitives (vmlir/runtime/autodiff.py, batching.py),
+    imported when JAX first applies one: a call that is only compiled and run (a disk-cache
+    hit's first call) does not import them and what they import (~1.5 ms). This module's
+    body runs before theirs (they import it), so their registrations replace these."""
+    for prim, which in ((vmlir_call_p, "CALL"), (vmlir_vmap_p, "VMAP")):
+        ad.primitive_jvps[prim] = _on_first_use("vmlir.runtime.autodiff", f"{which}_RULES.jvp")
+        ad.primitive_transposes[prim] = _on_first_use(
+            "vmlir.runtime.autodiff", f"{which}_RULES.transpose"
+        )
+        batching.primitive_batchers[prim] = _on_first_use(
+            "vmlir.runtime.batching", f"{which}_RULE"
+        )
+
+
+_register_transformation_rules()
