@@ -233,14 +233,13 @@ def runner(prog: RefillProgram) -> Runner:
     return Runner(jax.jit(run), dict(XLA_OPTIONS))
 
 
-def _schedules(prog: RefillProgram, lengths: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+def _schedules(loops: list[cut.Loop], lengths: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """Per loop: its schedule's (example, step, starts, finishes) arrays, and (K, L)."""
     arrays, shapes = [], []
     n = len(lengths)
-    for lp in prog.pieces:
-        if not isinstance(lp, LoopProgram):
-            continue
-        trips = _trips(lp.loop, lengths)
-        example, step = schedule(trips, lp.lanes)
+    for loop in loops:
+        trips = _trips(loop, lengths)
+        example, step = schedule(trips, lanes_for(trips))
         held = example < n
         last = trips[np.minimum(example, n - 1)] - 1
         arrays += [example, step, held & (step == 0), held & (step == last)]
@@ -269,16 +268,8 @@ def plan(vm: Any, values, in_axes, ragged, lengths: np.ndarray, record: bool = F
             f"ragged vmap: {trace.min_length_op} takes {trace.min_length} elements "
             f"along the ragged axis, but an example has length {int(lengths.min())}"
         )
-    shapes = tuple(map(str, vm._shapes(values, in_axes, ragged, 0)))
-    lanes = tuple(lanes_for(_trips(p, lengths)) for p in found.pieces if isinstance(p, cut.Loop))
-    key = ("refill", n, trace.padded_size, lanes, tuple(in_axes), tuple(ragged), shapes)
-    if record or key not in vm._programs:
-        prog = compile_refill(trace, found, lengths, in_axes, ragged, vm.pipeline, record)
-        if record:
-            return prog
-        vm._programs[key] = (prog, runner(prog))
-    prog, run = vm._programs[key]
-    arrays, shapes_k = _schedules(prog, lengths)
+    loops = [p for p in found.pieces if isinstance(p, cut.Loop)]
+    arrays, shapes_k = _schedules(loops, lengths)
     rows = sum(k * lanes for k, lanes in shapes_k) + (n * trace.padded_size if found.padded_rows else 0)
     work = {
         "layout": "refill", "rows": int(rows), "true_rows": int(lengths.sum()), "buckets": [trace.padded_size],
@@ -288,6 +279,14 @@ def plan(vm: Any, values, in_axes, ragged, lengths: np.ndarray, record: bool = F
         sizes = np.asarray(vm._buckets(values, in_axes, ragged, lengths))
         if rows >= int(np.maximum(sizes, 2)[np.searchsorted(sizes, lengths)].sum()):
             return None
+    shapes = tuple(map(str, vm._shapes(values, in_axes, ragged, 0)))
+    key = ("refill", n, trace.padded_size, tuple(lanes for _, lanes in shapes_k), tuple(in_axes), tuple(ragged), shapes)
+    if record or key not in vm._programs:
+        prog = compile_refill(trace, found, lengths, in_axes, ragged, vm.pipeline, record)
+        if record:
+            return prog
+        vm._programs[key] = (prog, runner(prog))
+    prog, run = vm._programs[key]
     device = tuple(jnp.asarray(a) for a in (lengths, *arrays))
     return RefillCall(prog, run, device, work)
 
