@@ -35,6 +35,7 @@ from vmlir.frontend import ragged_refill as cut
 from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import RaggedTrace
 from vmlir.frontend.ragged_split import _dtype, result_avals
+from vmlir.ir import print_custom
 from vmlir.ragged_runner import Runner
 from vmlir.runtime import xla
 
@@ -122,12 +123,14 @@ def compile_refill(trace: RaggedTrace, plan: cut.RefillPlan, lengths: np.ndarray
         if isinstance(piece, cut.Segment):
             module = cut.segment(trace.module, piece, size, n)
             avals = result_avals(module)
+            st.add("batch", lambda m=module: print_custom(m))
             pieces.append(("segment", piece, run_pipeline(module, pipeline, st, rule_tracer=trace_rule), avals))
         else:
             lanes = lanes_for(_trips(piece, lengths))
             uniform = tuple(r[0] == "arg" and in_axes[r[1]] is None for r in piece.captured)
             module = cut.step(trace.module, piece, size, n, lanes, uniform)
             avals = result_avals(module)
+            st.add("batch", lambda m=module: print_custom(m))
             vmap = cut._vmap(module)
             counter = vmap.body.block.args[piece.kinds.count(cut.STATE)]
             states = tuple(avals[: piece.kinds.count(cut.STATE)])
