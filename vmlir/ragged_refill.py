@@ -9,7 +9,7 @@ lane schedule is too: examples are started longest first, each on the lane that 
 first (`schedule`), and the device loop runs exactly K iterations of L lanes, reading at
 iteration k which example (and which of its steps) each lane holds. Each iteration:
 lanes that start an example load its initial carries; the step program (one iteration of
-the scan's body, vectorized over the L lanes, vmlir/frontend/ragged_refill.py) reads
+the scan's body, vectorized over the L lanes, vmlir/ragged_cut.py) reads
 one row per lane of the scanned arrays and yields the next carries and the rows the
 scan writes; those rows are scattered into the examples' (N, P, ...) outputs, and the
 lanes that finish write their final carries. The ops outside the scans run as ragged
@@ -31,7 +31,7 @@ import numpy as np
 
 from vmlir.compiler import Stages, run_pipeline
 from vmlir.errors import VmlirUnsupportedError
-from vmlir.frontend import ragged_refill as cut
+from vmlir import ragged_cut as cut
 from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import RaggedTrace
 from vmlir.frontend.ragged_split import _dtype, result_avals
@@ -39,12 +39,17 @@ from vmlir.ir import print_custom
 from vmlir.ragged_runner import Runner
 from vmlir.runtime import xla
 
-XLA_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
-"""XLA options of a refill call's executable on CPU (elsewhere XLA's defaults). Measured
-on the bench's GRU (512 examples, 74 lanes, alternating rounds on the shared 2-core
-machine): as fast as XLA's defaults or faster (best of 24: 3.6 against 4.3 ms), for
-half the compile (0.3 against 0.6 CPU seconds); with the fusion emitters on at level 1,
-slower (docs/ragged.md)."""
+HISTORY_BYTES = 1 << 28
+"""A loop keeps every iteration's carries (K x L x the state) up to this size, and
+gathers each example's final carries from them after the loop; above it, the lanes that
+finish scatter theirs every iteration (slower on CPU: XLA's scatter is a loop)."""
+
+XLA_OPTIONS: dict[str, Any] = {}
+"""XLA's defaults for a refill call's executable. Measured on the bench's GRU (512
+examples, 74 lanes, alternating rounds on the shared 2-core machine, best of 24): 4.1-4.5
+ms at the defaults, 6.0 ms at level 1, 12.3 ms at level 1 without the CPU fusion
+emitters (the bucketed programs' options, ragged_runner.py), which copied the carries'
+history every iteration (docs/ragged.md)."""
 
 
 def lanes_for(trips: np.ndarray) -> int:
@@ -110,7 +115,7 @@ class RefillCall:
 
     prog: RefillProgram
     run: Runner
-    device: tuple[Any, ...]  # lengths, then each loop's (example, step, starts, finishes)
+    device: tuple[Any, ...]  # lengths, then each loop's schedule (K, 6, L) and final steps (N,)
     work: dict[str, Any]
 
 
@@ -156,7 +161,15 @@ def _leaf(x: Any, r: Any, size: int) -> Any:
     return x
 
 
-def _run_loop(lp: LoopProgram, env, lengths, example, step, starts, finishes, n: int):
+_EXAMPLE, _COUNTER, _LOAD, _FINISH, _WRITE, _LENGTH = range(6)
+"""The rows of a loop's schedule array (K, 6, L), read at each iteration with one slice:
+each lane's example (clamped into range), counter value, whether it starts its example
+(load its initial carries), where its final carries go (its example when it finishes,
+else N: dropped), where its written rows go (its example, N when it holds none) and its
+example's length."""
+
+
+def _run_loop(lp: LoopProgram, env, sched, final, n: int, length_arg: int):
     loop = lp.loop
 
     def batched(r):
@@ -171,33 +184,48 @@ def _run_loop(lp: LoopProgram, env, lengths, example, step, starts, finishes, n:
     uniforms = [env[refs[j]][0] for j, k in enumerate(kinds) if k == cut.UNIFORM]
     caps = [env[r] for r in loop.captured]
 
+    # The final carries: kept per iteration and lane, then gathered per example (one
+    # contiguous write an iteration), unless that history is large: then scattered as
+    # lanes finish (XLA's CPU scatter is a loop over the lanes, ~20 us an iteration at
+    # 74 lanes: half the GRU's loop).
+    history = sched.shape[0] * lp.lanes * sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in lp.state_avals)
+    keep = history <= HISTORY_BYTES
+
     def body(k, st):
         lanes, outs, ys = st
-        e = example[k]
-        ec = jnp.minimum(e, n - 1)
-        s, f = starts[k], finishes[k]
-        lanes = [jnp.where(s.reshape((-1,) + (1,) * (v.ndim - 1)), init[ec], v) for init, v in zip(inits, lanes)]
-        ln = lengths[ec]
-        i = (step[k] + loop.start).astype(lp.counter_dtype)
+        now = jax.lax.dynamic_index_in_dim(sched, k, keepdims=False)
+        ec, ln = now[_EXAMPLE], now[_LENGTH]
+        load = now[_LOAD].astype(bool)
+        lanes = [jnp.where(load.reshape((-1,) + (1,) * (v.ndim - 1)), init[ec], v) for init, v in zip(inits, lanes)]
+        i = now[_COUNTER].astype(lp.counter_dtype)
         cap_args = [v if not b else v[ec] for v, b in caps]
         res = xla.call(lp.text, [*lanes, i, ln, ec, *cap_args, *uniforms, *wholes], lp.out_avals)
         new = list(res[: len(lanes)])
-        done = jnp.where(f, e, n)
-        outs = [o.at[done].set(v, mode="drop") for o, v in zip(outs, new)]
+        if keep:
+            outs = [jax.lax.dynamic_update_index_in_dim(o, v, k, 0) for o, v in zip(outs, new)]
+        else:
+            outs = [o.at[now[_FINISH]].set(v, mode="drop") for o, v in zip(outs, new)]
         ys_new = []
         for w, y in enumerate(ys):
             rows, start = res[len(lanes) + 2 * w], res[len(lanes) + 2 * w + 1]
             at = jnp.clip(start.astype(jnp.int32), 0, ln - 1)
-            ys_new.append(y.at[e, at].set(rows[:, 0], mode="drop"))
+            ys_new.append(y.at[now[_WRITE], at].set(rows[:, 0], mode="drop"))
         return new, outs, ys_new
 
     lanes0 = [jnp.zeros((lp.lanes, *a.shape[1:]), a.dtype) for a in lp.state_avals]
-    _, outs, ys = jax.lax.fori_loop(0, example.shape[0], body, (lanes0, inits, writes))
+    outs0 = [jnp.zeros((sched.shape[0], *v.shape), v.dtype) for v in lanes0] if keep else inits
+    _, outs, ys = jax.lax.fori_loop(0, sched.shape[0], body, (lanes0, outs0, writes))
+    if keep:
+        ran = final >= 0
+        outs = [
+            jnp.where(ran.reshape((-1,) + (1,) * (init.ndim - 1)), o.reshape((-1, *o.shape[2:]))[jnp.maximum(final, 0)], init)
+            for o, init in zip(outs, inits)
+        ]
     outs, ys = iter(outs), iter(ys)
     for j, kind in enumerate(kinds):
         ref = ("op", loop.index, j)
         if kind == cut.COUNTER:
-            env[ref] = (jnp.maximum(lengths, loop.start).astype(lp.counter_dtype), True)
+            env[ref] = (jnp.maximum(env[("arg", length_arg, 0)][0], loop.start).astype(lp.counter_dtype), True)
         elif kind in (cut.READ, cut.UNIFORM):
             env[ref] = env[refs[j]]
         elif kind == cut.STATE:
@@ -207,7 +235,7 @@ def _run_loop(lp: LoopProgram, env, lengths, example, step, starts, finishes, n:
 
 
 def runner(prog: RefillProgram) -> Runner:
-    """One jax.jit: (*leaves, lengths, per loop (example, step, starts, finishes)) ->
+    """One jax.jit: (*leaves, lengths, per loop its schedule (K, 6, L) and final steps) ->
     the outputs, stacked (ragged ones padded to P)."""
     size = prog.trace.padded_size
     plan = prog.plan
@@ -220,11 +248,10 @@ def runner(prog: RefillProgram) -> Runner:
         for a, (x, ax, r) in enumerate(zip(leaves, prog.in_axes, prog.ragged)):
             env[("arg", a, 0)] = (_leaf(x, r, size), ax is not None)
         env[("arg", plan.length_arg, 0)] = (lengths, True)
-        loops = iter(range(0, len(sched), 4))
+        scheds = iter(sched)
         for piece in prog.pieces:
             if isinstance(piece, LoopProgram):
-                j = next(loops)
-                _run_loop(piece, env, lengths, *sched[j : j + 4], n)
+                _run_loop(piece, env, next(scheds), next(scheds), n, plan.length_arg)
                 continue
             _, seg, text, avals = piece
             args = []
@@ -237,19 +264,30 @@ def runner(prog: RefillProgram) -> Runner:
                 env[r] = (v, True)
         return [env[r][0] if env[r][1] else jnp.broadcast_to(env[r][0], (n, *np.shape(env[r][0]))) for r in plan.outputs]
 
-    return Runner(jax.jit(run), dict(XLA_OPTIONS) if jax.default_backend() == "cpu" else {})
+    return Runner(jax.jit(run), dict(XLA_OPTIONS))
 
 
 def _schedules(loops: list[cut.Loop], lengths: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
-    """Per loop: its schedule's (example, step, starts, finishes) arrays, and (K, L)."""
+    """Per loop: its schedule array (K, 6, L) (the rows `_EXAMPLE`...) and each example's
+    last step (`final`), and (K, L)."""
     arrays, shapes = [], []
     n = len(lengths)
     for loop in loops:
         trips = _trips(loop, lengths)
         example, step = schedule(trips, lanes_for(trips))
         held = example < n
-        last = trips[np.minimum(example, n - 1)] - 1
-        arrays += [example, step, held & (step == 0), held & (step == last)]
+        ec = np.minimum(example, n - 1)
+        rows = [None] * 6
+        rows[_EXAMPLE], rows[_COUNTER], rows[_LENGTH] = ec, step + loop.start, lengths[ec]
+        rows[_LOAD] = held & (step == 0)
+        rows[_FINISH] = np.where(held & (step == trips[ec] - 1), example, n)
+        rows[_WRITE] = example
+        arrays.append(np.stack(rows, axis=1).astype(np.int32))
+        # each example's last step: its iteration x L + its lane (-1: it has none)
+        final = np.full(n, -1, np.int32)
+        k, lane = np.nonzero(rows[_FINISH] < n)
+        final[example[k, lane]] = k * example.shape[1] + lane
+        arrays.append(final)
         shapes.append(example.shape)
     return arrays, shapes
 

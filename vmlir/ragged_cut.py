@@ -1,4 +1,5 @@
-"""Cutting a ragged program at its scans, for persistent lanes (vmlir/ragged_refill.py).
+"""Cutting a ragged program at its scans, for persistent lanes (vmlir/ragged_refill.py runs
+the pieces; docs/ragged.md, "Scans on persistent lanes").
 
 A scan over the ragged axis (`lax.scan`, `fori_loop(0, x.shape[0], ...)`: a top-level
 `while i < length` whose body steps `i` by one, passes/ragged_loops.py) runs each example
@@ -43,7 +44,7 @@ from vmlir.dialects.batch import VmapOp, YieldOp, axes_attr
 from vmlir.dialects.builder import Builder, i64_array
 from vmlir.dialects.locations import where
 from vmlir.frontend.ragged_resize import wrap
-from vmlir.passes.ragged_loops import _counter
+from vmlir.passes.ragged_loops import scan_counter
 
 Ref = tuple[str, int, int]  # ("arg", block arg index, 0) or ("op", top-level op index, result)
 
@@ -118,7 +119,7 @@ def _value(block: Block, ops: Sequence[Operation], r: Ref) -> SSAValue:
 def _loop(op: hlo.WhileOp, i: int, block: Block, index, in_axes, size: int) -> Loop | str:
     """The loop's carries sorted (module doc), or why it cannot run on lanes."""
     length = block.args[-1]
-    k = _counter(op, length)
+    k = scan_counter(op, length)
     if k is None:
         return f"{where(op)} is a loop over the ragged axis that is not a scan (`while i < length`, i stepped by one)"
     init = op.operands[k].owner
