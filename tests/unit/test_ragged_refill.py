@@ -12,6 +12,7 @@ from jax import lax
 from ragged_checks import check_equal_to_loop, loop
 
 import vmlir
+import vmlir.ragged_refill
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.ragged_refill import lanes_for, schedule
 
@@ -136,3 +137,11 @@ def test_loops_that_are_not_scans_keep_the_buckets():
     check_equal_to_loop(auto(XS), loop(_while_not_scan, [(jnp.asarray(x),) for x in XS]))
     with pytest.raises(VmlirUnsupportedError, match="layout='refill': no scan over the ragged axis"):
         vmlir.vmap(lambda x: jnp.sum(x, axis=0), ragged=0, layout="refill")(XS)
+
+
+def test_final_carries_scattered_when_their_history_is_large(monkeypatch):
+    """Above HISTORY_BYTES the lanes scatter their final carries as they finish: the
+    same results."""
+    monkeypatch.setattr(vmlir.ragged_refill, "HISTORY_BYTES", 0)
+    f = vmlir.vmap(both_ways, ragged=(0, None), in_axes=(0, None), layout="refill")
+    check_equal_to_loop(f(XS, W), loop(both_ways, [(jnp.asarray(x), W) for x in XS]))
