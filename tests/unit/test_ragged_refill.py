@@ -145,3 +145,9 @@ def test_final_carries_scattered_when_their_history_is_large(monkeypatch):
     monkeypatch.setattr(vmlir.ragged_refill, "HISTORY_BYTES", 0)
     f = vmlir.vmap(both_ways, ragged=(0, None), in_axes=(0, None), layout="refill")
     check_equal_to_loop(f(XS, W), loop(both_ways, [(jnp.asarray(x), W) for x in XS]))
+
+
+def test_inside_jax_jit():
+    f = vmlir.vmap(fori, ragged=(0, None), in_axes=(0, None), layout="refill")
+    out = jax.jit(lambda w: f(XS, w))(W)
+    check_equal_to_loop(out, loop(fori, [(jnp.asarray(x), W) for x in XS]))
