@@ -160,6 +160,9 @@ def _loop(op: hlo.WhileOp, i: int, block: Block, index, in_axes, size: int) -> L
             if v is length or (isinstance(v.owner, Operation) and id(v.owner) in inside):
                 continue
             r = _ref(block, index, v)
+            if r is not None and size in _shape(v):
+                # read per lane whole, its reads would not be clamped to the length
+                return f"{where(o)} inside the scan {where(op)} reads a value along the ragged axis from outside the scan"
             if r is not None and r not in captured:
                 captured.append(r)
     start = int(init.value.get_values()[0])
