@@ -151,3 +151,19 @@ def test_inside_jax_jit():
     f = vmlir.vmap(fori, ragged=(0, None), in_axes=(0, None), layout="refill")
     out = jax.jit(lambda w: f(XS, w))(W)
     check_equal_to_loop(out, loop(fori, [(jnp.asarray(x), W) for x in XS]))
+
+
+def test_random_programs_with_scans_on_lanes():
+    """A quick run of the ragged fuzzer's refill mode (`make fuzz-ragged LAYOUT=refill`
+    runs many more): programs holding a scan run on lanes, equal the loop, ignore NaN
+    padding."""
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:  # `tests.fuzz` is imported from the repository root
+        sys.path.insert(0, root)
+    from tests.fuzz import ragged as fuzz
+
+    counts = fuzz.run(1, seed=0, layout="refill")
+    assert counts["ok"] == 1, counts
