@@ -80,9 +80,13 @@ def schedule(trips: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
     k = max(at for at, _ in free)
     example = np.full((k, lanes), n, np.int32)
     step = np.zeros((k, lanes), np.int32)
-    for e, at, lane in starts:
-        example[at : at + trips[e], lane] = e
-        step[at : at + trips[e], lane] = np.arange(trips[e], dtype=np.int32)
+    if starts:
+        e, at, lane = (np.asarray(c, np.int64) for c in zip(*starts))
+        count = trips[e].astype(np.int64)
+        first = np.repeat(np.cumsum(count) - count, count)
+        t = np.arange(int(count.sum())) - first  # each step's index in its example
+        rows, cols = np.repeat(at, count) + t, np.repeat(lane, count)
+        example[rows, cols], step[rows, cols] = np.repeat(e, count), t
     return example, step
 
 
