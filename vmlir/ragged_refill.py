@@ -12,8 +12,9 @@ lanes that start an example load its initial carries; the step program (one iter
 the scan's body, vectorized over the L lanes, vmlir/ragged_cut.py) reads
 one row per lane of the scanned arrays and yields the next carries and the rows the
 scan writes; those rows are scattered into the examples' (N, P, ...) outputs, and the
-lanes that finish write their final carries. The ops outside the scans run as ragged
-vmaps over the N examples at the longest length P (batch-ragged masks them).
+lanes' carries go to row k of a (K, L, ...) history, from which each example's final
+carries are gathered after the loop. The ops outside the scans run as ragged vmaps over
+the N examples at the longest length P (batch-ragged masks them).
 
 `RaggedVmapped.work` counts what runs: L x K lane-steps per scan, plus N x P rows when
 an op outside the scans touches the ragged axis (none in a plain scan over the input).
@@ -34,7 +35,7 @@ from vmlir.errors import VmlirUnsupportedError
 from vmlir import ragged_cut as cut
 from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import RaggedTrace
-from vmlir.frontend.ragged_split import _dtype, result_avals
+from vmlir.frontend.ragged_split import result_avals
 from vmlir.ir import print_custom
 from vmlir.ragged_runner import Runner
 from vmlir.runtime import xla
@@ -148,9 +149,14 @@ def compile_refill(trace: RaggedTrace, plan: cut.RefillPlan, lengths: np.ndarray
             counter = vmap.body.block.args[piece.kinds.count(cut.STATE)]
             states = tuple(avals[: piece.kinds.count(cut.STATE)])
             text = run_pipeline(module, step_pipeline, st, rule_tracer=trace_rule)
-            pieces.append(LoopProgram(piece, lanes, text, avals, uniform, _dtype(counter.type.element_type), states))
+            pieces.append(LoopProgram(piece, lanes, text, avals, uniform, _int_dtype(counter), states))
         stages.append(st)
     return RefillProgram(plan, trace, tuple(pieces), tuple(in_axes), tuple(ragged), tuple(stages))
+
+
+def _int_dtype(v: Any) -> np.dtype:
+    """The numpy dtype of an integer scalar value of the IR (a scan's counter)."""
+    return np.dtype(f"int{v.type.element_type.width.data}")
 
 
 def _leaf(x: Any, r: Any, size: int) -> Any:
