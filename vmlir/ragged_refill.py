@@ -179,25 +179,6 @@ else N: dropped), where its written rows go (its example, N when it holds none) 
 example's length."""
 
 
-def _rows_where(mask: Any, a: Any, b: Any) -> Any:
-    return jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
-
-
-def _unscatter(y: Any, where_to: Any, rows: Any) -> Any:
-    """`y` (N, P, ...) with each written row in place: `rows` (K, L, ...) went to flat
-    positions `where_to` (K, L) of the N x P rows (N x P: nowhere), the latest write
-    winning. A sort and a binary search rather than a scatter: XLA's CPU scatter is a
-    loop over the K x L rows."""
-    n, p = y.shape[:2]
-    keys, src = jax.lax.sort((where_to.reshape(-1), jnp.arange(where_to.size, dtype=jnp.int32)), num_keys=2)
-    q = jnp.arange(n * p, dtype=jnp.int32)
-    last = jnp.searchsorted(keys, q, side="right") - 1  # the latest write to q, if any
-    at = jnp.maximum(last, 0)
-    hit = (last >= 0) & (keys[at] == q)
-    flat = rows.reshape((-1, *rows.shape[2:]))[src[at]]
-    return _rows_where(hit, flat, y.reshape((n * p, *y.shape[2:]))).reshape(y.shape)
-
-
 def _run_loop(lp: LoopProgram, env, sched, final, n: int, length_arg: int):
     loop = lp.loop
 
@@ -213,21 +194,19 @@ def _run_loop(lp: LoopProgram, env, sched, final, n: int, length_arg: int):
     uniforms = [env[refs[j]][0] for j, k in enumerate(kinds) if k == cut.UNIFORM]
     caps = [env[r] for r in loop.captured]
 
-    # What the lanes compute (carries, written rows) is kept per iteration and lane and
-    # taken to the examples after the loop (one contiguous write an iteration), unless
-    # that history is large: then scattered as lanes finish or write (XLA's CPU scatter
-    # is a loop over the lanes, ~20 us an iteration at 74 lanes: half the GRU's loop).
-    size = writes[0].shape[1] if writes else 0
-    per_lane = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in lp.state_avals)
-    per_lane += sum(int(np.prod(y.shape[2:])) * y.dtype.itemsize + 4 for y in writes)
-    keep = sched.shape[0] * lp.lanes * per_lane <= HISTORY_BYTES
+    # The final carries: kept per iteration and lane, then gathered per example (one
+    # contiguous write an iteration), unless that history is large: then scattered as
+    # lanes finish (XLA's CPU scatter is a loop over the lanes, ~20 us an iteration at
+    # 74 lanes: half the GRU's loop).
+    history = sched.shape[0] * lp.lanes * sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in lp.state_avals)
+    keep = history <= HISTORY_BYTES
 
     def body(k, st):
         lanes, outs, ys = st
         now = jax.lax.dynamic_index_in_dim(sched, k, keepdims=False)
         ec, ln = now[_EXAMPLE], now[_LENGTH]
         load = now[_LOAD].astype(bool)
-        lanes = [_rows_where(load, init[ec], v) for init, v in zip(inits, lanes)]
+        lanes = [jnp.where(load.reshape((-1,) + (1,) * (v.ndim - 1)), init[ec], v) for init, v in zip(inits, lanes)]
         i = now[_COUNTER].astype(lp.counter_dtype)
         cap_args = [v if not b else v[ec] for v, b in caps]
         res = xla.call(lp.text, [*lanes, i, ln, ec, *cap_args, *uniforms, *wholes], lp.out_avals)
@@ -238,25 +217,20 @@ def _run_loop(lp: LoopProgram, env, sched, final, n: int, length_arg: int):
             outs = [o.at[now[_FINISH]].set(v, mode="drop") for o, v in zip(outs, new)]
         ys_new = []
         for w, y in enumerate(ys):
-            rows, start = res[len(lanes) + 2 * w][:, 0], res[len(lanes) + 2 * w + 1]
+            rows, start = res[len(lanes) + 2 * w], res[len(lanes) + 2 * w + 1]
             at = jnp.clip(start.astype(jnp.int32), 0, ln - 1)
-            if keep:  # (the position in the (N x P) rows: N x P for an idle lane, the rows)
-                where_to = jnp.where(now[_WRITE] < n, now[_WRITE] * size + at, n * size)
-                ys_new.append(tuple(jax.lax.dynamic_update_index_in_dim(h, v, k, 0) for h, v in zip(y, (where_to, rows))))
-            else:
-                ys_new.append(y.at[now[_WRITE], at].set(rows, mode="drop"))
+            ys_new.append(y.at[now[_WRITE], at].set(rows[:, 0], mode="drop"))
         return new, outs, ys_new
 
-    steps = sched.shape[0]
     lanes0 = [jnp.zeros((lp.lanes, *a.shape[1:]), a.dtype) for a in lp.state_avals]
-    outs0 = [jnp.zeros((steps, *v.shape), v.dtype) for v in lanes0] if keep else inits
-    ys0 = [
-        (jnp.zeros((steps, lp.lanes), jnp.int32), jnp.zeros((steps, lp.lanes, *y.shape[2:]), y.dtype)) for y in writes
-    ] if keep else writes
-    _, outs, ys = jax.lax.fori_loop(0, steps, body, (lanes0, outs0, ys0))
+    outs0 = [jnp.zeros((sched.shape[0], *v.shape), v.dtype) for v in lanes0] if keep else inits
+    _, outs, ys = jax.lax.fori_loop(0, sched.shape[0], body, (lanes0, outs0, writes))
     if keep:
-        outs = [_rows_where(final >= 0, o.reshape((-1, *o.shape[2:]))[jnp.maximum(final, 0)], init) for o, init in zip(outs, inits)]
-        ys = [_unscatter(y, *h) for y, h in zip(writes, ys)]
+        ran = final >= 0
+        outs = [
+            jnp.where(ran.reshape((-1,) + (1,) * (init.ndim - 1)), o.reshape((-1, *o.shape[2:]))[jnp.maximum(final, 0)], init)
+            for o, init in zip(outs, inits)
+        ]
     outs, ys = iter(outs), iter(ys)
     for j, kind in enumerate(kinds):
         ref = ("op", loop.index, j)
