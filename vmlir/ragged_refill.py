@@ -312,8 +312,12 @@ def plan(vm: Any, values, in_axes, ragged, lengths: np.ndarray, record: bool = F
         return None
     n, longest = len(lengths), int(lengths.max())
     template = vm._template(values, in_axes, ragged, n, vm._first_trace(lengths)[0], max(longest, 2))
-    trace = template.trace.at(max(longest, 2), n)
-    found = cut.plan(trace.module, trace.padded_size)
+    # refused on the template as it is (the cut does not depend on the padded size): a
+    # program without a scan pays no re-specialization here
+    found = cut.plan(template.trace.module, template.padded_size)
+    if not isinstance(found, str):
+        trace = template.trace.at(max(longest, 2), n)
+        found = cut.plan(trace.module, trace.padded_size)
     if isinstance(found, str):
         if vm.layout == "refill":
             raise VmlirUnsupportedError(f"ragged vmap, layout='refill': {found}; use layout='buckets' or 'auto'")
