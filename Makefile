@@ -51,7 +51,8 @@ sweep: $(STAMP)
 	$(PY) -m tests.sweep docs build/sweep-float32.json build/sweep-x64.json --min-share 99 && \
 	VMLIR_SWEEP=full $(PY) -m pytest -q -n auto tests/unit/test_linalg.py && test $$a -eq 0 && test $$b -eq 0
 
-# Ragged vmap fuzzing (loop equality + NaN padding never read): `make fuzz-ragged N=2000`.
+# Ragged vmap fuzzing (loop equality + NaN padding never read): `make fuzz-ragged N=2000`;
+# `LAYOUT=refill`: programs that all hold a scan, run on persistent lanes.
 # The test columns of docs/op-coverage.md: the unit suite run recording the batching rules
 # each test file runs (tests/unit/conftest.py), then the doc rewritten from the record.
 op-coverage: $(STAMP)
@@ -60,7 +61,7 @@ op-coverage: $(STAMP)
 	$(PY) tests/unit/op_coverage.py build/op-coverage.jsonl
 
 fuzz-ragged: $(STAMP)
-	$(PY) -m tests.fuzz.ragged --n $(N) --seed $(SEED)
+	$(PY) -m tests.fuzz.ragged --n $(N) --seed $(SEED) $(if $(LAYOUT),--layout $(LAYOUT))
 
 # The benchmark suite: `make bench` (options: `make bench ARGS="--rounds 3 --only rbf_gram"`).
 # Writes bench/results.md and bench/results.png, and (after a full run) the README's numbers.

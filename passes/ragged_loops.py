@@ -43,7 +43,7 @@ def _is_one(v: SSAValue) -> bool:
     return len(values) == 1 and values[0] == 1
 
 
-def _counter(op: hlo.WhileOp, length: SSAValue) -> int | None:
+def scan_counter(op: hlo.WhileOp, length: SSAValue) -> int | None:
     """The carry k of a loop `while carry[k] < length` whose body steps it by one."""
     cond, body = op.cond.block, op.body.block
     ops = list(cond.ops)
@@ -91,7 +91,7 @@ def uniform_counters(op: hlo.WhileOp, size: int, length: SSAValue) -> set[SSAVal
     """Rewrite `op` to run in step when it is such a scan (module doc): the new uniform
     counter (the body's last argument), whose one-row slices along the ragged axis need
     no clamp; an empty set when `op` is left as it is."""
-    k = _counter(op, length)
+    k = scan_counter(op, length)
     if k is None:
         return set()
     cond, body = op.cond.block, op.body.block

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmlir import ragged_flat
+from vmlir import ragged_flat, ragged_refill
 from vmlir.compiler import Stages, default_pipeline, run_pipeline
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.custom_vmap import trace_rule
@@ -278,6 +278,8 @@ class RaggedVmapped:
         values, in_axes, ragged, lengths = self._arguments(args)
         leaves = [v.values if r is not None else v for v, r in zip(values, ragged)]
         call = self._call_plan(values, in_axes, ragged, lengths)
+        if isinstance(call, ragged_refill.RefillCall):  # scans on persistent lanes
+            return ragged_refill.call(self, call, leaves, lengths)
         if len(call) == 3:  # packed (vmlir/ragged_flat.py)
             prog, run, device = call
             outs = self._run(run, [*leaves, *device])
@@ -294,6 +296,7 @@ class RaggedVmapped:
             if len(self._calls) >= _CALLS_KEPT:
                 self._calls.pop(next(iter(self._calls)))
             flat = ragged_flat.plan(self, values, in_axes, ragged, lengths)
+            flat = flat or ragged_refill.plan(self, values, in_axes, ragged, lengths)
             call = flat or self._plan(values, in_axes, ragged, lengths)
             self._check_shortest(values, in_axes, ragged, lengths)
             self._calls[call_key] = call
@@ -320,6 +323,8 @@ class RaggedVmapped:
         values, in_axes, ragged, lengths = self._arguments(args)
         call = self._call_plan(values, in_axes, ragged, lengths)
         true = int(lengths.sum())
+        if isinstance(call, ragged_refill.RefillCall):
+            return dict(call.work)
         if len(call) == 3:
             return {"layout": "flat", "rows": call[0].rows, "true_rows": true, "buckets": []}
         sizes = [prog[0].padded_size for _, _, prog in call[0]]
@@ -437,6 +442,9 @@ class RaggedVmapped:
         flat = ragged_flat.plan(self, values, in_axes, ragged, lengths, record=True)
         if flat is not None:
             return [dict(flat.stages.texts)]
+        refill = ragged_refill.plan(self, values, in_axes, ragged, lengths, record=True)
+        if refill is not None:
+            return [dict(st.texts) for st in refill.stages]
         sizes = self._buckets(values, in_axes, ragged, lengths)
         bucket_of = np.searchsorted(np.asarray(sizes), lengths)
         texts = []

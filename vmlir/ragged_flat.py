@@ -29,7 +29,7 @@ from vmlir.passes.ragged_flat import flat_blocker
 from vmlir.ragged_runner import Runner
 from vmlir.runtime import xla
 
-LAYOUTS = ("auto", "flat", "buckets")
+LAYOUTS = ("auto", "flat", "buckets", "refill")
 
 XLA_OPTIONS: dict[str, Any] = {}
 """XLA's defaults for a packed program. The bucketed programs' options
@@ -136,7 +136,7 @@ def plan(vm: Any, values, in_axes, ragged, lengths: np.ndarray, record: bool = F
     buckets (layout "buckets", fixed bucket sizes under "auto", or, under "auto", an op
     that mixes positions along the ragged axis: "flat" then raises, naming it). With
     `record`: the FlatProgram, its stages' IR kept."""
-    if vm.layout == "buckets" or (vm.layout == "auto" and vm.bucket_sizes is not None):
+    if vm.layout in ("buckets", "refill") or (vm.layout == "auto" and vm.bucket_sizes is not None):
         return None
     total, n = int(lengths.sum()), len(lengths)
     rows = padded_rows(total)

@@ -15,7 +15,8 @@ the storage's padding and the packed rows past the last example). Outcomes: ok, 
 (either property fails, or a FLAT_STEPS program that did not run packed), unsupported
 (VmlirUnsupportedError: the generator should avoid these), crash (anything else). The
 last line is `programs: N (packed: F), mismatches: M, crashes: C, unsupported: U`; exit
-code 1 when M or C is nonzero.
+code 1 when M or C is nonzero. `--layout refill`: every program has a scan over the
+rows (SCAN_STEPS) and runs with layout="refill" (scans on persistent lanes).
 """
 
 from __future__ import annotations
@@ -126,6 +127,21 @@ def generate(key: str) -> Program:
     return Program(steps, rng.choice(["fixed", "ragged", "both"]), flat)
 
 
+SCAN_STEPS = ("rnn", "final_state", "fori")
+"""Scans over the ragged axis: with `--layout refill`, every program has one (or more)
+and runs them on persistent lanes (vmlir/ragged_refill.py)."""
+
+
+def generate_scan(key: str) -> Program:
+    """A program of `generate`'s kind with at least one scan step (never a packed one)."""
+    rng = random.Random(key + ":scan")
+    program = generate(key)
+    steps = list(program.steps)
+    if not set(SCAN_STEPS) & set(steps):
+        steps.insert(rng.randint(0, len(steps)), rng.choice(SCAN_STEPS))
+    return Program(tuple(steps), program.outputs, False)
+
+
 def _inputs(seed: int, i: int, shortest: int = 1):
     rng = np.random.default_rng([seed, i])
     lengths = np.clip(rng.lognormal(1.5, 0.8, size=8).astype(int), shortest, 30)
@@ -138,26 +154,28 @@ def _leaves(out):
     return jax.tree_util.tree_leaves(out, is_leaf=lambda v: isinstance(v, list))
 
 
-def check(program: Program, seed: int, i: int) -> tuple[str, str]:
+def check(program: Program, seed: int, i: int, layout: str = "auto") -> tuple[str, str]:
     """(outcome, detail) for one program."""
     # Free compiles: up to 3 buckets even for these short examples (one program would
     # be cheaper, and would leave the bucketing untested).
     kept, vmlir.ragged.PROGRAM_ROWS_PER_OP = vmlir.ragged.PROGRAM_ROWS_PER_OP, 0
     try:
-        return _check(program, seed, i)
+        return _check(program, seed, i, layout)
     finally:
         vmlir.ragged.PROGRAM_ROWS_PER_OP = kept
 
 
-def _check(program: Program, seed: int, i: int) -> tuple[str, str]:
+def _check(program: Program, seed: int, i: int, forced: str = "auto") -> tuple[str, str]:
     xs, w = _inputs(seed, i, 3 if NEEDS_THREE_ROWS & set(program.steps) else 1)
     try:
-        f = vmlir.vmap(program.fn, ragged=(0, None), in_axes=(0, None), max_buckets=3)
+        f = vmlir.vmap(program.fn, ragged=(0, None), in_axes=(0, None), max_buckets=3, layout=forced)
         zero = vmlir.Ragged.from_list(xs, padded_size=max(len(x) for x in xs) + 2)
         got = f(zero, w)
         layout = f.work(zero, w)["layout"]
         if program.flat and layout != "flat":
             return "mismatch", f"a chain of FLAT_STEPS ran in {layout}"
+        if forced == "refill" and layout != "refill":
+            return "mismatch", f"layout='refill' ran in {layout}"
         values = np.array(zero.values)
         pos = np.arange(values.shape[1])[None, :, None]
         nan = vmlir.Ragged(np.where(pos < zero.lengths[:, None, None], values, np.nan), zero.lengths)
@@ -187,12 +205,13 @@ def _check(program: Program, seed: int, i: int) -> tuple[str, str]:
     return "ok", ""
 
 
-def run(n: int, seed: int, start: int = 0, verbose: bool = False) -> Counter:
-    """Outcome counts; "packed" counts the FLAT_STEPS programs (checked to run packed)."""
+def run(n: int, seed: int, start: int = 0, verbose: bool = False, layout: str = "auto") -> Counter:
+    """Outcome counts; "packed" counts the FLAT_STEPS programs (checked to run packed).
+    layout="refill": programs with a scan, run on persistent lanes."""
     counts: Counter = Counter()
     for i in range(start, start + n):
-        program = generate(f"{seed}:{i}")
-        outcome, detail = check(program, seed, i)
+        program = generate_scan(f"{seed}:{i}") if layout == "refill" else generate(f"{seed}:{i}")
+        outcome, detail = check(program, seed, i, layout)
         counts[outcome] += 1
         counts["packed"] += program.flat and outcome == "ok"
         if outcome != "ok" or verbose:
@@ -207,9 +226,10 @@ def main() -> None:
     ap.add_argument("--only", type=int)
     ap.add_argument("--start", type=int, default=0, help="the first program's index")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--layout", choices=("auto", "refill"), default="auto", help="refill: programs with a scan, on lanes")
     args = ap.parse_args()
     start, n = (args.only, 1) if args.only is not None else (args.start, args.n)
-    c = run(n, args.seed, start, args.verbose)
+    c = run(n, args.seed, start, args.verbose, args.layout)
     print(
         f"programs: {sum(c.values()) - c['packed']} (packed: {c['packed']}), mismatches: {c['mismatch']}, crashes: {c['crash']}, "
         f"unsupported: {c['unsupported']}"

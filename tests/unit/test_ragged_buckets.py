@@ -90,5 +90,7 @@ def test_one_trace_prices_and_serves_every_bucket(monkeypatch):
     for layout in ("buckets", "auto"):
         traces.clear()
         f = vmlir.vmap(gru, ragged=(0, None), in_axes=(0, None), max_buckets=6, layout=layout)
-        assert len(f.work(xs, W)["buckets"]) > 1
+        work = f.work(xs, W)
+        # "auto" runs the scan on persistent lanes (test_ragged_refill.py), on the same trace
+        assert len(work["buckets"]) > 1 if layout == "buckets" else work["layout"] == "refill"
         assert len(traces) == 1, traces
