@@ -1,6 +1,7 @@
-"""Differential fuzzing in the test suite: 400 random programs (150 of them differentiated too) (tests/fuzz/progen.py), run
+"""Differential fuzzing in the test suite: 400 random programs (tests/fuzz/progen.py), run
 by vmlir and by jax.vmap through tests/fuzz/run.py's code path, in batches of 50 so a
-failure names its batch. `python -m tests.fuzz.run --seed 0 --only I` reruns program I.
+failure names its batch, and 150 of them differentiated. `python -m tests.fuzz.run --seed
+0 --only I` reruns program I.
 """
 
 from __future__ import annotations
