@@ -354,11 +354,7 @@ class RaggedVmapped:
                 continue
             prog = self._program(values, in_axes, ragged, int(count), size, max(sizes))
             trace = prog[0]
-            if trace.min_length and lengths.min() < trace.min_length:
-                raise ValueError(
-                    f"ragged vmap: {trace.min_length_op} takes {trace.min_length} elements "
-                    f"along the ragged axis, but an example has length {int(lengths.min())}"
-                )
+            trace.check_min_length(lengths)
             plan.append((int(count), size, prog))
             buckets.append(Bucket(int(count), start, trace.padded_size, prog[2], prog[3]))
             start += int(count)

@@ -322,11 +322,7 @@ def plan(vm: Any, values, in_axes, ragged, lengths: np.ndarray, record: bool = F
         if vm.layout == "refill":
             raise VmlirUnsupportedError(f"ragged vmap, layout='refill': {found}; use layout='buckets' or 'auto'")
         return None
-    if trace.min_length and lengths.min() < trace.min_length:
-        raise ValueError(
-            f"ragged vmap: {trace.min_length_op} takes {trace.min_length} elements "
-            f"along the ragged axis, but an example has length {int(lengths.min())}"
-        )
+    trace.check_min_length(lengths)
     loops = [p for p in found.pieces if isinstance(p, cut.Loop)]
     arrays, shapes_k = _schedules(loops, lengths)
     rows = sum(k * lanes for k, lanes in shapes_k) + (n * trace.padded_size if found.padded_rows else 0)

@@ -77,6 +77,15 @@ class RaggedTrace:
         )
 
 
+    def check_min_length(self, lengths: np.ndarray) -> None:
+        """Raise unless every example is as long as the fixed extents `fn` takes along
+        the ragged axis (`min_length`)."""
+        if self.min_length and lengths.min() < self.min_length:
+            raise ValueError(
+                f"ragged vmap: {self.min_length_op} takes {self.min_length} elements "
+                f"along the ragged axis, but an example has length {int(lengths.min())}"
+            )
+
     def check_length(
         self,
         fn: Callable[..., Any],
@@ -90,7 +99,7 @@ class RaggedTrace:
         branches on `x.shape` at a threshold below the padded size would otherwise run
         the long examples' branch on the short ones. A size some fixed dimension has is
         not a free size: the next free one is checked instead."""
-        if not self.others or length >= min(n for _, n in self.others):
+        if not self.others or length >= self.padded_size:  # traced there already
             return
         fn = convert(fn)
         sizes = [n for _, n in self.others]
