@@ -8,12 +8,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import divergent  # noqa: E402
-from bench.divergent_kernels import KERNELS  # noqa: E402
+from bench.divergent_kernels import HELD_OUT, KERNELS  # noqa: E402
 
 BY_NAME = {k.name: k for k in KERNELS}
 
@@ -39,21 +41,18 @@ def test_rows_without_jax_and_the_target_lines():
     assert "| rejection |" in text and "1.0 min for this section" in text
 
 
-def test_held_out_kernels_match_jax_and_get_their_own_table():
+@pytest.mark.parametrize("kernel", HELD_OUT, ids=lambda k: k.name)
+def test_held_out_kernels_match_jax_and_get_their_own_table(kernel):
     """The kernels the cost model was not fitted on: every strategy's outputs equal
     vmlir's masked loop's (on at least 99.9% of the examples, as the bench requires) and
     jax.vmap's on at least 98% (Jacobi stops at a tolerance: where the last bit of its
     4x4 product rounds differently from jax's program, an example stops one iteration
     apart), and they get their own table and target line, apart from the issue's."""
-    from bench.divergent_kernels import HELD_OUT
-
-    rows = []
-    for k in HELD_OUT:
-        row = divergent.bench_kernel(k, 1500, 1, ("mask", "compact", "refill", "auto"))
-        assert all(row["same"].values()) and row["agree_with_jax"] >= (0.98 if k.name == "jacobi" else 0.999), k.name
-        row["held_out"] = True
-        rows.append(row)
-    text = divergent.render({"rows": rows, "rounds": 1, "seconds": 60.0})
-    assert "Held out:" in text and "| gcd (moderate) |" in text
-    assert any(t.startswith("held out (the cost model was not fitted on them): auto within 10%") for t in divergent.targets(rows))
-    assert not any(t.startswith("auto within 10%") for t in divergent.targets(rows))
+    row = divergent.bench_kernel(kernel, 1500, 1, ("mask", "compact", "refill", "auto"))
+    assert all(row["same"].values()) and row["agree_with_jax"] >= (0.98 if kernel.name == "jacobi" else 0.999)
+    row["held_out"] = True
+    text = divergent.render({"rows": [row], "rounds": 1, "seconds": 60.0})
+    assert "Held out:" in text and f"| {kernel.name} ({kernel.shape})" in text
+    lines = divergent.targets([row])
+    assert any(t.startswith("held out (the cost model was not fitted on them): auto within 10%") for t in lines)
+    assert not any(t.startswith("auto within 10%") for t in lines)

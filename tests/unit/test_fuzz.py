@@ -1,6 +1,6 @@
-"""Differential fuzzing in the test suite: 400 random programs (tests/fuzz/progen.py), run
+"""Differential fuzzing in the test suite: 300 random programs (tests/fuzz/progen.py), run
 by vmlir and by jax.vmap through tests/fuzz/run.py's code path, in batches of 50 so a
-failure names its batch, and 150 of them differentiated. `python -m tests.fuzz.run --seed
+failure names its batch, and 100 of them differentiated. `python -m tests.fuzz.run --seed
 0 --only I` reruns program I.
 """
 
@@ -21,7 +21,7 @@ from tests.fuzz import progen, run
 
 SEED = 0
 BATCH = 50
-N_PROGRAMS = 400
+N_PROGRAMS = 300
 
 
 @pytest.mark.parametrize(
@@ -114,7 +114,7 @@ def test_runner_classifies_outcomes():
 
 # --- the same programs, differentiated (run.check_grad) -------------------------------
 
-N_GRAD_PROGRAMS = 150
+N_GRAD_PROGRAMS = 100
 
 
 @pytest.mark.parametrize(
