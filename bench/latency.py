@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=float, default=1.0, help="multiply the batch sizes")
     p.add_argument("--only", help="comma-separated workload names (default: all)")
     p.add_argument("--reps", type=int, default=3, help="first-call repetitions in this process")
-    p.add_argument("--fresh-reps", type=int, default=3, help="fresh-process repetitions (0: skip)")
+    p.add_argument("--fresh-reps", type=int, default=5, help="fresh-process repetitions (0: skip; default 5: a process start varies by 2x run to run)")
     p.add_argument("--scaling-reps", type=int, default=3, help="1k/2k/4k chain repetitions (0: skip)")
     p.add_argument("--json", help="also write the measurements to this JSON file")
     args = p.parse_args(argv)

@@ -196,17 +196,25 @@ def latency_targets(
              status(not over))
         )
     fresh = [f for f in (latency or {}).get("fresh", []) if "cold_ratio" in f]
+    tiny = next((f for f in fresh if f["workload"] == "tiny"), None)
+    if tiny is not None:
+        # The issue's own measurement (its table's fresh-process row): a tiny function.
+        out.append(
+            ("fresh process, tiny function (the issue's row): cold within 3x and warm within 1.2x of jax's",
+             f"cold {fmt_ratio(tiny['cold_ratio'])}, warm {fmt_ratio(tiny['warm_ratio'])}",
+             status(tiny["cold_ratio"] <= 3.0 and tiny["warm_ratio"] <= 1.2 and tiny["warm_no_xdsl"]))
+        )
     if fresh:
         worst_c = max(fresh, key=lambda f: f["cold_ratio"])
         worst_w = max(fresh, key=lambda f: f["warm_ratio"])
         out.append(
-            ("fresh process, empty vmlir cache: first call within 3x of jax's",
+            ("fresh process, empty vmlir cache: first call within 3x of jax's, every workload",
              f"worst {worst_c['workload']} {fmt_ratio(worst_c['cold_ratio'])}; "
              f"{sum(f['cold_ratio'] <= 3.0 for f in fresh)} of {len(fresh)} within 3x",
              status(worst_c["cold_ratio"] <= 3.0))
         )
         out.append(
-            ("fresh process, warm vmlir cache: first call within 1.2x of jax's, no xDSL import",
+            ("fresh process, warm vmlir cache: first call within 1.2x of jax's, no xDSL import, every workload",
              f"worst {worst_w['workload']} {fmt_ratio(worst_w['warm_ratio'])}; "
              f"{sum(f['warm_ratio'] <= 1.2 for f in fresh)} of {len(fresh)} within 1.2x; "
              + ("xDSL never imported" if all(f["warm_no_xdsl"] for f in fresh) else "xDSL IMPORTED"),

@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-time", type=float, default=0.05, help="repeat faster calls up to this many seconds per sample (default 0.05)")
     p.add_argument("--dispatch-rounds", type=int, default=21, help="rounds of the dispatch measurement (0: skip)")
     p.add_argument("--compile-reps", type=int, default=3, help="first-call repetitions per workload, and of the chain measurements (0: skip)")
-    p.add_argument("--fresh-reps", type=int, default=3, help="fresh-process repetitions per workload (0: skip)")
+    p.add_argument("--fresh-reps", type=int, default=5, help="fresh-process repetitions per workload (0: skip; default 5: a process start varies by 2x run to run)")
     p.add_argument("--scaling-reps", type=int, default=3, help="repetitions of the 1k/2k/4k-op chain pass times (0: skip)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory-bounded vmap measurement")
     add_arguments(p)  # the sections after the workload tables (bench/sections.py)
