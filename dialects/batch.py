@@ -382,6 +382,19 @@ def new_body(arg_types: Sequence[Attribute]) -> Region:
     return Region(Block(arg_types=arg_types))
 
 
+def first_vmap(module: Operation) -> VmapOp:
+    """The first `batch.vmap` of `module` in pre-order (the ragged layouts' programs hold
+    one)."""
+    return next(op for op in module.walk() if isinstance(op, VmapOp))
+
+
+def static_shape(value: SSAValue) -> tuple[int, ...]:
+    """The shape of a ranked tensor value."""
+    t = value.type
+    assert isinstance(t, TensorType)
+    return tuple(t.get_shape())
+
+
 def vmaps_in(root: Operation) -> list[VmapOp]:
     """Every `batch.vmap` in `root` (itself included), in pre-order. Looks inside ops
     with regions only: the passes ask this of a whole module, and xDSL's `walk` yields

@@ -40,7 +40,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import VmapOp, YieldOp, axes_attr
+from vmlir.dialects.batch import YieldOp, axes_attr, first_vmap, static_shape
 from vmlir.dialects.builder import Builder, i64_array
 from vmlir.dialects.locations import where
 from vmlir.frontend.ragged_resize import wrap
@@ -80,16 +80,6 @@ class RefillPlan:
     outputs: tuple[Ref, ...]
     length_arg: int
     padded_rows: bool  # whether an op outside the loops touches the ragged axis
-
-
-def _vmap(module: ModuleOp) -> VmapOp:
-    return next(op for op in module.walk() if isinstance(op, VmapOp))
-
-
-def _shape(v: SSAValue) -> tuple[int, ...]:
-    t = v.type
-    assert isinstance(t, TensorType)
-    return tuple(t.get_shape())
 
 
 def _ref(block: Block, index: dict[int, int], v: SSAValue) -> Ref | None:
@@ -132,7 +122,7 @@ def _loop(op: hlo.WhileOp, i: int, block: Block, index, in_axes, size: int) -> L
     for j, (arg, operand) in enumerate(zip(body.args, op.operands)):
         uses = [u.operation for u in arg.uses]
         passed = ret.operands[j] is arg
-        ragged = size in _shape(arg)
+        ragged = size in static_shape(arg)
         if j == k:
             kinds.append(COUNTER)
         elif ragged and passed and all(
@@ -149,7 +139,7 @@ def _loop(op: hlo.WhileOp, i: int, block: Block, index, in_axes, size: int) -> L
             kinds.append(STATE)
     for inner in op.body.walk():
         if not isinstance(inner, hlo.DynamicUpdateSliceOp) and any(
-            size in _shape(v) for v in inner.results if isinstance(v.type, TensorType)
+            size in static_shape(v) for v in inner.results if isinstance(v.type, TensorType)
         ):
             return f"{where(inner)} inside the scan {where(op)} computes along the ragged axis"
     operands = tuple(_ref(block, index, v) for v in op.operands)
@@ -160,7 +150,7 @@ def _loop(op: hlo.WhileOp, i: int, block: Block, index, in_axes, size: int) -> L
             if v is length or (isinstance(v.owner, Operation) and id(v.owner) in inside):
                 continue
             r = _ref(block, index, v)
-            if r is not None and size in _shape(v):
+            if r is not None and size in static_shape(v):
                 # read per lane whole, its reads would not be clamped to the length
                 return f"{where(o)} inside the scan {where(op)} reads a value along the ragged axis from outside the scan"
             if r is not None and r not in captured:
@@ -176,7 +166,7 @@ def _write(body: Block, arg: SSAValue, yielded: SSAValue, size: int) -> hlo.Dyna
     uses = [u.operation for u in arg.uses]
     if not isinstance(dus, hlo.DynamicUpdateSliceOp) or dus.operand is not arg or uses != [dus]:
         return None
-    shape, upd = _shape(arg), _shape(dus.update)
+    shape, upd = static_shape(arg), static_shape(dus.update)
     if dus.parent is not body or len(list(dus.result.uses)) != 1 or shape[0] != size:
         return None
     if upd[0] != 1 or upd[1:] != shape[1:] or size in shape[1:]:
@@ -187,7 +177,7 @@ def _write(body: Block, arg: SSAValue, yielded: SSAValue, size: int) -> hlo.Dyna
 def plan(module: ModuleOp, size: int) -> RefillPlan | str:
     """The pieces of `module`'s ragged body (padded size `size`), or why it has none that
     runs on lanes: no scan over the ragged axis, or one that cannot (op and line)."""
-    vmap = _vmap(module)
+    vmap = first_vmap(module)
     block = vmap.body.block
     ops = list(block.ops)
     term = ops.pop()
@@ -197,7 +187,7 @@ def plan(module: ModuleOp, size: int) -> RefillPlan | str:
     loops: list[Loop] = []
     for i, op in enumerate(ops):
         nested = [o for o in op.walk() if isinstance(o, hlo.WhileOp) and o is not op]
-        touches = any(size in _shape(v) for o in op.walk() for v in [*o.operands, *o.results] if isinstance(v.type, TensorType))
+        touches = any(size in static_shape(v) for o in op.walk() for v in [*o.operands, *o.results] if isinstance(v.type, TensorType))
         if isinstance(op, hlo.WhileOp) and touches:
             found = _loop(op, i, block, index, in_axes, size)
             if isinstance(found, str):
@@ -232,7 +222,7 @@ def plan(module: ModuleOp, size: int) -> RefillPlan | str:
                 inputs.append(("arg", first_ragged.index, 0))
             outs = tuple(sorted(r for r in defined if r in after(last)))
             padded_rows |= any(
-                size in _shape(v) for j in range(first, last) for o in ops[j].walk() for v in o.results
+                size in static_shape(v) for j in range(first, last) for o in ops[j].walk() for v in o.results
                 if isinstance(v.type, TensorType)
             )
             if outs:
@@ -243,7 +233,7 @@ def plan(module: ModuleOp, size: int) -> RefillPlan | str:
 
 
 def _ragged_axis(v: SSAValue, size: int) -> int | None:
-    shape = _shape(v)
+    shape = static_shape(v)
     return shape.index(size) if size in shape else None
 
 
@@ -251,7 +241,7 @@ def segment(module: ModuleOp, seg: Segment, size: int, batch: int) -> ModuleOp:
     """Segment `seg` of the ragged `module` as a ragged vmap over `batch` examples: its
     inputs, then the length; it yields its outputs."""
     module = module.clone()
-    vmap = _vmap(module)
+    vmap = first_vmap(module)
     block = vmap.body.block
     ops = list(block.ops)[:-1]
     sources = [*(_value(block, ops, r) for r in seg.inputs), block.args[-1]]
@@ -272,7 +262,7 @@ def step(module: ModuleOp, loop: Loop, size: int, batch: int, lanes: int, unifor
     (unmapped). Yields the state carries' next values, then per write carry its rows
     (1, ...) and their start."""
     module = module.clone()
-    vmap = _vmap(module)
+    vmap = first_vmap(module)
     block = vmap.body.block
     ops = list(block.ops)[:-1]
     op = ops[loop.index]
@@ -299,7 +289,7 @@ def step(module: ModuleOp, loop: Loop, size: int, batch: int, lanes: int, unifor
     for j in reads:
         t = body.args[j].type
         assert isinstance(t, TensorType)
-        args.append((None, TensorType(t.element_type, [batch, *t.get_shape()]), None))
+        args.append((None, TensorType(t.element_type, [batch, *t.getstatic_shape()]), None))
     new = Block(arg_types=[t for _, t, _ in args])
     mapper: dict[SSAValue, SSAValue] = {old: a for (old, _, _), a in zip(args, new.args) if old is not None}
     n_state = kinds.count(STATE)
@@ -332,7 +322,7 @@ def _read_row(new: Block, o: hlo.DynamicSliceOp, whole: SSAValue, example: SSAVa
     b = Builder(InsertPoint.at_end(new))
     starts = [mapper.get(s, s) for s in o.start_indices]
     sizes = list(o.slice_sizes.get_values())
-    for d, extent in enumerate(_shape(o.operand)):
+    for d, extent in enumerate(static_shape(o.operand)):
         if extent == size:
             t = starts[d].type
             bound = length if length.type == t else b.unary(hlo.ConvertOp, length, t)
@@ -345,7 +335,7 @@ def _read_row(new: Block, o: hlo.DynamicSliceOp, whole: SSAValue, example: SSAVa
     row = b.emit(
         hlo.DynamicSliceOp.create(
             operands=[whole, e, *starts],
-            result_types=[TensorType(rt.element_type, [1, *rt.get_shape()])],
+            result_types=[TensorType(rt.element_type, [1, *rt.getstatic_shape()])],
             properties={"slice_sizes": i64_array([1, *sizes])},
         )
     )

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmlir.compiler import Stages, run_pipeline
-from vmlir.dialects.batch import VmapOp
+from vmlir.dialects.batch import first_vmap
 from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.errors import VmlirUnsupportedError
 from vmlir.frontend.ragged import LENGTH_DTYPE, RaggedTrace
@@ -58,7 +58,7 @@ def padded_rows(rows: int) -> int:
 
 def blocker(trace: RaggedTrace) -> str | None:
     """Why `trace` cannot run packed (the first op that mixes positions), or None."""
-    vmap = next(op for op in trace.module.walk() if isinstance(op, VmapOp))
+    vmap = first_vmap(trace.module)
     return flat_blocker(vmap, trace.padded_size)
 
 

@@ -29,7 +29,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import VmapOp, axes_attr
+from vmlir.dialects.batch import axes_attr, first_vmap, static_shape
 from vmlir.dialects.builder import Builder, i64_array
 from vmlir.dialects.chlo import TopKOp
 from vmlir.dialects.locations import where
@@ -121,12 +121,6 @@ class _Collision(Exception):
     """A dimension equals the padded size without following it: try another size."""
 
 
-def _shape(v: SSAValue) -> tuple[int, ...]:
-    t = v.type
-    assert isinstance(t, TensorType)
-    return tuple(t.get_shape())
-
-
 def _trace(
     fn: Callable[..., Any],
     shapes: Callable[[int], Sequence[jax.ShapeDtypeStruct]],
@@ -149,13 +143,9 @@ def _trace(
     return module, prog.out_tree, prog.out_avals
 
 
-def _vmap_of(module: ModuleOp) -> VmapOp:
-    return next(op for op in module.walk() if isinstance(op, VmapOp))
-
-
 def _compare_shapes(op: Operation, values: Sequence[SSAValue], sizes: Sequence[int]) -> None:
     """A dimension either is the padded size in every trace or is the same in all."""
-    shapes = [_shape(v) for v in values]
+    shapes = [static_shape(v) for v in values]
     if len({len(sh) for sh in shapes}) != 1:
         raise VmlirUnsupportedError(f"ragged vmap: the rank of {where(op)}'s value depends on the length")
     for dims in zip(*shapes):
@@ -249,7 +239,7 @@ def _pad_from_end(op: hlo.PadOp, length: SSAValue, dims: Sequence[int]) -> None:
     rest_high = [0 if d in dims else v for d, v in enumerate(high)]
     if any(rest_low) or any(rest_high) or any(_ints(op.interior_padding)):
         shape = [
-            n if d in dims else _shape(op.result)[d] for d, n in enumerate(_shape(op.operand))
+            n if d in dims else static_shape(op.result)[d] for d, n in enumerate(static_shape(op.operand))
         ]
         t = op.operand.type
         assert isinstance(t, TensorType)
@@ -268,7 +258,7 @@ def _pad_from_end(op: hlo.PadOp, length: SSAValue, dims: Sequence[int]) -> None:
     assert isinstance(t, TensorType)
     base = b.broadcast(op.padding_value, t)
     index = TensorType(IntegerType(32), [])
-    size = _shape(op.result)
+    size = static_shape(op.result)
     starts = [
         _length_as(b, length, index, 1, -(size[d] - low[d])) if d in dims else b.constant(index, 0)
         for d in range(len(size))
@@ -351,7 +341,7 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int], rewrite: bool = Tru
     that are `a * n + b` in the padded size n into the length operand's a * n + b.
     Returns the attributes of the first that remain the padded size plus a constant.
     Without `rewrite`, only checks (no module is changed)."""
-    vmaps = [_vmap_of(m) for m in modules]
+    vmaps = [first_vmap(m) for m in modules]
     ops = [list(v.body.walk()) for v in vmaps]
     if any([o.name for o in other] != [o.name for o in ops[0]] for other in ops[1:]):
         raise VmlirUnsupportedError(
@@ -376,7 +366,7 @@ def _diff(modules: Sequence[ModuleOp], sizes: Sequence[int], rewrite: bool = Tru
             values = [_constant_values(op) for op in same_ops]  # type: ignore[arg-type]
             if all(_same_values(values[0], v) for v in values[1:]):
                 continue
-            scalar = not _shape(first.output) and all(v is not None and len(v) == 1 for v in values)
+            scalar = not static_shape(first.output) and all(v is not None and len(v) == 1 for v in values)
             affine = _affine_in_length([v[0] for v in values], sizes) if scalar else None  # type: ignore[index]
             if affine is not None:
                 replace.append((first, *affine))
@@ -433,19 +423,19 @@ def _min_length(module: ModuleOp, size: int) -> tuple[int, str]:
         elif isinstance(op, hlo.DynamicSliceOp):
             extents = list(enumerate(_ints(op.slice_sizes)))
         elif isinstance(op, hlo.DynamicUpdateSliceOp):
-            extents = list(enumerate(_shape(op.update)))
+            extents = list(enumerate(static_shape(op.update)))
         elif isinstance(op, TopKOp):
-            extents = [(len(_shape(op.operand)) - 1, op.k.value.data)]
+            extents = [(len(static_shape(op.operand)) - 1, op.k.value.data)]
         elif isinstance(op, hlo.ConvolutionOp):
             # jnp.convolve swaps its operands when the signal is the shorter one
             dn = op.dimension_numbers.data
-            kernel = _shape(op.rhs)
+            kernel = static_shape(op.rhs)
             extents = [
                 (d, kernel[k]) for d, k in zip(dn.input_spatial_dimensions, dn.kernel_spatial_dimensions)
             ]
         if not extents:
             continue
-        shape = _shape(op.operands[0])
+        shape = static_shape(op.operands[0])
         for d, extent in extents:
             if shape[d] == size and extent < size and extent > need:
                 need, by = extent, where(op)
@@ -478,13 +468,13 @@ def trace_ragged(
         except _Collision:
             size += 1
             continue
-        _vmap_of(mod_p).properties["ragged_axes"] = axes_attr([*ragged_axes, None])
+        first_vmap(mod_p).properties["ragged_axes"] = axes_attr([*ragged_axes, None])
         out_dims = tuple(
             tuple(i for i, d in enumerate(a.shape) if d == size) for a in out_avals
         )
         return RaggedTrace(
             mod_p, size, out_tree, out_avals, out_dims, *_min_length(mod_p, size), follows,
-            fixed_dims(_vmap_of(mod_p), size), tuple(zip(others, sizes[1:])),
+            fixed_dims(first_vmap(mod_p), size), tuple(zip(others, sizes[1:])),
         )
     raise VmlirError(
         f"ragged vmap: every padded size from {padded_size} to {size - 1} is also the size "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from xdsl.dialects.builtin import IntegerType, ModuleOp, StringAttr, TensorType
 
-from vmlir.dialects.batch import VmapOp, axes_attr, axes_of
+from vmlir.dialects.batch import axes_attr, axes_of, first_vmap
 from vmlir.frontend.ragged import RaggedTrace
 from vmlir.frontend.ragged_resize import free_size, wrap
 
@@ -49,7 +49,7 @@ def flat_module(trace: RaggedTrace, rows: int, batch: int) -> FlatTrace:
     at = trace.at(rows, batch)
     assert at.padded_size == rows, (at.padded_size, rows)
     module = at.module
-    vmap = next(op for op in module.walk() if isinstance(op, VmapOp))
+    vmap = first_vmap(module)
     ragged = axes_of(vmap.ragged_axes)  # type: ignore[arg-type]
     in_axes = [None if r is not None else a for a, r in zip(vmap.in_axes_list, ragged)]
     body = vmap.detach_region(vmap.body)
@@ -58,7 +58,7 @@ def flat_module(trace: RaggedTrace, rows: int, batch: int) -> FlatTrace:
     ragged.insert(len(ragged) - 1, None)
     out_axes = [None if dims else 0 for dims in trace.out_ragged_dims]
     module = wrap(module, body, in_axes, out_axes, batch, axes_attr(ragged))
-    flat = next(op for op in module.walk() if isinstance(op, VmapOp))
+    flat = first_vmap(module)
     flat.attributes[LAYOUT_ATTR] = StringAttr("flat")
     flat.properties["axis_name"] = StringAttr(FLAT_AXIS)
     return FlatTrace(module, rows, at)

@@ -34,7 +34,7 @@ from xdsl.ir import Attribute, Block, Operation, Region
 from xdsl.rewriter import Rewriter
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import VmapOp, YieldOp, insert_axis
+from vmlir.dialects.batch import VmapOp, YieldOp, first_vmap, insert_axis
 from vmlir.dialects.builder import i64_array
 
 
@@ -140,7 +140,7 @@ def resize(module: ModuleOp, follows: Sequence[Follows], old: int, new: int, axi
     """A copy of the ragged module `module` (padded size `old`) at padded size `new`
     (free of fixed dimensions: see `free_size`), mapped over `axis_size` examples."""
     module = module.clone()
-    vmap = next(op for op in module.walk() if isinstance(op, VmapOp))
+    vmap = first_vmap(module)
     if old != new:
         body_ops = list(vmap.body.walk())
         for f in follows:

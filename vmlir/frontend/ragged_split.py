@@ -34,7 +34,7 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import Rewriter
 
 from vmlir.dialects import stablehlo as hlo
-from vmlir.dialects.batch import VmapOp, YieldOp
+from vmlir.dialects.batch import YieldOp, first_vmap
 from vmlir.frontend.ragged_resize import rewrap, wrap
 
 _MIN_TAIL_OPS = 12
@@ -54,10 +54,6 @@ class SplitPlan:
     outputs: tuple[tuple[str, int], ...]  # per output: ("head", k) or ("tail", k)
 
 
-def _vmap(module: ModuleOp) -> VmapOp:
-    return next(op for op in module.walk() if isinstance(op, VmapOp))
-
-
 def _values(op: Operation) -> list[SSAValue]:
     """Every value `op` defines or reads, its regions included."""
     out: list[SSAValue] = []
@@ -74,7 +70,7 @@ def _touches(op: Operation, size: int) -> bool:
 def plan_split(module: ModuleOp, size: int) -> SplitPlan | None:
     """The cut of `module`'s ragged body (padded size `size`), or None when no output
     comes from ops that ignore the padded size."""
-    block = _vmap(module).body.block
+    block = first_vmap(module).body.block
     ops = list(block.ops)
     term = ops.pop()
     assert isinstance(term, YieldOp)
@@ -116,7 +112,7 @@ def plan_split(module: ModuleOp, size: int) -> SplitPlan | None:
 
 
 def worth_splitting(module: ModuleOp, plan: SplitPlan) -> bool:
-    ops = list(_vmap(module).body.block.ops)
+    ops = list(first_vmap(module).body.block.ops)
     work = sum(
         1
         for i in plan.tail
@@ -131,7 +127,7 @@ def head_ops(module: ModuleOp, plan: SplitPlan | None) -> int:
     the tail when it is cut (the tail compiles once, whatever the buckets)."""
     tail = plan.tail if plan is not None else frozenset()
     return sum(
-        1 for i, op in enumerate(_vmap(module).body.block.ops) if i not in tail for _ in op.walk()
+        1 for i, op in enumerate(first_vmap(module).body.block.ops) if i not in tail for _ in op.walk()
     )
 
 
@@ -143,7 +139,7 @@ def _ref(block: Block, ops: Sequence[Operation], ref: Ref) -> SSAValue:
 def head(module: ModuleOp, plan: SplitPlan, axis_size: int) -> ModuleOp:
     """`module` (a ragged module, consumed) without the tail: it yields its own outputs,
     then the frontier."""
-    vmap = _vmap(module)
+    vmap = first_vmap(module)
     block = vmap.body.block
     ops = list(block.ops)
     term = ops.pop()
@@ -162,7 +158,7 @@ def tail(module: ModuleOp, plan: SplitPlan, axis_size: int) -> ModuleOp:
     arguments are the frontier (mapped), then the body arguments it reads (their
     in_axes); it yields the outputs the tail computes."""
     module = module.clone()
-    vmap = _vmap(module)
+    vmap = first_vmap(module)
     block = vmap.body.block
     ops = list(block.ops)
     term = ops.pop()
@@ -197,7 +193,7 @@ def _dtype(t: Attribute) -> np.dtype:
 
 def result_avals(module: ModuleOp) -> tuple[jax.core.ShapedArray, ...]:
     """The avals of the (batched) results of `module`'s main."""
-    vmap = _vmap(module)
+    vmap = first_vmap(module)
     out = []
     for r in vmap.results:
         t = r.type
