@@ -289,7 +289,7 @@ def step(module: ModuleOp, loop: Loop, size: int, batch: int, lanes: int, unifor
     for j in reads:
         t = body.args[j].type
         assert isinstance(t, TensorType)
-        args.append((None, TensorType(t.element_type, [batch, *t.getstatic_shape()]), None))
+        args.append((None, TensorType(t.element_type, [batch, *t.get_shape()]), None))
     new = Block(arg_types=[t for _, t, _ in args])
     mapper: dict[SSAValue, SSAValue] = {old: a for (old, _, _), a in zip(args, new.args) if old is not None}
     n_state = kinds.count(STATE)
@@ -335,7 +335,7 @@ def _read_row(new: Block, o: hlo.DynamicSliceOp, whole: SSAValue, example: SSAVa
     row = b.emit(
         hlo.DynamicSliceOp.create(
             operands=[whole, e, *starts],
-            result_types=[TensorType(rt.element_type, [1, *rt.getstatic_shape()])],
+            result_types=[TensorType(rt.element_type, [1, *rt.get_shape()])],
             properties={"slice_sizes": i64_array([1, *sizes])},
         )
     )

@@ -33,6 +33,7 @@ import numpy as np
 from vmlir.compiler import Stages, run_pipeline
 from vmlir.errors import VmlirUnsupportedError
 from vmlir import ragged_cut as cut
+from vmlir.dialects.batch import first_vmap
 from vmlir.frontend.custom_vmap import trace_rule
 from vmlir.frontend.ragged import RaggedTrace
 from vmlir.frontend.ragged_split import result_avals
@@ -145,7 +146,7 @@ def compile_refill(trace: RaggedTrace, plan: cut.RefillPlan, lengths: np.ndarray
             module = cut.step(trace.module, piece, size, n, lanes, uniform)
             avals = result_avals(module)
             st.add("batch", lambda m=module: print_custom(m))
-            vmap = cut._vmap(module)
+            vmap = first_vmap(module)
             counter = vmap.body.block.args[piece.kinds.count(cut.STATE)]
             states = tuple(avals[: piece.kinds.count(cut.STATE)])
             text = run_pipeline(module, step_pipeline, st, rule_tracer=trace_rule)
