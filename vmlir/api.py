@@ -80,6 +80,20 @@ def _signature(leaves: list[Any], tree: Any) -> tuple[Any, ...]:
     return (tree, tuple((a.shape, a.dtype, a.weak_type) for a in avals))
 
 
+def _named(traced: Callable[..., Any], vmapped: Any) -> Callable[..., Any]:
+    """`traced` under the name jax.jit's messages print: an argument that is not an
+    array reads "Error interpreting argument to <function vmlir.vmap(loss) ...>", as
+    with jax.jit(jax.vmap(loss)), not "<bound method Compiled._traced of ...>". Called
+    only when jax.jit traces, so the dispatch path is unchanged."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return traced(*args, **kwargs)
+
+    call.__name__ = getattr(vmapped, "__name__", "per_example")
+    call.__qualname__ = f"vmlir.vmap({call.__name__})"
+    return call
+
+
 class Compiled:
     """`vmlir.compile(vmapped)`: call it like the vmapped function; `.lower(...)` shows IR."""
 
@@ -120,7 +134,7 @@ class Compiled:
         self._programs: dict[Any, Program] = {}
         self._traces: dict[Any, tuple[Any, list[Any]]] = {}
         self._local: dict[Any, Compiled] = {}
-        self._jitted = jax.jit(self._traced)
+        self._jitted = jax.jit(_named(self._traced, vmapped))
         # Non-array arguments with in_axes None (a Python int for jnp.tile) reach the
         # function as they are, as with jax.vmap: static for jax.jit, one program per value.
         self._static_jitted = jax.jit(self._traced_static, static_argnums=0)

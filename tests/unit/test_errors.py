@@ -169,6 +169,24 @@ def test_output_that_is_not_an_array():
     )
 
 
+def test_argument_that_is_not_an_array():
+    """A string argument: a TypeError, as from jax.jit(jax.vmap(fn)), naming the value's
+    type, where it was passed, and the function as vmlir.vmap(fn) (not our tracing
+    wrapper)."""
+
+    def scale(a):
+        return a * 2
+
+    with pytest.raises(TypeError) as info:
+        vmlir.compile(vmlir.vmap(scale))("hello")
+    text = str(info.value)
+    assert text.startswith("Error interpreting argument to <function vmlir.vmap(scale) at ")
+    assert "The problematic value is of type <class 'str'> and was passed to the function at path args[0]." in text
+    assert "Compiled" not in text
+    with pytest.raises(TypeError):
+        jax.jit(jax.vmap(scale))("hello")
+
+
 def test_vmap_of_non_callable():
     """vmap of something not callable is a TypeError, as in jax."""
     with pytest.raises(TypeError, match=re.escape("vmap requires a callable, got 3")):
