@@ -76,27 +76,7 @@ def active_count(b: Builder, active: SSAValue) -> SSAValue:
     if n > _EXACT_F32_COUNT:
         return count_active(b, active)
     ones = b.unary(hlo.ConvertOp, active, TensorType(f32, [n]))
-    if _PAD_SUM_MIN <= n < strategy.LIBRARY_SUM:
-        ones = b.emit(
-            hlo.PadOp.create(
-                operands=[ones, b.constant(TensorType(f32, []), 0.0)],
-                result_types=[TensorType(f32, [strategy.LIBRARY_SUM])],
-                properties={
-                    "edge_padding_low": i64_array([0]),
-                    "edge_padding_high": i64_array([strategy.LIBRARY_SUM - n]),
-                    "interior_padding": i64_array([0]),
-                },
-            )
-        )
     return b.reduce(ones, b.constant(TensorType(f32, []), 0.0), [0], hlo.AddOp)
-
-
-_PAD_SUM_MIN = 64
-"""From this many lanes up to strategy.LIBRARY_SUM, `active_count` pads the flags with
-zeros to LIBRARY_SUM: XLA CPU then sums them with its library kernel. Measured compile
-times of a loop that counts its lanes (f32 sum vs padded): 32 lanes 46-68 vs 69-76 ms,
-64 lanes 83-94 vs 64-71 ms, 256 lanes 139-146 vs 75-100 ms, 2048 lanes 113-144 vs
-80-81 ms (docs/passes.md)."""
 
 
 def count_above(b: Builder, count: SSAValue, limit: int) -> SSAValue:
